@@ -1,0 +1,237 @@
+//! `CallRecord`: the one canonical shape of a finished call.
+//!
+//! Built by the trackers, seen by every template and receiver. The field
+//! names are a contract (shared/DESIGN.md "The call record"): fields may be
+//! added, none renamed. Anything the switch did not let us observe is `null`,
+//! never invented.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::switch::SwitchKind;
+
+/// The value of `event` in every record.
+pub const CALL_COMPLETED: &str = "call.completed";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CallRecord {
+    /// Always `call.completed`: postcall reports ended calls only.
+    pub event: String,
+    /// One per call, derived from the switch name and the call's first leg id,
+    /// so the same call detected twice (reconnect, restart) has the same id.
+    pub event_id: String,
+    /// The application leg's id (FreeSWITCH `Unique-ID`, Asterisk `Uniqueid`).
+    pub call_id: String,
+    /// The call this one was transferred or forked from, when known.
+    pub parent_call_id: Option<String>,
+    pub switch: SwitchRef,
+    /// The application the call matched; null when no rule matched.
+    pub application: Option<String>,
+
+    pub direction: Direction,
+    /// Caller number, E.164 when the dialling plan allows it, else raw.
+    pub from: Option<String>,
+    /// Dialled number, E.164 when the dialling plan allows it, else raw.
+    pub to: Option<String>,
+    pub from_raw: Option<String>,
+    pub to_raw: Option<String>,
+    pub caller_name: Option<String>,
+    /// The dialplan context the application leg ran in.
+    pub context: Option<String>,
+    pub agent: Option<String>,
+    pub queue: Option<String>,
+
+    pub started_at: Option<DateTime<Utc>>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub duration_seconds: Option<u64>,
+    /// Answered talk time in whole seconds; 0 when unanswered.
+    pub talk_time_seconds: u64,
+    pub ring_seconds: Option<u64>,
+
+    pub status: Status,
+    pub outcome: Outcome,
+    pub end_call_reason: EndCallReason,
+    pub hangup_cause: HangupCause,
+    pub hangup_by: HangupBy,
+    /// The answering-machine detection result as the switch reported it
+    /// (`MACHINE`, `HUMAN`, `NOTSURE`, …), when AMD ran.
+    pub amd_result: Option<String>,
+
+    pub recordings: Vec<Recording>,
+    /// Link to the recording, from the application's template; only when the
+    /// application includes recordings.
+    pub recording_url: Option<String>,
+    /// The application leg's variables that match the include patterns.
+    pub variables: BTreeMap<String, String>,
+    /// Every channel of the call.
+    pub legs: Vec<Leg>,
+    /// Child legs that were transferred to.
+    pub transfers: Vec<Transfer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SwitchRef {
+    pub name: String,
+    pub kind: SwitchKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+    Unknown,
+}
+
+/// Seed 001's vocabulary, ended calls only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum Status {
+    #[serde(rename = "completed")]
+    Completed,
+    #[serde(rename = "busy")]
+    Busy,
+    #[serde(rename = "no-answer")]
+    NoAnswer,
+    #[serde(rename = "hangup_on_voicemail")]
+    HangupOnVoicemail,
+    #[serde(rename = "failed")]
+    Failed,
+}
+
+/// Seed 004's vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Answered,
+    Missed,
+    Abandoned,
+    Voicemail,
+}
+
+/// Seed 001's vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EndCallReason {
+    Voicemail,
+    HumanGoodbye,
+    AgentGoodbye,
+    HumanPickUpCutOff,
+    MaxDuration,
+    Undefined,
+}
+
+/// Which side ended the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HangupBy {
+    /// The far party (caller, callee, answering machine).
+    Remote,
+    /// The switch side: IVR, agent, dialplan, timeout.
+    Switch,
+    Unknown,
+}
+
+macro_rules! wire_names {
+    ($($ty:ty { $($variant:ident => $name:literal),+ $(,)? })+) => {$(
+        impl $ty {
+            /// The name used on the wire and in configuration.
+            pub fn as_str(self) -> &'static str {
+                match self { $(<$ty>::$variant => $name),+ }
+            }
+            /// Every value, in documentation order.
+            pub const ALL: &'static [$ty] = &[$(<$ty>::$variant),+];
+            /// Parses the wire name.
+            pub fn from_name(name: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == name)
+            }
+        }
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )+};
+}
+
+wire_names! {
+    Direction { Inbound => "inbound", Outbound => "outbound", Unknown => "unknown" }
+    Status {
+        Completed => "completed", Busy => "busy", NoAnswer => "no-answer",
+        HangupOnVoicemail => "hangup_on_voicemail", Failed => "failed",
+    }
+    Outcome { Answered => "answered", Missed => "missed", Abandoned => "abandoned", Voicemail => "voicemail" }
+    EndCallReason {
+        Voicemail => "voicemail", HumanGoodbye => "human_goodbye", AgentGoodbye => "agent_goodbye",
+        HumanPickUpCutOff => "human_pick_up_cut_off", MaxDuration => "max_duration", Undefined => "undefined",
+    }
+    HangupBy { Remote => "remote", Switch => "switch", Unknown => "unknown" }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HangupCause {
+    /// Q.850 name in FreeSWITCH's spelling (`NORMAL_CLEARING`, `USER_BUSY`, …).
+    pub name: Option<String>,
+    pub q850: Option<u16>,
+    /// The switch's own text (Asterisk `Cause-txt`; FreeSWITCH repeats the name).
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Recording {
+    pub path: String,
+    pub leg_id: String,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Leg {
+    pub id: String,
+    pub channel: Option<String>,
+    pub direction: Direction,
+    pub hangup_cause: Option<String>,
+    pub answered: bool,
+    pub hung_up_first: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Transfer {
+    pub leg_id: String,
+    pub channel: Option<String>,
+    pub to: Option<String>,
+    pub answered: bool,
+    pub talk_time_seconds: u64,
+    pub hangup_cause: Option<String>,
+}
+
+/// The JSON Schema of [`CallRecord`], as `postcall schema` prints it.
+pub fn json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(CallRecord);
+    serde_json::to_value(schema).expect("a derived schema always serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vocabularies_round_trip_through_serde_and_names() {
+        for s in Status::ALL {
+            let json = serde_json::to_value(s).unwrap();
+            assert_eq!(json, serde_json::Value::String(s.as_str().into()));
+            assert_eq!(Status::from_name(s.as_str()), Some(*s));
+        }
+        for r in EndCallReason::ALL {
+            let json = serde_json::to_value(r).unwrap();
+            assert_eq!(json, serde_json::Value::String(r.as_str().into()));
+        }
+        for o in Outcome::ALL {
+            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+        }
+        assert_eq!(Status::from_name("queue"), None);
+    }
+}

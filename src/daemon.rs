@@ -1,0 +1,96 @@
+//! `postcall run`: wires connectors, trackers and the record sink together
+//! under one shutdown tree.
+
+use chrono::Utc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::call::record::CallRecord;
+use crate::call::tracker::{new_tracker, Tracker};
+use crate::config::Config;
+use crate::shutdown::{Drained, Shutdown};
+use crate::switch::SwitchMessage;
+
+/// How long in-flight work may take to finish after SIGTERM.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How often trackers are asked for calls whose grace or idle time ran out.
+const TICK: Duration = Duration::from_millis(500);
+
+/// Runs the daemon until the root token is cancelled.
+pub async fn run(config: Config, shutdown: Shutdown) -> Drained {
+    let (records_tx, mut records_rx) = mpsc::channel::<CallRecord>(1024);
+    for switch in &config.switches {
+        let (tx, rx) = mpsc::channel::<SwitchMessage>(4096);
+        let tracker = new_tracker(switch.kind, config.call_settings(switch));
+        tracing::info!(switch = %switch.name, kind = %switch.kind, address = %switch.address(), "following switch");
+        shutdown.tasks.spawn(crate::switch::run_connector(
+            switch.clone(),
+            tx,
+            shutdown.token.child_token(),
+        ));
+        shutdown.tasks.spawn(track(
+            tracker,
+            rx,
+            records_tx.clone(),
+            shutdown.token.child_token(),
+        ));
+    }
+    drop(records_tx);
+    let sink_token = shutdown.token.child_token();
+    shutdown.tasks.spawn(async move {
+        loop {
+            tokio::select! {
+                record = records_rx.recv() => match record {
+                    Some(record) => log_record(&record),
+                    None => break,
+                },
+                _ = sink_token.cancelled() => break,
+            }
+        }
+    });
+    shutdown.token.cancelled().await;
+    shutdown.drain(SHUTDOWN_GRACE).await
+}
+
+/// Feeds one switch's messages to its tracker and passes finished calls on.
+pub async fn track(
+    mut tracker: Box<dyn Tracker>,
+    mut messages: mpsc::Receiver<SwitchMessage>,
+    records: mpsc::Sender<CallRecord>,
+    cancel: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let finished = tokio::select! {
+            message = messages.recv() => match message {
+                Some(message) => tracker.handle(message, Utc::now()),
+                None => break,
+            },
+            _ = tick.tick() => tracker.tick(Utc::now()),
+            _ = cancel.cancelled() => break,
+        };
+        for record in finished {
+            if records.send(record).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The one info line per finished call.
+pub fn log_record(record: &CallRecord) {
+    tracing::info!(
+        call_id = %record.call_id,
+        event_id = %record.event_id,
+        switch = %record.switch.name,
+        application = record.application.as_deref().unwrap_or("-"),
+        status = %record.status,
+        outcome = %record.outcome,
+        end_call_reason = %record.end_call_reason,
+        talk_time_seconds = record.talk_time_seconds,
+        "call finished"
+    );
+}
