@@ -208,6 +208,76 @@ pub struct Transfer {
     pub hangup_cause: Option<String>,
 }
 
+impl CallRecord {
+    /// A plausible answered inbound call, for `postcall test`, template
+    /// checks and examples. Every optional field is filled so that templates
+    /// referring to any of them render.
+    pub fn sample() -> CallRecord {
+        let t = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|d| d.with_timezone(&Utc))
+                .ok()
+        };
+        CallRecord {
+            event: CALL_COMPLETED.into(),
+            event_id: "5d0c8f4e-7f1a-4b52-9c7e-2f0d3a1b9e44".into(),
+            call_id: "dd4e0193-b8d0-47f7-9fb2-59d186ed06e1".into(),
+            parent_call_id: None,
+            switch: SwitchRef {
+                name: "switch".into(),
+                kind: SwitchKind::Freeswitch,
+            },
+            application: Some("survey".into()),
+            direction: Direction::Inbound,
+            from: Some("+15551230001".into()),
+            to: Some("+15551230002".into()),
+            from_raw: Some("+15551230001".into()),
+            to_raw: Some("5551230002".into()),
+            caller_name: Some("Sample Caller".into()),
+            context: Some("default".into()),
+            agent: Some("agent-7".into()),
+            queue: Some("support".into()),
+            started_at: t("2026-11-24T06:45:35Z"),
+            answered_at: t("2026-11-24T06:45:36Z"),
+            ended_at: t("2026-11-24T06:45:38Z"),
+            duration_seconds: Some(3),
+            talk_time_seconds: 2,
+            ring_seconds: Some(1),
+            status: Status::Completed,
+            outcome: Outcome::Answered,
+            end_call_reason: EndCallReason::AgentGoodbye,
+            hangup_cause: HangupCause {
+                name: Some("NORMAL_CLEARING".into()),
+                q850: Some(16),
+                text: Some("NORMAL_CLEARING".into()),
+            },
+            hangup_by: HangupBy::Switch,
+            amd_result: None,
+            recordings: vec![Recording {
+                path: "/var/lib/freeswitch/recordings/dd4e0193.wav".into(),
+                leg_id: "dd4e0193-b8d0-47f7-9fb2-59d186ed06e1".into(),
+                started_at: t("2026-11-24T06:45:36Z"),
+                ended_at: t("2026-11-24T06:45:38Z"),
+                seconds: Some(2),
+            }],
+            recording_url: Some("https://files.example.com/recordings/dd4e0193.wav".into()),
+            variables: [("postcall_app", "survey"), ("survey_q1", "5")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            legs: vec![Leg {
+                id: "dd4e0193-b8d0-47f7-9fb2-59d186ed06e1".into(),
+                channel: Some("sofia/external/+15551230001@127.0.0.1".into()),
+                direction: Direction::Inbound,
+                hangup_cause: Some("NORMAL_CLEARING".into()),
+                answered: true,
+                hung_up_first: true,
+            }],
+            transfers: Vec::new(),
+        }
+    }
+}
+
 /// The JSON Schema of [`CallRecord`], as `postcall schema` prints it.
 pub fn json_schema() -> serde_json::Value {
     let schema = schemars::schema_for!(CallRecord);
@@ -233,5 +303,48 @@ mod tests {
             assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
         }
         assert_eq!(Status::from_name("queue"), None);
+    }
+
+    #[test]
+    fn sample_serializes_with_every_contract_field() {
+        let json = serde_json::to_value(CallRecord::sample()).unwrap();
+        for key in [
+            "event",
+            "event_id",
+            "call_id",
+            "parent_call_id",
+            "switch",
+            "application",
+            "direction",
+            "from",
+            "to",
+            "from_raw",
+            "to_raw",
+            "caller_name",
+            "agent",
+            "queue",
+            "started_at",
+            "answered_at",
+            "ended_at",
+            "duration_seconds",
+            "talk_time_seconds",
+            "ring_seconds",
+            "status",
+            "outcome",
+            "end_call_reason",
+            "hangup_cause",
+            "hangup_by",
+            "amd_result",
+            "recordings",
+            "recording_url",
+            "variables",
+            "legs",
+            "transfers",
+        ] {
+            assert!(json.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(json["started_at"], "2026-11-24T06:45:35Z");
+        assert_eq!(json["switch"]["kind"], "freeswitch");
+        assert_eq!(json["hangup_cause"]["q850"], 16);
     }
 }
