@@ -10,6 +10,10 @@
 //!   [`call::record::CallRecord`], classified by the pure
 //!   [`call::classify`] over [`call::causes`], with [`call::numbers`] and
 //!   [`call::variables`] deciding how numbers and variables appear.
+//! - [`route`]: matches a finished call to applications → one delivery per
+//!   (call, service).
+//! - [`deliver`]: renders, signs and sends deliveries leased from the
+//!   outbox, applying the response policy and the limits.
 //! - [`config`]: the TOML configuration, validated with key-path errors.
 //! - [`daemon`]: `postcall run`, the wiring of connectors → trackers → sink.
 //! - [`replay`]: `postcall replay`, captured bytes through the same pipeline.
@@ -20,6 +24,7 @@
 pub mod call;
 pub mod config;
 pub mod daemon;
+pub mod deliver;
 pub mod ops;
 pub mod replay;
 pub mod shutdown;
