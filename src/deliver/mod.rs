@@ -8,4 +8,5 @@
 //!   and when to retry.
 //! - [`limits`]: per-service rate and concurrency, the global worker limit.
 
+pub mod policy;
 pub mod sign;
