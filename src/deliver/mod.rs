@@ -9,4 +9,5 @@
 //! - [`limits`]: per-service rate and concurrency, the global worker limit.
 
 pub mod policy;
+pub mod render;
 pub mod sign;

@@ -1,0 +1,762 @@
+//! Templates → a rendered request.
+//!
+//! A REST service's URL, header values, parameter values and raw body are
+//! minijinja templates over `{ call: <CallRecord>, vars: <the application
+//! leg's raw variables> }`. Each value is escaped for where it lands:
+//!
+//! - **URL**: every `{{ … }}` is percent-encoded as a URL component (`/`,
+//!   `?`, `&`, `=`, `#` included); mark a value `|safe` to insert it as is.
+//! - **Parameters**: rendered raw, then serialised by a form-urlencoded
+//!   serializer into the query (GET, DELETE) or the body (POST, PUT).
+//! - **Headers**: a value containing CR, LF or NUL is refused, naming the
+//!   header; nothing is sent.
+//! - **JSON bodies** (a content type of `application/json` or `…+json`):
+//!   every `{{ … }}` is written as a JSON value (strings quoted and escaped,
+//!   `null` for none), so write `{"from": {{ call.from }}}` — or, equally,
+//!   `{{ call.from|tojson }}` — never `"{{ call.from }}"`. The rendered body
+//!   must parse as JSON. The default body (no template) is the whole record
+//!   as compact JSON.
+//!
+//! A template that fails at send time is a permanent failure with a message
+//! naming the part (`url`, `header X-Foo`, `param id`, `body`), never a panic.
+
+use minijinja::value::Value;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use url::Url;
+
+use crate::call::record::CallRecord;
+use crate::deliver::sign::{check_header, hmac_sha256_hex, HeaderProblem};
+
+/// What is left unencoded in a URL component: RFC 3986 unreserved.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A path keeps its slashes; each segment is a component.
+const PATH: &AsciiSet = &COMPONENT.remove(b'/');
+
+/// The escaping names the environment's auto-escape callback hands out.
+const URL_ESCAPE: &str = "url";
+
+/// The default content type of a raw body.
+pub const JSON: &str = "application/json";
+
+/// The REST methods of seed 000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+pub enum Method {
+    #[serde(rename = "GET")]
+    Get,
+    /// Parameters form-encoded in the body.
+    #[serde(rename = "POST")]
+    Post,
+    /// The `body` template (default: the whole record as JSON).
+    #[serde(rename = "POST_RAW")]
+    PostRaw,
+    /// The `body` template when one is given, else the parameters
+    /// form-encoded, else the whole record as JSON.
+    #[serde(rename = "PUT")]
+    Put,
+    /// Parameters in the query; the `body` template when one is given.
+    #[serde(rename = "DELETE")]
+    Delete,
+}
+
+impl Method {
+    /// The HTTP method on the wire.
+    pub fn http(self) -> reqwest::Method {
+        match self {
+            Method::Get => reqwest::Method::GET,
+            Method::Post | Method::PostRaw => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Delete => reqwest::Method::DELETE,
+        }
+    }
+}
+
+/// The templates of one REST service, as written in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestSpec {
+    pub method: Method,
+    pub url: String,
+    /// Header name → value template, in order.
+    pub headers: Vec<(String, String)>,
+    /// Parameter name → value template, in order.
+    pub params: Vec<(String, String)>,
+    /// The raw body template; `None` for the default.
+    pub body: Option<String>,
+    /// Content type of a raw body; default `application/json`.
+    pub content_type: Option<String>,
+}
+
+/// A request ready to sign and send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedRequest {
+    pub method: reqwest::Method,
+    pub url: Url,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Body>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Body {
+    pub bytes: Vec<u8>,
+    pub content_type: String,
+}
+
+/// Why a service's templates could not be compiled or rendered. The
+/// messages name the part but never the rendered value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    #[error("{part}: template does not compile: {message}")]
+    Compile { part: String, message: String },
+    #[error("{part}: template failed: {message}")]
+    Template { part: String, message: String },
+    #[error("url: the rendered URL is not usable: {reason}")]
+    Url { reason: String },
+    #[error("header {header}: the value contains CR, LF or another control character; not sent")]
+    HeaderValue { header: String },
+    #[error("header {header:?}: not a valid header name")]
+    HeaderName { header: String },
+    #[error("body: the rendered body is not valid JSON ({message}); write values as {{{{ x|tojson }}}} without quotes")]
+    BodyNotJson { message: String },
+    #[error("body: cannot encode the call record: {message}")]
+    Encode { message: String },
+}
+
+impl RenderError {
+    /// The message for a private service: which part failed, not why (the
+    /// reason may quote rendered data).
+    pub fn redacted(&self) -> String {
+        match self {
+            RenderError::Compile { part, .. } | RenderError::Template { part, .. } => {
+                format!("{part}: template failed: <private>")
+            }
+            RenderError::Url { .. } => "url: the rendered URL is not usable: <private>".into(),
+            RenderError::HeaderValue { .. } | RenderError::HeaderName { .. } => self.to_string(),
+            RenderError::BodyNotJson { .. } => "body: not valid JSON: <private>".into(),
+            RenderError::Encode { .. } => "body: cannot encode the call record: <private>".into(),
+        }
+    }
+}
+
+/// The template environment every postcall template is compiled in: the
+/// `tojson` and `urlencode` filters, URL components percent-encoded in
+/// templates named `url…`, JSON values in templates named `….json`, and
+/// `none` printed as an empty string outside JSON.
+pub fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Lenient);
+    env.set_auto_escape_callback(|name| {
+        if name == "url" || name.starts_with("url:") {
+            AutoEscape::Custom(URL_ESCAPE)
+        } else if name.ends_with(".json") {
+            AutoEscape::Json
+        } else {
+            AutoEscape::None
+        }
+    });
+    env.set_formatter(|out, state, value| {
+        let escape = state.auto_escape();
+        if escape != AutoEscape::Json && (value.is_none() || value.is_undefined()) {
+            return Ok(());
+        }
+        if escape == AutoEscape::Custom(URL_ESCAPE) {
+            let text = value.to_string();
+            if value.is_safe() {
+                out.write_str(&text)?;
+            } else {
+                for chunk in utf8_percent_encode(&text, COMPONENT) {
+                    out.write_str(chunk)?;
+                }
+            }
+            return Ok(());
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
+    env
+}
+
+/// Whether a content type is JSON (`application/json`, `…+json`).
+pub fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == JSON || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// A service's templates, compiled once per configuration load.
+pub struct CompiledRequest {
+    env: Environment<'static>,
+    method: Method,
+    header_names: Vec<String>,
+    param_names: Vec<String>,
+    body_name: Option<&'static str>,
+    content_type: String,
+}
+
+impl std::fmt::Debug for CompiledRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledRequest")
+            .field("method", &self.method)
+            .field("headers", &self.header_names)
+            .field("params", &self.param_names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CompiledRequest {
+    /// Compiles every template of `spec`; the error names the first part
+    /// that does not compile.
+    pub fn compile(spec: &RequestSpec) -> Result<CompiledRequest, RenderError> {
+        let mut env = environment();
+        let add = |env: &mut Environment<'static>, name: String, part: String, source: &str| {
+            env.add_template_owned(name, source.to_string())
+                .map_err(|e| RenderError::Compile {
+                    part,
+                    message: e.to_string(),
+                })
+        };
+        add(&mut env, "url".into(), "url".into(), &spec.url)?;
+        let mut header_names = Vec::new();
+        for (i, (name, value)) in spec.headers.iter().enumerate() {
+            if check_header(name, "") == Err(HeaderProblem::Name) {
+                return Err(RenderError::HeaderName {
+                    header: name.clone(),
+                });
+            }
+            add(
+                &mut env,
+                format!("header:{i}"),
+                format!("header {name}"),
+                value,
+            )?;
+            header_names.push(name.clone());
+        }
+        let mut param_names = Vec::new();
+        for (i, (name, value)) in spec.params.iter().enumerate() {
+            add(
+                &mut env,
+                format!("param:{i}"),
+                format!("param {name}"),
+                value,
+            )?;
+            param_names.push(name.clone());
+        }
+        let content_type = spec.content_type.clone().unwrap_or_else(|| JSON.into());
+        let body_name = match &spec.body {
+            Some(body) => {
+                let name = if is_json(&content_type) {
+                    "body.json"
+                } else {
+                    "body"
+                };
+                add(&mut env, name.into(), "body".into(), body)?;
+                Some(name)
+            }
+            None => None,
+        };
+        Ok(CompiledRequest {
+            env,
+            method: spec.method,
+            header_names,
+            param_names,
+            body_name,
+            content_type,
+        })
+    }
+
+    /// Renders the request for one call.
+    pub fn render(
+        &self,
+        record: &CallRecord,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<RenderedRequest, RenderError> {
+        let ctx = minijinja::context! {
+            call => Value::from_serialize(record),
+            vars => Value::from_serialize(vars),
+        };
+        let render = |name: &str, part: &dyn Fn() -> String| {
+            self.env
+                .get_template(name)
+                .and_then(|t| t.render(&ctx))
+                .map_err(|e| RenderError::Template {
+                    part: part(),
+                    message: error_chain(&e),
+                })
+        };
+
+        let url_text = render("url", &|| "url".into())?;
+        let mut url = Url::parse(url_text.trim()).map_err(|e| RenderError::Url {
+            reason: e.to_string(),
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(RenderError::Url {
+                reason: format!("scheme {:?} is not http or https", url.scheme()),
+            });
+        }
+
+        let mut headers = Vec::with_capacity(self.header_names.len());
+        for (i, name) in self.header_names.iter().enumerate() {
+            let value = render(&format!("header:{i}"), &|| format!("header {name}"))?;
+            if check_header(name, &value).is_err() {
+                return Err(RenderError::HeaderValue {
+                    header: name.clone(),
+                });
+            }
+            headers.push((name.clone(), value));
+        }
+
+        let mut params = Vec::with_capacity(self.param_names.len());
+        for (i, name) in self.param_names.iter().enumerate() {
+            params.push((
+                name.as_str(),
+                render(&format!("param:{i}"), &|| format!("param {name}"))?,
+            ));
+        }
+
+        let raw_body = |this: &Self| -> Result<Body, RenderError> {
+            match this.body_name {
+                Some(name) => {
+                    let text = render(name, &|| "body".into())?;
+                    if is_json(&this.content_type) {
+                        serde_json::from_str::<serde::de::IgnoredAny>(&text).map_err(|e| {
+                            RenderError::BodyNotJson {
+                                message: e.to_string(),
+                            }
+                        })?;
+                    }
+                    Ok(Body {
+                        bytes: text.into_bytes(),
+                        content_type: this.content_type.clone(),
+                    })
+                }
+                None => Ok(Body {
+                    bytes: serde_json::to_vec(record).map_err(|e| RenderError::Encode {
+                        message: e.to_string(),
+                    })?,
+                    content_type: JSON.into(),
+                }),
+            }
+        };
+        let form = |params: &[(&str, String)]| Body {
+            bytes: url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(params)
+                .finish()
+                .into_bytes(),
+            content_type: "application/x-www-form-urlencoded".into(),
+        };
+        let append_query = |url: &mut Url, params: &[(&str, String)]| {
+            if !params.is_empty() {
+                url.query_pairs_mut().extend_pairs(params);
+            }
+        };
+
+        let body = match self.method {
+            Method::Get => {
+                append_query(&mut url, &params);
+                None
+            }
+            Method::Post => Some(form(&params)),
+            Method::PostRaw => Some(raw_body(self)?),
+            Method::Put if self.body_name.is_none() && !params.is_empty() => Some(form(&params)),
+            Method::Put => Some(raw_body(self)?),
+            Method::Delete => {
+                append_query(&mut url, &params);
+                match self.body_name {
+                    Some(_) => Some(raw_body(self)?),
+                    None => None,
+                }
+            }
+        };
+        Ok(RenderedRequest {
+            method: self.method.http(),
+            url,
+            headers,
+            body,
+        })
+    }
+}
+
+/// A minijinja error with its causes, on one line.
+fn error_chain(e: &minijinja::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    message
+}
+
+// --- recording links -------------------------------------------------------
+
+/// Expiring signatures for recording links.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LinkSigning {
+    pub secret: String,
+    /// How long a link stays valid from the attempt that sends it.
+    pub ttl: Duration,
+}
+
+impl std::fmt::Debug for LinkSigning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LinkSigning(<masked>, ttl {:?})", self.ttl)
+    }
+}
+
+/// An application's `recording_url` template, compiled.
+///
+/// The template sees `path` (the first recording's path, each segment
+/// percent-encoded, slashes kept), `file` (its last segment), `call` and
+/// `vars`, e.g. `https://files.example.com/recordings/{{ file }}`.
+///
+/// With signing, `expires` (unix seconds) and `signature` are appended to the
+/// query, where `signature` is the lowercase hex HMAC-SHA256, under the
+/// secret, of `<URL path as sent>\n<expires>`: a file server recomputes it
+/// from the request path and the `expires` parameter and refuses expired or
+/// altered links.
+pub struct RecordingLink {
+    env: Environment<'static>,
+    signing: Option<LinkSigning>,
+}
+
+impl std::fmt::Debug for RecordingLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordingLink")
+            .field("signing", &self.signing)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RecordingLink {
+    pub fn compile(template: &str, signing: Option<LinkSigning>) -> Result<Self, RenderError> {
+        let mut env = environment();
+        env.add_template_owned("url:recording", template.to_string())
+            .map_err(|e| RenderError::Compile {
+                part: "recording_url".into(),
+                message: e.to_string(),
+            })?;
+        Ok(RecordingLink { env, signing })
+    }
+
+    /// The link for the call's first recording at unix time `now`; `None`
+    /// when the call has no recording.
+    pub fn render(
+        &self,
+        record: &CallRecord,
+        vars: &BTreeMap<String, String>,
+        now: i64,
+    ) -> Result<Option<String>, RenderError> {
+        let Some(recording) = record.recordings.first() else {
+            return Ok(None);
+        };
+        let path = &recording.path;
+        let file = path.rsplit(['/', '\\']).next().unwrap_or(path);
+        let ctx = minijinja::context! {
+            path => Value::from_safe_string(utf8_percent_encode(path, PATH).to_string()),
+            file => file,
+            call => Value::from_serialize(record),
+            vars => Value::from_serialize(vars),
+        };
+        let text = self
+            .env
+            .get_template("url:recording")
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| RenderError::Template {
+                part: "recording_url".into(),
+                message: error_chain(&e),
+            })?;
+        let Some(signing) = &self.signing else {
+            return Ok(Some(text));
+        };
+        let mut url = Url::parse(text.trim()).map_err(|e| RenderError::Url {
+            reason: format!("recording_url: {e}"),
+        })?;
+        let expires = now.saturating_add(i64::try_from(signing.ttl.as_secs()).unwrap_or(i64::MAX));
+        let signature = sign_link(&signing.secret, url.path(), expires);
+        url.query_pairs_mut()
+            .append_pair("expires", &expires.to_string())
+            .append_pair("signature", &signature);
+        Ok(Some(url.into()))
+    }
+}
+
+/// The signature of a recording link: hex HMAC-SHA256 of `path\nexpires`.
+pub fn sign_link(secret: &str, path: &str, expires: i64) -> String {
+    hmac_sha256_hex(secret.as_bytes(), format!("{path}\n{expires}").as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOSTILE: &str = "a&b=c\"\r\nX-Evil: 1";
+
+    fn spec(method: Method) -> RequestSpec {
+        RequestSpec {
+            method,
+            url: "https://example.com/calls/{{ call.call_id }}".into(),
+            headers: vec![],
+            params: vec![],
+            body: None,
+            content_type: None,
+        }
+    }
+
+    fn hostile_record() -> CallRecord {
+        let mut r = CallRecord::sample();
+        r.caller_name = Some(HOSTILE.into());
+        r
+    }
+
+    fn vars() -> BTreeMap<String, String> {
+        [("ivr_choice".to_string(), "2 & 3".to_string())].into()
+    }
+
+    fn render(spec: RequestSpec, record: &CallRecord) -> Result<RenderedRequest, RenderError> {
+        CompiledRequest::compile(&spec)?.render(record, &vars())
+    }
+
+    #[test]
+    fn url_values_are_percent_encoded_and_get_params_go_into_the_query() {
+        let mut s = spec(Method::Get);
+        s.url = "https://example.com/c/{{ call.caller_name }}?x={{ vars.ivr_choice }}".into();
+        s.params = vec![
+            ("name".into(), "{{ call.caller_name }}".into()),
+            ("status".into(), "{{ call.status }}".into()),
+        ];
+        let r = render(s, &hostile_record()).unwrap();
+        assert_eq!(r.method, reqwest::Method::GET);
+        assert_eq!(r.url.host_str(), Some("example.com"));
+        assert_eq!(r.url.path(), "/c/a%26b%3Dc%22%0D%0AX-Evil%3A%201");
+        let pairs: Vec<(String, String)> = r.url.query_pairs().into_owned().collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("x".into(), "2 & 3".into()),
+                ("name".into(), HOSTILE.into()),
+                ("status".into(), "completed".into()),
+            ]
+        );
+        assert!(r.body.is_none());
+    }
+
+    #[test]
+    fn safe_marks_a_url_value_verbatim() {
+        let mut s = spec(Method::Get);
+        s.url = "{{ vars.base|safe }}/hook".into();
+        let vars = [("base".to_string(), "https://h.example/x".to_string())].into();
+        let r = CompiledRequest::compile(&s)
+            .unwrap()
+            .render(&CallRecord::sample(), &vars)
+            .unwrap();
+        assert_eq!(r.url.as_str(), "https://h.example/x/hook");
+    }
+
+    #[test]
+    fn post_params_are_form_encoded() {
+        let mut s = spec(Method::Post);
+        s.params = vec![
+            ("caller".into(), "{{ call.caller_name }}".into()),
+            ("answered".into(), "{{ call.answered_at }}".into()),
+            ("amd".into(), "{{ call.amd_result }}".into()),
+        ];
+        let r = render(s, &hostile_record()).unwrap();
+        let body = r.body.unwrap();
+        assert_eq!(body.content_type, "application/x-www-form-urlencoded");
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body.bytes)
+            .into_owned()
+            .collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("caller".into(), HOSTILE.into()),
+                ("answered".into(), "2026-11-24T06:45:36Z".into()),
+                // None renders empty, not "none".
+                ("amd".into(), String::new()),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_default_raw_body_is_the_compact_record() {
+        let record = hostile_record();
+        let r = render(spec(Method::PostRaw), &record).unwrap();
+        let body = r.body.unwrap();
+        assert_eq!(body.content_type, "application/json");
+        assert_eq!(body.bytes, serde_json::to_vec(&record).unwrap());
+        let back: CallRecord = serde_json::from_slice(&body.bytes).unwrap();
+        assert_eq!(back, record);
+    }
+
+    #[test]
+    fn json_body_templates_write_json_values() {
+        let mut s = spec(Method::PostRaw);
+        s.body = Some(
+            r#"{"name": {{ call.caller_name }}, "n": {{ call.caller_name|tojson }}, "amd": {{ call.amd_result }}, "t": {{ call.talk_time_seconds }}, "v": {{ vars.ivr_choice }}}"#
+                .into(),
+        );
+        let r = render(s, &hostile_record()).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&r.body.unwrap().bytes).unwrap();
+        assert_eq!(v["name"], HOSTILE);
+        assert_eq!(v["n"], HOSTILE);
+        assert_eq!(v["amd"], serde_json::Value::Null);
+        assert_eq!(v["t"], 2);
+        assert_eq!(v["v"], "2 & 3");
+        assert_eq!(v.as_object().unwrap().len(), 5);
+    }
+
+    #[test]
+    fn a_quoted_json_value_is_refused_not_sent_broken() {
+        let mut s = spec(Method::PostRaw);
+        s.body = Some(r#"{"name": "{{ call.caller_name }}"}"#.into());
+        let err = render(s, &hostile_record()).unwrap_err();
+        assert!(matches!(err, RenderError::BodyNotJson { .. }), "{err}");
+        assert!(err.to_string().contains("tojson"));
+    }
+
+    #[test]
+    fn other_content_types_are_rendered_verbatim() {
+        let mut s = spec(Method::PostRaw);
+        s.body = Some("caller={{ call.from }}".into());
+        s.content_type = Some("text/plain; charset=utf-8".into());
+        let body = render(s, &CallRecord::sample()).unwrap().body.unwrap();
+        assert_eq!(body.bytes, b"caller=+15551230001");
+        assert_eq!(body.content_type, "text/plain; charset=utf-8");
+        assert!(is_json("application/vnd.api+json"));
+        assert!(is_json("Application/JSON; charset=utf-8"));
+        assert!(!is_json("text/json-ish"));
+    }
+
+    #[test]
+    fn a_header_with_cr_or_lf_is_refused_by_name() {
+        let mut s = spec(Method::Get);
+        s.headers = vec![
+            ("X-Call".into(), "{{ call.call_id }}".into()),
+            ("X-Caller".into(), "{{ call.caller_name }}".into()),
+        ];
+        let ok = render(s.clone(), &CallRecord::sample()).unwrap();
+        assert_eq!(
+            ok.headers,
+            vec![
+                (
+                    "X-Call".to_string(),
+                    "dd4e0193-b8d0-47f7-9fb2-59d186ed06e1".to_string()
+                ),
+                ("X-Caller".to_string(), "Sample Caller".to_string()),
+            ]
+        );
+        let err = render(s, &hostile_record()).unwrap_err();
+        assert_eq!(
+            err,
+            RenderError::HeaderValue {
+                header: "X-Caller".into()
+            }
+        );
+        assert!(!err.to_string().contains("Evil"));
+    }
+
+    #[test]
+    fn put_and_delete_carry_params_or_body_as_configured() {
+        let mut s = spec(Method::Put);
+        s.params = vec![("s".into(), "{{ call.status }}".into())];
+        let body = render(s.clone(), &CallRecord::sample())
+            .unwrap()
+            .body
+            .unwrap();
+        assert_eq!(body.bytes, b"s=completed");
+        s.body = Some("{{ call.status }}".into());
+        let r = render(s.clone(), &CallRecord::sample()).unwrap();
+        assert_eq!(r.method, reqwest::Method::PUT);
+        assert_eq!(r.body.unwrap().bytes, b"\"completed\"");
+
+        s.method = Method::Delete;
+        let r = render(s.clone(), &CallRecord::sample()).unwrap();
+        assert_eq!(r.method, reqwest::Method::DELETE);
+        assert_eq!(r.url.query(), Some("s=completed"));
+        assert_eq!(r.body.unwrap().bytes, b"\"completed\"");
+        s.body = None;
+        assert!(render(s, &CallRecord::sample()).unwrap().body.is_none());
+    }
+
+    #[test]
+    fn template_failures_are_errors_naming_the_part() {
+        let mut s = spec(Method::Get);
+        s.url = "https://x/{{ call.nothing.deeper }}".into();
+        let err = render(s, &CallRecord::sample()).unwrap_err();
+        assert!(err.to_string().starts_with("url: template failed"), "{err}");
+
+        let mut s = spec(Method::Get);
+        s.params = vec![("p".into(), "{% if %}".into())];
+        let err = CompiledRequest::compile(&s).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("param p: template does not compile"),
+            "{err}"
+        );
+        assert_eq!(err.redacted(), "param p: template failed: <private>");
+
+        let mut s = spec(Method::Get);
+        s.url = "{{ call.caller_name }}".into();
+        assert!(matches!(
+            render(s, &CallRecord::sample()),
+            Err(RenderError::Url { .. })
+        ));
+        let mut s = spec(Method::Get);
+        s.url = "file:///etc/passwd".into();
+        assert!(matches!(
+            render(s, &CallRecord::sample()),
+            Err(RenderError::Url { .. })
+        ));
+        let mut s = spec(Method::Get);
+        s.headers = vec![("Bad Name".into(), "x".into())];
+        assert!(matches!(
+            CompiledRequest::compile(&s),
+            Err(RenderError::HeaderName { .. })
+        ));
+    }
+
+    #[test]
+    fn recording_links_plain_and_signed() {
+        let record = CallRecord::sample();
+        let plain = RecordingLink::compile("https://files.example.com/rec/{{ file }}", None)
+            .unwrap()
+            .render(&record, &vars(), 1_000)
+            .unwrap();
+        assert_eq!(
+            plain.as_deref(),
+            Some("https://files.example.com/rec/dd4e0193.wav")
+        );
+
+        let link = RecordingLink::compile(
+            "https://files.example.com{{ path }}",
+            Some(LinkSigning {
+                secret: "k".into(),
+                ttl: Duration::from_secs(3600),
+            }),
+        )
+        .unwrap();
+        let signed = Url::parse(&link.render(&record, &vars(), 1_000).unwrap().unwrap()).unwrap();
+        assert_eq!(signed.path(), "/var/lib/freeswitch/recordings/dd4e0193.wav");
+        let q: BTreeMap<String, String> = signed.query_pairs().into_owned().collect();
+        assert_eq!(q["expires"], "4600");
+        assert_eq!(
+            q["signature"],
+            hmac_sha256_hex(b"k", b"/var/lib/freeswitch/recordings/dd4e0193.wav\n4600")
+        );
+
+        let mut silent = record.clone();
+        silent.recordings.clear();
+        assert_eq!(link.render(&silent, &vars(), 1_000).unwrap(), None);
+    }
+}
