@@ -10,4 +10,5 @@
 
 pub mod policy;
 pub mod render;
+pub mod rest;
 pub mod sign;
