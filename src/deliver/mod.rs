@@ -7,8 +7,215 @@
 //! - [`policy`]: the response → delivered / retry / dead / disable service,
 //!   and when to retry.
 //! - [`limits`]: per-service rate and concurrency, the global worker limit.
+//!
+//! [`attempt`] is one attempt end to end (render, sign, send, classify); the
+//! worker pool and `postcall test` both use it.
 
 pub mod policy;
 pub mod render;
 pub mod rest;
 pub mod sign;
+
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::call::record::CallRecord;
+use policy::{classify, AttemptResult, Verdict};
+use render::{CompiledRequest, RecordingLink};
+use rest::{ClientCache, ClientSettings};
+use sign::{auth_headers, Auth, SignInput};
+
+/// Everything needed to send to one service, built from the current
+/// configuration (templates compiled, secrets resolved) and never stored.
+#[derive(Debug)]
+pub struct ServicePlan {
+    pub application: String,
+    pub service: String,
+    pub request: CompiledRequest,
+    pub auth: Vec<Auth>,
+    pub client: ClientSettings,
+    /// Nothing of the request in logs or errors.
+    pub private: bool,
+    /// The application's `recording_url` template; `None` when the
+    /// application does not include recordings (the record then carries
+    /// `recording_url: null`).
+    pub recording: Option<RecordingLink>,
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone)]
+pub struct AttemptReport {
+    pub verdict: Verdict,
+    /// The HTTP status, when the receiver answered.
+    pub status: Option<u16>,
+    pub latency: Duration,
+    /// What went wrong, for the attempt log; `<private>` details for a
+    /// private service. `None` when delivered.
+    pub error: Option<String>,
+    /// The first bytes of the response (empty for a private service).
+    pub response_prefix: Vec<u8>,
+}
+
+impl AttemptReport {
+    fn failed_before_sending(verdict: Verdict, error: String) -> AttemptReport {
+        AttemptReport {
+            verdict,
+            status: None,
+            latency: Duration::ZERO,
+            error: Some(error),
+            response_prefix: Vec::new(),
+        }
+    }
+}
+
+/// One attempt: fills `recording_url`, renders the plan's request for
+/// `record`, signs it for `delivery_id` at `now`, sends it and classifies
+/// the result. Never panics on the record's content: a template or signing
+/// failure is a `Dead` verdict with a message naming the part.
+pub async fn attempt(
+    plan: &ServicePlan,
+    clients: &ClientCache,
+    record: &CallRecord,
+    vars: &BTreeMap<String, String>,
+    delivery_id: &str,
+    now: DateTime<Utc>,
+) -> AttemptReport {
+    let mut record = record.clone();
+    record.recording_url = match &plan.recording {
+        None => None,
+        Some(link) => match link.render(&record, vars, now.timestamp()) {
+            Ok(url) => url,
+            Err(e) => return render_failure(plan, &e),
+        },
+    };
+    let request = match plan.request.render(&record, vars) {
+        Ok(r) => r,
+        Err(e) => return render_failure(plan, &e),
+    };
+    let body: &[u8] = request
+        .body
+        .as_ref()
+        .map(|b| b.bytes.as_slice())
+        .unwrap_or(b"");
+    let extra = match auth_headers(
+        &plan.auth,
+        SignInput {
+            delivery_id,
+            timestamp: now.timestamp(),
+            body,
+        },
+    ) {
+        Ok(h) => h,
+        Err(e) => {
+            let message = format!("auth: {e}");
+            return AttemptReport::failed_before_sending(
+                Verdict::Dead {
+                    reason: message.clone(),
+                },
+                message,
+            );
+        }
+    };
+    let client = match clients.get(&plan.service, &plan.client) {
+        Ok(c) => c,
+        Err(e) => {
+            // A configuration problem (an unreadable CA file, say) that a
+            // fix can cure: retried, so the row is not lost meanwhile.
+            return AttemptReport::failed_before_sending(
+                Verdict::Retry { after: None },
+                format!("tls: {e}"),
+            );
+        }
+    };
+    let sent = rest::send(
+        &client,
+        &request,
+        &extra,
+        delivery_id,
+        plan.client.timeout,
+        plan.private,
+    )
+    .await;
+    match sent.result {
+        Ok(response) => {
+            let verdict = classify(
+                AttemptResult::Response {
+                    status: response.status,
+                    retry_after: response.retry_after.as_deref(),
+                },
+                now,
+            );
+            let snippet = if plan.private {
+                String::new()
+            } else {
+                body_snippet(&response.body_prefix)
+            };
+            let (verdict, error) = match verdict {
+                Verdict::Delivered => (Verdict::Delivered, None),
+                Verdict::Dead { reason } => {
+                    let reason = format!("{reason}{snippet}");
+                    (
+                        Verdict::Dead {
+                            reason: reason.clone(),
+                        },
+                        Some(reason),
+                    )
+                }
+                v => (v, Some(format!("HTTP {}{snippet}", response.status))),
+            };
+            AttemptReport {
+                verdict,
+                status: Some(response.status),
+                latency: sent.latency,
+                error,
+                response_prefix: if plan.private {
+                    Vec::new()
+                } else {
+                    response.body_prefix
+                },
+            }
+        }
+        Err(e) => {
+            let result = match e {
+                rest::SendError::Timeout(_) => AttemptResult::Timeout,
+                _ => AttemptResult::Transport,
+            };
+            AttemptReport {
+                verdict: classify(result, now),
+                status: None,
+                latency: sent.latency,
+                error: Some(e.to_string()),
+                response_prefix: Vec::new(),
+            }
+        }
+    }
+}
+
+fn render_failure(plan: &ServicePlan, e: &render::RenderError) -> AttemptReport {
+    let message = if plan.private {
+        e.redacted()
+    } else {
+        e.to_string()
+    };
+    AttemptReport::failed_before_sending(
+        Verdict::Dead {
+            reason: message.clone(),
+        },
+        message,
+    )
+}
+
+/// `: <first bytes of the answer>` on one line, or nothing.
+fn body_snippet(body: &[u8]) -> String {
+    let text: String = String::from_utf8_lossy(&body[..body.len().min(200)])
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let text = text.trim();
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {text}")
+    }
+}
