@@ -11,6 +11,7 @@
 //! [`attempt`] is one attempt end to end (render, sign, send, classify); the
 //! worker pool and `postcall test` both use it.
 
+pub mod limits;
 pub mod policy;
 pub mod render;
 pub mod rest;
