@@ -27,5 +27,6 @@ pub mod daemon;
 pub mod deliver;
 pub mod ops;
 pub mod replay;
+pub mod route;
 pub mod shutdown;
 pub mod switch;
