@@ -106,6 +106,11 @@ impl Limits {
         }
     }
 
+    /// A free global worker slot if there is one now.
+    pub fn try_worker(&self) -> Option<OwnedSemaphorePermit> {
+        self.global.clone().try_acquire_owned().ok()
+    }
+
     /// Waits for a concurrency slot of `service`, then its rate turn.
     pub async fn admit(
         &self,

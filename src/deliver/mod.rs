@@ -7,12 +7,14 @@
 //! - [`policy`]: the response → delivered / retry / dead / disable service,
 //!   and when to retry.
 //! - [`limits`]: per-service rate and concurrency, the global worker limit.
+//! - [`pool`]: the workers: lease from the queue, attempt, report.
 //!
 //! [`attempt`] is one attempt end to end (render, sign, send, classify); the
 //! worker pool and `postcall test` both use it.
 
 pub mod limits;
 pub mod policy;
+pub mod pool;
 pub mod render;
 pub mod rest;
 pub mod sign;
