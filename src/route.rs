@@ -1,16 +1,19 @@
-//! Routing: which applications a finished call goes to, and so which
+//! Routing: which application a finished call belongs to, and so which
 //! deliveries — one per (call, service) — the outbox receives.
 //!
-//! An application matches a call when the call names it (the tracker's
-//! `postcall_app` / `POSTCALL_APP` variable: the record's `application`), or
-//! when every criterion it lists holds (dialplan context, dialled number,
-//! direction; globs, case-insensitive). Catch-all applications take the
-//! calls no other application matched, such as outbound calls that failed
-//! before any IVR ran. Disabled applications and services are skipped, and
-//! an application's filters (statuses, outcomes, only completed, minimum
-//! duration) drop the calls it does not want. Pure: no I/O, no clock.
+//! Applications are tried in configuration order and the first enabled one
+//! whose rule holds takes the call. A rule lists criteria that must all
+//! hold: a channel variable and its value (by default `postcall_app` equal
+//! to the application's name, compared case-insensitively by variable
+//! name), dialplan contexts, dialled numbers (globs, case-insensitive,
+//! against `to` and `to_raw`), a direction; or it is a catch-all (`any`),
+//! which, listed last, reports the calls nothing else took, such as
+//! outbound calls that failed before any IVR ran. The application's filters
+//! (statuses, outcomes, only completed, minimum duration) then drop the
+//! calls it does not want, and each of its enabled services gets one
+//! delivery. Pure: no I/O, no clock.
 
-use globset::{Glob, GlobBuilder, GlobMatcher};
+use globset::{GlobBuilder, GlobMatcher};
 use std::collections::BTreeMap;
 
 use crate::call::record::{CallRecord, Direction, Outcome, Status};
@@ -31,16 +34,32 @@ pub struct ServiceRoute {
     pub enabled: bool,
 }
 
-/// Criteria beyond the default rule; all those given must hold.
+/// Criteria that must all hold. A rule with none is the default rule:
+/// `postcall_app` equals the application's name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MatchRule {
+    /// A channel variable (name compared case-insensitively) …
+    pub variable: Option<String>,
+    /// … and the value it must have (default: the application's name).
+    pub value: Option<String>,
     /// Dialplan context globs (any may match).
     pub contexts: Vec<String>,
-    /// Dialled-number globs, against `to` and `to_raw` (any may match).
+    /// Dialled-number globs (any may match).
     pub destinations: Vec<String>,
-    pub directions: Vec<Direction>,
-    /// Take every call no other application matched.
-    pub catch_all: bool,
+    pub direction: Option<Direction>,
+    /// Every call.
+    pub any: bool,
+}
+
+impl MatchRule {
+    fn is_empty(&self) -> bool {
+        self.variable.is_none()
+            && self.value.is_none()
+            && self.contexts.is_empty()
+            && self.destinations.is_empty()
+            && self.direction.is_none()
+            && !self.any
+    }
 }
 
 /// Which matched calls an application wants.
@@ -73,8 +92,9 @@ pub struct RouteError {
     pub message: String,
 }
 
-/// The variables that name a call's application, first present wins.
-pub const APPLICATION_VARIABLES: [&str; 2] = ["postcall_app", "POSTCALL_APP"];
+/// The default rule's variable; the tracker also reads `POSTCALL_APP`
+/// (the same name, compared case-insensitively).
+pub const APPLICATION_VARIABLE: &str = "postcall_app";
 
 struct CompiledApp {
     app: AppRoute,
@@ -88,7 +108,7 @@ pub struct Router {
 }
 
 impl Router {
-    /// Compiles every application's patterns.
+    /// Compiles every application's patterns, keeping their order.
     pub fn new(apps: Vec<AppRoute>) -> Result<Router, RouteError> {
         let compile = |app: &AppRoute, field: &'static str, patterns: &[String]| {
             patterns
@@ -107,8 +127,8 @@ impl Router {
             .into_iter()
             .map(|app| {
                 Ok(CompiledApp {
-                    contexts: compile(&app, "contexts", &app.rule.contexts)?,
-                    destinations: compile(&app, "destinations", &app.rule.destinations)?,
+                    contexts: compile(&app, "context", &app.rule.contexts)?,
+                    destinations: compile(&app, "destination", &app.rule.destinations)?,
                     app,
                 })
             })
@@ -116,60 +136,82 @@ impl Router {
         Ok(Router { apps })
     }
 
-    /// The deliveries for one finished call: one per enabled service of
-    /// every matching, enabled application whose filters accept the call.
+    /// The application that takes the call: the first enabled one whose
+    /// rule holds.
+    pub fn application(
+        &self,
+        record: &CallRecord,
+        vars: &BTreeMap<String, String>,
+    ) -> Option<&AppRoute> {
+        self.apps
+            .iter()
+            .filter(|a| a.app.enabled)
+            .find(|a| a.rule_holds(record, vars))
+            .map(|a| &a.app)
+    }
+
+    /// The deliveries for one finished call: one per enabled service of the
+    /// matching application, when its filters accept the call.
     pub fn route(&self, record: &CallRecord, vars: &BTreeMap<String, String>) -> Vec<Delivery> {
-        let named = named_application(record, vars);
-        let enabled = || self.apps.iter().filter(|a| a.app.enabled);
-        let mut matched: Vec<&CompiledApp> = enabled()
-            .filter(|a| named.as_deref() == Some(a.app.name.as_str()) || a.criteria_hold(record))
-            .collect();
-        if matched.is_empty() {
-            matched = enabled().filter(|a| a.app.rule.catch_all).collect();
-        }
-        let mut deliveries = Vec::new();
-        for app in matched {
-            if !app.app.filters.accept(record) {
-                tracing::debug!(
-                    call_id = %record.call_id,
-                    event_id = %record.event_id,
-                    application = %app.app.name,
-                    status = %record.status,
-                    "call filtered out"
-                );
-                continue;
-            }
-            deliveries.extend(
-                app.app
-                    .services
-                    .iter()
-                    .filter(|s| s.enabled)
-                    .map(|s| Delivery {
-                        application: app.app.name.clone(),
-                        service: s.name.clone(),
-                    }),
-            );
-        }
-        if deliveries.is_empty() {
+        let Some(app) = self.application(record, vars) else {
             tracing::debug!(
                 call_id = %record.call_id,
                 event_id = %record.event_id,
-                application = named.as_deref().unwrap_or("-"),
                 "call matches no application; dropped"
             );
+            return Vec::new();
+        };
+        if !app.filters.accept(record) {
+            tracing::debug!(
+                call_id = %record.call_id,
+                event_id = %record.event_id,
+                application = %app.name,
+                status = %record.status,
+                "call filtered out by the application's filters"
+            );
+            return Vec::new();
         }
-        deliveries
+        app.services
+            .iter()
+            .filter(|s| s.enabled)
+            .map(|s| Delivery {
+                application: app.name.clone(),
+                service: s.name.clone(),
+            })
+            .collect()
     }
 }
 
 impl CompiledApp {
-    /// Whether the application's own criteria hold; an application that
-    /// lists none matches only by name (or as a catch-all).
-    fn criteria_hold(&self, record: &CallRecord) -> bool {
+    fn rule_holds(&self, record: &CallRecord, vars: &BTreeMap<String, String>) -> bool {
         let rule = &self.app.rule;
-        if rule.contexts.is_empty() && rule.destinations.is_empty() && rule.directions.is_empty() {
-            return false;
+        if rule.any {
+            return true;
         }
+        let (variable, value) = if rule.is_empty() {
+            (Some(APPLICATION_VARIABLE), Some(self.app.name.as_str()))
+        } else {
+            (
+                rule.variable.as_deref(),
+                rule.value.as_deref().or(Some(self.app.name.as_str())),
+            )
+        };
+        let variable_ok = match variable {
+            None => true,
+            Some(name) => {
+                let found = vars
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.trim())
+                    // The tracker's own reading of the application variable.
+                    .or_else(|| {
+                        name.eq_ignore_ascii_case(APPLICATION_VARIABLE)
+                            .then_some(record.application.as_deref())
+                            .flatten()
+                    });
+                found.is_some() && found == value
+            }
+        };
         let context_ok = self.contexts.is_empty()
             || record
                 .context
@@ -180,9 +222,8 @@ impl CompiledApp {
                 .into_iter()
                 .flatten()
                 .any(|n| self.destinations.iter().any(|g| g.is_match(n)));
-        let direction_ok =
-            rule.directions.is_empty() || rule.directions.contains(&record.direction);
-        context_ok && destination_ok && direction_ok
+        let direction_ok = rule.direction.map_or(true, |d| d == record.direction);
+        variable_ok && context_ok && destination_ok && direction_ok
     }
 }
 
@@ -196,25 +237,12 @@ impl Filters {
     }
 }
 
-/// The application the call names: the record's (set by the tracker from
-/// the application variable), else the raw variables'.
-fn named_application(record: &CallRecord, vars: &BTreeMap<String, String>) -> Option<String> {
-    record.application.clone().or_else(|| {
-        APPLICATION_VARIABLES.iter().find_map(|name| {
-            vars.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        })
-    })
-}
-
 fn glob(pattern: &str) -> Result<GlobMatcher, String> {
     GlobBuilder::new(pattern)
         .case_insensitive(true)
         .literal_separator(false)
         .build()
-        .map(|g: Glob| g.compile_matcher())
+        .map(|g| g.compile_matcher())
         .map_err(|e| e.kind().to_string())
 }
 
@@ -235,38 +263,61 @@ mod tests {
         }
     }
 
+    /// The sample: application "survey", context "default", inbound, to
+    /// +15551230002 (raw 5551230002), 3 s, completed.
     fn call() -> CallRecord {
-        CallRecord::sample() // application "survey", context "default", inbound, to +15551230002
+        CallRecord::sample()
     }
 
-    fn names(d: &[Delivery]) -> Vec<String> {
-        d.iter()
+    fn vars(app: &str) -> BTreeMap<String, String> {
+        [("POSTCALL_APP".to_string(), app.to_string())].into()
+    }
+
+    fn route(
+        apps: Vec<AppRoute>,
+        record: &CallRecord,
+        vars: &BTreeMap<String, String>,
+    ) -> Vec<String> {
+        Router::new(apps)
+            .unwrap()
+            .route(record, vars)
+            .iter()
             .map(|d| format!("{}/{}", d.application, d.service))
             .collect()
     }
 
-    fn route(apps: Vec<AppRoute>, record: &CallRecord) -> Vec<String> {
-        names(&Router::new(apps).unwrap().route(record, &BTreeMap::new()))
-    }
-
     #[test]
     fn the_default_rule_is_the_application_variable() {
+        let apps = || vec![app("survey"), app("sales")];
         assert_eq!(
-            route(vec![app("survey"), app("sales")], &call()),
+            route(apps(), &call(), &vars("sales")),
+            vec!["sales/sales-hook"]
+        );
+        // The record's own reading when the raw variables lack it.
+        assert_eq!(
+            route(apps(), &call(), &BTreeMap::new()),
             vec!["survey/survey-hook"]
         );
-        // From the raw variables when the record has none (case-insensitive name).
-        let mut r = call();
-        r.application = None;
-        let vars: BTreeMap<String, String> =
-            [("POSTCALL_APP".to_string(), "sales".to_string())].into();
-        let router = Router::new(vec![app("survey"), app("sales")]).unwrap();
-        assert_eq!(names(&router.route(&r, &vars)), vec!["sales/sales-hook"]);
-        assert!(router.route(&r, &BTreeMap::new()).is_empty());
+        let mut anonymous = call();
+        anonymous.application = None;
+        assert!(route(apps(), &anonymous, &BTreeMap::new()).is_empty());
+        assert!(route(apps(), &anonymous, &vars("billing")).is_empty());
     }
 
     #[test]
-    fn one_delivery_per_enabled_service() {
+    fn a_custom_variable_rule() {
+        let mut a = app("nps");
+        a.rule.variable = Some("survey_kind".into());
+        a.rule.value = Some("nps".into());
+        let v: BTreeMap<String, String> = [("SURVEY_KIND".to_string(), "nps".to_string())].into();
+        assert_eq!(route(vec![a.clone()], &call(), &v), vec!["nps/nps-hook"]);
+        let other: BTreeMap<String, String> =
+            [("survey_kind".to_string(), "csat".to_string())].into();
+        assert!(route(vec![a], &call(), &other).is_empty());
+    }
+
+    #[test]
+    fn one_delivery_per_enabled_service_and_disabled_apps_are_skipped() {
         let mut a = app("survey");
         a.services = vec![
             ServiceRoute {
@@ -283,58 +334,67 @@ mod tests {
             },
         ];
         assert_eq!(
-            route(vec![a.clone()], &call()),
+            route(vec![a.clone()], &call(), &vars("survey")),
             vec!["survey/crm", "survey/bi"]
         );
         a.enabled = false;
-        assert!(route(vec![a], &call()).is_empty());
+        let mut fallback = app("rest");
+        fallback.rule.any = true;
+        assert_eq!(
+            route(vec![a, fallback], &call(), &vars("survey")),
+            vec!["rest/rest-hook"]
+        );
     }
 
     #[test]
-    fn context_destination_and_direction_criteria_all_must_hold() {
-        let mut r = call();
-        r.application = None;
+    fn context_destination_and_direction_must_all_hold() {
+        let none = BTreeMap::new();
         let mut by_number = app("support-line");
         by_number.rule.destinations = vec!["+1555123*".into()];
-        by_number.rule.directions = vec![Direction::Inbound];
+        by_number.rule.direction = Some(Direction::Inbound);
+        assert_eq!(
+            route(vec![by_number.clone()], &call(), &none),
+            vec!["support-line/support-line-hook"]
+        );
+        let mut outbound = call();
+        outbound.direction = Direction::Outbound;
+        assert!(route(vec![by_number], &outbound, &none).is_empty());
+
         let mut by_context = app("ctx");
         by_context.rule.contexts = vec!["DEF*".into()];
         assert_eq!(
-            route(vec![by_number.clone(), by_context.clone()], &r),
-            vec!["support-line/support-line-hook", "ctx/ctx-hook"]
-        );
-        r.direction = Direction::Outbound;
-        assert_eq!(
-            route(vec![by_number.clone(), by_context], &r),
+            route(vec![by_context.clone()], &outbound, &none),
             vec!["ctx/ctx-hook"]
         );
-        // to_raw counts too.
+        let mut no_context = call();
+        no_context.context = None;
+        assert!(route(vec![by_context], &no_context, &none).is_empty());
+
+        // The raw dialled number counts too.
         let mut raw = app("raw");
         raw.rule.destinations = vec!["555*".into()];
-        assert_eq!(route(vec![raw], &r), vec!["raw/raw-hook"]);
-        // A missing context never matches a context rule.
-        let mut r2 = call();
-        r2.application = None;
-        r2.context = None;
-        let mut c = app("c");
-        c.rule.contexts = vec!["*".into()];
-        assert!(route(vec![c], &r2).is_empty());
+        assert_eq!(route(vec![raw], &call(), &none), vec!["raw/raw-hook"]);
     }
 
     #[test]
-    fn catch_all_takes_only_unmatched_calls() {
+    fn the_first_matching_application_wins_and_a_last_catch_all_takes_the_rest() {
         let mut fallback = app("everything-else");
-        fallback.rule.catch_all = true;
+        fallback.rule.any = true;
+        let mut by_context = app("ctx");
+        by_context.rule.contexts = vec!["default".into()];
+        let apps = || vec![app("survey"), by_context.clone(), fallback.clone()];
         assert_eq!(
-            route(vec![app("survey"), fallback.clone()], &call()),
+            route(apps(), &call(), &vars("survey")),
             vec!["survey/survey-hook"]
         );
+        assert_eq!(route(apps(), &call(), &vars("other")), vec!["ctx/ctx-hook"]);
         let mut failed_outbound = call();
         failed_outbound.application = None;
+        failed_outbound.context = None;
         failed_outbound.direction = Direction::Outbound;
         failed_outbound.status = Status::Failed;
         assert_eq!(
-            route(vec![app("survey"), fallback], &failed_outbound),
+            route(apps(), &failed_outbound, &BTreeMap::new()),
             vec!["everything-else/everything-else-hook"]
         );
     }
@@ -344,7 +404,7 @@ mod tests {
         let with = |f: Filters| {
             let mut a = app("survey");
             a.filters = f;
-            route(vec![a], &call()).len()
+            route(vec![a], &call(), &vars("survey")).len()
         };
         assert_eq!(with(Filters::default()), 1);
         assert_eq!(
@@ -375,7 +435,6 @@ mod tests {
             }),
             1
         );
-        // The sample lasts 3 s.
         assert_eq!(
             with(Filters {
                 min_duration_seconds: 3,
@@ -394,7 +453,7 @@ mod tests {
         busy.status = Status::Busy;
         let mut a = app("survey");
         a.filters.only_completed = true;
-        assert!(route(vec![a], &busy).is_empty());
+        assert!(route(vec![a], &busy, &vars("survey")).is_empty());
     }
 
     #[test]
@@ -403,6 +462,6 @@ mod tests {
         a.rule.contexts = vec!["[".into()];
         let err = Router::new(vec![a]).err().unwrap();
         assert_eq!(err.application, "x");
-        assert_eq!(err.field, "contexts");
+        assert_eq!(err.field, "context");
     }
 }

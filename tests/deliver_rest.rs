@@ -309,7 +309,8 @@ fn standard_webhooks_ok(r: &Received, secret: &str) -> bool {
 async fn each_auth_scheme_is_verified_by_the_receiver() {
     let old = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
     let new = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    let cases: Vec<(Vec<Auth>, Box<dyn Fn(&Received)>)> = vec![
+    type Check = Box<dyn Fn(&Received)>;
+    let cases: Vec<(Vec<Auth>, Check)> = vec![
         (
             vec![Auth::Basic {
                 username: "acme".into(),

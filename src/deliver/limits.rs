@@ -12,17 +12,18 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 /// Default requests per second per service.
-pub const DEFAULT_RATE: u32 = 20;
+pub const DEFAULT_RATE: f64 = 20.0;
 /// Default concurrent attempts per service.
 pub const DEFAULT_CONCURRENCY: usize = 8;
 /// Default attempts in flight across all services.
 pub const DEFAULT_WORKERS: usize = 64;
 
 /// One service's limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ServiceLimits {
-    /// Requests per second; also the burst allowed after a quiet spell.
-    pub rate: u32,
+    /// Requests per second; also the burst allowed after a quiet spell
+    /// (at least 1).
+    pub rate: f64,
     pub concurrency: usize,
 }
 
@@ -35,7 +36,8 @@ impl Default for ServiceLimits {
     }
 }
 
-/// A token bucket of `rate` per second with a burst of `rate`.
+/// A token bucket of `rate` per second with a burst of `rate` (rounded
+/// up, at least 1).
 #[derive(Debug)]
 pub struct RateLimiter {
     interval: Duration,
@@ -46,12 +48,18 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    pub fn new(rate: u32) -> RateLimiter {
-        let rate = rate.max(1);
-        let interval = Duration::from_secs(1) / rate;
+    pub fn new(rate: f64) -> RateLimiter {
+        // Non-finite or absurd rates are clamped rather than trusted.
+        let rate = if rate.is_finite() {
+            rate.clamp(0.001, 1e6)
+        } else {
+            1e6
+        };
+        let interval = Duration::from_secs_f64(1.0 / rate);
+        let burst = rate.ceil().max(1.0) as u32;
         RateLimiter {
             interval,
-            tolerance: interval * (rate - 1),
+            tolerance: interval * (burst - 1),
             next: Mutex::new(Instant::now()),
         }
     }
@@ -154,7 +162,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_rate_allows_a_burst_then_paces() {
-        let limiter = RateLimiter::new(20);
+        let limiter = RateLimiter::new(20.0);
         let start = Instant::now();
         for _ in 0..20 {
             limiter.acquire().await;
@@ -169,7 +177,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_quiet_spell_refills_the_burst_but_no_more() {
-        let limiter = RateLimiter::new(10);
+        let limiter = RateLimiter::new(10.0);
         for _ in 0..10 {
             limiter.acquire().await;
         }
@@ -179,6 +187,16 @@ mod tests {
             limiter.acquire().await;
         }
         assert_eq!(start.elapsed(), Duration::from_millis(100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fractional_rates_pace_one_at_a_time() {
+        let limiter = RateLimiter::new(0.5);
+        let start = Instant::now();
+        for _ in 0..3 {
+            limiter.acquire().await;
+        }
+        assert_eq!(start.elapsed(), Duration::from_secs(4));
     }
 
     #[tokio::test(start_paused = true)]
@@ -196,7 +214,7 @@ mod tests {
                         worker,
                         "crm",
                         ServiceLimits {
-                            rate: 1000,
+                            rate: 1000.0,
                             concurrency: 2,
                         },
                     )
@@ -225,7 +243,7 @@ mod tests {
                         worker,
                         service,
                         ServiceLimits {
-                            rate: 1000,
+                            rate: 1000.0,
                             concurrency: 5,
                         },
                     )

@@ -7,7 +7,8 @@
 //! - **URL**: every `{{ … }}` is percent-encoded as a URL component (`/`,
 //!   `?`, `&`, `=`, `#` included); mark a value `|safe` to insert it as is.
 //! - **Parameters**: rendered raw, then serialised by a form-urlencoded
-//!   serializer into the query (GET, DELETE) or the body (POST, PUT).
+//!   serializer into the body for POST, into the query for every other
+//!   method.
 //! - **Headers**: a value containing CR, LF or NUL is refused, naming the
 //!   header; nothing is sent.
 //! - **JSON bodies** (a content type of `application/json` or `…+json`):
@@ -55,11 +56,11 @@ pub enum Method {
     /// Parameters form-encoded in the body.
     #[serde(rename = "POST")]
     Post,
-    /// The `body` template (default: the whole record as JSON).
+    /// The `body` template (default: the whole record as JSON);
+    /// parameters in the query.
     #[serde(rename = "POST_RAW")]
     PostRaw,
-    /// The `body` template when one is given, else the parameters
-    /// form-encoded, else the whole record as JSON.
+    /// Like POST_RAW with the PUT method.
     #[serde(rename = "PUT")]
     Put,
     /// Parameters in the query; the `body` template when one is given.
@@ -361,14 +362,15 @@ impl CompiledRequest {
         };
 
         let body = match self.method {
+            Method::Post => Some(form(&params)),
             Method::Get => {
                 append_query(&mut url, &params);
                 None
             }
-            Method::Post => Some(form(&params)),
-            Method::PostRaw => Some(raw_body(self)?),
-            Method::Put if self.body_name.is_none() && !params.is_empty() => Some(form(&params)),
-            Method::Put => Some(raw_body(self)?),
+            Method::PostRaw | Method::Put => {
+                append_query(&mut url, &params);
+                Some(raw_body(self)?)
+            }
             Method::Delete => {
                 append_query(&mut url, &params);
                 match self.body_name {
@@ -670,14 +672,17 @@ mod tests {
     fn put_and_delete_carry_params_or_body_as_configured() {
         let mut s = spec(Method::Put);
         s.params = vec![("s".into(), "{{ call.status }}".into())];
-        let body = render(s.clone(), &CallRecord::sample())
-            .unwrap()
-            .body
-            .unwrap();
-        assert_eq!(body.bytes, b"s=completed");
-        s.body = Some("{{ call.status }}".into());
         let r = render(s.clone(), &CallRecord::sample()).unwrap();
         assert_eq!(r.method, reqwest::Method::PUT);
+        assert_eq!(r.url.query(), Some("s=completed"));
+        // No body template: the record.
+        let body = r.body.unwrap();
+        assert_eq!(
+            body.bytes,
+            serde_json::to_vec(&CallRecord::sample()).unwrap()
+        );
+        s.body = Some("{{ call.status }}".into());
+        let r = render(s.clone(), &CallRecord::sample()).unwrap();
         assert_eq!(r.body.unwrap().bytes, b"\"completed\"");
 
         s.method = Method::Delete;
@@ -687,6 +692,12 @@ mod tests {
         assert_eq!(r.body.unwrap().bytes, b"\"completed\"");
         s.body = None;
         assert!(render(s, &CallRecord::sample()).unwrap().body.is_none());
+
+        let mut s = spec(Method::PostRaw);
+        s.params = vec![("source".into(), "pbx".into())];
+        let r = render(s, &CallRecord::sample()).unwrap();
+        assert_eq!(r.url.query(), Some("source=pbx"));
+        assert!(r.body.is_some());
     }
 
     #[test]
