@@ -510,3 +510,26 @@ async fn private_responses_are_not_kept() {
     assert!(r.response_prefix.is_empty());
     assert!(!format!("{r:?}").contains("MARKER"), "{r:?}");
 }
+
+#[tokio::test]
+async fn send_sample_reports_each_service() {
+    let ok = Receiver::start(|_, _| Reply::status(201).with_body("created #42")).await;
+    let gone = Receiver::start(|_, _| Reply::status(410)).await;
+    let a = plan(spec(Method::PostRaw, ok.url("/a")));
+    let mut b = plan(spec(Method::PostRaw, gone.url("/b")));
+    b.service = "legacy".into();
+    let results = postcall::deliver::send_sample(&[&a, &b], now()).await;
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0].0, "crm");
+    assert_eq!(results[0].1.status, Some(201));
+    assert_eq!(results[0].1.response_prefix, b"created #42");
+    assert_eq!(results[1].0, "legacy");
+    assert_eq!(results[1].1.verdict, Verdict::DisableService);
+    let sent = ok.requests();
+    let v: serde_json::Value = serde_json::from_slice(&sent[0].body).unwrap();
+    assert_eq!(v["application"], "survey");
+    assert!(sent[0]
+        .header("idempotency-key")
+        .unwrap()
+        .starts_with("postcall-test-crm-"));
+}

@@ -222,3 +222,23 @@ fn body_snippet(body: &[u8]) -> String {
         format!(": {text}")
     }
 }
+
+/// `postcall test APP`: sends [`CallRecord::sample`] (named after the
+/// application) to each of `plans` once, without the queue or retries, and
+/// returns each service's report in order.
+pub async fn send_sample(
+    plans: &[&ServicePlan],
+    now: DateTime<Utc>,
+) -> Vec<(String, AttemptReport)> {
+    let clients = ClientCache::new();
+    let mut out = Vec::with_capacity(plans.len());
+    for plan in plans {
+        let mut record = CallRecord::sample();
+        record.application = Some(plan.application.clone());
+        let vars = record.variables.clone();
+        let delivery_id = format!("postcall-test-{}-{}", plan.service, now.timestamp());
+        let report = attempt(plan, &clients, &record, &vars, &delivery_id, now).await;
+        out.push((plan.service.clone(), report));
+    }
+    out
+}
