@@ -32,6 +32,9 @@ pub struct AppRoute {
 pub struct ServiceRoute {
     pub name: String,
     pub enabled: bool,
+    /// Carried to the outbox, which deletes a private row's payload once it
+    /// ends.
+    pub private: bool,
 }
 
 /// Criteria that must all hold. A rule with none is the default rule:
@@ -80,6 +83,7 @@ pub struct Filters {
 pub struct Delivery {
     pub application: String,
     pub service: String,
+    pub private: bool,
 }
 
 /// A pattern that is not a valid glob.
@@ -177,6 +181,7 @@ impl Router {
             .map(|s| Delivery {
                 application: app.name.clone(),
                 service: s.name.clone(),
+                private: s.private,
             })
             .collect()
     }
@@ -259,6 +264,7 @@ mod tests {
             services: vec![ServiceRoute {
                 name: format!("{name}-hook"),
                 enabled: true,
+                private: false,
             }],
         }
     }
@@ -323,14 +329,17 @@ mod tests {
             ServiceRoute {
                 name: "crm".into(),
                 enabled: true,
+                private: false,
             },
             ServiceRoute {
                 name: "old".into(),
                 enabled: false,
+                private: false,
             },
             ServiceRoute {
                 name: "bi".into(),
                 enabled: true,
+                private: false,
             },
         ];
         assert_eq!(
