@@ -292,7 +292,7 @@ fn check_help_reads_well() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let help = text(&out.stdout);
-    assert!(help.contains("--config <CONFIG>"), "{help}");
+    assert!(help.contains("--config <FILE>"), "{help}");
     assert!(help.contains("secrets masked"), "{help}");
     assert!(help.contains("78"), "{help}");
 }
