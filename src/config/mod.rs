@@ -9,11 +9,13 @@
 //!
 //! Submodules: [`raw`] (serde shapes), [`secret`] (secret sources, masking),
 //! [`templates`] (the template environment and its checks), [`app`]
-//! (validated applications and services), [`validate`] (the checks).
+//! (validated applications and services), [`validate`] (the checks) and
+//! `service` (the checks of one service).
 
 pub mod app;
 pub mod raw;
 pub mod secret;
+mod service;
 pub mod templates;
 mod validate;
 
@@ -32,7 +34,7 @@ pub use raw::{
     SwitchConfig, TlsConfig,
 };
 pub use secret::{Secret, SecretError};
-pub use validate::standard_webhooks_key;
+pub use service::standard_webhooks_key;
 
 use raw::{RawApplication, RawService};
 use validate::Errors;
@@ -315,7 +317,9 @@ fn section<T: DeserializeOwned>(value: toml::Value, key: &str, errs: &mut Errors
             }
             // An unknown key is reported by serde on the table holding it;
             // name the key itself.
-            if let Some(unknown) = unknown_field(&inner).filter(|u| !path.ends_with(*u)) {
+            let named =
+                |u: &&str| path.ends_with(&format!(".{u}")) || path.ends_with(&format!("]{u}"));
+            if let Some(unknown) = unknown_field(&inner).filter(|u| !named(u)) {
                 path.push('.');
                 path.push_str(unknown);
             }
@@ -333,7 +337,7 @@ fn unknown_field(message: &str) -> Option<&str> {
 fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
     let key = match e.span() {
         Some(span) => {
-            let before = &text[..span.start.min(text.len())];
+            let before = text.get(..span.start).unwrap_or(text);
             let line = before.matches('\n').count() + 1;
             let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
             format!("line {line}, column {column}")

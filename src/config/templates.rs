@@ -59,7 +59,7 @@ impl TemplateChecker {
     /// Every mistake in `source` that can be found without a real call:
     /// syntax, names outside `call`/`vars`, `call.X` that is no record field.
     /// On success, the template rendered with [`CallRecord::sample`].
-    pub fn check(&self, source: &str) -> Result<String, Vec<String>> {
+    pub fn check(&self, source: &str) -> Result<Checked, Vec<String>> {
         let template = self
             .env
             .template_from_str(source)
@@ -91,10 +91,24 @@ impl TemplateChecker {
             problems.dedup();
             return Err(problems);
         }
-        template
+        let rendered = template
             .render(&self.sample_context)
-            .map_err(|e| vec![format!("template does not render: {}", syntax_message(&e))])
+            .map_err(|e| vec![format!("template does not render: {}", syntax_message(&e))])?;
+        Ok(Checked {
+            rendered,
+            uses_vars: names.iter().any(|n| n == "vars" || n.starts_with("vars.")),
+        })
     }
+}
+
+/// A template that passed the checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// Its rendering for the sample record and the sample's variables.
+    pub rendered: String,
+    /// Whether it reads `vars`: then the sample rendering says little about
+    /// a real call's, whose variables are the dialplan's.
+    pub uses_vars: bool,
 }
 
 /// The first segment of `path` that does not exist under `value`, following
@@ -141,7 +155,14 @@ mod tests {
         let out = TemplateChecker::new()
             .check("{{ call.from }}/{{ call.switch.name }}/{{ vars.survey_q1 }}")
             .unwrap();
-        assert_eq!(out, "+15551230001/switch/5");
+        assert_eq!(out.rendered, "+15551230001/switch/5");
+        assert!(out.uses_vars);
+        assert!(
+            !TemplateChecker::new()
+                .check("{{ call.to }}")
+                .unwrap()
+                .uses_vars
+        );
     }
 
     #[test]
@@ -169,6 +190,6 @@ mod tests {
         let out = TemplateChecker::new()
             .check("{% set x = call.to %}{% for l in call.legs %}{{ l.id|upper }}{% endfor %}{{ x }}{{ range(2)|length }}")
             .unwrap();
-        assert!(out.ends_with("+155512300022"), "{out}");
+        assert!(out.rendered.ends_with("+155512300022"), "{out:?}");
     }
 }
