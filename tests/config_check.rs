@@ -296,3 +296,19 @@ fn check_help_reads_well() {
     assert!(help.contains("secrets masked"), "{help}");
     assert!(help.contains("78"), "{help}");
 }
+
+#[test]
+fn without_a_file_check_shows_the_embedded_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+        .arg("check")
+        .current_dir(dir.path())
+        .env_remove("POSTCALL_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown: toml::Table = text(&out.stdout).parse().unwrap();
+    assert_eq!(shown["switches"][0]["kind"].as_str(), Some("freeswitch"));
+    assert_eq!(shown["queue"]["path"].as_str(), Some("postcall.sqlite3"));
+    assert_eq!(shown["queue"]["max_retries"].as_integer(), Some(6));
+}
