@@ -140,6 +140,45 @@ impl Router {
         Ok(Router { apps })
     }
 
+    /// The routing table of the configuration's applications, in order.
+    pub fn from_config(apps: &[crate::config::ApplicationConfig]) -> Result<Router, RouteError> {
+        use crate::config::MatchDirection;
+        Router::new(
+            apps.iter()
+                .map(|a| AppRoute {
+                    name: a.name.clone(),
+                    enabled: a.enabled,
+                    rule: MatchRule {
+                        variable: a.match_rule.variable.clone(),
+                        value: a.match_rule.value.clone(),
+                        contexts: a.match_rule.context.clone(),
+                        destinations: a.match_rule.destination.clone(),
+                        direction: a.match_rule.direction.map(|d| match d {
+                            MatchDirection::Inbound => Direction::Inbound,
+                            MatchDirection::Outbound => Direction::Outbound,
+                        }),
+                        any: a.match_rule.any,
+                    },
+                    filters: Filters {
+                        statuses: a.filters.statuses.clone(),
+                        outcomes: a.filters.outcomes.clone(),
+                        only_completed: a.filters.only_completed,
+                        min_duration_seconds: a.filters.min_duration,
+                    },
+                    services: a
+                        .services
+                        .iter()
+                        .map(|s| ServiceRoute {
+                            name: s.name.clone(),
+                            enabled: s.enabled,
+                            private: s.private,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        )
+    }
+
     /// The application that takes the call: the first enabled one whose
     /// rule holds.
     pub fn application(
@@ -463,6 +502,37 @@ mod tests {
         let mut a = app("survey");
         a.filters.only_completed = true;
         assert!(route(vec![a], &busy, &vars("survey")).is_empty());
+    }
+
+    #[test]
+    fn the_example_configuration_routes_by_its_rules() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/postcall.example.toml");
+        let config = crate::config::Config::load(Some(std::path::Path::new(path))).unwrap();
+        let router = Router::from_config(&config.applications).unwrap();
+        // survey: postcall_app = survey; statuses completed/no-answer/busy.
+        let names = |d: Vec<Delivery>| d.into_iter().map(|d| d.service).collect::<Vec<_>>();
+        assert_eq!(
+            names(router.route(&call(), &vars("survey"))),
+            vec!["crm", "analytics"]
+        );
+        let mut failed = call();
+        failed.status = Status::Failed;
+        assert!(router.route(&failed, &vars("survey")).is_empty());
+        // sales: context sales, outbound.
+        let mut sales = call();
+        sales.application = None;
+        sales.context = Some("sales".into());
+        sales.direction = Direction::Outbound;
+        assert_eq!(
+            names(router.route(&sales, &BTreeMap::new())),
+            vec!["sales-hooks"]
+        );
+        let private: Vec<bool> = router
+            .route(&call(), &vars("survey"))
+            .iter()
+            .map(|d| d.private)
+            .collect();
+        assert_eq!(private, vec![false, true]);
     }
 
     #[test]

@@ -8,11 +8,13 @@
 //!   and when to retry.
 //! - [`limits`]: per-service rate and concurrency, the global worker limit.
 //! - [`pool`]: the workers: lease from the queue, attempt, report.
+//! - [`plan`]: the configuration → per-service plans (secrets resolved).
 //!
 //! [`attempt`] is one attempt end to end (render, sign, send, classify); the
 //! worker pool and `postcall test` both use it.
 
 pub mod limits;
+pub mod plan;
 pub mod policy;
 pub mod pool;
 pub mod render;

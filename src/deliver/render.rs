@@ -162,6 +162,22 @@ pub fn environment() -> Environment<'static> {
             AutoEscape::None
         }
     });
+    // Already encoded: safe, so a URL template does not encode it twice.
+    env.add_filter(
+        "urlencode",
+        |value: Value| -> Result<Value, minijinja::Error> {
+            let text = if value.is_none() || value.is_undefined() {
+                String::new()
+            } else if let Some(s) = value.as_str() {
+                s.to_string()
+            } else {
+                value.to_string()
+            };
+            Ok(Value::from_safe_string(
+                utf8_percent_encode(&text, COMPONENT).to_string(),
+            ))
+        },
+    );
     env.set_formatter(|out, state, value| {
         let escape = state.auto_escape();
         if escape != AutoEscape::Json && (value.is_none() || value.is_undefined()) {
@@ -551,6 +567,17 @@ mod tests {
             ]
         );
         assert!(r.body.is_none());
+    }
+
+    #[test]
+    fn urlencode_is_not_encoded_twice() {
+        let mut s = spec(Method::Get);
+        s.url = "https://x.example/r/{{ call.recordings[0].path|urlencode }}".into();
+        let r = render(s, &CallRecord::sample()).unwrap();
+        assert_eq!(
+            r.url.path(),
+            "/r/%2Fvar%2Flib%2Ffreeswitch%2Frecordings%2Fdd4e0193.wav"
+        );
     }
 
     #[test]
