@@ -199,26 +199,27 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::from_secs(4));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn concurrency_per_service_and_globally_is_bounded() {
-        let limits = Arc::new(Limits::new(3));
+    /// Runs `n` tasks of 10 ms each through the limits (service `a` or, for
+    /// odd tasks when `two_services`, `b`); returns the most seen at once.
+    async fn most_in_flight(
+        limits: Arc<Limits>,
+        n: usize,
+        two_services: bool,
+        concurrency: usize,
+    ) -> usize {
         let in_flight = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
-        for _ in 0..10 {
+        for i in 0..n {
             let (limits, in_flight, most) = (limits.clone(), in_flight.clone(), most.clone());
             tasks.push(tokio::spawn(async move {
                 let worker = limits.worker().await;
-                let _admitted = limits
-                    .admit(
-                        worker,
-                        "crm",
-                        ServiceLimits {
-                            rate: 1000.0,
-                            concurrency: 2,
-                        },
-                    )
-                    .await;
+                let service = if two_services && i % 2 == 1 { "b" } else { "a" };
+                let limits_of = ServiceLimits {
+                    rate: 1000.0,
+                    concurrency,
+                };
+                let _admitted = limits.admit(worker, service, limits_of).await;
                 let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                 most.fetch_max(now, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -228,35 +229,14 @@ mod tests {
         for t in tasks {
             t.await.unwrap();
         }
-        assert_eq!(most.load(Ordering::SeqCst), 2);
+        most.load(Ordering::SeqCst)
+    }
 
+    #[tokio::test(start_paused = true)]
+    async fn concurrency_per_service_and_globally_is_bounded() {
+        let limits = Arc::new(Limits::new(3));
+        assert_eq!(most_in_flight(limits.clone(), 10, false, 2).await, 2);
         // Two services share the global limit of 3.
-        let most = Arc::new(AtomicUsize::new(0));
-        let mut tasks = Vec::new();
-        for i in 0..12 {
-            let (limits, in_flight, most) = (limits.clone(), in_flight.clone(), most.clone());
-            tasks.push(tokio::spawn(async move {
-                let worker = limits.worker().await;
-                let service = if i % 2 == 0 { "a" } else { "b" };
-                let _admitted = limits
-                    .admit(
-                        worker,
-                        service,
-                        ServiceLimits {
-                            rate: 1000.0,
-                            concurrency: 5,
-                        },
-                    )
-                    .await;
-                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-                most.fetch_max(now, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                in_flight.fetch_sub(1, Ordering::SeqCst);
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
-        assert_eq!(most.load(Ordering::SeqCst), 3);
+        assert_eq!(most_in_flight(limits, 12, true, 5).await, 3);
     }
 }

@@ -6,13 +6,12 @@
 use std::sync::Arc;
 
 use crate::config::{
-    ApplicationConfig, AuthConfig, Config, Method as ConfigMethod, QueueConfig, ServiceConfig,
-    ServiceKind,
+    ApplicationConfig, AuthConfig, Config, QueueConfig, ServiceConfig, ServiceKind,
 };
 use crate::deliver::limits::ServiceLimits;
 use crate::deliver::policy::{RetryPolicy, Schedule};
 use crate::deliver::pool::{Plans, ServiceEntry};
-use crate::deliver::render::{CompiledRequest, LinkSigning, Method, RecordingLink, RequestSpec};
+use crate::deliver::render::{CompiledRequest, LinkSigning, RecordingLink, RequestSpec};
 use crate::deliver::rest::ClientSettings;
 use crate::deliver::sign::Auth;
 use crate::deliver::ServicePlan;
@@ -83,13 +82,7 @@ pub fn service_plan(
         return Err("SOAP delivery is not available in this build".into());
     };
     let spec = RequestSpec {
-        method: match rest.method {
-            ConfigMethod::Get => Method::Get,
-            ConfigMethod::Post => Method::Post,
-            ConfigMethod::PostRaw => Method::PostRaw,
-            ConfigMethod::Put => Method::Put,
-            ConfigMethod::Delete => Method::Delete,
-        },
+        method: rest.method,
         url: rest.url.clone(),
         headers: rest
             .headers

@@ -24,7 +24,6 @@
 use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use url::Url;
@@ -48,35 +47,19 @@ const URL_ESCAPE: &str = "url";
 /// The default content type of a raw body.
 pub const JSON: &str = "application/json";
 
-/// The REST methods of seed 000.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
-pub enum Method {
-    #[serde(rename = "GET")]
-    Get,
-    /// Parameters form-encoded in the body.
-    #[serde(rename = "POST")]
-    Post,
-    /// The `body` template (default: the whole record as JSON);
-    /// parameters in the query.
-    #[serde(rename = "POST_RAW")]
-    PostRaw,
-    /// Like POST_RAW with the PUT method.
-    #[serde(rename = "PUT")]
-    Put,
-    /// Parameters in the query; the `body` template when one is given.
-    #[serde(rename = "DELETE")]
-    Delete,
-}
+/// The REST methods of seed 000: GET (params in the query), POST (params
+/// form-encoded), POST_RAW and PUT (the `body` template, default the whole
+/// record as JSON; params in the query), DELETE (params in the query, the
+/// `body` template when one is given).
+pub use crate::config::Method;
 
-impl Method {
-    /// The HTTP method on the wire.
-    pub fn http(self) -> reqwest::Method {
-        match self {
-            Method::Get => reqwest::Method::GET,
-            Method::Post | Method::PostRaw => reqwest::Method::POST,
-            Method::Put => reqwest::Method::PUT,
-            Method::Delete => reqwest::Method::DELETE,
-        }
+/// The HTTP method on the wire.
+pub fn http_method(method: Method) -> reqwest::Method {
+    match method {
+        Method::Get => reqwest::Method::GET,
+        Method::Post | Method::PostRaw => reqwest::Method::POST,
+        Method::Put => reqwest::Method::PUT,
+        Method::Delete => reqwest::Method::DELETE,
     }
 }
 
@@ -396,7 +379,7 @@ impl CompiledRequest {
             }
         };
         Ok(RenderedRequest {
-            method: self.method.http(),
+            method: http_method(self.method),
             url,
             headers,
             body,
