@@ -25,6 +25,7 @@ pub mod call;
 pub mod config;
 pub mod daemon;
 pub mod deliver;
+pub mod metrics;
 pub mod ops;
 pub mod replay;
 pub mod route;
