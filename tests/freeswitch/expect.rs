@@ -212,5 +212,10 @@ pub fn check_records(label: &str, records: &[CallRecord], expected: &[Value]) ->
 
 /// Panics with every mismatch at once.
 pub fn assert_no_errors(errors: Vec<String>) {
-    assert!(errors.is_empty(), "{} mismatches:\n{}", errors.len(), errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "{} mismatches:\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
 }

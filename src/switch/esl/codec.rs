@@ -157,9 +157,12 @@ pub fn content_length(head: &[u8]) -> Result<Option<usize>, CodecError> {
 // ---------------------------------------------------------------------------
 // Grammar
 
+/// One header line as borrowed bytes: name and value.
+pub type HeaderLine<'a> = (&'a [u8], &'a [u8]);
+
 /// `Name: value\n`: a name of at least one byte up to the colon, one optional
 /// space, and the value up to the end of the line (FreeSWITCH never folds).
-pub fn header_line(input: &[u8]) -> IResult<&[u8], (&[u8], &[u8])> {
+pub fn header_line(input: &[u8]) -> IResult<&[u8], HeaderLine<'_>> {
     let (rest, (name, _, _, value, _)) = tuple((
         take_till1(|b| b == b':' || b == b'\n'),
         one_char(':'),
@@ -172,7 +175,7 @@ pub fn header_line(input: &[u8]) -> IResult<&[u8], (&[u8], &[u8])> {
 
 /// A header block: header lines ended by an empty line. What is left over is
 /// the body (outer frames) or the event's own body (plain events).
-pub fn header_block(input: &[u8]) -> IResult<&[u8], Vec<(&[u8], &[u8])>> {
+pub fn header_block(input: &[u8]) -> IResult<&[u8], Vec<HeaderLine<'_>>> {
     terminated(many0(header_line), tag("\n"))(input)
 }
 
@@ -193,7 +196,10 @@ pub enum Frame {
     /// `auth/request`: the greeting.
     AuthRequest,
     /// `command/reply`: `Reply-Text` is `+OK …` or `-ERR …`.
-    CommandReply { reply_text: String, headers: Headers },
+    CommandReply {
+        reply_text: String,
+        headers: Headers,
+    },
     /// `api/response`: the command's output.
     ApiResponse { body: Bytes },
     /// `text/event-plain` or `text/event-json`.

@@ -47,12 +47,10 @@ pub fn decode_event_plain(body: &[u8]) -> Result<SwitchEvent, EventError> {
     let body = match headers.get("Content-Length") {
         Some(n) => {
             let declared: usize = n.trim().parse().map_err(|_| EventError::PlainHeaders)?;
-            let inner = rest
-                .get(..declared)
-                .ok_or(EventError::InnerBodyTruncated {
-                    declared,
-                    available: rest.len(),
-                })?;
+            let inner = rest.get(..declared).ok_or(EventError::InnerBodyTruncated {
+                declared,
+                available: rest.len(),
+            })?;
             Some(String::from_utf8_lossy(inner).into_owned())
         }
         None => None,
@@ -140,8 +138,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e.name, "CHANNEL_CREATE");
-        assert_eq!(e.headers.get("Caller-Caller-ID-Number"), Some("+15551230001"));
-        assert_eq!(e.headers.get("Event-Date-Local"), Some("2026-11-24 06:45:35"));
+        assert_eq!(
+            e.headers.get("Caller-Caller-ID-Number"),
+            Some("+15551230001")
+        );
+        assert_eq!(
+            e.headers.get("Event-Date-Local"),
+            Some("2026-11-24 06:45:35")
+        );
         assert_eq!(e.headers.get("variable_x"), Some("a+b"));
         assert_eq!(
             e.headers.get("variable_DP_MATCH"),
@@ -157,10 +161,8 @@ mod tests {
 
     #[test]
     fn a_nested_body_inside_a_plain_event_is_cut_at_its_length() {
-        let e = decode_event_plain(
-            b"Event-Name: BACKGROUND_JOB\nContent-Length: 9\n\n+OK abc\n\n",
-        )
-        .unwrap();
+        let e = decode_event_plain(b"Event-Name: BACKGROUND_JOB\nContent-Length: 9\n\n+OK abc\n\n")
+            .unwrap();
         assert_eq!(e.body.as_deref(), Some("+OK abc\n\n"));
         let e = decode_event_plain(b"Event-Name: BACKGROUND_JOB\nContent-Length: 4\n\n+OK abc")
             .unwrap();
@@ -180,7 +182,10 @@ mod tests {
             br#"{"Event-Name":"BACKGROUND_JOB","variable_DP_MATCH":["sc01","sc01"],"Content-Length":"4","_body":"+OK\n","n":3}"#,
         )
         .unwrap();
-        assert_eq!(e.headers.get("variable_DP_MATCH"), Some("ARRAY::sc01|:sc01"));
+        assert_eq!(
+            e.headers.get("variable_DP_MATCH"),
+            Some("ARRAY::sc01|:sc01")
+        );
         assert_eq!(e.body.as_deref(), Some("+OK\n"));
         assert_eq!(e.headers.get("n"), Some("3"));
         assert!(e.headers.get("_body").is_none());

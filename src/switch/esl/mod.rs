@@ -161,7 +161,11 @@ mod tests {
     fn subscription_puts_custom_subclasses_last_and_skips_globs() {
         let cmd = subscribe_command(
             EslEventFormat::Json,
-            &["postcall::amd".into(), "postcall::*".into(), "avmd::beep".into()],
+            &[
+                "postcall::amd".into(),
+                "postcall::*".into(),
+                "avmd::beep".into(),
+            ],
         );
         assert!(cmd.starts_with("event json CHANNEL_CREATE "));
         assert!(cmd.ends_with(" HEARTBEAT CUSTOM postcall::amd avmd::beep\n\n"));
