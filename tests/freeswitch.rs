@@ -65,6 +65,29 @@ fn every_capture_replays_to_the_answer_key() {
 }
 
 #[test]
+fn the_comparison_notices_every_kind_of_difference() {
+    let records = replay(&fixture("09-bridged-agent-hangup.json.esl"));
+    let key = expect::answer_key();
+    let good = &key["freeswitch"]["09-bridged-agent-hangup"][0];
+    assert!(expect::compare(&records[0], good).is_empty());
+    for (field, wrong) in [
+        ("status", serde_json::json!("busy")),
+        ("application", serde_json::json!(null)),
+        ("talk_time_seconds", serde_json::json!(3)),
+        ("recordings", serde_json::json!([])),
+        ("legs_exactly", serde_json::json!(["x"])),
+        ("contains_leg", serde_json::json!("x")),
+        ("variables", serde_json::json!({"survey_q1": "4"})),
+        ("hangup_cause_q850", serde_json::json!(17)),
+        ("no_such_key", serde_json::json!(1)),
+    ] {
+        let mut bad = good.clone();
+        bad[field] = wrong;
+        assert_eq!(expect::compare(&records[0], &bad).len(), 1, "{field}");
+    }
+}
+
+#[test]
 fn plain_and_json_give_identical_records() {
     for (scenario, _) in scenarios() {
         let mut plain = replay(&fixture(&format!("{scenario}.plain.esl")));
@@ -201,18 +224,23 @@ async fn a_fake_event_socket_in_random_chunks_gives_the_expected_records() {
     assert_no_errors(errors);
 }
 
+/// The frame index after the last CHANNEL_ANSWER: every leg is up, none
+/// has ended.
+fn after_last_answer(capture: &wire::Capture) -> usize {
+    capture
+        .frames
+        .iter()
+        .rposition(|f| wire::event_name(f).as_deref() == Some("CHANNEL_ANSWER"))
+        .unwrap()
+        + 1
+}
+
 #[tokio::test]
 async fn a_dropped_connection_is_redialled_and_the_call_still_reported() {
     let file = "09-bridged-agent-hangup.json.esl";
     let bytes = fixture(file);
     let capture = wire::capture(&bytes);
-    // Cut after the last CHANNEL_ANSWER: every leg is up, none has ended.
-    let cut = capture
-        .frames
-        .iter()
-        .rposition(|f| wire::event_name(f).as_deref() == Some("CHANNEL_ANSWER"))
-        .unwrap()
-        + 1;
+    let cut = after_last_answer(&capture);
     let first: Vec<u8> = capture.frames[..cut].concat();
     let rest: Vec<u8> = capture.frames[cut..].concat();
     let ids = wire::leg_ids(&first);
@@ -233,18 +261,25 @@ async fn a_dropped_connection_is_redialled_and_the_call_still_reported() {
         .unwrap();
     assert_no_errors(check_records("resumed", &records, expected));
     assert_eq!(server.accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    // Cancelling closes the session politely.
+    for _ in 0..250 {
+        if server.commands().iter().any(|c| c == "exit") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        server.commands().iter().any(|c| c == "exit"),
+        "{:?}",
+        server.commands()
+    );
 }
 
 #[tokio::test]
 async fn calls_that_ended_while_disconnected_are_emitted_with_what_was_seen() {
     let bytes = fixture("01-answered-agent-hangup.json.esl");
     let capture = wire::capture(&bytes);
-    let cut = capture
-        .frames
-        .iter()
-        .rposition(|f| wire::event_name(f).as_deref() == Some("CHANNEL_ANSWER"))
-        .unwrap()
-        + 1;
+    let cut = after_last_answer(&capture);
     let mut dropped = Script::new(capture.frames[..cut].concat(), 3);
     dropped.close_after = true;
     // Second connection: the call is gone and nothing else happens.
