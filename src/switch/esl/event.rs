@@ -26,12 +26,14 @@ pub enum EventError {
     InnerBodyTruncated { declared: usize, available: usize },
     #[error("json event: {0}")]
     Json(#[from] serde_json::Error),
-    #[error("json event is not an object")]
-    JsonNotObject,
 }
 
-fn percent_decoded(value: &[u8]) -> Result<String, EventError> {
-    let decoded: Cow<[u8]> = percent_decode(value).into();
+/// Percent-decoding only (`+` stays `+`); values without `%` are copied.
+fn percent_decoded(value: &str) -> Result<String, EventError> {
+    if !value.contains('%') {
+        return Ok(value.to_string());
+    }
+    let decoded: Cow<[u8]> = percent_decode(value.as_bytes()).into();
     String::from_utf8(decoded.into_owned()).map_err(|_| EventError::NotUtf8)
 }
 
@@ -39,10 +41,18 @@ fn percent_decoded(value: &[u8]) -> Result<String, EventError> {
 pub fn decode_event_plain(body: &[u8]) -> Result<SwitchEvent, EventError> {
     let (rest, lines) = header_block(body)
         .map_err(|_: nom::Err<nom::error::Error<&[u8]>>| EventError::PlainHeaders)?;
+    // Validate the header block once; every name and value is a slice of it
+    // cut at ASCII delimiters, so re-slicing the checked text is exact.
+    let text =
+        std::str::from_utf8(&body[..body.len() - rest.len()]).map_err(|_| EventError::NotUtf8)?;
+    let slice = |part: &[u8]| {
+        let start = part.as_ptr() as usize - body.as_ptr() as usize;
+        text.get(start..start + part.len())
+            .ok_or(EventError::NotUtf8)
+    };
     let mut headers = Headers::with_capacity(lines.len());
     for (name, value) in lines {
-        let name = std::str::from_utf8(name).map_err(|_| EventError::NotUtf8)?;
-        headers.push(name, percent_decoded(value)?);
+        headers.push(slice(name)?, percent_decoded(slice(value)?)?);
     }
     let body = match headers.get("Content-Length") {
         Some(n) => {
@@ -58,15 +68,38 @@ pub fn decode_event_plain(body: &[u8]) -> Result<SwitchEvent, EventError> {
     Ok(finish(headers, body))
 }
 
+/// A JSON event object's members in wire order (no intermediate map).
+struct JsonMembers(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for JsonMembers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = JsonMembers;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<JsonMembers, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(128));
+                while let Some(member) = map.next_entry()? {
+                    out.push(member);
+                }
+                Ok(JsonMembers(out))
+            }
+        }
+        d.deserialize_map(Members)
+    }
+}
+
 /// Decodes a `text/event-json` body.
 pub fn decode_event_json(body: &[u8]) -> Result<SwitchEvent, EventError> {
-    let value: serde_json::Value = serde_json::from_slice(body)?;
-    let serde_json::Value::Object(map) = value else {
-        return Err(EventError::JsonNotObject);
-    };
-    let mut headers = Headers::with_capacity(map.len());
+    let JsonMembers(members) = serde_json::from_slice(body)?;
+    let mut headers = Headers::with_capacity(members.len());
     let mut event_body = None;
-    for (name, value) in map {
+    for (name, value) in members {
         if name == "_body" {
             event_body = Some(json_text(value));
         } else {
@@ -191,12 +224,26 @@ mod tests {
         assert!(e.headers.get("_body").is_none());
         assert!(matches!(
             decode_event_json(b"[1]"),
-            Err(EventError::JsonNotObject)
+            Err(EventError::Json(_))
         ));
         assert!(matches!(
             decode_event_json(b"{\"a\":"),
             Err(EventError::Json(_))
         ));
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_an_error_not_a_panic() {
+        assert!(matches!(
+            decode_event_plain(b"Event-Name: X\nv: %FF%FE\n\n"),
+            Err(EventError::NotUtf8)
+        ));
+        assert!(matches!(
+            decode_event_plain(b"Event-Name: X\nv: \xff\n\n"),
+            Err(EventError::NotUtf8)
+        ));
+        let e = decode_event_plain(b"Event-Name: X\nv: caf%C3%A9 \xc3\xa9\n\n").unwrap();
+        assert_eq!(e.headers.get("v"), Some("caf\u{e9} \u{e9}"));
     }
 
     #[test]
