@@ -142,7 +142,7 @@ fn the_binary_prints_the_expected_record() {
 fn options(format: EslEventFormat, password: &str) -> Arc<SessionOptions> {
     let mut config = SwitchConfig::default_freeswitch();
     config.events = format;
-    config.custom_subclasses = vec!["postcall::amd".into(), "postcall::*".into()];
+    config.custom_subclasses = vec!["postcall::amd".into()];
     config.secret = Some(postcall::config::Secret::Inline(password.into()));
     let mut o = SessionOptions::from_config(&config);
     o.login_timeout = Duration::from_secs(10);

@@ -42,13 +42,19 @@ fn is_pattern(subclass: &str) -> bool {
 /// The `event …` command: the tracker's events, then `CUSTOM` with every
 /// subclass name last (FreeSWITCH reads every word after `CUSTOM` as a
 /// subclass, and `CUSTOM` alone delivers nothing). FreeSWITCH matches
-/// subclasses by exact name, so glob patterns cannot be subscribed; they
-/// still select events when the switch sends them (e.g. `event plain ALL`).
+/// subclasses by exact name only, so when a subclass is a glob pattern
+/// (the default `postcall::*`), the only subscription that delivers its
+/// events is `ALL`; the tracker then keeps what the patterns select and
+/// ignores the rest.
 pub fn subscribe_command(format: EslEventFormat, custom_subclasses: &[String]) -> String {
     let mut command = String::from(match format {
         EslEventFormat::Plain => "event plain",
         EslEventFormat::Json => "event json",
     });
+    if !unsubscribable_subclasses(custom_subclasses).is_empty() {
+        command.push_str(" ALL\n\n");
+        return command;
+    }
     for name in EVENTS {
         command.push(' ');
         command.push_str(name);
@@ -56,7 +62,7 @@ pub fn subscribe_command(format: EslEventFormat, custom_subclasses: &[String]) -
     let names: Vec<&str> = custom_subclasses
         .iter()
         .map(|s| s.trim())
-        .filter(|s| !s.is_empty() && !is_pattern(s) && !s.contains(char::is_whitespace))
+        .filter(|s| !s.is_empty() && !s.contains(char::is_whitespace))
         .collect();
     if !names.is_empty() {
         command.push_str(" CUSTOM");
@@ -158,20 +164,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn subscription_puts_custom_subclasses_last_and_skips_globs() {
+    fn subscription_puts_custom_subclasses_last_and_uses_all_for_globs() {
         let cmd = subscribe_command(
             EslEventFormat::Json,
-            &[
-                "postcall::amd".into(),
-                "postcall::*".into(),
-                "avmd::beep".into(),
-            ],
+            &["postcall::amd".into(), "avmd::beep".into()],
         );
         assert!(cmd.starts_with("event json CHANNEL_CREATE "));
         assert!(cmd.ends_with(" HEARTBEAT CUSTOM postcall::amd avmd::beep\n\n"));
-        let cmd = subscribe_command(EslEventFormat::Plain, &["postcall::*".into()]);
-        assert!(cmd.starts_with("event plain "));
+        let cmd = subscribe_command(EslEventFormat::Json, &[]);
         assert!(!cmd.contains("CUSTOM"));
+        assert!(cmd.ends_with(" HEARTBEAT\n\n"));
+        for format in [EslEventFormat::Plain, EslEventFormat::Json] {
+            let cmd = subscribe_command(format, &["postcall::amd".into(), "postcall::*".into()]);
+            assert!(cmd.ends_with(" ALL\n\n"), "{cmd:?}");
+            assert!(!cmd.contains("CHANNEL_CREATE"));
+        }
         assert_eq!(
             unsubscribable_subclasses(&["postcall::*".into(), "a::b".into()]),
             vec!["postcall::*"]

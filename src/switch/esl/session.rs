@@ -61,7 +61,7 @@ pub async fn run(config: SwitchConfig, tx: mpsc::Sender<SwitchMessage>, cancel: 
     let globs = unsubscribable_subclasses(&config.custom_subclasses);
     if !globs.is_empty() {
         tracing::info!(switch = %config.name, patterns = ?globs,
-            "FreeSWITCH subscribes CUSTOM subclasses by exact name only; these patterns select events but are not subscribed");
+            "CUSTOM subclass patterns cannot be subscribed by name: subscribing to ALL events and filtering here (list exact subclass names to subscribe narrowly)");
     }
     let target = Target {
         switch: config.name.clone(),
