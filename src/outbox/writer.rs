@@ -1,0 +1,310 @@
+//! The thread that owns the write connection.
+//!
+//! Every write is a job sent over a channel. The thread takes every job
+//! waiting (up to `max_batch`), runs them in one transaction, each inside its
+//! own savepoint so a failing job rolls back alone, commits once, and only
+//! then answers each caller: many concurrent enqueues cost one fsync, and a
+//! caller never hears "done" before its commit is durable.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{oneshot, Notify};
+
+use super::error::OutboxError;
+use super::model::Clock;
+use super::schema::{self, Pragmas, Synchronous};
+
+/// How soon a checkpoint that a reader blocked is tried again.
+const CHECKPOINT_RETRY: Duration = Duration::from_millis(100);
+
+/// What a job sees: the connection inside the open transaction, the clock,
+/// and flags it raises for the thread to act on after the commit.
+pub(crate) struct WriteCtx<'a> {
+    pub conn: &'a Connection,
+    clock: &'a Clock,
+    /// Wake the dispatcher: rows became due now.
+    pub wake: bool,
+    /// Private payloads were deleted: checkpoint the WAL after the commit.
+    pub checkpoint: bool,
+}
+
+impl WriteCtx<'_> {
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
+trait Job: Send {
+    fn run(&mut self, ctx: &mut WriteCtx<'_>);
+    /// `commit_error` is None when the batch committed.
+    fn complete(self: Box<Self>, commit_error: Option<&str>);
+}
+
+struct FnJob<T, F> {
+    f: Option<F>,
+    out: Option<Result<T, OutboxError>>,
+    reply: oneshot::Sender<Result<T, OutboxError>>,
+}
+
+impl<T, F> Job for FnJob<T, F>
+where
+    T: Send,
+    F: FnOnce(&mut WriteCtx<'_>) -> Result<T, OutboxError> + Send,
+{
+    fn run(&mut self, ctx: &mut WriteCtx<'_>) {
+        if let Some(f) = self.f.take() {
+            self.out = Some(in_savepoint(ctx, f));
+        }
+    }
+
+    fn complete(self: Box<Self>, commit_error: Option<&str>) {
+        let out = match (commit_error, self.out) {
+            (Some(e), _) => Err(OutboxError::Commit(e.to_string())),
+            (None, Some(out)) => out,
+            (None, None) => Err(OutboxError::Commit("job did not run".into())),
+        };
+        // The caller may have gone away; its work is committed regardless.
+        let _ = self.reply.send(out);
+    }
+}
+
+fn in_savepoint<T>(
+    ctx: &mut WriteCtx<'_>,
+    f: impl FnOnce(&mut WriteCtx<'_>) -> Result<T, OutboxError>,
+) -> Result<T, OutboxError> {
+    ctx.conn.prepare_cached("SAVEPOINT job")?.execute([])?;
+    let out = f(ctx);
+    let end = if out.is_ok() {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job"
+    };
+    ctx.conn.prepare_cached(end)?.execute([])?;
+    if out.is_err() {
+        ctx.conn.prepare_cached("RELEASE job")?.execute([])?;
+    }
+    out
+}
+
+enum Msg {
+    Job(Box<dyn Job>),
+    Stop(oneshot::Sender<()>),
+}
+
+/// Where the writer thread opens its database.
+pub(crate) struct WriterConfig {
+    pub path: PathBuf,
+    pub in_memory: bool,
+    pub synchronous: Synchronous,
+    pub busy_timeout: Duration,
+    pub max_batch: usize,
+    pub clock: Clock,
+    pub notify: Arc<Notify>,
+}
+
+/// The handle to the writer thread.
+pub(crate) struct Writer {
+    tx: mpsc::Sender<Msg>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Writer {
+    /// Starts the thread, which opens the database, migrates it and sets the
+    /// pragmas before taking jobs.
+    pub async fn start(config: WriterConfig) -> Result<(Writer, Pragmas), OutboxError> {
+        let (tx, rx) = mpsc::channel();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("postcall-outbox".into())
+            .spawn(move || match open(&config) {
+                Ok((conn, pragmas)) => {
+                    let _ = ready_tx.send(Ok(pragmas));
+                    run(conn, rx, &config);
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                }
+            })
+            .map_err(|e| OutboxError::Commit(format!("cannot start the writer thread: {e}")))?;
+        let pragmas = ready_rx.await.map_err(|_| OutboxError::Closed)??;
+        Ok((
+            Writer {
+                tx,
+                thread: Mutex::new(Some(thread)),
+            },
+            pragmas,
+        ))
+    }
+
+    /// Runs `f` in the next batch; resolves once that batch committed.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, OutboxError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<T, OutboxError> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job = FnJob {
+            f: Some(f),
+            out: None,
+            reply,
+        };
+        self.tx
+            .send(Msg::Job(Box::new(job)))
+            .map_err(|_| OutboxError::Closed)?;
+        rx.await.map_err(|_| OutboxError::Closed)?
+    }
+
+    /// Finishes the current batch, checkpoints, closes the connection and
+    /// waits for the thread. Jobs sent afterwards fail with `Closed`.
+    pub async fn stop(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Msg::Stop(reply)).is_ok() {
+            let _ = rx.await;
+        }
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
+fn open(config: &WriterConfig) -> Result<(Connection, Pragmas), OutboxError> {
+    let open_err = |source| OutboxError::Open {
+        path: config.path.clone(),
+        source,
+    };
+    let mut conn = if config.in_memory {
+        Connection::open_in_memory().map_err(open_err)?
+    } else {
+        Connection::open(&config.path).map_err(open_err)?
+    };
+    conn.set_prepared_statement_cache_capacity(64);
+    let pragmas = schema::apply_pragmas(
+        &conn,
+        config.synchronous,
+        config.busy_timeout,
+        config.in_memory,
+    )?;
+    schema::migrate(&mut conn)?;
+    Ok((conn, pragmas))
+}
+
+/// Opens a read-only connection beside the writer (file databases only).
+pub(crate) fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connection, OutboxError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| OutboxError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    conn.busy_timeout(busy_timeout)?;
+    Ok(conn)
+}
+
+fn run(conn: Connection, rx: mpsc::Receiver<Msg>, config: &WriterConfig) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(config.max_batch);
+    let mut checkpoint_due = false;
+    let mut stop = None;
+    loop {
+        let first = if checkpoint_due {
+            rx.recv_timeout(CHECKPOINT_RETRY)
+        } else {
+            rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        };
+        match first {
+            Ok(Msg::Job(job)) => batch.push(job),
+            Ok(Msg::Stop(reply)) => stop = Some(reply),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        while stop.is_none() && batch.len() < config.max_batch {
+            match rx.try_recv() {
+                Ok(Msg::Job(job)) => batch.push(job),
+                Ok(Msg::Stop(reply)) => stop = Some(reply),
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            let (wake, checkpoint) = run_batch(&conn, &mut batch, &config.clock);
+            if wake {
+                config.notify.notify_one();
+            }
+            checkpoint_due |= checkpoint;
+        }
+        if checkpoint_due {
+            checkpoint_due = !checkpoint_truncate(&conn);
+        }
+        if stop.is_some() {
+            break;
+        }
+    }
+    checkpoint_truncate(&conn);
+    if let Err((_, e)) = conn.close() {
+        tracing::warn!(error = %e, "closing the queue database failed");
+    }
+    if let Some(reply) = stop {
+        let _ = reply.send(());
+    }
+}
+
+/// Runs one batch in one transaction; returns the (wake, checkpoint) flags
+/// of a committed batch.
+fn run_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, clock: &Clock) -> (bool, bool) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let msg = e.to_string();
+        tracing::error!(error = %msg, "queue transaction could not begin");
+        batch.drain(..).for_each(|job| job.complete(Some(&msg)));
+        return (false, false);
+    }
+    let mut ctx = WriteCtx {
+        conn,
+        clock,
+        wake: false,
+        checkpoint: false,
+    };
+    for job in batch.iter_mut() {
+        job.run(&mut ctx);
+    }
+    let (wake, checkpoint) = (ctx.wake, ctx.checkpoint);
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => {
+            batch.drain(..).for_each(|job| job.complete(None));
+            (wake, checkpoint)
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            tracing::error!(error = %msg, "queue commit failed");
+            let _ = conn.execute_batch("ROLLBACK");
+            batch.drain(..).for_each(|job| job.complete(Some(&msg)));
+            (false, false)
+        }
+    }
+}
+
+/// `PRAGMA wal_checkpoint(TRUNCATE)`: copies the WAL into the main file and
+/// empties it, so deleted private payloads do not linger in old frames.
+/// Returns false when a reader kept it from completing (try again soon).
+fn checkpoint_truncate(conn: &Connection) -> bool {
+    match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
+        Ok(0) => true,
+        Ok(_) => {
+            tracing::debug!("queue checkpoint blocked by a reader, will retry");
+            false
+        }
+        // Not a transient state: retrying every 100 ms would only spin.
+        Err(e) => {
+            tracing::warn!(error = %e, "queue checkpoint failed");
+            true
+        }
+    }
+}
