@@ -33,7 +33,9 @@ pub enum OutboxError {
     Commit(String),
     #[error("delivery {0} not found")]
     NotFound(i64),
-    #[error("delivery {id} is private and {status}: its payload was deleted, it cannot be retried")]
+    #[error(
+        "delivery {id} is private and {status}: its payload was deleted, it cannot be retried"
+    )]
     PrivatePayloadDeleted { id: i64, status: Status },
     #[error(
         "delivery {id}: the stored call record was deleted when a private delivery of the \

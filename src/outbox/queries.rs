@@ -134,7 +134,11 @@ fn is_disabled(conn: &Connection, service: &str) -> Result<bool> {
 
 /// Leases up to `max` due rows: pending rows whose time has come, oldest
 /// first, then rows whose lease expired (their worker died).
-pub(crate) fn lease(ctx: &mut WriteCtx<'_>, max: usize, lease_for: Duration) -> Result<Vec<Leased>> {
+pub(crate) fn lease(
+    ctx: &mut WriteCtx<'_>,
+    max: usize,
+    lease_for: Duration,
+) -> Result<Vec<Leased>> {
     let now = to_ms(ctx.now());
     let until = now.saturating_add(i64::try_from(lease_for.as_millis()).unwrap_or(i64::MAX));
     let conn = ctx.conn;
@@ -277,7 +281,13 @@ pub(crate) fn finish_attempt(
            last_error = ?4, finished_at = ?5
          WHERE id = ?1",
     )?
-    .execute(params![id, next.as_str(), next_at, report.error, finished_at])?;
+    .execute(params![
+        id,
+        next.as_str(),
+        next_at,
+        report.error,
+        finished_at
+    ])?;
     if report.result == AttemptResult::DisableService {
         disable_service(ctx, &service, report, now)?;
     }

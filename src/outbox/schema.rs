@@ -116,9 +116,8 @@ pub fn apply_pragmas(
 
 /// Reads the pragmas the outbox depends on.
 pub fn read_pragmas(conn: &Connection) -> Result<Pragmas, OutboxError> {
-    let get_i = |name: &str| -> rusqlite::Result<i64> {
-        conn.pragma_query_value(None, name, |r| r.get(0))
-    };
+    let get_i =
+        |name: &str| -> rusqlite::Result<i64> { conn.pragma_query_value(None, name, |r| r.get(0)) };
     Ok(Pragmas {
         journal_mode: conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?,
         synchronous: get_i("synchronous")?,
