@@ -11,8 +11,9 @@
 //! - [`schema`]: numbered migrations and the pragmas, read back.
 //! - [`model`]: the values crossing the API, and the injectable [`Clock`].
 //! - [`queries`] / [`views`]: the write and read SQL.
-//! - [`report`]: text for `postcall queue …`.
+//! - [`report`] / [`QueueCommand`]: `postcall queue …`, its arguments and text.
 
+mod command;
 mod error;
 mod model;
 mod queries;
@@ -29,6 +30,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use tokio::sync::Notify;
 
+pub use command::QueueCommand;
 pub use error::OutboxError;
 pub use model::{
     AttemptRecord, AttemptReport, AttemptResult, Clock, DeliveryDetail, DeliveryRef,
