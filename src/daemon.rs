@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::call::record::CallRecord;
-use crate::call::tracker::{new_tracker, Tracker};
+use crate::call::tracker::{new_tracker, FinishedCall, Tracker};
 use crate::config::Config;
 use crate::shutdown::{Drained, Shutdown};
 use crate::switch::SwitchMessage;
@@ -20,7 +20,7 @@ const TICK: Duration = Duration::from_millis(500);
 
 /// Runs the daemon until the root token is cancelled.
 pub async fn run(config: Config, shutdown: Shutdown) -> Drained {
-    let (records_tx, mut records_rx) = mpsc::channel::<CallRecord>(1024);
+    let (records_tx, mut records_rx) = mpsc::channel::<FinishedCall>(1024);
     for switch in &config.switches {
         let (tx, rx) = mpsc::channel::<SwitchMessage>(4096);
         let tracker = new_tracker(switch.kind, config.call_settings(switch));
@@ -43,7 +43,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Drained {
         loop {
             tokio::select! {
                 record = records_rx.recv() => match record {
-                    Some(record) => log_record(&record),
+                    Some(finished) => log_record(&finished.record),
                     None => break,
                 },
                 _ = sink_token.cancelled() => break,
@@ -58,7 +58,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Drained {
 pub async fn track(
     mut tracker: Box<dyn Tracker>,
     mut messages: mpsc::Receiver<SwitchMessage>,
-    records: mpsc::Sender<CallRecord>,
+    records: mpsc::Sender<FinishedCall>,
     cancel: CancellationToken,
 ) {
     let mut tick = tokio::time::interval(TICK);

@@ -137,8 +137,8 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 let mut switch = switch.clone();
                 switch.kind = kind;
                 let settings = config.call_settings(&switch);
-                for record in postcall::replay::replay_bytes(kind, &bytes, &switch, settings) {
-                    serde_json::to_writer(&mut out, &record)?;
+                for finished in postcall::replay::replay_bytes(kind, &bytes, &switch, settings) {
+                    serde_json::to_writer(&mut out, &finished.record)?;
                     out.write_all(b"\n")?;
                 }
             }

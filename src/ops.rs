@@ -1,6 +1,7 @@
 //! Operating the daemon: logging set-up (journald when systemd started us,
 //! else human text or JSON on stderr).
 
+use std::io::IsTerminal;
 use tracing_subscriber::{fmt, prelude::*, EnvFilter};
 
 /// How logs are written.
@@ -31,6 +32,7 @@ pub fn init_logging(format: LogFormat, default_level: &str) {
             return;
         }
     }
+    let ansi = std::io::stderr().is_terminal();
     let registry = tracing_subscriber::registry().with(filter);
     let _ = if format == LogFormat::Json {
         registry
@@ -38,7 +40,7 @@ pub fn init_logging(format: LogFormat, default_level: &str) {
             .try_init()
     } else {
         registry
-            .with(fmt::layer().with_writer(std::io::stderr))
+            .with(fmt::layer().with_ansi(ansi).with_writer(std::io::stderr))
             .try_init()
     };
 }

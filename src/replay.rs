@@ -4,8 +4,7 @@
 use chrono::Utc;
 use std::path::Path;
 
-use crate::call::record::CallRecord;
-use crate::call::tracker::new_tracker;
+use crate::call::tracker::{new_tracker, FinishedCall};
 use crate::call::CallSettings;
 use crate::config::SwitchConfig;
 use crate::switch::{SwitchKind, SwitchMessage};
@@ -39,7 +38,7 @@ pub fn replay_bytes(
     bytes: &[u8],
     switch: &SwitchConfig,
     settings: CallSettings,
-) -> Vec<CallRecord> {
+) -> Vec<FinishedCall> {
     let mut tracker = new_tracker(kind, settings);
     let mut records = Vec::new();
     let mut last = None;

@@ -8,6 +8,7 @@
 pub mod ami;
 pub mod backoff;
 pub mod esl;
+pub mod session;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

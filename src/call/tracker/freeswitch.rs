@@ -2,8 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::call::record::CallRecord;
-use crate::call::tracker::Tracker;
+use crate::call::tracker::{FinishedCall, Tracker};
 use crate::call::CallSettings;
 use crate::switch::SwitchMessage;
 
@@ -18,14 +17,14 @@ impl FreeswitchTracker {
 }
 
 impl Tracker for FreeswitchTracker {
-    fn handle(&mut self, message: SwitchMessage, now: DateTime<Utc>) -> Vec<CallRecord> {
+    fn handle(&mut self, message: SwitchMessage, now: DateTime<Utc>) -> Vec<FinishedCall> {
         let _ = (message, now, &self.settings);
         Vec::new()
     }
-    fn tick(&mut self, _now: DateTime<Utc>) -> Vec<CallRecord> {
+    fn tick(&mut self, _now: DateTime<Utc>) -> Vec<FinishedCall> {
         Vec::new()
     }
-    fn finish_all(&mut self, _now: DateTime<Utc>) -> Vec<CallRecord> {
+    fn finish_all(&mut self, _now: DateTime<Utc>) -> Vec<FinishedCall> {
         Vec::new()
     }
     fn open_calls(&self) -> usize {

@@ -1,0 +1,146 @@
+//! The last step of every tracker: the facts gathered about a finished call
+//! become a [`CallRecord`]. Shared so that FreeSWITCH and Asterisk calls are
+//! numbered, filtered, timed and classified by the same rules.
+
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+use crate::call::classify::{classify, CallFacts};
+use crate::call::numbers::display_number;
+use crate::call::record::{
+    CallRecord, Direction, HangupCause, Leg, Recording, SwitchRef, Transfer, CALL_COMPLETED,
+};
+use crate::call::variables::strip_inheritance;
+use crate::call::{event_id, CallSettings};
+use crate::switch::SwitchKind;
+
+/// A finished call as a tracker hands it on: the record every service sees,
+/// plus the application leg's raw variables (templates reach them as `vars.*`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinishedCall {
+    pub record: CallRecord,
+    /// Every variable of the application leg, inheritance prefixes removed.
+    pub raw_variables: BTreeMap<String, String>,
+}
+
+/// What a tracker knows about a finished call, before the shared rules run.
+#[derive(Debug, Clone)]
+pub struct CallDraft {
+    pub kind: SwitchKind,
+    /// The call's first leg (the first channel seen): the base of `event_id`.
+    pub first_leg_id: String,
+    /// The application leg (rule 3): `call_id`.
+    pub app_leg_id: String,
+    pub parent_call_id: Option<String>,
+    pub application: Option<String>,
+    pub direction: Direction,
+    /// Caller ID number as the switch gave it.
+    pub from_raw: Option<String>,
+    /// Dialled number as the switch gave it.
+    pub to_raw: Option<String>,
+    pub caller_name: Option<String>,
+    pub context: Option<String>,
+    pub agent: Option<String>,
+    pub queue: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Overrides the duration computed from the times (the switch's own
+    /// `duration` when it has one).
+    pub duration_seconds: Option<u64>,
+    /// The application leg's answered talk time (FreeSWITCH `billsec`,
+    /// Asterisk Cdr `BillableSeconds`); 0 when unanswered.
+    pub talk_time_seconds: u64,
+    /// The classifier's input; `end_reason_override` and `amd_result` are
+    /// filled from the variables by [`CallDraft::build`] when left `None`.
+    pub facts: CallFacts,
+    pub hangup_cause: HangupCause,
+    pub recordings: Vec<Recording>,
+    /// The application leg's variables in the order they were set (later
+    /// values of a name replace earlier ones).
+    pub app_variables: Vec<(String, String)>,
+    pub legs: Vec<Leg>,
+    pub transfers: Vec<Transfer>,
+}
+
+impl CallDraft {
+    /// Applies the shared rules: event id, numbers, variable filter, AMD and
+    /// end-reason variables, timings, classification.
+    pub fn build(mut self, settings: &CallSettings) -> FinishedCall {
+        let raw_variables: BTreeMap<String, String> = self
+            .app_variables
+            .iter()
+            .map(|(k, v)| (strip_inheritance(k).to_string(), v.clone()))
+            .collect();
+        let lookup = |names: &[String]| -> Option<String> {
+            names.iter().find_map(|n| {
+                raw_variables
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                    .map(|(_, v)| v.clone())
+            })
+        };
+        if self.facts.end_reason_override.is_none() {
+            self.facts.end_reason_override = lookup(&settings.end_reason_variables);
+        }
+        if self.facts.amd_result.is_none() {
+            self.facts.amd_result = lookup(&settings.amd_variables);
+        }
+        self.facts.talk_time_seconds = self.talk_time_seconds;
+        let classification = classify(&self.facts, &settings.classify);
+        let plan = settings.dialling_plan.as_ref();
+        let seconds_between = |a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>| match (a, b) {
+            (Some(a), Some(b)) if b >= a => Some((b - a).num_seconds() as u64),
+            _ => None,
+        };
+        let duration_seconds = self
+            .duration_seconds
+            .or_else(|| seconds_between(self.started_at, self.ended_at));
+        let ring_seconds = seconds_between(self.started_at, self.answered_at.or(self.ended_at));
+        let record = CallRecord {
+            event: CALL_COMPLETED.into(),
+            event_id: event_id(&settings.switch_name, &self.first_leg_id),
+            call_id: self.app_leg_id,
+            parent_call_id: self.parent_call_id,
+            switch: SwitchRef {
+                name: settings.switch_name.clone(),
+                kind: self.kind,
+            },
+            application: self.application,
+            direction: self.direction,
+            from: self.from_raw.as_deref().map(|n| display_number(n, plan)),
+            to: self.to_raw.as_deref().map(|n| display_number(n, plan)),
+            from_raw: self.from_raw,
+            to_raw: self.to_raw,
+            caller_name: self.caller_name,
+            context: self.context,
+            agent: self.agent,
+            queue: self.queue,
+            started_at: self.started_at,
+            answered_at: self.answered_at,
+            ended_at: self.ended_at,
+            duration_seconds,
+            talk_time_seconds: self.talk_time_seconds,
+            ring_seconds,
+            status: classification.status,
+            outcome: classification.outcome,
+            end_call_reason: classification.end_call_reason,
+            hangup_cause: self.hangup_cause,
+            hangup_by: classification.hangup_by,
+            amd_result: self.facts.amd_result.clone(),
+            recordings: self.recordings,
+            recording_url: None,
+            variables: settings.variables.collect(
+                self.app_variables
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            ),
+            legs: self.legs,
+            transfers: self.transfers,
+        };
+        FinishedCall {
+            record,
+            raw_variables,
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! `postcall schema` prints the call record's JSON Schema, and
+//! contrib/call-record.schema.json is that output, kept in sync.
+
+use std::process::Command;
+
+fn schema_output() -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+        .arg("schema")
+        .output()
+        .expect("postcall runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the schema is JSON")
+}
+
+#[test]
+fn contrib_schema_matches_the_binary() {
+    let printed = schema_output();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/contrib/call-record.schema.json"
+    );
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("contrib schema exists"))
+            .expect("contrib schema is JSON");
+    assert_eq!(
+        printed, stored,
+        "contrib/call-record.schema.json is stale: regenerate it with `cargo run -- schema > contrib/call-record.schema.json`"
+    );
+}
+
+#[test]
+fn schema_names_every_contract_field_and_vocabulary() {
+    let schema = schema_output();
+    let props = schema["properties"].as_object().expect("an object schema");
+    for field in [
+        "event",
+        "event_id",
+        "call_id",
+        "parent_call_id",
+        "switch",
+        "application",
+        "direction",
+        "from",
+        "to",
+        "from_raw",
+        "to_raw",
+        "caller_name",
+        "agent",
+        "queue",
+        "started_at",
+        "answered_at",
+        "ended_at",
+        "duration_seconds",
+        "talk_time_seconds",
+        "ring_seconds",
+        "status",
+        "outcome",
+        "end_call_reason",
+        "hangup_cause",
+        "hangup_by",
+        "amd_result",
+        "recordings",
+        "recording_url",
+        "variables",
+        "legs",
+        "transfers",
+    ] {
+        assert!(props.contains_key(field), "schema lacks {field}");
+    }
+    let text = schema.to_string();
+    for word in [
+        "hangup_on_voicemail",
+        "no-answer",
+        "human_pick_up_cut_off",
+        "abandoned",
+        "max_duration",
+    ] {
+        assert!(text.contains(word), "schema lacks the value {word}");
+    }
+    for never in ["\"queue\",", "\"paused\"", "\"initiated\""] {
+        assert!(!schema["definitions"]["Status"].to_string().contains(never));
+    }
+}
+
+#[test]
+fn a_sample_record_validates_structurally() {
+    // Every property the sample fills is declared, and every required
+    // property is present.
+    let schema = schema_output();
+    let record = serde_json::to_value(postcall::call::record::CallRecord::sample()).unwrap();
+    let props = schema["properties"].as_object().unwrap();
+    for key in record.as_object().unwrap().keys() {
+        assert!(props.contains_key(key), "{key} is not in the schema");
+    }
+    for required in schema["required"].as_array().unwrap() {
+        assert!(record.get(required.as_str().unwrap()).is_some());
+    }
+}
