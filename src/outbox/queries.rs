@@ -187,8 +187,7 @@ pub(crate) fn lease(
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let fetched = rows.len();
             let mut held = 0;
-            for (id, key, event_id, application, service, private, attempts, record, vars) in rows
-            {
+            for (id, key, event_id, application, service, private, attempts, record, vars) in rows {
                 if is_disabled(conn, &service)? {
                     hold(conn, id)?;
                     held += 1;

@@ -34,8 +34,8 @@ pub fn format_list(rows: &[DeliverySummary]) -> String {
         return "no deliveries\n".to_string();
     }
     let mut out = format!(
-        "{:>8}  {:<9}  {:>3}  {:<20}  {:<20}  {:<20}  {}\n",
-        "ID", "STATUS", "TRY", "SERVICE", "WHEN", "EVENT", "LAST ERROR"
+        "{:>8}  {:<9}  {:>3}  {:<20}  {:<20}  {:<20}  LAST ERROR\n",
+        "ID", "STATUS", "TRY", "SERVICE", "WHEN", "EVENT"
     );
     for r in rows {
         let when = r.finished_at.unwrap_or(r.next_attempt_at);
@@ -104,8 +104,8 @@ pub fn format_show(detail: &DeliveryDetail) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{:>3}  {:<20}  {:>9}  {:>4}  {:<16}  {}",
-        "TRY", "STARTED", "LATENCY", "HTTP", "RESULT", "ERROR"
+        "\n{:>3}  {:<20}  {:>9}  {:>4}  {:<16}  ERROR",
+        "TRY", "STARTED", "LATENCY", "HTTP", "RESULT"
     );
     for a in &detail.attempts {
         let _ = writeln!(
