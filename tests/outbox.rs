@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use postcall::outbox::{
-    AttemptReport, AttemptResult, Clock, NewCall, NewDelivery, Outbox, OutboxError, OutboxSettings,
-    Status, Synchronous,
+    AttemptReport, AttemptResult, Clock, DeliveryRef, NewCall, NewDelivery, Outbox, OutboxError,
+    OutboxSettings, Status, Synchronous,
 };
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -55,6 +55,15 @@ fn report(attempt: u32, http_status: Option<u16>, result: AttemptResult) -> Atte
             .map(|s| format!("HTTP {s} from receiver")),
         result,
     }
+}
+
+/// Enqueues a call with an empty record.
+async fn add(outbox: &Outbox, event_id: &str, to: Vec<NewDelivery>) -> Vec<DeliveryRef> {
+    outbox.enqueue(call(event_id, "{}"), to).await.unwrap()
+}
+
+async fn open_memory(settings: OutboxSettings) -> Outbox {
+    Outbox::open(Path::new(":memory:"), settings).await.unwrap()
 }
 
 async fn open_file(dir: &Path, settings: OutboxSettings) -> Outbox {
@@ -110,10 +119,7 @@ async fn in_memory_queue_works_end_to_end() {
         .await
         .unwrap();
     assert_eq!(outbox.pragmas().journal_mode, "memory");
-    outbox
-        .enqueue(call("e1", "{}"), vec![to("crm", false)])
-        .await
-        .unwrap();
+    add(&outbox, "e1", vec![to("crm", false)]).await;
     let leased = outbox.lease(10, LEASE).await.unwrap();
     assert_eq!(leased.len(), 1);
     let st = outbox
@@ -196,11 +202,8 @@ async fn enqueue_lease_deliver_records_the_attempt() {
 #[tokio::test]
 async fn a_report_for_a_lost_lease_is_refused() {
     let (_clock, settings) = manual();
-    let outbox = Outbox::open(Path::new(":memory:"), settings).await.unwrap();
-    outbox
-        .enqueue(call("e1", "{}"), vec![to("crm", false)])
-        .await
-        .unwrap();
+    let outbox = open_memory(settings).await;
+    add(&outbox, "e1", vec![to("crm", false)]).await;
     let id = outbox.lease(1, LEASE).await.unwrap()[0].id;
     let err = outbox
         .finish_attempt(id, report(2, Some(200), AttemptResult::Delivered))
@@ -239,11 +242,8 @@ async fn a_report_for_a_lost_lease_is_refused() {
 #[tokio::test]
 async fn a_retry_is_not_leased_before_its_time() {
     let (clock, settings) = manual();
-    let outbox = Outbox::open(Path::new(":memory:"), settings).await.unwrap();
-    outbox
-        .enqueue(call("e1", "{}"), vec![to("crm", false)])
-        .await
-        .unwrap();
+    let outbox = open_memory(settings).await;
+    add(&outbox, "e1", vec![to("crm", false)]).await;
     let first = outbox.lease(1, LEASE).await.unwrap().remove(0);
     let at = t0() + TimeDelta::seconds(10);
     outbox
@@ -306,7 +306,7 @@ async fn an_expired_lease_of_a_crashed_process_is_taken_again() {
 #[tokio::test]
 async fn enqueuing_an_event_twice_keeps_one_row_per_service() {
     let (_clock, settings) = manual();
-    let outbox = Outbox::open(Path::new(":memory:"), settings).await.unwrap();
+    let outbox = open_memory(settings).await;
     let first = outbox
         .enqueue(call("e1", "{}"), vec![to("a", false), to("b", false)])
         .await
@@ -372,10 +372,7 @@ async fn enqueue_wakes_the_dispatcher() {
         let outbox = outbox.clone();
         tokio::spawn(async move { outbox.wait_for_work().await })
     };
-    outbox
-        .enqueue(call("e1", "{}"), vec![to("crm", false)])
-        .await
-        .unwrap();
+    add(&outbox, "e1", vec![to("crm", false)]).await;
     // A bound only so a broken wake-up fails instead of hanging.
     tokio::time::timeout(Duration::from_secs(30), waiter)
         .await
@@ -389,7 +386,7 @@ async fn enqueue_wakes_the_dispatcher() {
 #[tokio::test]
 async fn a_410_holds_the_service_until_it_is_enabled() {
     let (_clock, settings) = manual();
-    let outbox = Outbox::open(Path::new(":memory:"), settings).await.unwrap();
+    let outbox = open_memory(settings).await;
     outbox
         .enqueue(
             call("e1", "{}"),
@@ -400,10 +397,7 @@ async fn a_410_holds_the_service_until_it_is_enabled() {
     let leased = outbox.lease(10, LEASE).await.unwrap();
     let gone = leased.iter().find(|l| l.service == "gone").unwrap();
     // A row of the same service queued while the 410 attempt is in flight.
-    outbox
-        .enqueue(call("e2", "{}"), vec![to("gone", false)])
-        .await
-        .unwrap();
+    add(&outbox, "e2", vec![to("gone", false)]).await;
     let st = outbox
         .finish_attempt(gone.id, report(1, Some(410), AttemptResult::DisableService))
         .await
@@ -446,15 +440,9 @@ async fn a_410_holds_the_service_until_it_is_enabled() {
 #[tokio::test]
 async fn a_retry_scheduled_before_a_410_is_held_not_sent() {
     let (clock, settings) = manual();
-    let outbox = Outbox::open(Path::new(":memory:"), settings).await.unwrap();
-    outbox
-        .enqueue(call("e1", "{}"), vec![to("svc", false)])
-        .await
-        .unwrap();
-    outbox
-        .enqueue(call("e2", "{}"), vec![to("svc", false)])
-        .await
-        .unwrap();
+    let outbox = open_memory(settings).await;
+    add(&outbox, "e1", vec![to("svc", false)]).await;
+    add(&outbox, "e2", vec![to("svc", false)]).await;
     let leased = outbox.lease(10, LEASE).await.unwrap();
     let retry_at = t0() + TimeDelta::seconds(1);
     outbox
@@ -479,11 +467,8 @@ async fn a_retry_scheduled_before_a_410_is_held_not_sent() {
 #[tokio::test]
 async fn orphaned_rows_wait_for_their_service() {
     let (_clock, settings) = manual();
-    let outbox = Outbox::open(Path::new(":memory:"), settings).await.unwrap();
-    outbox
-        .enqueue(call("e1", "{}"), vec![to("left", false)])
-        .await
-        .unwrap();
+    let outbox = open_memory(settings).await;
+    add(&outbox, "e1", vec![to("left", false)]).await;
     let l = outbox.lease(1, LEASE).await.unwrap().remove(0);
     let st = outbox
         .finish_attempt(l.id, report(1, None, AttemptResult::Orphaned))
@@ -500,11 +485,8 @@ async fn orphaned_rows_wait_for_their_service() {
 #[tokio::test]
 async fn reconcile_orphans_vanished_services_and_releases_returning_ones() {
     let (_clock, settings) = manual();
-    let outbox = Outbox::open(Path::new(":memory:"), settings).await.unwrap();
-    outbox
-        .enqueue(call("e1", "{}"), vec![to("kept", false), to("gone", false)])
-        .await
-        .unwrap();
+    let outbox = open_memory(settings).await;
+    add(&outbox, "e1", vec![to("kept", false), to("gone", false)]).await;
     let r = outbox.reconcile_services(&["kept".into()]).await.unwrap();
     assert_eq!((r.orphaned, r.released), (1, 0));
     let leased = outbox.lease(10, LEASE).await.unwrap();
@@ -524,15 +506,9 @@ async fn reconcile_orphans_vanished_services_and_releases_returning_ones() {
 #[tokio::test]
 async fn dead_rows_retry_except_private_ones_and_purge() {
     let (_clock, settings) = manual();
-    let outbox = Outbox::open(Path::new(":memory:"), settings).await.unwrap();
-    outbox
-        .enqueue(call("e1", "{}"), vec![to("open", false)])
-        .await
-        .unwrap();
-    outbox
-        .enqueue(call("e2", "{}"), vec![to("secret", true)])
-        .await
-        .unwrap();
+    let outbox = open_memory(settings).await;
+    add(&outbox, "e1", vec![to("open", false)]).await;
+    add(&outbox, "e2", vec![to("secret", true)]).await;
     for l in outbox.lease(10, LEASE).await.unwrap() {
         let st = outbox
             .finish_attempt(l.id, report(1, Some(400), AttemptResult::Dead))
@@ -579,21 +555,15 @@ async fn dead_rows_retry_except_private_ones_and_purge() {
 #[tokio::test]
 async fn retention_sweeps_delivered_rows_and_their_calls() {
     let (clock, settings) = manual();
-    let outbox = Outbox::open(Path::new(":memory:"), settings).await.unwrap();
-    outbox
-        .enqueue(call("old", "{}"), vec![to("crm", false)])
-        .await
-        .unwrap();
+    let outbox = open_memory(settings).await;
+    add(&outbox, "old", vec![to("crm", false)]).await;
     let l = outbox.lease(1, LEASE).await.unwrap().remove(0);
     outbox
         .finish_attempt(l.id, report(1, Some(200), AttemptResult::Delivered))
         .await
         .unwrap();
     clock.advance(Duration::from_secs(3600));
-    outbox
-        .enqueue(call("new", "{}"), vec![to("crm", false)])
-        .await
-        .unwrap();
+    add(&outbox, "new", vec![to("crm", false)]).await;
     let swept = outbox
         .sweep_retention(t0() + TimeDelta::seconds(60))
         .await

@@ -109,17 +109,16 @@ pub(crate) fn enqueue(
 
 /// A random UUID (version 4): the delivery's idempotency key.
 fn new_delivery_key() -> String {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    const VERSION: u128 = 0xf << 76;
+    const VARIANT: u128 = 0x3 << 62;
+    let n = (rand::random::<u128>() & !VERSION & !VARIANT) | (0x4 << 76) | (0x2 << 62);
     format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        n >> 96,
+        (n >> 80) & 0xffff,
+        (n >> 64) & 0xffff,
+        (n >> 48) & 0xffff,
+        n & 0xffff_ffff_ffff
     )
 }
 
@@ -255,22 +254,14 @@ pub(crate) fn finish_attempt(
 ) -> Result<Status> {
     let now = to_ms(ctx.now());
     let conn = ctx.conn;
-    let (status, attempts, private, event_id, service) = conn
-        .prepare_cached(
-            "SELECT status, attempts, private, event_id, service FROM deliveries WHERE id = ?1",
-        )?
-        .query_row([id], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, u32>(1)?,
-                r.get::<_, bool>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-            ))
-        })
-        .optional()?
-        .ok_or(OutboxError::NotFound(id))?;
-    let status: Status = status.parse()?;
+    let DeliveryState {
+        status,
+        attempts,
+        private,
+        event_id,
+        service,
+        ..
+    } = delivery_state(conn, id)?;
     if status != Status::Leased || attempts != report.attempt {
         return Err(OutboxError::NotLeased {
             id,
@@ -377,6 +368,35 @@ fn release_private_payload(ctx: &mut WriteCtx<'_>, event_id: &str) -> Result<()>
     Ok(())
 }
 
+struct DeliveryState {
+    status: Status,
+    attempts: u32,
+    private: bool,
+    event_id: String,
+    service: String,
+    payload_stored: bool,
+}
+
+fn delivery_state(conn: &Connection, id: i64) -> Result<DeliveryState> {
+    conn.prepare_cached(
+        "SELECT d.status, d.attempts, d.private, d.event_id, d.service,
+                c.record_json IS NOT NULL
+         FROM deliveries d JOIN calls c ON c.event_id = d.event_id WHERE d.id = ?1",
+    )?
+    .query_row([id], |r| {
+        Ok(DeliveryState {
+            status: r.get(0)?,
+            attempts: r.get(1)?,
+            private: r.get(2)?,
+            event_id: r.get(3)?,
+            service: r.get(4)?,
+            payload_stored: r.get(5)?,
+        })
+    })
+    .optional()?
+    .ok_or(OutboxError::NotFound(id))
+}
+
 // ---------------------------------------------------------------------------
 // Operator actions
 
@@ -405,26 +425,16 @@ pub(crate) fn enable_service(ctx: &mut WriteCtx<'_>, name: &str) -> Result<Enabl
 /// Makes one dead, orphaned, held or pending row due now.
 pub(crate) fn retry(ctx: &mut WriteCtx<'_>, id: i64) -> Result<()> {
     let now = to_ms(ctx.now());
-    let (status, private, payload) = ctx
-        .conn
-        .prepare_cached(
-            "SELECT d.status, d.private, c.record_json IS NOT NULL
-             FROM deliveries d JOIN calls c ON c.event_id = d.event_id WHERE d.id = ?1",
-        )?
-        .query_row([id], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, bool>(1)?,
-                r.get::<_, bool>(2)?,
-            ))
-        })
-        .optional()?
-        .ok_or(OutboxError::NotFound(id))?;
-    let status: Status = status.parse()?;
+    let DeliveryState {
+        status,
+        private,
+        payload_stored,
+        ..
+    } = delivery_state(ctx.conn, id)?;
     match status {
         Status::Delivered | Status::Leased => return Err(OutboxError::NotRetryable { id, status }),
         Status::Dead if private => return Err(OutboxError::PrivatePayloadDeleted { id, status }),
-        _ if !payload => return Err(OutboxError::PayloadDeleted { id }),
+        _ if !payload_stored => return Err(OutboxError::PayloadDeleted { id }),
         _ => {}
     }
     ctx.conn
