@@ -23,6 +23,7 @@ mod views;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -79,6 +80,7 @@ struct Inner {
     /// None for an in-memory database: reads then run in the writer thread.
     reader: Option<Arc<Mutex<Option<Connection>>>>,
     notify: Arc<Notify>,
+    commits: Arc<AtomicU64>,
     pragmas: Pragmas,
     clock: Clock,
     path: PathBuf,
@@ -100,6 +102,7 @@ impl Outbox {
     pub async fn open(path: &Path, settings: OutboxSettings) -> Result<Outbox> {
         let in_memory = path == Path::new(":memory:");
         let notify = Arc::new(Notify::new());
+        let commits = Arc::new(AtomicU64::new(0));
         let (writer, pragmas) = Writer::start(WriterConfig {
             path: path.to_path_buf(),
             in_memory,
@@ -108,6 +111,7 @@ impl Outbox {
             max_batch: settings.max_batch.max(1),
             clock: settings.clock.clone(),
             notify: notify.clone(),
+            commits: commits.clone(),
         })
         .await?;
         let reader = if in_memory {
@@ -133,6 +137,7 @@ impl Outbox {
                 writer,
                 reader,
                 notify,
+                commits,
                 pragmas,
                 clock: settings.clock,
                 path: path.to_path_buf(),
@@ -143,6 +148,12 @@ impl Outbox {
     /// The pragmas as read back at open.
     pub fn pragmas(&self) -> &Pragmas {
         &self.inner.pragmas
+    }
+
+    /// Transactions committed by this handle's writer so far (each one
+    /// fsync with `synchronous=FULL`), for metrics.
+    pub fn commit_count(&self) -> u64 {
+        self.inner.commits.load(Ordering::Relaxed)
     }
 
     pub fn clock(&self) -> &Clock {

@@ -7,6 +7,7 @@
 //! caller never hears "done" before its commit is durable.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -106,6 +107,8 @@ pub(crate) struct WriterConfig {
     pub max_batch: usize,
     pub clock: Clock,
     pub notify: Arc<Notify>,
+    /// Committed batches so far.
+    pub commits: Arc<AtomicU64>,
 }
 
 /// The handle to the writer thread.
@@ -233,7 +236,10 @@ fn run(conn: Connection, rx: mpsc::Receiver<Msg>, config: &WriterConfig) {
             }
         }
         if !batch.is_empty() {
-            let (wake, checkpoint) = run_batch(&conn, &mut batch, &config.clock);
+            let (committed, wake, checkpoint) = run_batch(&conn, &mut batch, &config.clock);
+            if committed {
+                config.commits.fetch_add(1, Ordering::Relaxed);
+            }
             if wake {
                 config.notify.notify_one();
             }
@@ -255,14 +261,18 @@ fn run(conn: Connection, rx: mpsc::Receiver<Msg>, config: &WriterConfig) {
     }
 }
 
-/// Runs one batch in one transaction; returns the (wake, checkpoint) flags
-/// of a committed batch.
-fn run_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, clock: &Clock) -> (bool, bool) {
+/// Runs one batch in one transaction; returns whether it committed and its
+/// (wake, checkpoint) flags.
+fn run_batch(
+    conn: &Connection,
+    batch: &mut Vec<Box<dyn Job>>,
+    clock: &Clock,
+) -> (bool, bool, bool) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let msg = e.to_string();
         tracing::error!(error = %msg, "queue transaction could not begin");
         batch.drain(..).for_each(|job| job.complete(Some(&msg)));
-        return (false, false);
+        return (false, false, false);
     }
     let mut ctx = WriteCtx {
         conn,
@@ -277,14 +287,14 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, clock: &Clock) ->
     match conn.execute_batch("COMMIT") {
         Ok(()) => {
             batch.drain(..).for_each(|job| job.complete(None));
-            (wake, checkpoint)
+            (true, wake, checkpoint)
         }
         Err(e) => {
             let msg = e.to_string();
             tracing::error!(error = %msg, "queue commit failed");
             let _ = conn.execute_batch("ROLLBACK");
             batch.drain(..).for_each(|job| job.complete(Some(&msg)));
-            (false, false)
+            (false, false, false)
         }
     }
 }
@@ -306,5 +316,99 @@ fn checkpoint_truncate(conn: &Connection) -> bool {
             tracing::warn!(error = %e, "queue checkpoint failed");
             true
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn start() -> (Writer, Arc<AtomicU64>) {
+        let commits = Arc::new(AtomicU64::new(0));
+        let (writer, _) = Writer::start(WriterConfig {
+            path: ":memory:".into(),
+            in_memory: true,
+            synchronous: Synchronous::Full,
+            busy_timeout: Duration::from_secs(1),
+            max_batch: 512,
+            clock: Clock::system(),
+            notify: Arc::new(Notify::new()),
+            commits: commits.clone(),
+        })
+        .await
+        .unwrap();
+        writer
+            .call(|ctx| Ok(ctx.conn.execute_batch("CREATE TABLE t (x INTEGER)")?))
+            .await
+            .unwrap();
+        (writer, commits)
+    }
+
+    fn count(ctx: &mut WriteCtx<'_>) -> Result<i64, OutboxError> {
+        Ok(ctx
+            .conn
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))?)
+    }
+
+    /// Jobs queued while the thread is busy are committed together, and a
+    /// failing job rolls back alone.
+    #[tokio::test]
+    async fn queued_jobs_share_one_commit_and_fail_alone() {
+        let (writer, commits) = start().await;
+        let writer = Arc::new(writer);
+        let before = commits.load(Ordering::Relaxed);
+        // Keep the thread inside a job until every other job is queued.
+        let (release, gate) = mpsc::channel::<()>();
+        let blocker = {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                writer
+                    .call(move |_| {
+                        gate.recv_timeout(Duration::from_secs(30)).ok();
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        let mut jobs = Vec::new();
+        for i in 0..100 {
+            let writer = writer.clone();
+            jobs.push(tokio::spawn(async move {
+                writer
+                    .call(move |ctx| {
+                        ctx.conn.execute("INSERT INTO t (x) VALUES (?1)", [i])?;
+                        if i == 50 {
+                            return Err(OutboxError::Corrupt("job 50 fails".into()));
+                        }
+                        Ok(())
+                    })
+                    .await
+            }));
+        }
+        // Every job is in the channel once the blocker's batch is the only
+        // thing running; yield until the spawned tasks have sent.
+        for _ in 0..1000 {
+            tokio::task::yield_now().await;
+        }
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        let mut failed = 0;
+        for job in jobs {
+            if job.await.unwrap().is_err() {
+                failed += 1;
+            }
+        }
+        assert_eq!(failed, 1);
+        assert_eq!(writer.call(count).await.unwrap(), 99);
+        // The blocker's batch, the 100 jobs' batch (or a few), the count.
+        let batches = commits.load(Ordering::Relaxed) - before;
+        assert!(batches < 10, "{batches} commits for 101 jobs");
+    }
+
+    #[tokio::test]
+    async fn a_stopped_writer_refuses_jobs() {
+        let (writer, _) = start().await;
+        writer.stop().await;
+        assert!(matches!(writer.call(count).await, Err(OutboxError::Closed)));
     }
 }
