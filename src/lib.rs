@@ -22,6 +22,7 @@
 pub mod call;
 pub mod config;
 pub mod daemon;
+pub mod metrics;
 pub mod ops;
 pub mod outbox;
 pub mod replay;
