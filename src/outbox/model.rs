@@ -190,6 +190,11 @@ impl Stats {
         }
     }
 
+    /// Rows still to send: pending, leased or held (the `queue_depth` metric).
+    pub fn depth(&self) -> u64 {
+        self.pending + self.leased + self.held
+    }
+
     /// How long the oldest undelivered row has waited.
     pub fn oldest_pending_age(&self, now: DateTime<Utc>) -> Option<TimeDelta> {
         self.oldest_pending_at.map(|t| now - t)

@@ -254,6 +254,7 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("disabled services: 1\n"));
+        assert_eq!(stats.depth(), 3);
         let empty = format_stats(&Stats::default(), at(0));
         assert!(empty.contains("oldest pending: none"));
     }
