@@ -66,6 +66,13 @@ async fn open_memory(settings: OutboxSettings) -> Outbox {
     Outbox::open(Path::new(":memory:"), settings).await.unwrap()
 }
 
+/// Rows in a table, read by a separate connection to the queue file.
+fn count_rows(dir: &Path, table: &str) -> i64 {
+    let conn = rusqlite::Connection::open(dir.join("queue.sqlite3")).unwrap();
+    conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
 async fn open_file(dir: &Path, settings: OutboxSettings) -> Outbox {
     Outbox::open(&dir.join("queue.sqlite3"), settings)
         .await
@@ -358,6 +365,8 @@ async fn concurrent_enqueues_all_land() {
     keys.sort();
     keys.dedup();
     assert_eq!(keys.len(), 1000);
+    // Every enqueue returned after its commit: another connection sees all.
+    assert_eq!(count_rows(dir.path(), "deliveries"), 1000);
     outbox.close().await;
     let outbox = open_file(dir.path(), OutboxSettings::default()).await;
     assert_eq!(outbox.stats().await.unwrap().pending, 1000);
@@ -554,8 +563,9 @@ async fn dead_rows_retry_except_private_ones_and_purge() {
 
 #[tokio::test]
 async fn retention_sweeps_delivered_rows_and_their_calls() {
+    let dir = tempfile::tempdir().unwrap();
     let (clock, settings) = manual();
-    let outbox = open_memory(settings).await;
+    let outbox = open_file(dir.path(), settings).await;
     add(&outbox, "old", vec![to("crm", false)]).await;
     let l = outbox.lease(1, LEASE).await.unwrap().remove(0);
     outbox
@@ -569,6 +579,16 @@ async fn retention_sweeps_delivered_rows_and_their_calls() {
         .await
         .unwrap();
     assert_eq!(swept, 1);
+    assert_eq!(
+        count_rows(dir.path(), "attempts"),
+        0,
+        "attempts go with their row"
+    );
+    assert_eq!(
+        count_rows(dir.path(), "calls"),
+        1,
+        "only the pending call is left"
+    );
     assert!(matches!(
         outbox.show(l.id).await,
         Err(OutboxError::NotFound(_))
