@@ -146,6 +146,21 @@ async fn refuses_an_unopenable_path_with_a_clear_error() {
         .unwrap_err();
     assert!(matches!(err, OutboxError::Open { .. }), "{err:?}");
     assert!(err.to_string().contains("missing-dir"), "{err}");
+
+    // A file that is not a database is refused and left as it was.
+    let path = dir.path().join("notes.txt");
+    std::fs::write(
+        &path,
+        "not a database, just text that is long enough ".repeat(50),
+    )
+    .unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let err = Outbox::open(&path, OutboxSettings::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OutboxError::Open { .. }), "{err:?}");
+    assert!(err.to_string().contains("notes.txt"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
 }
 
 // ---------------------------------------------------------------------------

@@ -188,13 +188,20 @@ fn open(config: &WriterConfig) -> Result<(Connection, Pragmas), OutboxError> {
         Connection::open(&config.path).map_err(open_err)?
     };
     conn.set_prepared_statement_cache_capacity(64);
+    // The first statements are where a file that is not a database fails:
+    // name the file.
+    let name_the_file = |e| match e {
+        OutboxError::Sqlite(source) => open_err(source),
+        other => other,
+    };
     let pragmas = schema::apply_pragmas(
         &conn,
         config.synchronous,
         config.busy_timeout,
         config.in_memory,
-    )?;
-    schema::migrate(&mut conn)?;
+    )
+    .map_err(name_the_file)?;
+    schema::migrate(&mut conn).map_err(name_the_file)?;
     Ok((conn, pragmas))
 }
 
