@@ -10,6 +10,8 @@
 //!   [`call::record::CallRecord`], classified by the pure
 //!   [`call::classify`] over [`call::causes`], with [`call::numbers`] and
 //!   [`call::variables`] deciding how numbers and variables appear.
+//! - [`outbox`]: the durable SQLite queue of deliveries (enqueue, lease,
+//!   attempts, retries, held and dead rows) behind one writer thread.
 //! - [`config`]: the TOML configuration, validated with key-path errors.
 //! - [`daemon`]: `postcall run`, the wiring of connectors → trackers → sink.
 //! - [`replay`]: `postcall replay`, captured bytes through the same pipeline.
@@ -22,6 +24,7 @@ pub mod config;
 pub mod daemon;
 pub mod metrics;
 pub mod ops;
+pub mod outbox;
 pub mod replay;
 pub mod shutdown;
 pub mod switch;
