@@ -153,8 +153,13 @@ impl Decoder for AmiCodec {
 
 enum Scan {
     /// `headers_end`: just past the last header line; `end`: past the empty line.
-    Complete { headers_end: usize, end: usize },
-    NeedMore { resume: usize },
+    Complete {
+        headers_end: usize,
+        end: usize,
+    },
+    NeedMore {
+        resume: usize,
+    },
 }
 
 /// Finds the empty line that ends the message at the start of `buf`. Lines

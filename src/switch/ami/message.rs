@@ -143,7 +143,10 @@ mod tests {
 
     #[test]
     fn actions_cannot_be_split_by_values() {
-        let bytes = action("Login", &[("Username", "a\r\nAction: Logoff"), ("Secret", "s")]);
+        let bytes = action(
+            "Login",
+            &[("Username", "a\r\nAction: Logoff"), ("Secret", "s")],
+        );
         assert_eq!(
             bytes,
             b"Action: Login\r\nUsername: a  Action: Logoff\r\nSecret: s\r\n\r\n"

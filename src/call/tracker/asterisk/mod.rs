@@ -211,7 +211,8 @@ impl AsteriskTracker {
         let at = e.at;
         let lid = self.ensure_channel(uid, lid, now)?;
         let user_vars: Vec<(String, String)> = if e.name == "UserEvent"
-            && h.get("UserEvent").is_some_and(|n| self.user_events.matches(n))
+            && h.get("UserEvent")
+                .is_some_and(|n| self.user_events.matches(n))
         {
             h.iter()
                 .filter(|(k, _)| !SNAPSHOT_HEADERS.iter().any(|s| s.eq_ignore_ascii_case(k)))
@@ -260,9 +261,7 @@ impl AsteriskTracker {
             channel.set_var(k, v, at);
         }
         let last_app = channel.last_app.clone();
-        let has_app = channel
-            .var(&self.settings.application_variables)
-            .is_some();
+        let has_app = channel.var(&self.settings.application_variables).is_some();
         let call = self.calls.get_mut(&lid)?;
         call.switch_times |= h.get("Timestamp").is_some();
         if has_app && call.app_leg.is_none() {
@@ -461,10 +460,10 @@ impl AsteriskTracker {
     }
 
     fn due(&self, call: &Call, now: DateTime<Utc>) -> bool {
-        let grace = chrono::Duration::from_std(self.settings.hangup_grace)
-            .unwrap_or(chrono::Duration::MAX);
-        let idle = chrono::Duration::from_std(self.settings.idle_timeout)
-            .unwrap_or(chrono::Duration::MAX);
+        let grace =
+            chrono::Duration::from_std(self.settings.hangup_grace).unwrap_or(chrono::Duration::MAX);
+        let idle =
+            chrono::Duration::from_std(self.settings.idle_timeout).unwrap_or(chrono::Duration::MAX);
         let complete = call
             .complete_since
             .is_some_and(|t| t.checked_add_signed(grace).is_none_or(|d| d <= now));
@@ -524,8 +523,8 @@ impl Tracker for AsteriskTracker {
     }
 
     fn tick(&mut self, now: DateTime<Utc>) -> Vec<FinishedCall> {
-        let idle = chrono::Duration::from_std(self.settings.idle_timeout)
-            .unwrap_or(chrono::Duration::MAX);
+        let idle =
+            chrono::Duration::from_std(self.settings.idle_timeout).unwrap_or(chrono::Duration::MAX);
         let held_before = self.held_order.len();
         self.held_cdrs.retain(|_, cdrs| {
             cdrs.retain(|(_, at)| at.checked_add_signed(idle).is_none_or(|d| d > now));

@@ -48,7 +48,11 @@ pub struct Topology {
 
 impl Topology {
     /// `links` are pairs joined by Dial, a bridge or a `LocalBridge` event.
-    pub fn new(legs: &[LegView], links: &[(String, String)], local_pairs: &[(String, String)]) -> Self {
+    pub fn new(
+        legs: &[LegView],
+        links: &[(String, String)],
+        local_pairs: &[(String, String)],
+    ) -> Self {
         let mut t = Topology::default();
         let mut by_base: HashMap<&str, Vec<&str>> = HashMap::new();
         for leg in legs {
@@ -193,10 +197,23 @@ mod tests {
 
     #[test]
     fn a_phone_behind_a_lone_application_leg_is_remote() {
-        let t = Topology::new(&[leg("1", None), leg("2", None)], &[("1".into(), "2".into())], &[]);
-        assert_eq!(t.first_hangup("1", &req("1", RequestKind::Peer)).0, HangupBy::Remote);
-        assert_eq!(t.first_hangup("1", &req("1", RequestKind::Own)).0, HangupBy::Switch);
+        let t = Topology::new(
+            &[leg("1", None), leg("2", None)],
+            &[("1".into(), "2".into())],
+            &[],
+        );
+        assert_eq!(
+            t.first_hangup("1", &req("1", RequestKind::Peer)).0,
+            HangupBy::Remote
+        );
+        assert_eq!(
+            t.first_hangup("1", &req("1", RequestKind::Own)).0,
+            HangupBy::Switch
+        );
         // The agent's phone (leg 2, dialled by the application) hangs up.
-        assert_eq!(t.first_hangup("1", &req("2", RequestKind::Peer)).0, HangupBy::Switch);
+        assert_eq!(
+            t.first_hangup("1", &req("2", RequestKind::Peer)).0,
+            HangupBy::Switch
+        );
     }
 }
