@@ -318,7 +318,20 @@ async fn live_channels_are_adopted_after_login() {
         99,
     )
     .await;
-    let (records, _) = follow(address, 1).await;
+    let (records, messages) = follow(address, 1).await;
+    let SwitchMessage::LiveChannels(rows) = &messages[1] else {
+        panic!("{:?}", messages[1])
+    };
+    let ids: Vec<_> = rows.iter().filter_map(|r| r.get("Uniqueid")).collect();
+    assert_eq!(
+        ids,
+        [
+            "1795502670.48",
+            "1795502670.49",
+            "1795502670.50",
+            "1795502670.51"
+        ]
+    );
     let expected = expected();
     let (_, want) = expected
         .iter()

@@ -373,7 +373,7 @@ impl AsteriskTracker {
         if let Some(c) = self.channels.get(uid) {
             return Some(c.linkedid.clone());
         }
-        if self.finished.contains(uid) || lid.is_empty() {
+        if self.finished.contains(uid) || uid.is_empty() || lid.is_empty() {
             return None;
         }
         let mut channel = Channel::new(uid, lid, self.epoch);
@@ -560,3 +560,6 @@ fn attach_cdr(channel: &mut Channel, cdr: Cdr, at: DateTime<Utc>) {
 fn exact<'a>(h: &'a Headers, name: &str) -> Option<&'a str> {
     h.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
 }
+
+#[cfg(test)]
+mod tests;
