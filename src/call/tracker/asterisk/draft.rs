@@ -177,19 +177,17 @@ fn direction(app: &Channel, first: &Channel, settings: &CallSettings) -> Directi
     }
 }
 
+/// Start, answer and end of a call.
+type Times = (
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
+
 /// Start, answer and end of the call. Event times are used when the switch
 /// stamped its events (`timestampevents`); otherwise they are only times of
 /// receipt, and the Cdr's own times are preferred when there are any.
-fn times(
-    call: &Call,
-    app: &Channel,
-    legs: &[&Channel],
-    answered: bool,
-) -> (
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-) {
+fn times(call: &Call, app: &Channel, legs: &[&Channel], answered: bool) -> Times {
     let cdrs = || legs.iter().flat_map(|c| c.cdrs.iter());
     let by_event = (
         legs.iter().filter_map(|c| c.created_at).min(),

@@ -466,7 +466,7 @@ impl AsteriskTracker {
             chrono::Duration::from_std(self.settings.idle_timeout).unwrap_or(chrono::Duration::MAX);
         let complete = call
             .complete_since
-            .is_some_and(|t| t.checked_add_signed(grace).is_none_or(|d| d <= now));
+            .is_some_and(|t| t.checked_add_signed(grace).map_or(true, |d| d <= now));
         let idle = call
             .last_activity
             .checked_add_signed(idle)
@@ -527,7 +527,7 @@ impl Tracker for AsteriskTracker {
             chrono::Duration::from_std(self.settings.idle_timeout).unwrap_or(chrono::Duration::MAX);
         let held_before = self.held_order.len();
         self.held_cdrs.retain(|_, cdrs| {
-            cdrs.retain(|(_, at)| at.checked_add_signed(idle).is_none_or(|d| d > now));
+            cdrs.retain(|(_, at)| at.checked_add_signed(idle).map_or(true, |d| d > now));
             !cdrs.is_empty()
         });
         if self.held_cdrs.len() != held_before {

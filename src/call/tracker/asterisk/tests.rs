@@ -1,7 +1,7 @@
 //! Tracker behaviour the captures do not show on their own: the grace
 //! period in switch time, late and early Cdrs, adoption and idle calls.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 
 use super::AsteriskTracker;
 use crate::call::record::Status;
