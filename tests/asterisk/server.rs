@@ -342,26 +342,34 @@ async fn live_channels_are_adopted_after_login() {
     assert_eq!(records[0].record.to, None);
 }
 
-#[tokio::test]
-async fn a_wrong_secret_is_reported_and_backed_off() {
-    let (address, seen) = fake_ami(vec![Script::Silent], 1).await;
-    // The session itself says why it ended.
-    let stream = TcpStream::connect(&address).await.unwrap();
-    let (tx, _rx) = mpsc::channel(16);
-    let params = SessionParams {
+fn params(secret: &str, keepalive: Duration) -> SessionParams {
+    SessionParams {
         switch: "pbx".into(),
         username: "postcall".into(),
-        secret: "wrong".into(),
+        secret: secret.into(),
         max_frame_bytes: 1 << 20,
-        keepalive: Duration::from_secs(20),
+        keepalive,
         login_timeout: Duration::from_secs(10),
-    };
-    let end = tokio::time::timeout(
+    }
+}
+
+/// One session, run to its end, against `address`.
+async fn session_once(address: &str, params: SessionParams) -> SessionEnd {
+    let stream = TcpStream::connect(address).await.unwrap();
+    let (tx, _rx) = mpsc::channel(1024);
+    tokio::time::timeout(
         HANG_GUARD,
         run_session(stream, &params, &tx, &CancellationToken::new()),
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_reported_and_backed_off() {
+    let (address, seen) = fake_ami(vec![Script::Silent], 1).await;
+    // The session itself says why it ended.
+    let end = session_once(&address, params("wrong", Duration::from_secs(20))).await;
     assert!(matches!(end, SessionEnd::AuthFailed), "{end:?}");
 
     // The connector, with its production backoff, retries at a falling
@@ -398,22 +406,7 @@ async fn a_wrong_secret_is_reported_and_backed_off() {
 #[tokio::test]
 async fn a_silent_switch_is_left_after_three_keepalives() {
     let (address, seen) = fake_ami(vec![Script::Silent], 2).await;
-    let stream = TcpStream::connect(&address).await.unwrap();
-    let (tx, _rx) = mpsc::channel(16);
-    let params = SessionParams {
-        switch: "pbx".into(),
-        username: "postcall".into(),
-        secret: SECRET.into(),
-        max_frame_bytes: 1 << 20,
-        keepalive: Duration::from_millis(50),
-        login_timeout: Duration::from_secs(10),
-    };
-    let end = tokio::time::timeout(
-        HANG_GUARD,
-        run_session(stream, &params, &tx, &CancellationToken::new()),
-    )
-    .await
-    .unwrap();
+    let end = session_once(&address, params(SECRET, Duration::from_millis(50))).await;
     assert!(matches!(end, SessionEnd::Lost { .. }), "{end:?}");
     let actions = seen.actions.lock().unwrap();
     assert!(actions.iter().any(|a| get(a, "Action") == "Ping"));
@@ -425,14 +418,7 @@ async fn cancelling_logs_off() {
     let stream = TcpStream::connect(&address).await.unwrap();
     let (tx, mut rx) = mpsc::channel(16);
     let cancel = CancellationToken::new();
-    let params = SessionParams {
-        switch: "pbx".into(),
-        username: "postcall".into(),
-        secret: SECRET.into(),
-        max_frame_bytes: 1 << 20,
-        keepalive: Duration::from_secs(20),
-        login_timeout: Duration::from_secs(10),
-    };
+    let params = params(SECRET, Duration::from_secs(20));
     let session = tokio::spawn({
         let cancel = cancel.clone();
         async move { run_session(stream, &params, &tx, &cancel).await }

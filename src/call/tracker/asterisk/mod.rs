@@ -472,7 +472,7 @@ impl AsteriskTracker {
             .checked_add_signed(idle)
             .is_some_and(|d| d <= now);
         if idle && !complete {
-            tracing::warn!(call_id = %call.linkedid, "call idle for longer than the idle timeout; reported as it is");
+            tracing::warn!(linkedid = %call.linkedid, "call idle for longer than the idle timeout; reported as it is");
         }
         complete || idle
     }
