@@ -39,9 +39,13 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Drained {
     }
     drop(records_tx);
     let sink_token = shutdown.token.child_token();
+    let heartbeat = Heartbeat::default();
+    let beat = heartbeat.clone();
     shutdown.tasks.spawn(async move {
+        let mut tick = tokio::time::interval(TICK);
         loop {
             tokio::select! {
+                _ = tick.tick() => beat.beat(),
                 record = records_rx.recv() => match record {
                     Some(finished) => log_record(&finished.record),
                     None => break,
@@ -50,8 +54,44 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Drained {
             }
         }
     });
+    if let Some(interval) = crate::ops::systemd::watchdog_interval() {
+        let heartbeat = heartbeat.clone();
+        shutdown.tasks.spawn(crate::ops::systemd::watchdog(
+            interval,
+            shutdown.token.child_token(),
+            move || heartbeat.is_fresh(interval * 4),
+        ));
+    }
+    crate::ops::systemd::ready(&format!("following {} switch(es)", config.switches.len()));
     shutdown.token.cancelled().await;
+    crate::ops::systemd::stopping();
     shutdown.drain(SHUTDOWN_GRACE).await
+}
+
+/// Proof that the daemon's main loop still turns: the sink loop beats it,
+/// the systemd watchdog checks it.
+#[derive(Clone)]
+pub struct Heartbeat(std::sync::Arc<std::sync::Mutex<std::time::Instant>>);
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Heartbeat(std::sync::Arc::new(std::sync::Mutex::new(
+            std::time::Instant::now(),
+        )))
+    }
+}
+
+impl Heartbeat {
+    pub fn beat(&self) {
+        if let Ok(mut t) = self.0.lock() {
+            *t = std::time::Instant::now();
+        }
+    }
+
+    /// Did the loop beat within `limit`?
+    pub fn is_fresh(&self, limit: Duration) -> bool {
+        self.0.lock().map(|t| t.elapsed() <= limit).unwrap_or(false)
+    }
 }
 
 /// Feeds one switch's messages to its tracker and passes finished calls on.

@@ -41,7 +41,7 @@ enum Command {
     /// queue ./postcall.sqlite3, no applications (records are logged).
     Run {
         /// Configuration file (TOML).
-        #[arg(long, short, env = "POSTCALL_CONFIG")]
+        #[arg(long, short, env = "POSTCALL_CONFIG", value_name = "FILE")]
         config: Option<PathBuf>,
     },
     /// Validate the configuration and print it as it will be used (secrets masked).
@@ -50,7 +50,7 @@ enum Command {
     /// path and exits 78.
     Check {
         /// Configuration file (TOML); without it the embedded defaults are shown.
-        #[arg(long, short, env = "POSTCALL_CONFIG")]
+        #[arg(long, short, env = "POSTCALL_CONFIG", value_name = "FILE")]
         config: Option<PathBuf>,
     },
     /// Feed captured switch bytes through the codec, tracker and classifier.
@@ -59,7 +59,7 @@ enum Command {
     /// connection had closed.
     Replay {
         /// Configuration file (TOML).
-        #[arg(long, short, env = "POSTCALL_CONFIG")]
+        #[arg(long, short, env = "POSTCALL_CONFIG", value_name = "FILE")]
         config: Option<PathBuf>,
         /// The switch kind; detected from the first bytes when not given.
         #[arg(long, value_enum)]

@@ -44,3 +44,61 @@ pub fn init_logging(format: LogFormat, default_level: &str) {
             .try_init()
     };
 }
+
+/// systemd's service protocol: readiness, watchdog, status lines. Every call
+/// is a no-op when the daemon was not started by systemd (`NOTIFY_SOCKET`
+/// unset), so the same binary runs anywhere.
+pub mod systemd {
+    use sd_notify::NotifyState;
+    use std::time::Duration;
+    use tokio_util::sync::CancellationToken;
+
+    /// Tells systemd the daemon is ready, with a first status line.
+    pub fn ready(status: &str) {
+        let _ = sd_notify::notify(false, &[NotifyState::Ready, NotifyState::Status(status)]);
+    }
+
+    /// Updates the one-line status `systemctl status` shows.
+    pub fn status(status: &str) {
+        let _ = sd_notify::notify(false, &[NotifyState::Status(status)]);
+    }
+
+    /// Tells systemd a stop has begun.
+    pub fn stopping() {
+        let _ = sd_notify::notify(false, &[NotifyState::Stopping]);
+    }
+
+    /// The interval at which to ping the watchdog (half of `WatchdogSec=`),
+    /// when systemd asked for one. Same rule as libsystemd's
+    /// `sd_watchdog_enabled`: `WATCHDOG_USEC` set, and `WATCHDOG_PID` either
+    /// unset or ours.
+    pub fn watchdog_interval() -> Option<Duration> {
+        let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+        let for_us = match std::env::var("WATCHDOG_PID") {
+            Ok(pid) => pid.parse::<u32>().ok() == Some(std::process::id()),
+            Err(_) => true,
+        };
+        (for_us && usec > 0).then(|| Duration::from_micros(usec) / 2)
+    }
+
+    /// Pings the watchdog every `interval` while `alive` returns true, until
+    /// cancelled. `alive` is the daemon's own liveness check, so a daemon
+    /// whose main loop is stuck stops pinging and is restarted.
+    pub async fn watchdog(
+        interval: Duration,
+        cancel: CancellationToken,
+        alive: impl Fn() -> bool + Send,
+    ) {
+        let mut tick = tokio::time::interval(interval);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tick.tick() => {
+                    if alive() {
+                        let _ = sd_notify::notify(false, &[NotifyState::Watchdog]);
+                    }
+                }
+            }
+        }
+    }
+}

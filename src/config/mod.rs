@@ -1,0 +1,354 @@
+//! The TOML configuration: loading, validation, and the effective view
+//! `postcall check` prints.
+//!
+//! Loading is two-staged: each table is deserialised into
+//! `deny_unknown_fields` shapes ([`raw`]), then [`validate`] checks what serde
+//! cannot (templates, URLs, globs, secret sources, unique names) and builds
+//! the typed applications and services ([`app`]). Every mistake is reported
+//! with the key path it sits at, all of them at once.
+//!
+//! Submodules: [`raw`] (serde shapes), [`secret`] (secret sources, masking),
+//! [`templates`] (the template environment and its checks), [`app`]
+//! (validated applications and services), [`validate`] (the checks) and
+//! `service` (the checks of one service).
+
+pub mod app;
+pub mod raw;
+pub mod secret;
+mod service;
+pub mod templates;
+mod validate;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+use crate::call::CallSettings;
+
+pub use app::{
+    ApplicationConfig, Filters, Method, RestService, ServiceConfig, ServiceKind, SoapService,
+    SoapVersion,
+};
+pub use raw::{
+    AuthConfig, CallsConfig, EslEventFormat, MatchDirection, MatchRule, QueueConfig, ServiceType,
+    SwitchConfig, TlsConfig,
+};
+pub use secret::{Secret, SecretError};
+pub use service::standard_webhooks_key;
+
+use raw::{RawApplication, RawService};
+use validate::Errors;
+
+/// The whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub switches: Vec<SwitchConfig>,
+    pub calls: CallsConfig,
+    pub queue: QueueConfig,
+    /// Applications in file order (the first whose rule matches wins).
+    pub applications: Vec<ApplicationConfig>,
+    /// Where the file was read from; `None` for the embedded defaults.
+    pub source: Option<PathBuf>,
+}
+
+/// A configuration that cannot be used: every problem found, each with the
+/// key path it sits at.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigErrors {
+    pub errors: Vec<ConfigError>,
+}
+
+/// One problem in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// Where it is, e.g. `applications[1].services[0].url`; empty for the file itself.
+    pub key: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.key.is_empty() {
+            f.write_str(&self.reason)
+        } else {
+            write!(f, "{}: {}", self.key, self.reason)
+        }
+    }
+}
+
+/// The top-level tables.
+const SECTIONS: [&str; 4] = ["switches", "calls", "queue", "applications"];
+
+impl Config {
+    /// The embedded defaults: FreeSWITCH at 127.0.0.1:8021 (ClueCon), queue
+    /// `./postcall.sqlite3`, no applications.
+    pub fn embedded_default() -> Config {
+        Config {
+            switches: vec![SwitchConfig::default_freeswitch()],
+            calls: CallsConfig::default(),
+            queue: QueueConfig::default(),
+            applications: Vec::new(),
+            source: None,
+        }
+    }
+
+    /// Reads and validates `path`, or returns the embedded defaults.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
+        let Some(path) = path else {
+            return Ok(Config::embedded_default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+            errors: vec![ConfigError {
+                key: String::new(),
+                reason: format!("cannot read {}: {e}", path.display()),
+            }],
+        })?;
+        let mut config = Config::from_toml_str(&text)?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Parses and validates configuration text.
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigErrors> {
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigErrors {
+            errors: vec![syntax_error(text, &e)],
+        })?;
+        let mut errs = Errors::default();
+        for key in table.keys() {
+            if !SECTIONS.contains(&key.as_str()) {
+                errs.push(
+                    key.clone(),
+                    format!("unknown key; expected one of {}", SECTIONS.join(", ")),
+                );
+            }
+        }
+        let switches: Vec<SwitchConfig> = elements(table.remove("switches"), "switches", &mut errs)
+            .into_iter()
+            .filter_map(|(key, v)| section(v, &key, &mut errs))
+            .collect();
+        let calls: CallsConfig = table
+            .remove("calls")
+            .and_then(|v| section(v, "calls", &mut errs))
+            .unwrap_or_default();
+        let queue: QueueConfig = table
+            .remove("queue")
+            .and_then(|v| section(v, "queue", &mut errs))
+            .unwrap_or_default();
+        validate::switches(&switches, &mut errs);
+        validate::calls(&calls, &mut errs);
+        validate::queue(&queue, &mut errs);
+
+        let raw_apps = read_applications(table.remove("applications"), &mut errs);
+        validate::unique_names(&raw_apps, &mut errs);
+        let checker = templates::TemplateChecker::new();
+        let applications = raw_apps
+            .into_iter()
+            .filter_map(|entry| {
+                let app = entry.raw?;
+                let services = entry
+                    .services
+                    .into_iter()
+                    .filter_map(|s| Some((s.key, s.raw?)))
+                    .collect();
+                Some(validate::application(
+                    app, services, &entry.key, &queue, &checker, &mut errs,
+                ))
+            })
+            .collect();
+
+        if !errs.0.is_empty() {
+            return Err(ConfigErrors { errors: errs.0 });
+        }
+        Ok(Config {
+            switches: if switches.is_empty() {
+                vec![SwitchConfig::default_freeswitch()]
+            } else {
+                switches
+            },
+            calls,
+            queue,
+            applications,
+            source: None,
+        })
+    }
+
+    /// The tracker settings for one of the configured switches.
+    pub fn call_settings(&self, switch: &SwitchConfig) -> CallSettings {
+        let mut s = CallSettings::new(&switch.name);
+        if let Ok(filter) = crate::call::variables::VariableFilter::new(&self.calls.variables) {
+            s.variables = filter;
+        }
+        s.dialling_plan = self.calls.dialling_plan.clone();
+        s.classify.cut_off_seconds = self.calls.cut_off_seconds;
+        s.idle_timeout = self.calls.idle_timeout;
+        s.hangup_grace = self.calls.hangup_grace;
+        s.custom_subclasses = switch.custom_subclasses.clone();
+        s.user_events = switch.user_events.clone();
+        s.inbound_contexts = switch.inbound_contexts.clone();
+        s.timezone = switch.timezone.as_deref().and_then(|z| z.parse().ok());
+        s
+    }
+
+    /// The application called `name`.
+    pub fn application(&self, name: &str) -> Option<&ApplicationConfig> {
+        self.applications.iter().find(|a| a.name == name)
+    }
+
+    /// The service called `name` and the application it belongs to.
+    pub fn service(&self, name: &str) -> Option<(&ApplicationConfig, &ServiceConfig)> {
+        self.applications
+            .iter()
+            .find_map(|a| a.service(name).map(|s| (a, s)))
+    }
+
+    /// The effective configuration as `postcall check` prints it: TOML with
+    /// every default filled in and every secret masked.
+    pub fn describe(&self) -> String {
+        #[derive(Serialize)]
+        struct Shown<'a> {
+            switches: &'a [SwitchConfig],
+            calls: &'a CallsConfig,
+            queue: &'a QueueConfig,
+            applications: &'a [ApplicationConfig],
+        }
+        let mut text = match &self.source {
+            Some(path) => format!("# effective configuration of {}\n", path.display()),
+            None => "# effective configuration: embedded defaults\n".to_string(),
+        };
+        text.push_str("# secrets are shown as \"********\" (inline) or by their source\n\n");
+        match toml::to_string_pretty(&Shown {
+            switches: &self.switches,
+            calls: &self.calls,
+            queue: &self.queue,
+            applications: &self.applications,
+        }) {
+            Ok(body) => text.push_str(&body),
+            Err(e) => text.push_str(&format!("# cannot show the configuration: {e}\n")),
+        }
+        text
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Reading tables one by one, so that a mistake in one does not hide the others
+
+/// A table of an array as read: its key, the `name` it gives (read before
+/// deserialising, so duplicates are found even in tables with other
+/// mistakes) and its shape when it deserialised.
+pub(crate) struct Entry<T> {
+    pub key: String,
+    pub name: Option<String>,
+    pub raw: Option<T>,
+}
+
+pub(crate) struct AppEntry {
+    pub key: String,
+    pub name: Option<String>,
+    pub raw: Option<RawApplication>,
+    pub services: Vec<Entry<RawService>>,
+}
+
+fn read_applications(value: Option<toml::Value>, errs: &mut Errors) -> Vec<AppEntry> {
+    let mut out = Vec::new();
+    for (key, mut value) in elements(value, "applications", errs) {
+        let services = value.as_table_mut().and_then(|t| t.remove("services"));
+        let services = elements(services, &format!("{key}.services"), errs)
+            .into_iter()
+            .map(|(key, v)| Entry {
+                name: name_of(&v),
+                raw: section(v, &key, errs),
+                key,
+            })
+            .collect();
+        out.push(AppEntry {
+            name: name_of(&value),
+            raw: section(value, &key, errs),
+            key,
+            services,
+        });
+    }
+    out
+}
+
+fn name_of(value: &toml::Value) -> Option<String> {
+    value.get("name")?.as_str().map(str::to_string)
+}
+
+/// The elements of an array of tables, each with its key (`switches[2]`).
+fn elements(
+    value: Option<toml::Value>,
+    key: &str,
+    errs: &mut Errors,
+) -> Vec<(String, toml::Value)> {
+    match value {
+        None => Vec::new(),
+        Some(toml::Value::Array(items)) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (format!("{key}[{i}]"), v))
+            .collect(),
+        Some(other) => {
+            errs.push(
+                key,
+                format!(
+                    "expected an array of tables ([[{key}]]), found a {}",
+                    other.type_str()
+                ),
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// Deserialises one table; on failure records the error at its full key path.
+fn section<T: DeserializeOwned>(value: toml::Value, key: &str, errs: &mut Errors) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let inner = e.inner().message().trim().to_string();
+            let mut path = key.to_string();
+            let sub = e.path().to_string();
+            if sub != "." && !sub.is_empty() {
+                if !sub.starts_with('[') {
+                    path.push('.');
+                }
+                path.push_str(&sub);
+            }
+            // An unknown key is reported by serde on the table holding it;
+            // name the key itself.
+            let named =
+                |u: &&str| path.ends_with(&format!(".{u}")) || path.ends_with(&format!("]{u}"));
+            if let Some(unknown) = unknown_field(&inner).filter(|u| !named(u)) {
+                path.push('.');
+                path.push_str(unknown);
+            }
+            errs.push(path, inner);
+            None
+        }
+    }
+}
+
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
+    let key = match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}")
+        }
+        None => String::new(),
+    };
+    ConfigError {
+        key,
+        reason: format!("TOML syntax error: {}", e.message().trim()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

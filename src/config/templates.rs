@@ -1,0 +1,195 @@
+//! The template environment and the checks `postcall check` runs on every
+//! template in the configuration.
+//!
+//! Templates are minijinja over a context of two names: `call` (the call
+//! record as JSON) and `vars` (the application leg's raw variables). Delivery
+//! renders with the same [`environment`], so what `check` accepts is what is
+//! sent.
+
+use minijinja::Environment;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+use crate::call::record::CallRecord;
+
+/// The names a template can use at the top level.
+pub const CONTEXT_NAMES: [&str; 2] = ["call", "vars"];
+
+/// The one environment every template is compiled and rendered with.
+pub fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    // A missing variable renders empty, so a call without `vars.survey_q1`
+    // still produces a request; `check` reports names that can never exist.
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
+    env
+}
+
+/// The render context: `{ call: <record as JSON>, vars: {...} }`.
+pub fn context(record: &CallRecord, vars: &BTreeMap<String, String>) -> Value {
+    serde_json::json!({
+        "call": serde_json::to_value(record).unwrap_or(Value::Null),
+        "vars": vars,
+    })
+}
+
+/// Compiles, analyses and renders one template against the sample record.
+pub struct TemplateChecker {
+    env: Environment<'static>,
+    sample: Value,
+    sample_context: Value,
+}
+
+impl Default for TemplateChecker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TemplateChecker {
+    pub fn new() -> Self {
+        let record = CallRecord::sample();
+        let sample_context = context(&record, &record.variables);
+        TemplateChecker {
+            env: environment(),
+            sample: sample_context["call"].clone(),
+            sample_context,
+        }
+    }
+
+    /// Every mistake in `source` that can be found without a real call:
+    /// syntax, names outside `call`/`vars`, `call.X` that is no record field.
+    /// On success, the template rendered with [`CallRecord::sample`].
+    pub fn check(&self, source: &str) -> Result<Checked, Vec<String>> {
+        let template = self
+            .env
+            .template_from_str(source)
+            .map_err(|e| vec![syntax_message(&e)])?;
+        let mut names: Vec<String> = template.undeclared_variables(true).into_iter().collect();
+        names.sort();
+        let mut problems = Vec::new();
+        for name in &names {
+            let mut parts = name.split('.');
+            let top = parts.next().unwrap_or_default();
+            if self.env.globals().any(|(g, _)| g == top) {
+                continue;
+            }
+            if !CONTEXT_NAMES.contains(&top) {
+                problems.push(format!(
+                    "unknown template variable `{top}`; templates see `call` (the call record) and `vars` (the leg's variables)"
+                ));
+                continue;
+            }
+            if top == "call" {
+                if let Some(bad) = unknown_field(&self.sample, parts) {
+                    problems.push(format!(
+                        "unknown template variable `{name}`: the call record has no field `{bad}`"
+                    ));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            problems.dedup();
+            return Err(problems);
+        }
+        let rendered = template
+            .render(&self.sample_context)
+            .map_err(|e| vec![format!("template does not render: {}", syntax_message(&e))])?;
+        Ok(Checked {
+            rendered,
+            uses_vars: names.iter().any(|n| n == "vars" || n.starts_with("vars.")),
+        })
+    }
+}
+
+/// A template that passed the checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// Its rendering for the sample record and the sample's variables.
+    pub rendered: String,
+    /// Whether it reads `vars`: then the sample rendering says little about
+    /// a real call's, whose variables are the dialplan's.
+    pub uses_vars: bool,
+}
+
+/// The first segment of `path` that does not exist under `value`, following
+/// objects only; the free-form maps (`variables`) accept any name.
+fn unknown_field<'a>(value: &Value, path: impl Iterator<Item = &'a str>) -> Option<String> {
+    let mut current = value;
+    let mut walked = String::new();
+    for part in path {
+        let Value::Object(map) = current else {
+            return None;
+        };
+        if !walked.is_empty() {
+            walked.push('.');
+        }
+        walked.push_str(part);
+        match map.get(part) {
+            Some(next) => current = next,
+            None => return Some(walked),
+        }
+        if walked == "variables" {
+            return None;
+        }
+    }
+    None
+}
+
+fn syntax_message(e: &minijinja::Error) -> String {
+    let mut text = match e.detail() {
+        Some(detail) => format!("{}: {detail}", e.kind()),
+        None => e.to_string(),
+    };
+    if let Some(line) = e.line() {
+        text.push_str(&format!(" (template line {line})"));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_record_fields_and_vars() {
+        let out = TemplateChecker::new()
+            .check("{{ call.from }}/{{ call.switch.name }}/{{ vars.survey_q1 }}")
+            .unwrap();
+        assert_eq!(out.rendered, "+15551230001/switch/5");
+        assert!(out.uses_vars);
+        assert!(
+            !TemplateChecker::new()
+                .check("{{ call.to }}")
+                .unwrap()
+                .uses_vars
+        );
+    }
+
+    #[test]
+    fn syntax_errors_are_reported() {
+        let e = TemplateChecker::new().check("{{ call.from ").unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert!(e[0].contains("syntax error"), "{e:?}");
+    }
+
+    #[test]
+    fn unknown_names_are_reported() {
+        let e = TemplateChecker::new()
+            .check(
+                "{{ caller }} {{ call.frm }} {{ call.switch.nme }} {{ call.variables.anything }}",
+            )
+            .unwrap_err();
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(e.iter().any(|m| m.contains("`caller`")));
+        assert!(e.iter().any(|m| m.contains("no field `frm`")));
+        assert!(e.iter().any(|m| m.contains("no field `switch.nme`")));
+    }
+
+    #[test]
+    fn locals_globals_and_filters_are_not_unknown() {
+        let out = TemplateChecker::new()
+            .check("{% set x = call.to %}{% for l in call.legs %}{{ l.id|upper }}{% endfor %}{{ x }}{{ range(2)|length }}")
+            .unwrap();
+        assert!(out.rendered.ends_with("+155512300022"), "{out:?}");
+    }
+}

@@ -1,0 +1,496 @@
+//! The second stage of loading: checks on the deserialised shapes that serde
+//! cannot make, collecting every mistake with its key path instead of
+//! stopping at the first.
+//!
+//! Templates are compiled and analysed, URLs and globs parsed, secret
+//! sources looked at, names checked for uniqueness, and the raw application
+//! tables turned into their typed forms (services: `super::service`). The
+//! small checks shared with it (templates, URLs, secrets, files) live here.
+
+use globset::Glob;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use super::app::{ApplicationConfig, Filters};
+use super::raw::{
+    CallsConfig, MatchRule, QueueConfig, RawApplication, RawService, SwitchConfig,
+    DEFAULT_RECORDING_URL_EXPIRY,
+};
+use super::secret::Secret;
+use super::templates::{Checked, TemplateChecker};
+use super::ConfigError;
+use crate::call::record::{Outcome, Status};
+use crate::switch::SwitchKind;
+
+/// Every problem found so far.
+#[derive(Debug, Default)]
+pub(crate) struct Errors(pub Vec<ConfigError>);
+
+impl Errors {
+    pub fn push(&mut self, key: impl Into<String>, reason: impl Into<String>) {
+        self.0.push(ConfigError {
+            key: key.into(),
+            reason: reason.into(),
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Switches, calls, queue
+
+pub(crate) fn switches(switches: &[SwitchConfig], errs: &mut Errors) {
+    let mut seen = HashMap::new();
+    for (i, s) in switches.iter().enumerate() {
+        let key = format!("switches[{i}]");
+        if let Some(first) = seen.insert(s.name.clone(), i) {
+            errs.push(
+                format!("{key}.name"),
+                format!(
+                    "duplicate switch name {:?} (also switches[{first}])",
+                    s.name
+                ),
+            );
+        }
+        if let Some(address) = &s.address {
+            if let Err(reason) = host_port(address) {
+                errs.push(format!("{key}.address"), reason);
+            }
+        }
+        if let Some(zone) = &s.timezone {
+            if zone.parse::<chrono_tz::Tz>().is_err() {
+                errs.push(
+                    format!("{key}.timezone"),
+                    format!(
+                        "unknown time zone {zone:?}; use an IANA name such as \"Europe/London\""
+                    ),
+                );
+            }
+        }
+        if s.kind == SwitchKind::Asterisk && s.username.as_deref().unwrap_or("").is_empty() {
+            errs.push(
+                format!("{key}.username"),
+                "missing: Asterisk needs the AMI username (manager.conf section)",
+            );
+        }
+        if s.kind == SwitchKind::Asterisk && s.secret.is_none() {
+            errs.push(
+                format!("{key}.secret"),
+                "missing: Asterisk needs the AMI secret",
+            );
+        }
+        if let Some(secret) = &s.secret {
+            check_secret(secret, &format!("{key}.secret"), errs);
+        }
+        for (j, pattern) in s.user_events.iter().enumerate() {
+            if let Err(e) = Glob::new(pattern) {
+                errs.push(format!("{key}.user_events[{j}]"), glob_reason(pattern, &e));
+            }
+        }
+        if s.keepalive.is_zero() {
+            errs.push(format!("{key}.keepalive"), "must be longer than 0s");
+        }
+        if s.connect_timeout.is_zero() {
+            errs.push(format!("{key}.connect_timeout"), "must be longer than 0s");
+        }
+    }
+}
+
+/// `host:port`, with an IPv6 host in brackets.
+fn host_port(address: &str) -> Result<(), String> {
+    let Some((host, port)) = address.rsplit_once(':') else {
+        return Err(format!("{address:?} is not host:port"));
+    };
+    if host.is_empty()
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .is_empty()
+    {
+        return Err(format!("{address:?} has no host"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!("{address:?} has no valid port (1-65535)")),
+    }
+}
+
+pub(crate) fn calls(c: &CallsConfig, errs: &mut Errors) {
+    for (i, pattern) in c.variables.iter().enumerate() {
+        if let Err(e) = crate::call::variables::VariableFilter::new(&[pattern]) {
+            errs.push(format!("calls.variables[{i}]"), glob_reason(pattern, &e));
+        }
+    }
+    if c.idle_timeout.is_zero() {
+        errs.push("calls.idle_timeout", "must be longer than 0s");
+    }
+    if let Some(plan) = &c.dialling_plan {
+        let digits = [
+            ("country_code", &plan.country_code, false),
+            ("national_prefix", &plan.national_prefix, true),
+            ("international_prefix", &plan.international_prefix, true),
+        ];
+        for (name, value, may_be_empty) in digits {
+            if (value.is_empty() && !may_be_empty) || !value.chars().all(|c| c.is_ascii_digit()) {
+                errs.push(
+                    format!("calls.dialling_plan.{name}"),
+                    format!("{value:?} must be digits only"),
+                );
+            }
+        }
+    }
+}
+
+pub(crate) fn queue(q: &QueueConfig, errs: &mut Errors) {
+    if q.workers == 0 {
+        errs.push("queue.workers", "must be at least 1");
+    }
+    if q.retry_base.is_zero() {
+        errs.push("queue.retry_base", "must be longer than 0s");
+    }
+    if q.retry_max < q.retry_base {
+        errs.push(
+            "queue.retry_max",
+            "must not be shorter than queue.retry_base",
+        );
+    }
+    if let Some(schedule) = &q.retry_schedule {
+        if schedule.is_empty() {
+            errs.push(
+                "queue.retry_schedule",
+                "is empty; leave it out for the exponential schedule",
+            );
+        }
+    }
+    if q.lease.is_zero() {
+        errs.push("queue.lease", "must be longer than 0s");
+    }
+    if !(q.default_rate_limit.is_finite() && q.default_rate_limit > 0.0) {
+        errs.push(
+            "queue.default_rate_limit",
+            "must be a positive number of requests per second",
+        );
+    }
+    if q.default_concurrency == 0 {
+        errs.push("queue.default_concurrency", "must be at least 1");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Applications
+
+pub(crate) fn application(
+    raw: RawApplication,
+    services: Vec<(String, RawService)>,
+    key: &str,
+    queue: &QueueConfig,
+    templates: &TemplateChecker,
+    errs: &mut Errors,
+) -> ApplicationConfig {
+    if raw.name.trim().is_empty() {
+        errs.push(format!("{key}.name"), "must not be empty");
+    }
+    let match_rule = match_rule(raw.match_rule, &raw.name, &format!("{key}.match"), errs);
+    let filters = filters(raw.filters, &format!("{key}.filters"), errs);
+    if let Some(url) = &raw.recording_url {
+        let k = format!("{key}.recording_url");
+        if let Some(checked) = template(templates, url, &k, errs) {
+            absolute_url(&checked, &k, errs);
+        }
+    }
+    for (name, secret) in [
+        ("recording_url_secret", &raw.recording_url_secret),
+        ("next_recording_url_secret", &raw.next_recording_url_secret),
+    ] {
+        if let Some(secret) = secret {
+            let k = format!("{key}.{name}");
+            if raw.recording_url.is_none() {
+                errs.push(k.clone(), "is set but recording_url is not");
+            }
+            check_secret(secret, &k, errs);
+        }
+    }
+    let recording_url_expiry = raw
+        .recording_url_expiry
+        .unwrap_or(DEFAULT_RECORDING_URL_EXPIRY);
+    if recording_url_expiry.is_zero() {
+        errs.push(
+            format!("{key}.recording_url_expiry"),
+            "must be longer than 0s",
+        );
+    }
+    let services = services
+        .into_iter()
+        .filter_map(|(k, s)| super::service::service(s, &k, queue, templates, errs))
+        .collect();
+    ApplicationConfig {
+        name: raw.name,
+        enabled: raw.enabled,
+        match_rule,
+        filters,
+        include_recordings: raw.include_recordings,
+        recording_url: raw.recording_url,
+        recording_url_secret: raw.recording_url_secret,
+        next_recording_url_secret: raw.next_recording_url_secret,
+        recording_url_expiry,
+        services,
+    }
+}
+
+/// The effective rule; nothing written means `postcall_app` = the name.
+fn match_rule(mut rule: MatchRule, name: &str, key: &str, errs: &mut Errors) -> MatchRule {
+    if rule.any {
+        if rule
+            != (MatchRule {
+                any: true,
+                ..MatchRule::default()
+            })
+        {
+            errs.push(
+                format!("{key}.any"),
+                "a catch-all cannot be combined with other match criteria",
+            );
+        }
+        return rule;
+    }
+    if rule.value.is_some() && rule.variable.is_none() {
+        errs.push(format!("{key}.value"), "needs match.variable");
+    }
+    for (i, pattern) in rule.destination.iter().enumerate() {
+        if let Err(e) = Glob::new(pattern) {
+            errs.push(format!("{key}.destination[{i}]"), glob_reason(pattern, &e));
+        }
+    }
+    if rule == MatchRule::default() {
+        rule.variable = Some("postcall_app".into());
+    }
+    if rule.variable.is_some() && rule.value.is_none() {
+        rule.value = Some(name.to_string());
+    }
+    rule
+}
+
+fn filters(raw: super::raw::RawFilters, key: &str, errs: &mut Errors) -> Filters {
+    let statuses = vocabulary(
+        &raw.statuses,
+        &format!("{key}.statuses"),
+        errs,
+        Status::from_name,
+        Status::ALL,
+    );
+    let outcomes = vocabulary(
+        &raw.outcomes,
+        &format!("{key}.outcomes"),
+        errs,
+        Outcome::from_name,
+        Outcome::ALL,
+    );
+    Filters {
+        statuses,
+        outcomes,
+        only_completed: raw.only_completed,
+        min_duration: raw.min_duration,
+    }
+}
+
+fn vocabulary<T: Copy + std::fmt::Display>(
+    names: &[String],
+    key: &str,
+    errs: &mut Errors,
+    parse: fn(&str) -> Option<T>,
+    all: &[T],
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        match parse(name) {
+            Some(v) => out.push(v),
+            None => errs.push(
+                format!("{key}[{i}]"),
+                format!("unknown value {name:?}; expected one of {}", list(all)),
+            ),
+        }
+    }
+    out
+}
+
+/// Application and service names are each unique: operators and the queue
+/// refer to them by name.
+pub(crate) fn unique_names(apps: &[super::AppEntry], errs: &mut Errors) {
+    let mut app_names: HashMap<&str, &str> = HashMap::new();
+    let mut service_names: HashMap<&str, &str> = HashMap::new();
+    for app in apps {
+        if let Some(name) = &app.name {
+            if let Some(first) = app_names.insert(name, &app.key) {
+                errs.push(
+                    format!("{}.name", app.key),
+                    format!("duplicate application name {name:?} (also {first})"),
+                );
+            }
+        }
+        for svc in &app.services {
+            let Some(name) = &svc.name else { continue };
+            if let Some(first) = service_names.insert(name, &svc.key) {
+                errs.push(
+                    format!("{}.name", svc.key),
+                    format!("duplicate service name {name:?} (also {first}); service names are unique in the whole file"),
+                );
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Shared checks
+
+/// Compiles and checks one template; its sample rendering when it is usable.
+pub(super) fn template(
+    templates: &TemplateChecker,
+    source: &str,
+    key: &str,
+    errs: &mut Errors,
+) -> Option<Checked> {
+    match templates.check(source) {
+        Ok(checked) => Some(checked),
+        Err(problems) => {
+            for p in problems {
+                errs.push(key, p);
+            }
+            None
+        }
+    }
+}
+
+pub(super) fn template_map(
+    map: &BTreeMap<String, String>,
+    key: &str,
+    templates: &TemplateChecker,
+    errs: &mut Errors,
+) -> BTreeMap<String, String> {
+    for (name, source) in map {
+        template(templates, source, &format!("{key}.{name}"), errs);
+    }
+    map.clone()
+}
+
+/// A URL template must render to an absolute http(s) URL. When it reads
+/// channel variables (`vars.base_url`), the sample's variables cannot stand
+/// for the dialplan's, so only a rendering that parses is checked.
+pub(super) fn absolute_url(checked: &Checked, key: &str, errs: &mut Errors) {
+    let rendered = checked.rendered.as_str();
+    let parsed = url::Url::parse(rendered.trim());
+    if checked.uses_vars && parsed.is_err() {
+        return;
+    }
+    match parsed {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {}
+        Ok(u) if !matches!(u.scheme(), "http" | "https") => errs.push(
+            key,
+            format!(
+                "URL {rendered:?} has scheme {:?}; expected http or https",
+                u.scheme()
+            ),
+        ),
+        Ok(_) => errs.push(key, format!("URL {rendered:?} has no host")),
+        Err(url::ParseError::RelativeUrlWithoutBase) => {
+            errs.push(key, format!("relative URL {rendered:?} has no scheme"))
+        }
+        Err(e) => errs.push(key, format!("invalid URL {rendered:?}: {e}")),
+    }
+}
+
+pub(super) fn check_secret(secret: &Secret, key: &str, errs: &mut Errors) {
+    match secret {
+        Secret::Inline(v) if v.is_empty() => errs.push(key, "empty secret"),
+        Secret::Inline(_) => {}
+        other => {
+            if let Err(e) = other.resolve() {
+                errs.push(key, e.to_string());
+            }
+        }
+    }
+}
+
+pub(super) fn existing_file(path: &Path, key: &str, errs: &mut Errors) {
+    if let Err(e) = std::fs::File::open(path) {
+        errs.push(key, format!("cannot read {}: {e}", path.display()));
+    } else if path.is_dir() {
+        errs.push(
+            key,
+            format!("{} is a directory, not a file", path.display()),
+        );
+    }
+}
+
+fn glob_reason(pattern: &str, e: &globset::Error) -> String {
+    format!("invalid pattern {pattern:?}: {}", e.kind())
+}
+
+pub(super) fn list<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_forms() {
+        assert!(host_port("127.0.0.1:8021").is_ok());
+        assert!(host_port("pbx.example.com:5038").is_ok());
+        assert!(host_port("[::1]:8021").is_ok());
+        assert!(host_port("127.0.0.1").is_err());
+        assert!(host_port(":8021").is_err());
+        assert!(host_port("host:0").is_err());
+        assert!(host_port("host:99999").is_err());
+    }
+
+    #[test]
+    fn urls() {
+        let url = |s: &str, uses_vars| Checked {
+            rendered: s.to_string(),
+            uses_vars,
+        };
+        let mut errs = Errors::default();
+        absolute_url(&url("https://crm.example.com/calls", false), "u", &mut errs);
+        absolute_url(&url("/calls", true), "u", &mut errs);
+        assert!(errs.0.is_empty());
+        absolute_url(&url("crm/calls", false), "u", &mut errs);
+        absolute_url(&url("ftp://x/y", true), "u", &mut errs);
+        let reasons: Vec<_> = errs.0.iter().map(|e| e.reason.as_str()).collect();
+        assert_eq!(reasons[0], "relative URL \"crm/calls\" has no scheme");
+        assert!(reasons[1].contains("scheme \"ftp\""));
+    }
+
+    #[test]
+    fn match_rule_defaults_to_the_app_variable() {
+        let mut errs = Errors::default();
+        let r = match_rule(MatchRule::default(), "survey", "m", &mut errs);
+        assert_eq!(r.variable.as_deref(), Some("postcall_app"));
+        assert_eq!(r.value.as_deref(), Some("survey"));
+        let r = match_rule(
+            MatchRule {
+                context: vec!["sales".into()],
+                ..MatchRule::default()
+            },
+            "s",
+            "m",
+            &mut errs,
+        );
+        assert_eq!(r.variable, None);
+        assert!(errs.0.is_empty());
+        match_rule(
+            MatchRule {
+                any: true,
+                context: vec!["x".into()],
+                ..MatchRule::default()
+            },
+            "s",
+            "m",
+            &mut errs,
+        );
+        assert_eq!(errs.0[0].key, "m.any");
+    }
+}

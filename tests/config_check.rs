@@ -1,0 +1,314 @@
+//! `postcall check` as an operator runs it: the real binary on files in a
+//! temporary directory. The example config passes; each broken config exits
+//! 78 and names the key and the reason; secrets never reach the output.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const EXIT_CONFIG: i32 = 78;
+
+fn check(dir: &Path, text: &str) -> Output {
+    let path = dir.join("postcall.toml");
+    std::fs::write(&path, text).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_postcall"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .current_dir(dir)
+        .env_remove("POSTCALL_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A valid application with one REST service; `service_extra` is appended
+/// to the service table.
+fn app_with_service(service_extra: &str) -> String {
+    format!(
+        "[[applications]]\nname = \"survey\"\n\n[[applications.services]]\nname = \"crm\"\nurl = \"https://crm.example.com/calls\"\n{service_extra}\n"
+    )
+}
+
+#[test]
+fn the_example_config_passes() {
+    let example = include_str!("../contrib/postcall.example.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let out = check(dir.path(), example);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    for key in [
+        "[[switches]]",
+        "[calls.dialling_plan]",
+        "[queue]",
+        "max_retries = 6",
+        "[[applications]]",
+        "[[applications.services]]",
+        "[[applications.services.auth]]",
+        "type = \"soap\"",
+        "type = \"standard_webhooks\"",
+    ] {
+        assert!(shown.contains(key), "{key} missing from\n{shown}");
+    }
+}
+
+#[test]
+fn the_effective_config_parses_as_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = check(dir.path(), include_str!("../contrib/postcall.example.toml"));
+    let shown: toml::Table = text(&out.stdout).parse().unwrap();
+    assert_eq!(shown["applications"].as_array().unwrap().len(), 3);
+    assert_eq!(shown["queue"]["workers"].as_integer(), Some(8));
+}
+
+#[test]
+fn secrets_never_appear_in_check_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("esl.secret");
+    std::fs::write(&secret_file, "file-secret-value-4711\n").unwrap();
+    let config = format!(
+        r#"
+[[switches]]
+name = "pbx"
+kind = "asterisk"
+username = "postcall"
+secret = {{ file = "{}" }}
+
+[[applications]]
+name = "survey"
+recording_url = "https://files.example.com/{{{{ call.call_id }}}}"
+recording_url_secret = "inline-recording-key-0815"
+
+[[applications.services]]
+name = "crm"
+url = "https://crm.example.com/calls"
+auth = [
+  {{ type = "basic", username = "svc", password = "inline-password-1234" }},
+  {{ type = "bearer", token = "inline-token-5678", next_token = "next-token-9012" }},
+  {{ type = "header", name = "X-Token", value = {{ env = "POSTCALL_CHECK_TEST_TOKEN" }} }},
+  {{ type = "hmac_sha256", secret = "inline-hmac-3456" }},
+  {{ type = "standard_webhooks", secret = "whsec_c2VjcmV0LWtleS1ieXRlcw==" }},
+]
+"#,
+        secret_file.display()
+    );
+    let path = dir.path().join("postcall.toml");
+    std::fs::write(&path, config).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .env("POSTCALL_CHECK_TEST_TOKEN", "env-token-value-7777")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let all = text(&out.stdout) + &text(&out.stderr);
+    for secret in [
+        "file-secret-value-4711",
+        "inline-recording-key-0815",
+        "inline-password-1234",
+        "inline-token-5678",
+        "next-token-9012",
+        "env-token-value-7777",
+        "inline-hmac-3456",
+        "whsec_c2VjcmV0LWtleS1ieXRlcw==",
+    ] {
+        assert!(!all.contains(secret), "{secret} leaked:\n{all}");
+    }
+    assert!(all.contains("********"), "{all}");
+    assert!(
+        all.contains("POSTCALL_CHECK_TEST_TOKEN"),
+        "sources are shown:\n{all}"
+    );
+}
+
+#[test]
+fn broken_configs_exit_78_naming_key_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(&str, String, &str, &str)> = vec![
+        (
+            "unknown key",
+            app_with_service("methd = \"GET\""),
+            "applications[0].services[0].methd",
+            "unknown field `methd`",
+        ),
+        (
+            "bad template syntax",
+            app_with_service("params = { id = \"{{ call.call_id \" }"),
+            "applications[0].services[0].params.id",
+            "syntax error",
+        ),
+        (
+            "unknown template variable",
+            app_with_service("headers = { \"X-From\" = \"{{ call.caller }}\" }"),
+            "applications[0].services[0].headers.X-From",
+            "the call record has no field `caller`",
+        ),
+        (
+            "unknown top-level template name",
+            app_with_service("body = \"{{ record.from }}\""),
+            "applications[0].services[0].body",
+            "unknown template variable `record`",
+        ),
+        (
+            "bad duration",
+            app_with_service("timeout = \"5 parsecs\""),
+            "applications[0].services[0].timeout",
+            "invalid duration \"5 parsecs\"",
+        ),
+        (
+            "missing secret file",
+            app_with_service("auth = [{ type = \"bearer\", token = { file = \"/nonexistent/postcall/token\" } }]"),
+            "applications[0].services[0].auth[0].token",
+            "cannot read secret file /nonexistent/postcall/token",
+        ),
+        (
+            "duplicate application name",
+            format!("{}\n[[applications]]\nname = \"survey\"\n", app_with_service("")),
+            "applications[1].name",
+            "duplicate application name \"survey\"",
+        ),
+        (
+            "duplicate service name",
+            format!(
+                "{}\n[[applications]]\nname = \"other\"\n[[applications.services]]\nname = \"crm\"\nurl = \"https://x.example/\"\n",
+                app_with_service("")
+            ),
+            "applications[1].services[0].name",
+            "duplicate service name \"crm\"",
+        ),
+        (
+            "relative URL",
+            "[[applications]]\nname = \"a\"\n[[applications]]\nname = \"b\"\n[[applications.services]]\nname = \"crm\"\nurl = \"crm/calls\"\n".to_string(),
+            "applications[1].services[0].url",
+            "relative URL \"crm/calls\" has no scheme",
+        ),
+        (
+            "bad method",
+            app_with_service("method = \"PATCH\""),
+            "applications[0].services[0].method",
+            "unknown method \"PATCH\"; expected one of GET, POST, POST_RAW, PUT, DELETE",
+        ),
+        (
+            "bad status in filters",
+            "[[applications]]\nname = \"a\"\nfilters = { statuses = [\"completed\", \"queue\"] }\n".to_string(),
+            "applications[0].filters.statuses[1]",
+            "unknown value \"queue\"",
+        ),
+        (
+            "client_cert without client_key",
+            app_with_service("tls = { client_cert = \"/etc/hostname\" }"),
+            "applications[0].services[0].tls.client_cert",
+            "needs client_key as well",
+        ),
+        (
+            "asterisk without username",
+            "[[switches]]\nkind = \"asterisk\"\nsecret = \"s\"\n".to_string(),
+            "switches[0].username",
+            "Asterisk needs the AMI username",
+        ),
+        (
+            "bad timezone",
+            "[[switches]]\nkind = \"freeswitch\"\ntimezone = \"Europe/Atlantis\"\n".to_string(),
+            "switches[0].timezone",
+            "unknown time zone \"Europe/Atlantis\"",
+        ),
+        (
+            "invalid include glob",
+            "[calls]\nvariables = [\"postcall_*\", \"survey_[\"]\n".to_string(),
+            "calls.variables[1]",
+            "invalid pattern \"survey_[\"",
+        ),
+        (
+            "CR/LF in a literal header value",
+            app_with_service("headers = { \"X-Note\" = \"a\\r\\nX-Injected: 1\" }"),
+            "applications[0].services[0].headers.X-Note",
+            "header value contains CR or LF",
+        ),
+        (
+            "SOAP service with a method key",
+            "[[applications]]\nname = \"a\"\n[[applications.services]]\nname = \"soap\"\ntype = \"soap\"\nwsdl = \"https://x.example/?wsdl\"\noperation = \"Report\"\nmethod = \"POST\"\n".to_string(),
+            "applications[0].services[0].method",
+            "`method` is a REST key but this service is SOAP",
+        ),
+        (
+            "standard webhooks secret without prefix",
+            app_with_service("auth = [{ type = \"standard_webhooks\", secret = \"c2VjcmV0\" }]"),
+            "applications[0].services[0].auth[0].secret",
+            "starts with \"whsec_\"",
+        ),
+    ];
+    assert!(cases.len() >= 12);
+    for (what, config, key, reason) in cases {
+        let out = check(dir.path(), &config);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(EXIT_CONFIG), "{what}: {stderr}");
+        assert!(out.stdout.is_empty(), "{what}: printed a config");
+        let line = stderr
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{key}: ")))
+            .unwrap_or_else(|| panic!("{what}: no line for {key} in\n{stderr}"));
+        assert!(line.contains(reason), "{what}: {line:?} lacks {reason:?}");
+    }
+}
+
+#[test]
+fn three_mistakes_are_all_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = r#"
+[queue]
+retention = "a week"
+
+[[applications]]
+name = "survey"
+filters = { outcomes = ["hung-up"] }
+
+[[applications.services]]
+name = "crm"
+method = "PATCH"
+url = "https://crm.example.com/calls"
+"#;
+    let out = check(dir.path(), config);
+    assert_eq!(out.status.code(), Some(EXIT_CONFIG));
+    let stderr = text(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().skip(1).map(str::trim).collect();
+    assert_eq!(errors.len(), 3, "{stderr}");
+    assert!(errors
+        .iter()
+        .any(|l| l.starts_with("queue.retention: invalid duration")));
+    assert!(errors
+        .iter()
+        .any(|l| l.starts_with("applications[0].filters.outcomes[0]: unknown value \"hung-up\"")));
+    assert!(errors
+        .iter()
+        .any(|l| l.starts_with("applications[0].services[0].method: unknown method")));
+}
+
+#[test]
+fn check_help_reads_well() {
+    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+        .args(["check", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = text(&out.stdout);
+    assert!(help.contains("--config <FILE>"), "{help}");
+    assert!(help.contains("secrets masked"), "{help}");
+    assert!(help.contains("78"), "{help}");
+}
+
+#[test]
+fn without_a_file_check_shows_the_embedded_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+        .arg("check")
+        .current_dir(dir.path())
+        .env_remove("POSTCALL_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown: toml::Table = text(&out.stdout).parse().unwrap();
+    assert_eq!(shown["switches"][0]["kind"].as_str(), Some("freeswitch"));
+    assert_eq!(shown["queue"]["path"].as_str(), Some("postcall.sqlite3"));
+    assert_eq!(shown["queue"]["max_retries"].as_integer(), Some(6));
+}
