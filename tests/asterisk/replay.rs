@@ -69,7 +69,7 @@ fn the_binary_prints_the_same_records() {
     let config = dir.path().join("postcall.toml");
     std::fs::write(
         &config,
-        "[[switches]]\nname = \"pbx\"\nkind = \"asterisk\"\n\n[calls]\nvariables = [\"postcall_*\", \"survey_*\", \"amd*\"]\n",
+        "[[switches]]\nname = \"pbx\"\nkind = \"asterisk\"\nusername = \"postcall\"\nsecret = \"unused-by-replay\"\n\n[calls]\nvariables = [\"postcall_*\", \"survey_*\", \"amd*\"]\n",
     )
     .unwrap();
     let expected = expected();
