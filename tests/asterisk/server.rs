@@ -79,15 +79,16 @@ async fn serve(
         && get(&login, "Username") == "postcall"
         && get(&login, "Secret") == SECRET;
     if !ok {
-        socket
-            .write_all(
-                format!(
-                    "Response: Error\r\nActionID: {id}\r\nMessage: Authentication failed\r\n\r\n"
-                )
-                .as_bytes(),
-            )
-            .await?;
-        return Ok(()); // Asterisk closes after a failed login.
+        // What Asterisk sent to a wrong secret (00b-login-failure), with
+        // this client's ActionID; then it closes the connection.
+        let refusal = String::from_utf8(capture("00b-login-failure")).unwrap();
+        let refusal = refusal
+            .split_once("\r\n")
+            .unwrap()
+            .1
+            .replace("listener-13400-1", &id);
+        socket.write_all(refusal.as_bytes()).await?;
+        return Ok(());
     }
     socket
         .write_all(
