@@ -143,3 +143,58 @@ fn a_capture_cut_at_any_byte_never_panics_nor_invents_a_call() {
         }
     }
 }
+
+/// With `timestampevents = yes` every event carries `Timestamp:`; the
+/// record's times then come from the switch's clock. The stamps here are the
+/// capture's own read times (01-answered-callee-hangup.jsonl).
+#[test]
+fn switch_timestamps_time_the_call() {
+    let log = std::fs::read_to_string(fixture("asterisk/01-answered-callee-hangup.jsonl")).unwrap();
+    let mut stream = Vec::new();
+    let mut times = Vec::new();
+    for line in log.lines() {
+        let chunk: Value = serde_json::from_str(line).unwrap();
+        if chunk["conn"] == "listener" && chunk["dir"] == "rx" {
+            let data: Vec<u8> = chunk["data"]
+                .as_str()
+                .unwrap()
+                .chars()
+                .map(|c| c as u8)
+                .collect();
+            stream.extend_from_slice(&data);
+            times.push((stream.len(), chunk["t"].as_f64().unwrap()));
+        }
+    }
+    assert_eq!(stream, capture("01-answered-callee-hangup"));
+    // Stamp each message with the time of the read that completed it.
+    let mut stamped = Vec::new();
+    let mut offset = stream.iter().position(|b| *b == b'\n').unwrap() + 1;
+    stamped.extend_from_slice(&stream[..offset]);
+    while let Some(len) = find(&stream[offset..], b"\r\n\r\n") {
+        let end = offset + len;
+        let t = times.iter().find(|(o, _)| *o >= end + 4).unwrap().1;
+        stamped.extend_from_slice(&stream[offset..end]);
+        stamped.extend_from_slice(format!("\r\nTimestamp: {t:.6}\r\n\r\n").as_bytes());
+        offset = end + 4;
+    }
+    let records = replay(&stamped);
+    let expected = expected();
+    let (_, want) = expected
+        .iter()
+        .find(|(n, _)| n == "01-answered-callee-hangup")
+        .unwrap();
+    assert_matches("01 with timestamps", &records, want);
+    let r = &records[0].record;
+    let started = r.started_at.unwrap().timestamp_micros() as f64 / 1e6;
+    let ended = r.ended_at.unwrap().timestamp_micros() as f64 / 1e6;
+    assert!((started - 1795502642.0).abs() < 1.0, "{started}");
+    assert!(
+        ended - started > 1.5 && ended - started < 3.5,
+        "{started} → {ended}"
+    );
+    // Cdr times are whole seconds: sub-second times come from the stamps.
+    assert_ne!(r.started_at.unwrap().timestamp_subsec_micros(), 0);
+    assert_ne!(r.ended_at.unwrap().timestamp_subsec_micros(), 0);
+    assert!(r.answered_at.unwrap() >= r.started_at.unwrap());
+    assert!(r.answered_at.unwrap() <= r.ended_at.unwrap());
+}
