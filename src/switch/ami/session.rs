@@ -30,6 +30,11 @@ const LOGOFF_WAIT: Duration = Duration::from_secs(1);
 /// The keep-alive is declared dead after this many silent intervals.
 const SILENT_INTERVALS: u32 = 3;
 
+/// Bounds for configured intervals, so that no absurd value can overflow a
+/// deadline.
+const SHORTEST: Duration = Duration::from_millis(10);
+const LONGEST: Duration = Duration::from_secs(24 * 3600);
+
 /// What a session needs to know. `Debug` masks the secret.
 #[derive(Clone)]
 pub struct SessionParams {
@@ -82,7 +87,7 @@ pub async fn run_session(
     }
     let mut live: Option<Vec<Headers>> = Some(Vec::new());
 
-    let keepalive = params.keepalive.max(Duration::from_millis(10));
+    let keepalive = params.keepalive.clamp(SHORTEST, LONGEST);
     let mut ping = tokio::time::interval_at(Instant::now() + keepalive, keepalive);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
@@ -160,7 +165,7 @@ where
     R: tokio::io::AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let deadline = Instant::now() + params.login_timeout;
+    let deadline = Instant::now() + params.login_timeout.clamp(SHORTEST, LONGEST);
     match next_frame(frames, deadline, cancel).await? {
         AmiFrame::Banner(b) if b.starts_with(BANNER_PREFIX) => {
             tracing::debug!(switch = %params.switch, banner = %b, "AMI banner");
