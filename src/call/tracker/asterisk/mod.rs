@@ -466,7 +466,7 @@ impl AsteriskTracker {
             chrono::Duration::from_std(self.settings.idle_timeout).unwrap_or(chrono::Duration::MAX);
         let complete = call
             .complete_since
-            .is_some_and(|t| t.checked_add_signed(grace).map_or(true, |d| d <= now));
+            .is_some_and(|t| t.checked_add_signed(grace).is_some_and(|d| d <= now));
         let idle = call
             .last_activity
             .checked_add_signed(idle)
