@@ -34,6 +34,15 @@ pub fn expected() -> Vec<(String, Vec<Value>)> {
     out
 }
 
+/// The answer-key records of one capture.
+pub fn expected_for(capture: &str) -> Vec<Value> {
+    expected()
+        .into_iter()
+        .find(|(n, _)| n == capture)
+        .map(|(_, w)| w)
+        .unwrap_or_else(|| panic!("{capture} is not in the answer key"))
+}
+
 /// The answer key's test settings: include patterns `postcall_*`,
 /// `survey_*`, `amd*`.
 pub fn settings() -> CallSettings {

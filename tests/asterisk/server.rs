@@ -185,13 +185,18 @@ fn after_login(bytes: &[u8]) -> Vec<u8> {
     split(bytes).events.concat()
 }
 
-/// Runs the real connector against `address` and a real tracker over its
-/// messages, until `disconnects` sessions have ended; then lets the grace
-/// period pass and returns the records and the messages seen.
-async fn follow(address: String, disconnects: usize) -> (Vec<FinishedCall>, Vec<SwitchMessage>) {
-    let (tx, mut rx) = mpsc::channel(100_000);
+/// Starts the real connector (short backoff) against `address`.
+fn connector(
+    address: String,
+    secret: &str,
+) -> (
+    mpsc::Receiver<SwitchMessage>,
+    CancellationToken,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, rx) = mpsc::channel(100_000);
     let cancel = CancellationToken::new();
-    let mut config = switch_config(Some(address), SECRET);
+    let mut config = switch_config(Some(address), secret);
     config.connect_timeout = Duration::from_secs(10);
     let task = tokio::spawn(postcall::switch::ami::run_with_backoff(
         config,
@@ -199,6 +204,14 @@ async fn follow(address: String, disconnects: usize) -> (Vec<FinishedCall>, Vec<
         cancel.clone(),
         Backoff::new(Duration::from_millis(10), Duration::from_millis(50)),
     ));
+    (rx, cancel, task)
+}
+
+/// Runs the real connector against `address` and a real tracker over its
+/// messages, until `disconnects` sessions have ended; then lets the grace
+/// period pass and returns the records and the messages seen.
+async fn follow(address: String, disconnects: usize) -> (Vec<FinishedCall>, Vec<SwitchMessage>) {
+    let (mut rx, cancel, task) = connector(address, SECRET);
     let mut tracker = new_tracker(SwitchKind::Asterisk, settings());
     let mut records = Vec::new();
     let mut messages = Vec::new();
@@ -274,17 +287,13 @@ async fn a_dropped_connection_reconnects_and_later_calls_are_reported() {
             .count(),
         2
     );
-    let expected = expected();
-    let (_, want08) = expected
-        .iter()
-        .find(|(n, _)| n == "08-bridged-dial")
-        .unwrap();
+    let want08 = expected_for("08-bridged-dial");
     let later: Vec<_> = records
         .iter()
         .filter(|r| r.record.call_id.starts_with("1795502670"))
         .cloned()
         .collect();
-    assert_matches("08 after a reconnect", &later, want08);
+    assert_matches("08 after a reconnect", &later, &want08);
     // The call that ended unseen is still reported, with nothing invented.
     let gone = records
         .iter()
@@ -333,12 +342,8 @@ async fn live_channels_are_adopted_after_login() {
             "1795502670.51"
         ]
     );
-    let expected = expected();
-    let (_, want) = expected
-        .iter()
-        .find(|(n, _)| n == "08-bridged-dial")
-        .unwrap();
-    assert_matches("08 adopted", &records, want);
+    let want = expected_for("08-bridged-dial");
+    assert_matches("08 adopted", &records, &want);
     // Where the call entered the dialplan was not observed.
     assert_eq!(records[0].record.to, None);
 }
@@ -469,16 +474,7 @@ fn the_secret_never_reaches_the_logs() {
             let (records, _) = follow(address.clone(), 1).await;
             assert_eq!(records.len(), 1);
             // And a refused login, which is logged as an error.
-            let (tx, _rx) = mpsc::channel(1024);
-            let cancel = CancellationToken::new();
-            let mut config = switch_config(Some(address), "another-secret-value");
-            config.connect_timeout = Duration::from_secs(5);
-            let task = tokio::spawn(postcall::switch::ami::run_with_backoff(
-                config,
-                tx,
-                cancel.clone(),
-                Backoff::new(Duration::from_millis(10), Duration::from_millis(20)),
-            ));
+            let (_rx, cancel, task) = connector(address, "another-secret-value");
             tokio::time::sleep(Duration::from_millis(200)).await;
             cancel.cancel();
             task.await.unwrap();
