@@ -2,6 +2,7 @@
 //! under one shutdown tree.
 
 use chrono::Utc;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -9,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::call::record::CallRecord;
 use crate::call::tracker::{new_tracker, FinishedCall, Tracker};
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::shutdown::{Drained, Shutdown};
 use crate::switch::SwitchMessage;
 
@@ -20,6 +22,25 @@ const TICK: Duration = Duration::from_millis(500);
 
 /// Runs the daemon until the root token is cancelled.
 pub async fn run(config: Config, shutdown: Shutdown) -> Drained {
+    let names: Vec<&str> = config.switches.iter().map(|s| s.name.as_str()).collect();
+    let metrics = Arc::new(Metrics::new(&names));
+    if let Some(listen) = &config.metrics.listen {
+        match tokio::net::TcpListener::bind(listen).await {
+            Ok(listener) => {
+                tracing::info!(%listen, "serving /metrics and /healthz");
+                let token = shutdown.token.child_token();
+                let m = metrics.clone();
+                shutdown.tasks.spawn(async move {
+                    if let Err(e) = crate::ops::http::serve(listener, m, token).await {
+                        tracing::error!(error = %e, "metrics listener failed");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::error!(%listen, error = %e, "cannot listen for /metrics and /healthz")
+            }
+        }
+    }
     let (records_tx, mut records_rx) = mpsc::channel::<FinishedCall>(1024);
     for switch in &config.switches {
         let (tx, rx) = mpsc::channel::<SwitchMessage>(4096);
@@ -31,7 +52,11 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Drained {
             shutdown.token.child_token(),
         ));
         shutdown.tasks.spawn(track(
-            tracker,
+            Tracked {
+                switch: switch.name.clone(),
+                tracker,
+                metrics: metrics.clone(),
+            },
             rx,
             records_tx.clone(),
             shutdown.token.child_token(),
@@ -41,13 +66,17 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Drained {
     let sink_token = shutdown.token.child_token();
     let heartbeat = Heartbeat::default();
     let beat = heartbeat.clone();
+    let sink_metrics = metrics.clone();
     shutdown.tasks.spawn(async move {
         let mut tick = tokio::time::interval(TICK);
         loop {
             tokio::select! {
                 _ = tick.tick() => beat.beat(),
                 record = records_rx.recv() => match record {
-                    Some(finished) => log_record(&finished.record),
+                    Some(finished) => {
+                        sink_metrics.call_finished(&finished.record.switch.name, finished.record.status.as_str());
+                        log_record(&finished.record);
+                    }
                     None => break,
                 },
                 _ = sink_token.cancelled() => break,
@@ -94,19 +123,44 @@ impl Heartbeat {
     }
 }
 
+/// One switch's tracker and where its figures go.
+pub struct Tracked {
+    pub switch: String,
+    pub tracker: Box<dyn Tracker>,
+    pub metrics: Arc<Metrics>,
+}
+
 /// Feeds one switch's messages to its tracker and passes finished calls on.
 pub async fn track(
-    mut tracker: Box<dyn Tracker>,
+    tracked: Tracked,
     mut messages: mpsc::Receiver<SwitchMessage>,
     records: mpsc::Sender<FinishedCall>,
     cancel: CancellationToken,
 ) {
+    let Tracked {
+        switch,
+        mut tracker,
+        metrics,
+    } = tracked;
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let finished = tokio::select! {
             message = messages.recv() => match message {
-                Some(message) => tracker.handle(message, Utc::now()),
+                Some(message) => {
+                    match &message {
+                        SwitchMessage::Event(_) => metrics.event_read(&switch),
+                        SwitchMessage::Connected => {
+                            tracing::info!(%switch, "switch connected");
+                            metrics.switch_connected(&switch, true);
+                        }
+                        SwitchMessage::Disconnected => metrics.switch_connected(&switch, false),
+                        SwitchMessage::LiveChannels(rows) => {
+                            tracing::info!(%switch, channels = rows.len(), "adopting live channels");
+                        }
+                    }
+                    tracker.handle(message, Utc::now())
+                }
                 None => break,
             },
             _ = tick.tick() => tracker.tick(Utc::now()),

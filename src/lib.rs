@@ -20,6 +20,7 @@
 pub mod call;
 pub mod config;
 pub mod daemon;
+pub mod metrics;
 pub mod ops;
 pub mod replay;
 pub mod shutdown;

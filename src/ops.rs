@@ -102,3 +102,56 @@ pub mod systemd {
         }
     }
 }
+
+/// The loopback HTTP listener behind `/metrics` and `/healthz`.
+pub mod http {
+    use axum::extract::State;
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+    use axum::{Json, Router};
+    use std::sync::Arc;
+    use tokio::net::TcpListener;
+    use tokio_util::sync::CancellationToken;
+
+    use crate::metrics::Metrics;
+
+    /// The routes, for serving or for tests.
+    pub fn router(metrics: Arc<Metrics>) -> Router {
+        Router::new()
+            .route("/metrics", get(metrics_text))
+            .route("/healthz", get(healthz))
+            .with_state(metrics)
+    }
+
+    async fn metrics_text(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            m.render(),
+        )
+    }
+
+    async fn healthz(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+        let health = m.health();
+        let code = if health.is_ok() {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        (code, Json(health))
+    }
+
+    /// Serves until cancelled.
+    pub async fn serve(
+        listener: TcpListener,
+        metrics: Arc<Metrics>,
+        cancel: CancellationToken,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, router(metrics))
+            .with_graceful_shutdown(async move { cancel.cancelled().await })
+            .await
+    }
+}

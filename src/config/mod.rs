@@ -30,8 +30,8 @@ pub use app::{
     SoapVersion,
 };
 pub use raw::{
-    AuthConfig, CallsConfig, EslEventFormat, MatchDirection, MatchRule, QueueConfig, ServiceType,
-    SwitchConfig, TlsConfig,
+    AuthConfig, CallsConfig, EslEventFormat, MatchDirection, MatchRule, MetricsConfig, QueueConfig,
+    ServiceType, SwitchConfig, TlsConfig,
 };
 pub use secret::{Secret, SecretError};
 pub use service::standard_webhooks_key;
@@ -47,6 +47,8 @@ pub struct Config {
     pub queue: QueueConfig,
     /// Applications in file order (the first whose rule matches wins).
     pub applications: Vec<ApplicationConfig>,
+    /// The metrics and health listener (off unless `listen` is set).
+    pub metrics: MetricsConfig,
     /// Where the file was read from; `None` for the embedded defaults.
     pub source: Option<PathBuf>,
 }
@@ -78,7 +80,7 @@ impl std::fmt::Display for ConfigError {
 }
 
 /// The top-level tables.
-const SECTIONS: [&str; 4] = ["switches", "calls", "queue", "applications"];
+const SECTIONS: [&str; 5] = ["switches", "calls", "queue", "metrics", "applications"];
 
 impl Config {
     /// The embedded defaults: FreeSWITCH at 127.0.0.1:8021 (ClueCon), queue
@@ -89,6 +91,7 @@ impl Config {
             calls: CallsConfig::default(),
             queue: QueueConfig::default(),
             applications: Vec::new(),
+            metrics: MetricsConfig::default(),
             source: None,
         }
     }
@@ -138,6 +141,11 @@ impl Config {
         validate::switches(&switches, &mut errs);
         validate::calls(&calls, &mut errs);
         validate::queue(&queue, &mut errs);
+        let metrics: MetricsConfig = table
+            .remove("metrics")
+            .and_then(|v| section(v, "metrics", &mut errs))
+            .unwrap_or_default();
+        validate::metrics(&metrics, &mut errs);
 
         let raw_apps = read_applications(table.remove("applications"), &mut errs);
         validate::unique_names(&raw_apps, &mut errs);
@@ -169,6 +177,7 @@ impl Config {
             calls,
             queue,
             applications,
+            metrics,
             source: None,
         })
     }
@@ -210,6 +219,7 @@ impl Config {
             switches: &'a [SwitchConfig],
             calls: &'a CallsConfig,
             queue: &'a QueueConfig,
+            metrics: &'a MetricsConfig,
             applications: &'a [ApplicationConfig],
         }
         let mut text = match &self.source {
@@ -221,6 +231,7 @@ impl Config {
             switches: &self.switches,
             calls: &self.calls,
             queue: &self.queue,
+            metrics: &self.metrics,
             applications: &self.applications,
         }) {
             Ok(body) => text.push_str(&body),

@@ -138,6 +138,15 @@ impl Default for CallsConfig {
 // ---------------------------------------------------------------------------
 // [queue]
 
+/// The loopback HTTP listener for `/metrics` and `/healthz`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `host:port` to listen on, e.g. `127.0.0.1:9464`; absent = no listener.
+    #[serde(default)]
+    pub listen: Option<String>,
+}
+
 /// The durable queue and its delivery policy.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

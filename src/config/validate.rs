@@ -140,6 +140,22 @@ pub(crate) fn calls(c: &CallsConfig, errs: &mut Errors) {
     }
 }
 
+pub(crate) fn metrics(m: &super::MetricsConfig, errs: &mut Errors) {
+    if let Some(listen) = &m.listen {
+        match listen.parse::<std::net::SocketAddr>() {
+            Ok(addr) if addr.ip().is_loopback() => {}
+            Ok(_) => errs.push(
+                "metrics.listen",
+                format!("{listen:?} is not a loopback address; metrics and health are served on 127.0.0.1 or [::1] only (put a reverse proxy in front to publish them)"),
+            ),
+            Err(_) => errs.push(
+                "metrics.listen",
+                format!("{listen:?} is not an IP address and port such as \"127.0.0.1:9464\""),
+            ),
+        }
+    }
+}
+
 pub(crate) fn queue(q: &QueueConfig, errs: &mut Errors) {
     if q.workers == 0 {
         errs.push("queue.workers", "must be at least 1");

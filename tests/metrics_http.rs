@@ -1,0 +1,103 @@
+//! `/metrics` and `/healthz` served by a running `postcall run`.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A plain HTTP/1.1 GET; returns (status code, body).
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let code = raw.split(' ').nth(1)?.parse().ok()?;
+    let body = raw.split_once("\r\n\r\n")?.1.to_string();
+    Some((code, body))
+}
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn healthz_is_503_while_the_switch_is_down_and_metrics_say_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics_port = free_port();
+    let config = dir.path().join("postcall.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[switches]]\nname = \"lab\"\nkind = \"freeswitch\"\naddress = \"127.0.0.1:{}\"\n\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n",
+            free_port()
+        ),
+    )
+    .unwrap();
+    let _daemon = Daemon(
+        Command::new(env!("CARGO_BIN_EXE_postcall"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let health = loop {
+        if let Some(answer) = get(metrics_port, "/healthz") {
+            break answer;
+        }
+        assert!(Instant::now() < deadline, "the listener never came up");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(health.0, 503, "{}", health.1);
+    let json: serde_json::Value = serde_json::from_str(&health.1).unwrap();
+    assert_eq!(json["status"], "degraded");
+    assert_eq!(json["switches"]["lab"], false);
+    assert_eq!(json["queue_writable"], true);
+
+    let (code, text) = get(metrics_port, "/metrics").unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        text.contains("postcall_switch_connected{switch=\"lab\"} 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("postcall_queue_depth 0"),
+        "{text}"
+    );
+    assert_eq!(get(metrics_port, "/nope").unwrap().0, 404);
+}
+
+#[test]
+fn a_non_loopback_listen_address_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("postcall.toml");
+    std::fs::write(&config, "[metrics]\nlisten = \"0.0.0.0:9464\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("metrics.listen"));
+}
