@@ -81,10 +81,7 @@ fn healthz_is_503_while_the_switch_is_down_and_metrics_say_why() {
         text.contains("postcall_switch_connected{switch=\"lab\"} 0"),
         "{text}"
     );
-    assert!(
-        text.contains("postcall_queue_depth 0"),
-        "{text}"
-    );
+    assert!(text.contains("postcall_queue_depth 0"), "{text}");
     assert_eq!(get(metrics_port, "/nope").unwrap().0, 404);
 }
 

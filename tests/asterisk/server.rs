@@ -497,3 +497,92 @@ impl std::io::Write for LogWriter {
         Ok(())
     }
 }
+
+/// `postcall run` against the fake manager: the call is logged once, the
+/// reconnection is quiet, and SIGTERM logs off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_follows_an_asterisk() {
+    use std::io::BufRead;
+    let (address, seen) = fake_ami(
+        vec![
+            Script::Replay {
+                live: Vec::new(),
+                bytes: after_login(&capture("01-answered-callee-hangup")),
+            },
+            Script::AwaitLogoff,
+        ],
+        11,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("postcall.toml");
+    std::fs::write(
+        &config,
+        format!("[[switches]]\nname = \"pbx\"\nkind = \"asterisk\"\naddress = \"{address}\"\nusername = \"postcall\"\nsecret = \"{SECRET}\"\n"),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_postcall"))
+        .args(["--log-format", "text", "run", "--config"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines_tx, mut lines) = mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = String::new();
+    // Read until the call is reported (after its grace period).
+    while !log.contains("call finished") {
+        let line = tokio::time::timeout(HANG_GUARD, lines.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no call reported:\n{log}"))
+            .unwrap_or_else(|| panic!("postcall exited:\n{log}"));
+        log.push_str(&line);
+        log.push('\n');
+    }
+    // The second session is up once its CoreShowChannels arrived.
+    let deadline = std::time::Instant::now() + HANG_GUARD;
+    while seen
+        .actions
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|a| get(a, "Action") == "CoreShowChannels")
+        .count()
+        < 2
+    {
+        assert!(std::time::Instant::now() < deadline, "no reconnection");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    while let Ok(Some(line)) = tokio::time::timeout(HANG_GUARD, lines.recv()).await {
+        log.push_str(&line);
+        log.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}\n{log}");
+    let finished: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("call finished"))
+        .collect();
+    assert_eq!(finished.len(), 1, "{log}");
+    assert!(finished[0].contains("call_id=1795502642.1"), "{log}");
+    assert!(finished[0].contains("status=completed"), "{log}");
+    assert!(!log.contains(SECRET));
+    let actions = seen.actions.lock().unwrap();
+    assert_eq!(get(actions.last().unwrap(), "Action"), "Logoff");
+}
