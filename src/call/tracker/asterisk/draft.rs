@@ -94,19 +94,22 @@ pub fn draft(call: &Call, legs: &mut [&Channel], settings: &CallSettings) -> Opt
             hung_up_first: ender.as_deref() == Some(c.uniqueid.as_str()),
         })
         .collect();
-    let recordings = legs
-        .iter()
-        .flat_map(|c| {
-            let ended = c.hangup.as_ref().map(|h| h.at);
-            c.recordings.iter().map(move |r| Recording {
-                path: r.path.clone(),
-                leg_id: c.uniqueid.clone(),
-                started_at: Some(r.at),
-                ended_at: ended,
-                seconds: ended.map(|e| seconds(Some(r.at), Some(e))),
-            })
-        })
-        .collect();
+    // One entry per file, on the first leg that named it.
+    let mut recordings: Vec<Recording> = Vec::new();
+    for c in legs.iter() {
+        let ended = c.hangup.as_ref().map(|h| h.at);
+        for r in &c.recordings {
+            if recordings.iter().all(|known| known.path != r.path) {
+                recordings.push(Recording {
+                    path: r.path.clone(),
+                    leg_id: c.uniqueid.clone(),
+                    started_at: Some(r.at),
+                    ended_at: ended,
+                    seconds: ended.map(|e| seconds(Some(r.at), Some(e))),
+                });
+            }
+        }
+    }
 
     Some(CallDraft {
         kind: SwitchKind::Asterisk,
