@@ -229,3 +229,62 @@ fn odd_events_are_ignored_without_panic() {
     let all = tr.finish_all(t(1));
     assert_eq!(all.len(), 2, "calls 4.4 and 5.5");
 }
+
+#[test]
+fn record_application_files_and_matching_user_events_are_kept() {
+    let mut tr = AsteriskTracker::new(CallSettings::new("pbx"));
+    feed(
+        &mut tr,
+        vec![
+            (0, ev(0, &chan("Newchannel", "1.1", ""))),
+            (
+                1,
+                ev(
+                    1,
+                    &chan(
+                        "VarSet",
+                        "1.1",
+                        "Variable: RECORDED_FILE\nValue: /var/spool/msg-1",
+                    ),
+                ),
+            ),
+            (
+                1,
+                ev(
+                    1,
+                    &chan(
+                        "VarSet",
+                        "1.2",
+                        "Variable: MIXMONITOR_FILENAME\nValue: /var/spool/msg-1",
+                    ),
+                ),
+            ),
+            (
+                2,
+                ev(
+                    2,
+                    &chan("UserEvent", "1.1", "UserEvent: PostCallResult\nScore: 9"),
+                ),
+            ),
+            (
+                2,
+                ev(2, &chan("UserEvent", "1.1", "UserEvent: Other\nNoise: 1")),
+            ),
+            (3, ev(3, &chan("Hangup", "1.1", "Cause: 16"))),
+            (3, ev(3, &chan("Hangup", "1.2", "Cause: 16"))),
+        ],
+    );
+    let done = tr.tick(t(6));
+    assert_eq!(done.len(), 1);
+    let r = &done[0];
+    let paths: Vec<&str> = r
+        .record
+        .recordings
+        .iter()
+        .map(|x| x.path.as_str())
+        .collect();
+    assert_eq!(paths, ["/var/spool/msg-1"]);
+    assert_eq!(r.record.recordings[0].seconds, Some(2));
+    assert_eq!(r.raw_variables.get("Score").map(String::as_str), Some("9"));
+    assert!(!r.raw_variables.contains_key("Noise"));
+}
