@@ -134,37 +134,24 @@ impl Channel {
         }
     }
 
-    /// Applies the channel snapshot every channel event carries (with an
-    /// optional header prefix, e.g. `Dest` on Dial events). Returns the names
-    /// of variables whose value changed.
-    pub fn apply_snapshot(&mut self, h: &Headers, at: DateTime<Utc>) -> Vec<String> {
-        if let Some(name) = h.get("Channel") {
-            self.name = Some(name.to_string());
-        }
-        if let Some(c) = h.get("Context").filter(|c| !c.is_empty()) {
-            self.context = Some(c.to_string());
-        }
-        if let Some(n) = known(h.get("CallerIDNum")) {
-            self.caller_num = Some(n.to_string());
-        }
-        if let Some(n) = known(h.get("CallerIDName")) {
-            self.caller_name = Some(n.to_string());
-        }
+    /// Applies the channel snapshot every channel event carries.
+    pub fn apply_snapshot(&mut self, h: &Headers, at: DateTime<Utc>) {
+        update(&mut self.name, h.get("Channel"));
+        update(&mut self.context, h.get("Context").filter(|c| !c.is_empty()));
+        update(&mut self.caller_num, known(h.get("CallerIDNum")));
+        update(&mut self.caller_name, known(h.get("CallerIDName")));
         if h.get("ChannelState") == Some(STATE_UP) {
             self.mark_answered(at);
         }
-        let mut changed = Vec::new();
         for item in h.get_all("ChanVariable") {
             // channelvars lists every variable on every event, set or not:
             // an empty value here means "not set", not "set to empty".
-            let Some((name, value)) = item.split_once('=') else {
-                continue;
-            };
-            if !value.is_empty() && self.set_var(name, value, at) {
-                changed.push(name.to_string());
+            if let Some((name, value)) = item.split_once('=') {
+                if !value.is_empty() {
+                    self.set_var(name, value, at);
+                }
             }
         }
-        changed
     }
 
     pub fn mark_answered(&mut self, at: DateTime<Utc>) {
@@ -225,6 +212,16 @@ impl Channel {
             return None;
         }
         name.strip_suffix(";1").or_else(|| name.strip_suffix(";2"))
+    }
+}
+
+/// Replaces `field` with `value` when there is one and it differs (most
+/// events repeat what the previous one said).
+fn update(field: &mut Option<String>, value: Option<&str>) {
+    if let Some(v) = value {
+        if field.as_deref() != Some(v) {
+            *field = Some(v.to_string());
+        }
     }
 }
 
