@@ -137,7 +137,10 @@ impl Channel {
     /// Applies the channel snapshot every channel event carries.
     pub fn apply_snapshot(&mut self, h: &Headers, at: DateTime<Utc>) {
         update(&mut self.name, h.get("Channel"));
-        update(&mut self.context, h.get("Context").filter(|c| !c.is_empty()));
+        update(
+            &mut self.context,
+            h.get("Context").filter(|c| !c.is_empty()),
+        );
         update(&mut self.caller_num, known(h.get("CallerIDNum")));
         update(&mut self.caller_name, known(h.get("CallerIDName")));
         if h.get("ChannelState") == Some(STATE_UP) {
