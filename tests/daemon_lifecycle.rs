@@ -72,6 +72,12 @@ fn stop_with(signal: &str) {
     assert!(log.contains("following switch"), "{log}");
     assert!(log.contains("shutting down"), "{log}");
     assert!(log.contains("postcall stopped"), "{log}");
+    let refused = log.matches("cannot connect").count();
+    assert!(refused >= 1, "the unreachable switch is retried: {log}");
+    assert!(
+        refused < 20,
+        "backoff, not a tight loop ({refused} attempts in 0.7 s)"
+    );
     assert!(
         !log.contains("ClueCon"),
         "the password never reaches the log"

@@ -1,0 +1,383 @@
+//! ESL framing and the frame grammar, in two layers.
+//!
+//! [`EslCodec`] (a `tokio_util` decoder) only finds frame boundaries: the
+//! header block ends at the first blank line (`\n\n`, LF only), and when the
+//! block has a `Content-Length: N` header exactly N body bytes follow, with no
+//! terminator. It never allocates per header and refuses a frame larger than
+//! its cap before reserving room for it. [`parse_frame`] then runs the nom
+//! grammar on one complete frame, so `Incomplete` never reaches the grammar.
+
+use bytes::{Buf, Bytes, BytesMut};
+use memchr::memmem;
+use nom::bytes::complete::{tag, take_till, take_till1};
+use nom::character::complete::char as one_char;
+use nom::combinator::opt;
+use nom::multi::many0;
+use nom::sequence::{terminated, tuple};
+use nom::IResult;
+use tokio_util::codec::Decoder;
+
+use crate::switch::esl::event::{decode_event_json, decode_event_plain, EventError};
+use crate::switch::{Headers, SwitchEvent};
+
+/// The default cap on one frame (header block plus body).
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
+
+/// Why the byte stream cannot be framed; the session closes on any of these.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("frame of at least {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+    #[error("unusable Content-Length header {0:?}")]
+    BadLength(String),
+    #[error("read failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// One complete frame as it came off the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawFrame {
+    /// Header block, blank line and body.
+    pub bytes: Bytes,
+    /// Length of the header block up to (not including) the blank line.
+    pub header_len: usize,
+}
+
+impl RawFrame {
+    /// The header lines, each ending in `\n` except possibly the last.
+    pub fn head(&self) -> &[u8] {
+        &self.bytes[..self.header_len]
+    }
+
+    /// The `Content-Length` bytes after the blank line.
+    pub fn body(&self) -> &[u8] {
+        &self.bytes[self.header_len + 2..]
+    }
+}
+
+/// Finds ESL frame boundaries; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct EslCodec {
+    max_frame: usize,
+    /// Bytes of the buffer already searched for the blank line.
+    scanned: usize,
+    /// Header length and total size of the frame being waited for.
+    pending: Option<(usize, usize)>,
+}
+
+impl EslCodec {
+    pub fn new(max_frame: usize) -> Self {
+        EslCodec {
+            max_frame: max_frame.max(64),
+            scanned: 0,
+            pending: None,
+        }
+    }
+}
+
+impl Default for EslCodec {
+    fn default() -> Self {
+        EslCodec::new(DEFAULT_MAX_FRAME_BYTES)
+    }
+}
+
+impl Decoder for EslCodec {
+    type Item = RawFrame;
+    type Error = CodecError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<RawFrame>, CodecError> {
+        let (header_len, total) = match self.pending {
+            Some(p) => p,
+            None => {
+                // Stray blank lines between frames carry nothing.
+                let blanks = src.iter().take_while(|b| **b == b'\n').count();
+                src.advance(blanks);
+                // Resume one byte early: the blank line may straddle reads.
+                let from = self.scanned.saturating_sub(1).min(src.len());
+                let Some(at) = memmem::find(&src[from..], b"\n\n") else {
+                    self.scanned = src.len();
+                    if src.len() > self.max_frame {
+                        return Err(CodecError::TooLarge {
+                            size: src.len(),
+                            limit: self.max_frame,
+                        });
+                    }
+                    return Ok(None);
+                };
+                let header_len = from + at;
+                let body_len = content_length(&src[..header_len])?.unwrap_or(0);
+                let total = (header_len + 2)
+                    .checked_add(body_len)
+                    .filter(|t| *t <= self.max_frame)
+                    .ok_or(CodecError::TooLarge {
+                        size: header_len.saturating_add(body_len),
+                        limit: self.max_frame,
+                    })?;
+                self.scanned = 0;
+                self.pending = Some((header_len, total));
+                (header_len, total)
+            }
+        };
+        if src.len() < total {
+            src.reserve(total - src.len());
+            return Ok(None);
+        }
+        self.pending = None;
+        Ok(Some(RawFrame {
+            bytes: src.split_to(total).freeze(),
+            header_len,
+        }))
+    }
+}
+
+/// The value of the `Content-Length` header in a header block, by a plain
+/// line scan (no allocation): the framing layer must not run the grammar.
+pub fn content_length(head: &[u8]) -> Result<Option<usize>, CodecError> {
+    const NAME: &[u8] = b"Content-Length:";
+    for line in head.split(|b| *b == b'\n') {
+        if line.len() >= NAME.len() && line[..NAME.len()].eq_ignore_ascii_case(NAME) {
+            let digits = line[NAME.len()..].trim_ascii();
+            let bad = || CodecError::BadLength(String::from_utf8_lossy(digits).into_owned());
+            if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                return Err(bad());
+            }
+            let mut n: usize = 0;
+            for d in digits {
+                n = n
+                    .checked_mul(10)
+                    .and_then(|n| n.checked_add(usize::from(d - b'0')))
+                    .ok_or_else(bad)?;
+            }
+            return Ok(Some(n));
+        }
+    }
+    Ok(None)
+}
+
+// ---------------------------------------------------------------------------
+// Grammar
+
+/// One header line as borrowed bytes: name and value.
+pub type HeaderLine<'a> = (&'a [u8], &'a [u8]);
+
+/// `Name: value\n`: a name of at least one byte up to the colon, one optional
+/// space, and the value up to the end of the line (FreeSWITCH never folds).
+pub fn header_line(input: &[u8]) -> IResult<&[u8], HeaderLine<'_>> {
+    let (rest, (name, _, _, value, _)) = tuple((
+        take_till1(|b| b == b':' || b == b'\n'),
+        one_char(':'),
+        opt(one_char(' ')),
+        take_till(|b| b == b'\n'),
+        one_char('\n'),
+    ))(input)?;
+    Ok((rest, (name, value)))
+}
+
+/// A header block: header lines ended by an empty line. What is left over is
+/// the body (outer frames) or the event's own body (plain events).
+pub fn header_block(input: &[u8]) -> IResult<&[u8], Vec<HeaderLine<'_>>> {
+    terminated(many0(header_line), tag("\n"))(input)
+}
+
+/// Why a complete frame could not be understood; the frame is skipped.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("malformed header block")]
+    Headers,
+    #[error("{0} is not UTF-8")]
+    NotUtf8(&'static str),
+    #[error(transparent)]
+    Event(#[from] EventError),
+}
+
+/// A parsed ESL frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    /// `auth/request`: the greeting.
+    AuthRequest,
+    /// `command/reply`: `Reply-Text` is `+OK …` or `-ERR …`.
+    CommandReply {
+        reply_text: String,
+        headers: Headers,
+    },
+    /// `api/response`: the command's output.
+    ApiResponse { body: Bytes },
+    /// `text/event-plain` or `text/event-json`.
+    Event(SwitchEvent),
+    /// `text/disconnect-notice`: the switch is about to close the socket.
+    DisconnectNotice,
+    /// Any other content type (e.g. `log/data`), kept for logging.
+    Other { content_type: String },
+}
+
+fn utf8<'a>(bytes: &'a [u8], what: &'static str) -> Result<&'a str, ParseError> {
+    std::str::from_utf8(bytes).map_err(|_| ParseError::NotUtf8(what))
+}
+
+/// Runs the grammar over one complete frame.
+pub fn parse_frame(raw: &RawFrame) -> Result<Frame, ParseError> {
+    let (_, lines) = header_block(&raw.bytes[..raw.header_len + 2])
+        .map_err(|_: nom::Err<nom::error::Error<&[u8]>>| ParseError::Headers)?;
+    let mut content_type = None;
+    let mut headers = Headers::with_capacity(lines.len());
+    for (name, value) in lines {
+        let name = utf8(name, "a header name")?;
+        let value = utf8(value, "a header value")?;
+        if name.eq_ignore_ascii_case("Content-Type") {
+            content_type = Some(value);
+        }
+        headers.push(name, value);
+    }
+    let body = raw.bytes.slice(raw.header_len + 2..);
+    Ok(match content_type.unwrap_or("") {
+        "auth/request" => Frame::AuthRequest,
+        "command/reply" => Frame::CommandReply {
+            reply_text: headers.get("Reply-Text").unwrap_or("").to_string(),
+            headers,
+        },
+        "api/response" => Frame::ApiResponse { body },
+        "text/event-plain" => Frame::Event(decode_event_plain(&body)?),
+        "text/event-json" => Frame::Event(decode_event_json(&body)?),
+        "text/disconnect-notice" => Frame::DisconnectNotice,
+        other => Frame::Other {
+            content_type: other.to_string(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(codec: &mut EslCodec, buf: &mut BytesMut) -> Vec<RawFrame> {
+        let mut out = Vec::new();
+        while let Some(f) = codec.decode(buf).unwrap() {
+            out.push(f);
+        }
+        out
+    }
+
+    #[test]
+    fn header_line_known_answers() {
+        assert_eq!(
+            header_line(b"Content-Type: auth/request\nrest").unwrap(),
+            (&b"rest"[..], (&b"Content-Type"[..], &b"auth/request"[..]))
+        );
+        // Empty value, no space.
+        assert_eq!(
+            header_line(b"X:\n").unwrap(),
+            (&b""[..], (&b"X"[..], &b""[..]))
+        );
+        // A value keeps further colons.
+        assert_eq!(
+            header_line(b"Reply-Text: +OK a: b\n\n").unwrap(),
+            (&b"\n"[..], (&b"Reply-Text"[..], &b"+OK a: b"[..]))
+        );
+        assert!(header_line(b"no colon here\n").is_err());
+        assert!(header_line(b": empty name\n").is_err());
+    }
+
+    #[test]
+    fn header_block_leaves_the_body() {
+        let (rest, lines) =
+            header_block(b"Content-Type: api/response\nContent-Length: 10\n\n\n0 total.\n")
+                .unwrap();
+        assert_eq!(rest, b"\n0 total.\n");
+        assert_eq!(
+            lines,
+            vec![
+                (&b"Content-Type"[..], &b"api/response"[..]),
+                (&b"Content-Length"[..], &b"10"[..])
+            ]
+        );
+        let (rest, lines) = header_block(b"\nX").unwrap();
+        assert!(lines.is_empty());
+        assert_eq!(rest, b"X");
+    }
+
+    #[test]
+    fn frames_use_content_length_not_blank_lines() {
+        let wire = b"Content-Type: auth/request\n\nContent-Type: api/response\nContent-Length: 10\n\n\n0 total.\nContent-Type: command/reply\nReply-Text: +OK bye\n\n";
+        let mut buf = BytesMut::from(&wire[..]);
+        let frames = decode_all(&mut EslCodec::default(), &mut buf);
+        assert_eq!(frames.len(), 3);
+        assert!(buf.is_empty());
+        assert_eq!(frames[1].body(), b"\n0 total.\n");
+        assert_eq!(
+            parse_frame(&frames[1]).unwrap(),
+            Frame::ApiResponse {
+                body: Bytes::from_static(b"\n0 total.\n")
+            }
+        );
+        assert_eq!(parse_frame(&frames[0]).unwrap(), Frame::AuthRequest);
+        match parse_frame(&frames[2]).unwrap() {
+            Frame::CommandReply { reply_text, .. } => assert_eq!(reply_text, "+OK bye"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn waits_for_the_whole_body_and_resumes_across_reads() {
+        let wire = b"Content-Type: api/response\nContent-Length: 5\n\nhello";
+        let mut codec = EslCodec::default();
+        let mut buf = BytesMut::new();
+        for (i, b) in wire.iter().enumerate() {
+            buf.extend_from_slice(&[*b]);
+            let got = codec.decode(&mut buf).unwrap();
+            assert_eq!(got.is_some(), i == wire.len() - 1, "byte {i}");
+            if let Some(f) = got {
+                assert_eq!(f.body(), b"hello");
+            }
+        }
+    }
+
+    #[test]
+    fn an_absurd_length_is_refused_before_allocating() {
+        let mut codec = EslCodec::new(1024);
+        let mut buf = BytesMut::from(&b"Content-Length: 99999999999999\n\n"[..]);
+        let cap = buf.capacity();
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(CodecError::TooLarge { .. })
+        ));
+        assert_eq!(buf.capacity(), cap);
+        let mut buf = BytesMut::from(&b"Content-Length: 999999999999999999999999999\n\n"[..]);
+        assert!(matches!(
+            EslCodec::default().decode(&mut buf),
+            Err(CodecError::BadLength(_))
+        ));
+        let mut buf = BytesMut::from(&b"Content-Length: -1\n\n"[..]);
+        assert!(matches!(
+            EslCodec::default().decode(&mut buf),
+            Err(CodecError::BadLength(_))
+        ));
+        // A header block that never ends is refused too.
+        let mut buf = BytesMut::from(&vec![b'a'; 2000][..]);
+        assert!(matches!(
+            EslCodec::new(1024).decode(&mut buf),
+            Err(CodecError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_content_types_are_kept_and_bad_utf8_is_an_error() {
+        let raw = |b: &'static [u8]| {
+            let mut buf = BytesMut::from(b);
+            EslCodec::default().decode(&mut buf).unwrap().unwrap()
+        };
+        assert_eq!(
+            parse_frame(&raw(b"Content-Type: log/data\n\n")).unwrap(),
+            Frame::Other {
+                content_type: "log/data".into()
+            }
+        );
+        assert!(matches!(
+            parse_frame(&raw(b"Content-Type: command/reply\nReply-Text: \xff\n\n")),
+            Err(ParseError::NotUtf8(_))
+        ));
+        assert!(matches!(
+            parse_frame(&raw(b"garbage line\n\n")),
+            Err(ParseError::Headers)
+        ));
+    }
+}
