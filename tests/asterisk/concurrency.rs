@@ -91,3 +91,30 @@ fn interleaved_calls_with_reordered_hangups_give_the_same_records() {
 fn q_id(q: &(usize, u32, std::collections::VecDeque<Vec<u8>>)) -> usize {
     q.0 * COPIES as usize + q.1 as usize
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Any order of any subset of a capture's messages: no panic, and never
+    /// more than one record for its one Linkedid.
+    #[test]
+    fn any_order_of_events_is_survived(
+        which in 0usize..9,
+        seed in proptest::prelude::any::<u64>(),
+        keep in 1usize..=100,
+    ) {
+        let expected = expected();
+        let (name, _) = &expected[which];
+        let mut events = split(&capture(name)).events;
+        let mut rng = StdRng::seed_from_u64(seed);
+        events.shuffle(&mut rng);
+        events.truncate(events.len() * keep / 100);
+        let records = replay_bytes(
+            SwitchKind::Asterisk,
+            &events.concat(),
+            &switch_config(None, "x"),
+            settings(),
+        );
+        proptest::prop_assert!(records.len() <= 1, "{name}: {} records", records.len());
+    }
+}
