@@ -12,6 +12,8 @@
 //!   [`call::variables`] deciding how numbers and variables appear.
 //! - [`route`]: matches a finished call to applications → one delivery per
 //!   (call, service).
+//! - [`outbox`]: the durable SQLite queue of deliveries (enqueue, lease,
+//!   attempts, retries, held and dead rows) behind one writer thread.
 //! - [`deliver`]: renders, signs and sends deliveries leased from the
 //!   outbox, applying the response policy and the limits.
 //! - [`config`]: the TOML configuration, validated with key-path errors.
@@ -27,6 +29,7 @@ pub mod daemon;
 pub mod deliver;
 pub mod metrics;
 pub mod ops;
+pub mod outbox;
 pub mod replay;
 pub mod route;
 pub mod shutdown;

@@ -1,0 +1,565 @@
+//! The Asterisk call tracker: AMI events → finished calls.
+//!
+//! A call is every channel sharing a `Linkedid` (captures README rule 2). It
+//! is over when every channel has its `Hangup` and, when CEL events are
+//! flowing for it, `LINKEDID_END` has come; it is then held for the grace
+//! period so that late `Cdr` events still count. `Cdr` events carry only the
+//! channel's `UniqueID` and can come before the channel's `Newchannel`
+//! (05a): they are joined through the channel table, or held until the
+//! channel is known.
+//!
+//! - [`channel`]: per-channel state and the snapshot every channel event carries.
+//! - [`sides`]: who hung up first (rule 6), pure.
+//! - [`draft`]: a finished call → the shared [`CallDraft`](crate::call::tracker::CallDraft).
+
+mod channel;
+mod draft;
+mod sides;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use chrono::{DateTime, Utc};
+
+use crate::call::tracker::{FinishedCall, Tracker};
+use crate::call::variables::VariableFilter;
+use crate::call::CallSettings;
+use crate::switch::{Headers, SwitchEvent, SwitchMessage};
+use channel::{Cdr, Channel, HangupInfo};
+use sides::{Request, RequestKind};
+
+/// At most this many Cdr events wait for a channel that is not known yet.
+const MAX_HELD_CDRS: usize = 10_000;
+/// Ids of finished channels and calls remembered, so that late events about
+/// them do not start phantom calls.
+const MAX_FINISHED: usize = 50_000;
+/// At most this many calls are remembered as having CEL before their first
+/// channel event.
+const MAX_PENDING_CEL: usize = 10_000;
+
+/// Headers of the channel snapshot; a UserEvent's other headers are the
+/// dialplan's own and become variables.
+const SNAPSHOT_HEADERS: &[&str] = &[
+    "Event",
+    "Privilege",
+    "Channel",
+    "ChannelState",
+    "ChannelStateDesc",
+    "CallerIDNum",
+    "CallerIDName",
+    "ConnectedLineNum",
+    "ConnectedLineName",
+    "Language",
+    "AccountCode",
+    "Context",
+    "Exten",
+    "Priority",
+    "Uniqueid",
+    "Linkedid",
+    "ChanVariable",
+    "UserEvent",
+    "Timestamp",
+    "SystemName",
+    "ActionID",
+];
+
+/// One call being followed.
+#[derive(Debug)]
+pub struct Call {
+    pub linkedid: String,
+    pub legs: Vec<String>,
+    /// The first channel on which the application variable was set (rule 3).
+    pub app_leg: Option<String>,
+    pub first_request: Option<Request>,
+    /// The requesting leg's last dialplan application when the first request came.
+    pub request_last_app: Option<String>,
+    /// Dial and bridge links.
+    pub links: Vec<(String, String)>,
+    /// Local channel halves from `LocalBridge`.
+    pub local_pairs: Vec<(String, String)>,
+    bridges: HashMap<String, Vec<String>>,
+    cel_seen: bool,
+    linkedid_end: bool,
+    complete_since: Option<DateTime<Utc>>,
+    last_activity: DateTime<Utc>,
+    /// Some event of the call carried the switch's own `Timestamp`.
+    pub switch_times: bool,
+}
+
+impl Call {
+    fn new(linkedid: &str, now: DateTime<Utc>) -> Call {
+        Call {
+            linkedid: linkedid.to_string(),
+            legs: Vec::new(),
+            app_leg: None,
+            first_request: None,
+            request_last_app: None,
+            links: Vec::new(),
+            local_pairs: Vec::new(),
+            bridges: HashMap::new(),
+            cel_seen: false,
+            linkedid_end: false,
+            complete_since: None,
+            last_activity: now,
+            switch_times: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct CelSeen {
+    linkedid_end: bool,
+}
+
+/// A bounded set that forgets its oldest members.
+#[derive(Debug, Default)]
+struct Recent {
+    set: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl Recent {
+    fn insert(&mut self, id: String) {
+        if self.set.insert(id.clone()) {
+            self.order.push_back(id);
+            while self.order.len() > MAX_FINISHED {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
+    fn contains(&self, id: &str) -> bool {
+        self.set.contains(id)
+    }
+}
+
+pub struct AsteriskTracker {
+    settings: CallSettings,
+    user_events: VariableFilter,
+    channels: HashMap<String, Channel>,
+    calls: HashMap<String, Call>,
+    held_cdrs: HashMap<String, Vec<(Cdr, DateTime<Utc>)>>,
+    held_order: VecDeque<String>,
+    pending_cel: HashMap<String, CelSeen>,
+    pending_cel_order: VecDeque<String>,
+    finished: Recent,
+    /// Incremented at every (re)connection, to tell which channels were seen
+    /// since.
+    epoch: u64,
+}
+
+impl AsteriskTracker {
+    pub fn new(settings: CallSettings) -> Self {
+        let user_events = VariableFilter::new(&settings.user_events).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "invalid UserEvent name pattern; no UserEvent headers are kept");
+            VariableFilter::new::<&str>(&[]).unwrap_or_else(|_| unreachable!())
+        });
+        AsteriskTracker {
+            settings,
+            user_events,
+            channels: HashMap::new(),
+            calls: HashMap::new(),
+            held_cdrs: HashMap::new(),
+            held_order: VecDeque::new(),
+            pending_cel: HashMap::new(),
+            pending_cel_order: VecDeque::new(),
+            finished: Recent::default(),
+            epoch: 0,
+        }
+    }
+
+    // ----- events -------------------------------------------------------
+
+    /// Applies one event; returns the Linkedid of the call it touched.
+    fn on_event(&mut self, e: &SwitchEvent, now: DateTime<Utc>) -> Option<String> {
+        let h = &e.headers;
+        let at = e.at;
+        match e.name.as_str() {
+            "Cdr" => return self.on_cdr(h, at),
+            "CEL" => return self.on_cel(h),
+            "LocalBridge" => {
+                let (a, b, lid) = (
+                    h.get("LocalOneUniqueid")?,
+                    h.get("LocalTwoUniqueid")?,
+                    h.get("LocalOneLinkedid")?,
+                );
+                let call = self.calls.get_mut(lid)?;
+                call.local_pairs.push((a.to_string(), b.to_string()));
+                return Some(lid.to_string());
+            }
+            _ => {}
+        }
+        let touched = match (exact(h, "Uniqueid"), exact(h, "Linkedid")) {
+            (Some(uid), Some(lid)) => self.on_channel_event(e, uid, lid, now),
+            _ => None,
+        };
+        if matches!(e.name.as_str(), "DialBegin" | "DialEnd") {
+            return self.on_dial(h, at).or(touched);
+        }
+        touched
+    }
+
+    /// An event carrying a channel snapshot (`Uniqueid` + `Linkedid`).
+    fn on_channel_event(
+        &mut self,
+        e: &SwitchEvent,
+        uid: &str,
+        lid: &str,
+        now: DateTime<Utc>,
+    ) -> Option<String> {
+        let h = &e.headers;
+        let at = e.at;
+        let lid = self.ensure_channel(uid, lid, now)?;
+        let user_vars: Vec<(String, String)> = if e.name == "UserEvent"
+            && h.get("UserEvent")
+                .is_some_and(|n| self.user_events.matches(n))
+        {
+            h.iter()
+                .filter(|(k, _)| !SNAPSHOT_HEADERS.iter().any(|s| s.eq_ignore_ascii_case(k)))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let channel = self.channels.get_mut(uid)?;
+        channel.epoch = self.epoch;
+        channel.apply_snapshot(h, at);
+        match e.name.as_str() {
+            "Newchannel" => {
+                channel.created_at.get_or_insert(at);
+                channel.entry_context = h.get("Context").map(str::to_string);
+                channel.entry_exten = h.get("Exten").map(str::to_string);
+            }
+            "Newexten" => {
+                let app = h.get("Application").unwrap_or_default();
+                if app.eq_ignore_ascii_case("Set")
+                    && h.get("AppData").is_some_and(|d| {
+                        d.trim_start()
+                            .to_ascii_uppercase()
+                            .starts_with("TIMEOUT(ABSOLUTE)=")
+                    })
+                {
+                    channel.absolute_timeout = true;
+                }
+                channel.last_app = Some(app.to_string());
+            }
+            "VarSet" => {
+                if let Some(name) = h.get("Variable") {
+                    channel.set_var(name, h.get("Value").unwrap_or_default(), at);
+                }
+            }
+            "Hangup" => {
+                channel.hangup = Some(HangupInfo {
+                    cause: h.get("Cause").and_then(|c| c.trim().parse().ok()),
+                    text: h.get("Cause-txt").map(str::to_string),
+                    at,
+                });
+            }
+            _ => {}
+        }
+        for (k, v) in &user_vars {
+            channel.set_var(k, v, at);
+        }
+        let last_app = channel.last_app.clone();
+        let has_app = channel.var(&self.settings.application_variables).is_some();
+        let call = self.calls.get_mut(&lid)?;
+        call.switch_times |= h.get("Timestamp").is_some();
+        if has_app && call.app_leg.is_none() {
+            call.app_leg = Some(uid.to_string());
+        }
+        let kind = match e.name.as_str() {
+            "SoftHangupRequest" => Some(RequestKind::Own),
+            "HangupRequest" => Some(RequestKind::Peer),
+            _ => None,
+        };
+        if let (Some(kind), None) = (kind, &call.first_request) {
+            call.first_request = Some(Request {
+                leg: uid.to_string(),
+                kind,
+            });
+            call.request_last_app = last_app;
+        }
+        if e.name == "BridgeEnter" {
+            if let Some(bridge) = h.get("BridgeUniqueid") {
+                let members = call.bridges.entry(bridge.to_string()).or_default();
+                for m in members.iter() {
+                    call.links.push((m.clone(), uid.to_string()));
+                }
+                if !members.iter().any(|m| m == uid) {
+                    members.push(uid.to_string());
+                }
+            }
+        }
+        Some(lid)
+    }
+
+    /// DialBegin / DialEnd: link caller and callee; `DialStatus: ANSWER`
+    /// means the callee answered. Originate's own Dial events have no caller.
+    fn on_dial(&mut self, h: &Headers, at: DateTime<Utc>) -> Option<String> {
+        let dest = h.get("DestUniqueid")?;
+        let lid = self.channels.get(dest)?.linkedid.clone();
+        let status = h.get("DialStatus").filter(|s| !s.is_empty());
+        if status == Some("ANSWER") {
+            if let Some(c) = self.channels.get_mut(dest) {
+                c.mark_answered(at);
+            }
+        }
+        if let Some(caller) = exact(h, "Uniqueid") {
+            if let (Some(status), Some(c)) = (status, self.channels.get_mut(caller)) {
+                c.dial_end_status = Some(status.to_string());
+            }
+            if let Some(call) = self.calls.get_mut(&lid) {
+                let link = (caller.to_string(), dest.to_string());
+                if !call.links.contains(&link) {
+                    call.links.push(link);
+                }
+            }
+        }
+        Some(lid)
+    }
+
+    fn on_cdr(&mut self, h: &Headers, at: DateTime<Utc>) -> Option<String> {
+        let uid = h.get("UniqueID")?;
+        let cdr = Cdr::from_headers(h, self.settings.timezone);
+        if let Some(channel) = self.channels.get_mut(uid) {
+            attach_cdr(channel, cdr, at);
+            return Some(channel.linkedid.clone());
+        }
+        if self.finished.contains(uid) {
+            tracing::debug!(uniqueid = uid, "Cdr after its call was reported; ignored");
+            return None;
+        }
+        let held = self.held_cdrs.entry(uid.to_string()).or_default();
+        if held.is_empty() {
+            self.held_order.push_back(uid.to_string());
+        }
+        held.push((cdr, at));
+        while self.held_order.len() > MAX_HELD_CDRS {
+            if let Some(old) = self.held_order.pop_front() {
+                self.held_cdrs.remove(&old);
+                tracing::warn!(uniqueid = %old, "dropping a Cdr whose channel never appeared");
+            }
+        }
+        None
+    }
+
+    fn on_cel(&mut self, h: &Headers) -> Option<String> {
+        let lid = h.get("LinkedID")?;
+        let end = h.get("EventName") == Some("LINKEDID_END");
+        if let Some(call) = self.calls.get_mut(lid) {
+            call.cel_seen = true;
+            call.linkedid_end |= end;
+            return Some(lid.to_string());
+        }
+        if self.finished.contains(lid) {
+            return None;
+        }
+        let seen = self.pending_cel.entry(lid.to_string()).or_insert_with(|| {
+            self.pending_cel_order.push_back(lid.to_string());
+            CelSeen::default()
+        });
+        seen.linkedid_end |= end;
+        while self.pending_cel_order.len() > MAX_PENDING_CEL {
+            if let Some(old) = self.pending_cel_order.pop_front() {
+                self.pending_cel.remove(&old);
+            }
+        }
+        None
+    }
+
+    /// The channel `uid`, created (and its call) when first met. `None` for a
+    /// channel of a call already reported. Returns the channel's Linkedid.
+    fn ensure_channel(&mut self, uid: &str, lid: &str, now: DateTime<Utc>) -> Option<String> {
+        if let Some(c) = self.channels.get(uid) {
+            return Some(c.linkedid.clone());
+        }
+        if self.finished.contains(uid) || uid.is_empty() || lid.is_empty() {
+            return None;
+        }
+        let mut channel = Channel::new(uid, lid, self.epoch);
+        for (cdr, at) in self.held_cdrs.remove(uid).unwrap_or_default() {
+            attach_cdr(&mut channel, cdr, at);
+        }
+        self.channels.insert(uid.to_string(), channel);
+        let call = self.calls.entry(lid.to_string()).or_insert_with(|| {
+            let mut call = Call::new(lid, now);
+            if let Some(seen) = self.pending_cel.remove(lid) {
+                call.cel_seen = true;
+                call.linkedid_end = seen.linkedid_end;
+            }
+            call
+        });
+        call.legs.push(uid.to_string());
+        Some(lid.to_string())
+    }
+
+    /// Channels listed after a (re)login: adopt the unknown ones; channels
+    /// from before the connection that are no longer listed ended while
+    /// postcall was away.
+    fn on_live_channels(&mut self, rows: &[Headers], now: DateTime<Utc>) -> Vec<String> {
+        let mut touched = Vec::new();
+        let mut live = HashSet::new();
+        for row in rows {
+            let (Some(uid), Some(lid)) = (row.get("Uniqueid"), row.get("Linkedid")) else {
+                continue;
+            };
+            live.insert(uid.to_string());
+            let Some(lid) = self.ensure_channel(uid, lid, now) else {
+                continue;
+            };
+            if let Some(c) = self.channels.get_mut(uid) {
+                c.epoch = self.epoch;
+                c.apply_snapshot(row, now);
+            }
+            let has_app = self
+                .channels
+                .get(uid)
+                .and_then(|c| c.var(&self.settings.application_variables))
+                .is_some();
+            if let Some(call) = self.calls.get_mut(&lid) {
+                if has_app && call.app_leg.is_none() {
+                    call.app_leg = Some(uid.to_string());
+                }
+            }
+            touched.push(lid);
+        }
+        for c in self.channels.values_mut() {
+            if c.epoch < self.epoch && c.hangup.is_none() && !live.contains(&c.uniqueid) {
+                c.hangup = Some(HangupInfo {
+                    cause: None,
+                    text: None,
+                    at: now,
+                });
+                if let Some(call) = self.calls.get_mut(&c.linkedid) {
+                    // Its LINKEDID_END went by while we were away.
+                    call.linkedid_end = true;
+                }
+                touched.push(c.linkedid.clone());
+            }
+        }
+        touched
+    }
+
+    // ----- completion ---------------------------------------------------
+
+    fn refresh(&mut self, lid: &str, now: DateTime<Utc>) {
+        let Some(call) = self.calls.get_mut(lid) else {
+            return;
+        };
+        call.last_activity = now;
+        let all_hung = !call.legs.is_empty()
+            && call
+                .legs
+                .iter()
+                .all(|u| self.channels.get(u).is_some_and(|c| c.hangup.is_some()));
+        if all_hung && (call.linkedid_end || !call.cel_seen) {
+            call.complete_since.get_or_insert(now);
+        } else {
+            call.complete_since = None;
+        }
+    }
+
+    fn due(&self, call: &Call, now: DateTime<Utc>) -> bool {
+        let grace =
+            chrono::Duration::from_std(self.settings.hangup_grace).unwrap_or(chrono::Duration::MAX);
+        let idle =
+            chrono::Duration::from_std(self.settings.idle_timeout).unwrap_or(chrono::Duration::MAX);
+        let complete = call
+            .complete_since
+            .is_some_and(|t| t.checked_add_signed(grace).is_some_and(|d| d <= now));
+        let idle = call
+            .last_activity
+            .checked_add_signed(idle)
+            .is_some_and(|d| d <= now);
+        if idle && !complete {
+            tracing::warn!(linkedid = %call.linkedid, "call idle for longer than the idle timeout; reported as it is");
+        }
+        complete || idle
+    }
+
+    fn emit(&mut self, lid: &str) -> Option<FinishedCall> {
+        let call = self.calls.remove(lid)?;
+        let channels: Vec<Channel> = call
+            .legs
+            .iter()
+            .filter_map(|u| self.channels.remove(u))
+            .collect();
+        for c in &channels {
+            self.finished.insert(c.uniqueid.clone());
+            self.held_cdrs.remove(&c.uniqueid);
+        }
+        self.finished.insert(call.linkedid.clone());
+        let mut refs: Vec<&Channel> = channels.iter().collect();
+        let draft = draft::draft(&call, &mut refs, &self.settings)?;
+        Some(draft.build(&self.settings))
+    }
+
+    fn emit_due(&mut self, candidates: Vec<String>, now: DateTime<Utc>) -> Vec<FinishedCall> {
+        let mut due: Vec<String> = candidates
+            .into_iter()
+            .filter(|lid| self.calls.get(lid).is_some_and(|c| self.due(c, now)))
+            .collect();
+        due.sort_by_key(|l| channel::uniqueid_order(l));
+        due.dedup();
+        due.iter().filter_map(|lid| self.emit(lid)).collect()
+    }
+}
+
+impl Tracker for AsteriskTracker {
+    fn handle(&mut self, message: SwitchMessage, now: DateTime<Utc>) -> Vec<FinishedCall> {
+        let touched = match message {
+            SwitchMessage::Connected => {
+                self.epoch += 1;
+                Vec::new()
+            }
+            SwitchMessage::Disconnected => Vec::new(),
+            SwitchMessage::LiveChannels(rows) => self.on_live_channels(&rows, now),
+            SwitchMessage::Event(e) => self.on_event(&e, now).into_iter().collect(),
+        };
+        for lid in &touched {
+            self.refresh(lid, now);
+        }
+        self.emit_due(touched, now)
+    }
+
+    fn tick(&mut self, now: DateTime<Utc>) -> Vec<FinishedCall> {
+        let idle =
+            chrono::Duration::from_std(self.settings.idle_timeout).unwrap_or(chrono::Duration::MAX);
+        let held_before = self.held_order.len();
+        self.held_cdrs.retain(|_, cdrs| {
+            cdrs.retain(|(_, at)| at.checked_add_signed(idle).map_or(true, |d| d > now));
+            !cdrs.is_empty()
+        });
+        if self.held_cdrs.len() != held_before {
+            self.held_order.retain(|u| self.held_cdrs.contains_key(u));
+        }
+        let all: Vec<String> = self.calls.keys().cloned().collect();
+        self.emit_due(all, now)
+    }
+
+    fn finish_all(&mut self, _now: DateTime<Utc>) -> Vec<FinishedCall> {
+        let mut all: Vec<String> = self.calls.keys().cloned().collect();
+        all.sort_by_key(|l| channel::uniqueid_order(l));
+        all.iter().filter_map(|lid| self.emit(lid)).collect()
+    }
+
+    fn open_calls(&self) -> usize {
+        self.calls.len()
+    }
+}
+
+fn attach_cdr(channel: &mut Channel, cdr: Cdr, at: DateTime<Utc>) {
+    if cdr.answered() {
+        channel.mark_answered(cdr.answer.unwrap_or(at));
+    }
+    channel.cdrs.push(cdr);
+}
+
+/// A header compared with its exact name: channel events spell `Uniqueid`,
+/// CEL and Cdr `UniqueID`, and only the former carry a channel snapshot.
+fn exact<'a>(h: &'a Headers, name: &str) -> Option<&'a str> {
+    h.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
+}
+
+#[cfg(test)]
+mod tests;

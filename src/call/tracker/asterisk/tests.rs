@@ -1,0 +1,290 @@
+//! Tracker behaviour the captures do not show on their own: the grace
+//! period in switch time, late and early Cdrs, adoption and idle calls.
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::AsteriskTracker;
+use crate::call::record::Status;
+use crate::call::tracker::Tracker;
+use crate::call::CallSettings;
+use crate::switch::{Headers, SwitchEvent, SwitchMessage};
+
+fn t(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_795_502_600 + secs, 0).unwrap()
+}
+
+fn headers(lines: &str) -> Headers {
+    lines
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .collect()
+}
+
+/// An event stamped by the switch at `secs`.
+fn ev(secs: i64, lines: &str) -> SwitchMessage {
+    let mut h = headers(lines);
+    h.push("Timestamp", format!("{}.000000", t(secs).timestamp()));
+    SwitchMessage::Event(SwitchEvent {
+        name: h.get("Event").unwrap_or_default().to_string(),
+        headers: h,
+        body: None,
+        at: t(secs),
+    })
+}
+
+fn chan(event: &str, uid: &str, extra: &str) -> String {
+    format!(
+        "Event: {event}\nChannel: PJSIP/alice-{uid}\nChannelState: 6\nCallerIDNum: 1001\nContext: from-phones\nExten: 600\nUniqueid: {uid}\nLinkedid: 1.1\n{extra}"
+    )
+}
+
+fn cdr(uid: &str, billable: u64) -> String {
+    format!("Event: Cdr\nUniqueID: {uid}\nDisposition: ANSWERED\nBillableSeconds: {billable}\nStartTime: 2026-11-24 06:44:02\nAnswerTime: 2026-11-24 06:44:02\nEndTime: 2026-11-24 06:44:09")
+}
+
+fn feed(
+    tr: &mut AsteriskTracker,
+    msgs: Vec<(i64, SwitchMessage)>,
+) -> Vec<crate::call::tracker::FinishedCall> {
+    let mut out = Vec::new();
+    for (now, m) in msgs {
+        out.extend(tr.tick(t(now)));
+        out.extend(tr.handle(m, t(now)));
+    }
+    out
+}
+
+fn settings() -> CallSettings {
+    let mut s = CallSettings::new("pbx");
+    s.inbound_contexts = vec!["from-phones".into()];
+    s
+}
+
+#[test]
+fn a_finished_call_waits_the_grace_period_for_its_cdr() {
+    let mut tr = AsteriskTracker::new(settings());
+    let out = feed(
+        &mut tr,
+        vec![
+            (0, ev(0, &chan("Newchannel", "1.1", ""))),
+            (
+                0,
+                ev(
+                    0,
+                    &chan("VarSet", "1.1", "Variable: POSTCALL_APP\nValue: ivr"),
+                ),
+            ),
+            (7, ev(7, &chan("HangupRequest", "1.1", "Cause: 16"))),
+            (
+                7,
+                ev(
+                    7,
+                    &chan("Hangup", "1.1", "Cause: 16\nCause-txt: Normal Clearing"),
+                ),
+            ),
+            (8, ev(8, &cdr("1.1", 7))),
+        ],
+    );
+    assert!(out.is_empty(), "held for the grace period");
+    assert!(tr.tick(t(8)).is_empty());
+    let done = tr.tick(t(9));
+    assert_eq!(done.len(), 1);
+    let r = &done[0].record;
+    assert_eq!(r.talk_time_seconds, 7);
+    assert_eq!(r.application.as_deref(), Some("ivr"));
+    assert_eq!(r.direction.as_str(), "inbound");
+    assert_eq!(
+        r.hangup_by.as_str(),
+        "remote",
+        "the phone behind the application leg hung up"
+    );
+    assert_eq!(
+        r.started_at,
+        Some(t(0)),
+        "switch timestamps win over Cdr times"
+    );
+    assert_eq!(r.ended_at, Some(t(7)));
+    // A Cdr arriving after the report starts no phantom call.
+    assert!(tr.handle(ev(20, &cdr("1.1", 7)), t(20)).is_empty());
+    assert!(tr
+        .handle(ev(20, &chan("Newstate", "1.1", "")), t(20))
+        .is_empty());
+    assert_eq!(tr.open_calls(), 0);
+    assert!(tr.finish_all(t(30)).is_empty());
+}
+
+#[test]
+fn a_cdr_before_its_channel_is_held_and_joined() {
+    let mut tr = AsteriskTracker::new(CallSettings::new("pbx"));
+    let out = feed(
+        &mut tr,
+        vec![
+            (0, ev(0, &cdr("1.1", 5))),
+            (0, ev(0, &chan("Newchannel", "1.1", ""))),
+            (0, ev(0, &chan("Hangup", "1.1", "Cause: 16"))),
+        ],
+    );
+    assert!(out.is_empty());
+    let done = tr.tick(t(5));
+    assert_eq!(done[0].record.talk_time_seconds, 5);
+}
+
+#[test]
+fn cel_calls_wait_for_linkedid_end() {
+    let mut tr = AsteriskTracker::new(CallSettings::new("pbx"));
+    feed(
+        &mut tr,
+        vec![
+            (
+                0,
+                ev(
+                    0,
+                    "Event: CEL\nEventName: CHAN_START\nUniqueID: 1.1\nLinkedID: 1.1",
+                ),
+            ),
+            (0, ev(0, &chan("Newchannel", "1.1", ""))),
+            (1, ev(1, &chan("Hangup", "1.1", "Cause: 16"))),
+        ],
+    );
+    assert!(tr.tick(t(10)).is_empty(), "LINKEDID_END has not come");
+    tr.handle(
+        ev(
+            11,
+            "Event: CEL\nEventName: LINKEDID_END\nUniqueID: 1.1\nLinkedID: 1.1",
+        ),
+        t(11),
+    );
+    assert_eq!(tr.tick(t(13)).len(), 1);
+}
+
+#[test]
+fn live_channels_are_adopted_and_vanished_ones_finished() {
+    let mut tr = AsteriskTracker::new(CallSettings::new("pbx"));
+    // Seen before an outage: call 2.1.
+    tr.handle(SwitchMessage::Connected, t(0));
+    tr.handle(
+        ev(
+            0,
+            &chan("Newchannel", "2.1", "").replace("Linkedid: 1.1", "Linkedid: 2.1"),
+        ),
+        t(0),
+    );
+    tr.handle(SwitchMessage::Disconnected, t(1));
+    tr.handle(SwitchMessage::Connected, t(5));
+    let live = headers(
+        "Channel: PJSIP/bob-1\nUniqueid: 1.1\nLinkedid: 1.1\nChannelState: 6\nCallerIDNum: 1002\nChanVariable: POSTCALL_APP=queue",
+    );
+    tr.handle(SwitchMessage::LiveChannels(vec![live]), t(5));
+    assert_eq!(tr.open_calls(), 2);
+    // 2.1 vanished while we were away: finished, with nothing invented.
+    let gone = tr.tick(t(8));
+    assert_eq!(gone.len(), 1);
+    assert_eq!(gone[0].record.call_id, "2.1");
+    assert_eq!(gone[0].record.hangup_cause.q850, None);
+    assert_eq!(gone[0].record.hangup_by.as_str(), "unknown");
+    // 1.1 was adopted: answered, its application known, its start unknown.
+    tr.handle(ev(9, &chan("SoftHangupRequest", "1.1", "Cause: 16")), t(9));
+    tr.handle(ev(9, &chan("Hangup", "1.1", "Cause: 16")), t(9));
+    let done = tr.tick(t(12));
+    let r = &done[0].record;
+    assert_eq!(r.application.as_deref(), Some("queue"));
+    assert_eq!(r.status, Status::Completed);
+    assert_eq!(r.started_at, None);
+    assert_eq!(r.to, None);
+}
+
+#[test]
+fn idle_calls_are_reported_as_they_are() {
+    let mut s = CallSettings::new("pbx");
+    s.idle_timeout = std::time::Duration::from_secs(60);
+    let mut tr = AsteriskTracker::new(s);
+    tr.handle(ev(0, &chan("Newchannel", "1.1", "")), t(0));
+    assert!(tr.tick(t(59)).is_empty());
+    assert_eq!(tr.tick(t(61)).len(), 1);
+    assert_eq!(tr.open_calls(), 0);
+}
+
+#[test]
+fn odd_events_are_ignored_without_panic() {
+    let mut tr = AsteriskTracker::new(CallSettings::new("pbx"));
+    for text in [
+        "Event: Hangup",
+        "Event: Hangup\nUniqueid: 1.1",
+        "Event: Hangup\nUniqueid: \nLinkedid: ",
+        "Event: Cdr",
+        "Event: CEL\nLinkedID: 9.9\nEventName: LINKEDID_END",
+        "Event: DialEnd\nDestUniqueid: 7.7\nDialStatus: ANSWER",
+        "Event: LocalBridge\nLocalOneUniqueid: 1\nLocalTwoUniqueid: 2\nLocalOneLinkedid: 3",
+        "Event: BridgeEnter\nUniqueid: 4.4\nLinkedid: 4.4\nBridgeUniqueid: b",
+        "Event: Hangup\nUniqueid: 5.5\nLinkedid: 5.5\nCause: 99999999999",
+        "Event: Newexten\nUniqueid: 5.5\nLinkedid: 5.5\nApplication: Set\nAppData: TIMEOUT(absolute)=x",
+    ] {
+        tr.handle(ev(0, text), t(0));
+    }
+    tr.handle(
+        SwitchMessage::LiveChannels(vec![headers("Uniqueid: 6.6")]),
+        t(0),
+    );
+    let all = tr.finish_all(t(1));
+    assert_eq!(all.len(), 2, "calls 4.4 and 5.5");
+}
+
+#[test]
+fn record_application_files_and_matching_user_events_are_kept() {
+    let mut tr = AsteriskTracker::new(CallSettings::new("pbx"));
+    feed(
+        &mut tr,
+        vec![
+            (0, ev(0, &chan("Newchannel", "1.1", ""))),
+            (
+                1,
+                ev(
+                    1,
+                    &chan(
+                        "VarSet",
+                        "1.1",
+                        "Variable: RECORDED_FILE\nValue: /var/spool/msg-1",
+                    ),
+                ),
+            ),
+            (
+                1,
+                ev(
+                    1,
+                    &chan(
+                        "VarSet",
+                        "1.2",
+                        "Variable: MIXMONITOR_FILENAME\nValue: /var/spool/msg-1",
+                    ),
+                ),
+            ),
+            (
+                2,
+                ev(
+                    2,
+                    &chan("UserEvent", "1.1", "UserEvent: PostCallResult\nScore: 9"),
+                ),
+            ),
+            (
+                2,
+                ev(2, &chan("UserEvent", "1.1", "UserEvent: Other\nNoise: 1")),
+            ),
+            (3, ev(3, &chan("Hangup", "1.1", "Cause: 16"))),
+            (3, ev(3, &chan("Hangup", "1.2", "Cause: 16"))),
+        ],
+    );
+    let done = tr.tick(t(6));
+    assert_eq!(done.len(), 1);
+    let r = &done[0];
+    let paths: Vec<&str> = r
+        .record
+        .recordings
+        .iter()
+        .map(|x| x.path.as_str())
+        .collect();
+    assert_eq!(paths, ["/var/spool/msg-1"]);
+    assert_eq!(r.record.recordings[0].seconds, Some(2));
+    assert_eq!(r.raw_variables.get("Score").map(String::as_str), Some("9"));
+    assert!(!r.raw_variables.contains_key("Noise"));
+}

@@ -1,0 +1,330 @@
+//! AMI framing: bytes → frames, as a `tokio_util` [`Decoder`].
+//!
+//! The wire (Asterisk `manager.c`): one banner line `Asterisk Call
+//! Manager/x.y.z\r\n` with no blank line after it, then messages made of
+//! `Key: value\r\n` lines, each message ended by an empty line. Decoding is in
+//! two layers: a cheap scan finds the end of a message under a size cap (over
+//! the cap is an error, never an allocation), then a nom grammar runs on the
+//! complete message only, so the grammar never sees a partial frame.
+
+use bytes::{Buf, BytesMut};
+use nom::bytes::complete::{tag, take_till, take_till1};
+use nom::character::complete::char;
+use nom::combinator::{all_consuming, opt};
+use nom::multi::many1;
+use nom::sequence::terminated;
+use nom::IResult;
+use tokio_util::codec::Decoder;
+
+use crate::switch::Headers;
+
+/// What the banner of every Asterisk manager starts with.
+pub const BANNER_PREFIX: &str = "Asterisk Call Manager/";
+
+/// The longest banner line accepted.
+const MAX_BANNER: usize = 1024;
+
+/// One decoded unit of the AMI stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AmiFrame {
+    /// The greeting line, without its line end.
+    Banner(String),
+    /// A complete message: its headers in wire order.
+    Message(Headers),
+    /// A complete message that does not follow the grammar; skipped, and the
+    /// session logs its size.
+    Malformed { bytes: usize },
+}
+
+/// Why the stream cannot be decoded any further.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("an AMI message exceeds the limit of {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("the peer did not greet with an AMI banner")]
+    NoBanner,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// The AMI decoder.
+#[derive(Debug, Clone)]
+pub struct AmiCodec {
+    max_message: usize,
+    expect_banner: bool,
+    /// Where the boundary scan resumes, so that a message trickling in byte
+    /// by byte is not rescanned from its start each time.
+    scanned: usize,
+}
+
+impl AmiCodec {
+    /// A decoder for a fresh connection: banner first, then messages of at
+    /// most `max_message` bytes.
+    pub fn new(max_message: usize) -> Self {
+        AmiCodec {
+            max_message: max_message.max(64),
+            expect_banner: true,
+            scanned: 0,
+        }
+    }
+
+    /// A decoder for a stream already past its banner (a capture cut
+    /// mid-stream).
+    pub fn without_banner(max_message: usize) -> Self {
+        AmiCodec {
+            expect_banner: false,
+            ..AmiCodec::new(max_message)
+        }
+    }
+
+    fn decode_banner(&mut self, buf: &mut BytesMut) -> Result<Option<AmiFrame>, CodecError> {
+        let Some(nl) = buf.iter().take(MAX_BANNER).position(|b| *b == b'\n') else {
+            return if buf.len() >= MAX_BANNER {
+                Err(CodecError::NoBanner)
+            } else {
+                Ok(None)
+            };
+        };
+        let line = buf.split_to(nl + 1);
+        self.expect_banner = false;
+        let text = text_of(strip_line_end(&line));
+        Ok(Some(AmiFrame::Banner(text)))
+    }
+}
+
+impl Decoder for AmiCodec {
+    type Item = AmiFrame;
+    type Error = CodecError;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<AmiFrame>, CodecError> {
+        if self.expect_banner {
+            return self.decode_banner(buf);
+        }
+        // Empty lines between messages carry nothing.
+        let blank = leading_blank_lines(buf);
+        if blank > 0 {
+            buf.advance(blank);
+            self.scanned = 0;
+        }
+        match find_message_end(buf, self.scanned) {
+            Scan::Complete { headers_end, end } => {
+                self.scanned = 0;
+                if end > self.max_message {
+                    return Err(CodecError::TooLarge {
+                        limit: self.max_message,
+                    });
+                }
+                let frame = buf.split_to(end);
+                Ok(Some(match parse_message(&frame[..headers_end]) {
+                    Some(headers) => AmiFrame::Message(headers),
+                    None => AmiFrame::Malformed { bytes: end },
+                }))
+            }
+            Scan::NeedMore { resume } => {
+                self.scanned = resume;
+                if buf.len() > self.max_message {
+                    Err(CodecError::TooLarge {
+                        limit: self.max_message,
+                    })
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<AmiFrame>, CodecError> {
+        match self.decode(buf)? {
+            Some(frame) => Ok(Some(frame)),
+            None if buf.iter().all(|b| *b == b'\r' || *b == b'\n') => {
+                buf.clear();
+                Ok(None)
+            }
+            None => {
+                // A message cut short by the end of the stream.
+                let bytes = buf.len();
+                buf.clear();
+                self.scanned = 0;
+                Ok(Some(AmiFrame::Malformed { bytes }))
+            }
+        }
+    }
+}
+
+enum Scan {
+    /// `headers_end`: just past the last header line; `end`: past the empty line.
+    Complete {
+        headers_end: usize,
+        end: usize,
+    },
+    NeedMore {
+        resume: usize,
+    },
+}
+
+/// Finds the empty line that ends the message at the start of `buf`. Lines
+/// end with CRLF on the wire; a bare LF is accepted as well.
+fn find_message_end(buf: &[u8], from: usize) -> Scan {
+    let mut i = from;
+    while let Some(off) = buf[i.min(buf.len())..].iter().position(|b| *b == b'\n') {
+        let nl = i + off;
+        match (buf.get(nl + 1), buf.get(nl + 2)) {
+            (Some(b'\n'), _) => {
+                return Scan::Complete {
+                    headers_end: nl + 1,
+                    end: nl + 2,
+                }
+            }
+            (Some(b'\r'), Some(b'\n')) => {
+                return Scan::Complete {
+                    headers_end: nl + 1,
+                    end: nl + 3,
+                }
+            }
+            (None, _) | (Some(b'\r'), None) => return Scan::NeedMore { resume: nl },
+            _ => i = nl + 1,
+        }
+    }
+    Scan::NeedMore { resume: buf.len() }
+}
+
+fn leading_blank_lines(buf: &[u8]) -> usize {
+    let mut n = 0;
+    loop {
+        match &buf[n..] {
+            [b'\n', ..] => n += 1,
+            [b'\r', b'\n', ..] => n += 2,
+            _ => return n,
+        }
+    }
+}
+
+/// `Key: value` followed by a line end. The value is everything after the
+/// first colon and the single space Asterisk writes after it; it may be empty
+/// and may itself contain colons.
+fn header_line(i: &[u8]) -> IResult<&[u8], (&[u8], &[u8])> {
+    let (i, key) = take_till1(|c| c == b':' || c == b'\r' || c == b'\n')(i)?;
+    let (i, _) = char(':')(i)?;
+    let (i, _) = opt(char(' '))(i)?;
+    let (i, value) = terminated(
+        take_till(|c| c == b'\r' || c == b'\n'),
+        nom::branch::alt((tag("\r\n"), tag("\n"))),
+    )(i)?;
+    Ok((i, (key, value)))
+}
+
+/// A whole message (its header lines, without the empty line that ends it);
+/// `None` when a line is not a header.
+pub fn parse_message(bytes: &[u8]) -> Option<Headers> {
+    let (_, lines) = all_consuming(many1(header_line))(bytes).ok()?;
+    let mut headers = Headers::with_capacity(lines.len());
+    for (key, value) in lines {
+        headers.push(text_of(key), text_of(value));
+    }
+    Some(headers)
+}
+
+fn strip_line_end(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// UTF-8 when the bytes are, else Latin-1 (older switches send caller names
+/// in it): lossless either way.
+fn text_of(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => bytes.iter().map(|b| char::from(*b)).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(codec: &mut AmiCodec, bytes: &[u8]) -> Vec<AmiFrame> {
+        let mut buf = BytesMut::from(bytes);
+        let mut out = Vec::new();
+        while let Some(f) = codec.decode(&mut buf).unwrap() {
+            out.push(f);
+        }
+        while let Some(f) = codec.decode_eof(&mut buf).unwrap() {
+            out.push(f);
+        }
+        out
+    }
+
+    #[test]
+    fn banner_then_messages_with_empty_values_colons_and_repeats() {
+        let wire = b"Asterisk Call Manager/11.0.0\r\nResponse: Success\r\nActionID: a-1\r\nMessage: Authentication accepted\r\n\r\nEvent: CEL\r\nAccountCode: \r\nExtra: {\"a\":1,\"b\":\"x: y\"}\r\nChanVariable: A=\r\nChanVariable: B=2\r\n\r\n";
+        let frames = decode_all(&mut AmiCodec::new(4096), wire);
+        assert_eq!(
+            frames[0],
+            AmiFrame::Banner("Asterisk Call Manager/11.0.0".into())
+        );
+        let AmiFrame::Message(h) = &frames[2] else {
+            panic!("{frames:?}")
+        };
+        assert_eq!(h.get("AccountCode"), Some(""));
+        assert_eq!(h.get("Extra"), Some("{\"a\":1,\"b\":\"x: y\"}"));
+        assert_eq!(h.get_all("ChanVariable").collect::<Vec<_>>(), ["A=", "B=2"]);
+        assert_eq!(frames.len(), 3);
+    }
+
+    #[test]
+    fn waits_for_the_empty_line_and_leaves_the_rest() {
+        let mut codec = AmiCodec::without_banner(4096);
+        let mut buf = BytesMut::from(&b"Event: A\r\nX: 1\r\n"[..]);
+        assert_eq!(codec.decode(&mut buf).unwrap(), None);
+        buf.extend_from_slice(b"\r");
+        assert_eq!(codec.decode(&mut buf).unwrap(), None);
+        buf.extend_from_slice(b"\nEvent: B\r\n");
+        let Some(AmiFrame::Message(h)) = codec.decode(&mut buf).unwrap() else {
+            panic!()
+        };
+        assert_eq!(h.get("X"), Some("1"));
+        assert_eq!(&buf[..], b"Event: B\r\n");
+    }
+
+    #[test]
+    fn oversize_is_an_error_before_the_end_arrives() {
+        let mut codec = AmiCodec::without_banner(100);
+        let mut buf = BytesMut::from(&b"Event: A\r\nX: "[..]);
+        buf.extend_from_slice(&[b'y'; 200]);
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(CodecError::TooLarge { limit: 100 })
+        ));
+    }
+
+    #[test]
+    fn a_line_without_colon_makes_the_message_malformed_not_fatal() {
+        let frames = decode_all(
+            &mut AmiCodec::without_banner(4096),
+            b"garbage line\r\nEvent: X\r\n\r\nEvent: Y\r\n\r\n",
+        );
+        assert_eq!(frames[0], AmiFrame::Malformed { bytes: 26 });
+        assert!(matches!(&frames[1], AmiFrame::Message(h) if h.get("Event") == Some("Y")));
+    }
+
+    #[test]
+    fn latin1_values_survive() {
+        let frames = decode_all(
+            &mut AmiCodec::without_banner(4096),
+            b"Event: X\r\nCallerIDName: Jos\xe9\r\n\r\n",
+        );
+        assert!(
+            matches!(&frames[0], AmiFrame::Message(h) if h.get("CallerIDName") == Some("José"))
+        );
+    }
+
+    #[test]
+    fn a_truncated_tail_is_reported_at_eof() {
+        let frames = decode_all(
+            &mut AmiCodec::without_banner(4096),
+            b"Event: X\r\n\r\nEvent: Y\r\nA: ",
+        );
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[1], AmiFrame::Malformed { bytes: 13 });
+    }
+}

@@ -1,0 +1,13 @@
+//! Asterisk: the AMI connector and call tracker against the real captures in
+//! tests/fixtures/asterisk and the answer key tests/fixtures/expected.json.
+
+#[path = "asterisk/codec.rs"]
+mod codec;
+#[path = "asterisk/common.rs"]
+mod common;
+#[path = "asterisk/concurrency.rs"]
+mod concurrency;
+#[path = "asterisk/replay.rs"]
+mod replay;
+#[path = "asterisk/server.rs"]
+mod server;
