@@ -7,7 +7,7 @@
 //! - [`policy`]: the response → delivered / retry / dead / disable service,
 //!   and when to retry.
 //! - [`limits`]: per-service rate and concurrency, the global worker limit.
-//! - [`pool`]: the workers: lease from the queue, attempt, report.
+//! - [`pool`]: the workers: lease from the outbox, attempt, report.
 //! - [`plan`]: the configuration → per-service plans (secrets resolved).
 //!
 //! [`attempt`] is one attempt end to end (render, sign, send, classify); the
@@ -243,4 +243,38 @@ pub async fn send_sample(
         out.push((plan.service.clone(), report));
     }
     out
+}
+
+/// Routes a finished call and, when any service wants it, commits the call
+/// and its deliveries to the outbox (durably, before any attempt). A call
+/// no application takes is not stored. Returns the stored deliveries.
+pub async fn enqueue_call(
+    outbox: &crate::outbox::Outbox,
+    router: &crate::route::Router,
+    call: &crate::call::tracker::FinishedCall,
+) -> Result<Vec<crate::outbox::DeliveryRef>, crate::outbox::OutboxError> {
+    let deliveries = router.route(&call.record, &call.raw_variables);
+    let Some(first) = deliveries.first() else {
+        return Ok(Vec::new());
+    };
+    let mut record = call.record.clone();
+    record.application = Some(first.application.clone());
+    let new_call = crate::outbox::NewCall {
+        event_id: record.event_id.clone(),
+        call_id: record.call_id.clone(),
+        application: record.application.clone(),
+        record_json: serde_json::to_string(&record)
+            .map_err(|e| crate::outbox::OutboxError::Corrupt(format!("call record: {e}")))?,
+        raw_vars_json: serde_json::to_string(&call.raw_variables)
+            .map_err(|e| crate::outbox::OutboxError::Corrupt(format!("variables: {e}")))?,
+    };
+    let new = deliveries
+        .into_iter()
+        .map(|d| crate::outbox::NewDelivery {
+            application: d.application,
+            service: d.service,
+            private: d.private,
+        })
+        .collect();
+    outbox.enqueue(new_call, new).await
 }

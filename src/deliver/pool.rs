@@ -11,7 +11,6 @@
 
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -22,76 +21,14 @@ use crate::deliver::limits::{Limits, ServiceLimits};
 use crate::deliver::policy::{Decision, RetryPolicy};
 use crate::deliver::rest::ClientCache;
 use crate::deliver::{attempt, AttemptReport, ServicePlan};
+use crate::outbox::{AttemptReport as Attempt, AttemptResult, Leased, Outbox};
 
 /// The longest the pool sleeps without looking at the queue.
 pub const IDLE_POLL: Duration = Duration::from_secs(1);
+/// How often [`Pool::run_until_drained`] looks at the queue's figures.
+const DRAIN_POLL: Duration = Duration::from_millis(20);
 /// The most rows leased in one call.
 const LEASE_BATCH: usize = 32;
-
-/// A leased delivery, as the queue hands it over.
-#[derive(Debug, Clone)]
-pub struct Leased {
-    /// The delivery's stable id (`Idempotency-Key`, `webhook-id`).
-    pub delivery_id: String,
-    pub application: String,
-    pub service: String,
-    /// The number of this attempt (1 = first).
-    pub attempt: u32,
-    pub record: CallRecord,
-    /// The application leg's raw variables (`vars.*`).
-    pub vars: BTreeMap<String, String>,
-}
-
-/// What becomes of a leased row after its attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Next {
-    Delivered,
-    /// Due again at this time.
-    RetryAt(DateTime<Utc>),
-    /// Dead-lettered with this reason.
-    Dead {
-        reason: String,
-    },
-    /// 410: disable the service (persisted) and hold its rows.
-    DisableService,
-    /// The row's service is no longer configured: hold it, visible and
-    /// retryable once the configuration is fixed.
-    Orphaned,
-}
-
-/// One attempt as the delivery log records it. Private services' errors
-/// are already redacted.
-#[derive(Debug, Clone)]
-pub struct AttemptLog {
-    pub at: DateTime<Utc>,
-    pub status: Option<u16>,
-    pub latency: Duration,
-    pub error: Option<String>,
-    /// The row's service is private: delete its stored payload once it ends.
-    pub private: bool,
-}
-
-/// Why the queue could not serve the pool.
-#[derive(Debug, thiserror::Error)]
-#[error("queue: {0}")]
-pub struct QueueError(pub String);
-
-/// What the pool needs from the durable queue (the SQLite outbox).
-pub trait Queue: Send + Sync + 'static {
-    /// Leases up to `max` due rows of enabled services.
-    fn lease(&self, max: usize) -> impl Future<Output = Result<Vec<Leased>, QueueError>> + Send;
-    /// Records one attempt and the row's fate.
-    fn finish(
-        &self,
-        delivery_id: &str,
-        attempt: AttemptLog,
-        next: Next,
-    ) -> impl Future<Output = Result<(), QueueError>> + Send;
-    /// Resolves when rows were added or made due (enqueue, retry, enable).
-    fn changed(&self) -> impl Future<Output = ()> + Send;
-    /// How long until the earliest pending row is due; `None` if none is.
-    fn next_due_in(&self) -> impl Future<Output = Option<Duration>> + Send;
-}
 
 /// How to send to one service: the plan plus its pacing and retries.
 #[derive(Debug)]
@@ -106,21 +43,24 @@ pub struct ServiceEntry {
 pub type Plans = HashMap<(String, String), Arc<ServiceEntry>>;
 
 /// The worker pool's shared state.
-pub struct Pool<Q: Queue> {
-    queue: Arc<Q>,
+pub struct Pool {
+    outbox: Outbox,
     plans: RwLock<Arc<Plans>>,
     limits: Limits,
     clients: ClientCache,
+    lease_for: Duration,
 }
 
-impl<Q: Queue> Pool<Q> {
-    /// A pool over `queue` with at most `workers` attempts in flight.
-    pub fn new(queue: Arc<Q>, plans: Plans, workers: usize) -> Arc<Self> {
+impl Pool {
+    /// A pool over `outbox` with at most `workers` attempts in flight; a
+    /// row is leased for `lease_for` (longer than any service's timeout).
+    pub fn new(outbox: Outbox, plans: Plans, workers: usize, lease_for: Duration) -> Arc<Self> {
         let pool = Arc::new(Pool {
-            queue,
+            outbox,
             plans: RwLock::new(Arc::new(Plans::new())),
             limits: Limits::new(workers),
             clients: ClientCache::new(),
+            lease_for,
         });
         pool.set_plans(plans);
         pool
@@ -148,8 +88,8 @@ impl<Q: Queue> Pool<Q> {
     }
 
     /// Runs until `cancel`, then waits at most `grace` for attempts in
-    /// flight.
-    pub async fn run(self: Arc<Self>, cancel: CancellationToken, grace: Duration) {
+    /// flight. Returns whether they all finished in time.
+    pub async fn run(self: Arc<Self>, cancel: CancellationToken, grace: Duration) -> bool {
         let tasks = TaskTracker::new();
         loop {
             let worker = tokio::select! {
@@ -163,25 +103,23 @@ impl<Q: Queue> Pool<Q> {
                     None => break,
                 }
             }
-            // Subscribe before leasing so a row enqueued meanwhile wakes us.
-            let changed = self.queue.changed();
-            let rows = match self.queue.lease(workers.len()).await {
+            let rows = match self.outbox.lease(workers.len(), self.lease_for).await {
                 Ok(rows) => rows,
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot lease deliveries; retrying");
+                    tracing::error!(error = %e, "cannot lease deliveries; trying again");
                     Vec::new()
                 }
             };
             if rows.is_empty() {
                 drop(workers);
-                let wait = self
-                    .queue
-                    .next_due_in()
-                    .await
-                    .unwrap_or(IDLE_POLL)
-                    .min(IDLE_POLL);
+                let now = self.outbox.clock().now();
+                let wait = match self.outbox.next_due_at().await {
+                    Ok(Some(at)) => (at - now).to_std().unwrap_or(Duration::ZERO),
+                    _ => IDLE_POLL,
+                }
+                .min(IDLE_POLL);
                 tokio::select! {
-                    _ = changed => {}
+                    _ = self.outbox.wait_for_work() => {}
                     _ = tokio::time::sleep(wait) => {}
                     _ = cancel.cancelled() => break,
                 }
@@ -189,17 +127,18 @@ impl<Q: Queue> Pool<Q> {
             }
             for row in rows {
                 let Some(worker) = workers.pop() else {
-                    // The queue returned more than asked: leave the rest to
-                    // their lease expiry rather than overrun the limit.
-                    tracing::warn!(delivery_id = %row.delivery_id, "queue leased more rows than requested");
+                    // More rows than asked for: their leases expire and they
+                    // are taken again, rather than overrun the limit.
+                    tracing::warn!(
+                        delivery_id = row.id,
+                        "outbox leased more rows than requested"
+                    );
                     continue;
                 };
                 let pool = self.clone();
                 tasks.spawn(async move {
-                    let entry = pool
-                        .plans()
-                        .get(&(row.application.clone(), row.service.clone()))
-                        .cloned();
+                    let key = (row.application.clone(), row.service.clone());
+                    let entry = pool.plans().get(&key).cloned();
                     let _admitted = match &entry {
                         Some(e) => Some(pool.limits.admit(worker, &row.service, e.limits).await),
                         None => None,
@@ -209,45 +148,86 @@ impl<Q: Queue> Pool<Q> {
             }
         }
         tasks.close();
-        if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
+        let finished = tokio::time::timeout(grace, tasks.wait()).await.is_ok();
+        if !finished {
             tracing::warn!(
                 in_flight = tasks.len(),
                 "delivery attempts still running after the shutdown grace; their rows will be retried"
             );
         }
+        finished
+    }
+
+    /// `postcall replay` without `--print`: runs the pool until no row is
+    /// pending or leased (every row delivered, dead, held or orphaned),
+    /// then stops it and returns the queue's figures. Rows waiting for a
+    /// retry keep it running until they end.
+    pub async fn run_until_drained(
+        self: Arc<Self>,
+        cancel: CancellationToken,
+    ) -> Result<crate::outbox::Stats, crate::outbox::OutboxError> {
+        let stop = cancel.child_token();
+        let outbox = self.outbox.clone();
+        let task = tokio::spawn(self.run(stop.clone(), Duration::from_secs(10)));
+        let result = loop {
+            match outbox.stats().await {
+                Ok(stats) if stats.pending + stats.leased == 0 => break Ok(stats),
+                Ok(_) => {}
+                Err(e) => break Err(e),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(DRAIN_POLL) => {}
+                _ = cancel.cancelled() => break outbox.stats().await,
+            }
+        };
+        stop.cancel();
+        let _ = task.await;
+        result
     }
 
     /// One leased row: attempt, decide, log, report.
     async fn deliver(&self, row: Leased, entry: Option<Arc<ServiceEntry>>) {
-        let now = Utc::now();
+        let now = self.outbox.clock().now();
         let Some(entry) = entry else {
             tracing::warn!(
-                delivery_id = %row.delivery_id,
+                delivery_id = row.id,
                 application = %row.application,
                 service = %row.service,
                 "service is not in the configuration; delivery held as orphaned"
             );
-            let log = AttemptLog {
-                at: now,
-                status: None,
+            let attempt = Attempt {
+                attempt: row.attempt,
+                started_at: now,
                 latency: Duration::ZERO,
+                http_status: None,
                 error: Some("service is not configured (orphaned)".into()),
-                private: false,
+                result: AttemptResult::Orphaned,
             };
-            self.report(&row, log, Next::Orphaned).await;
+            self.report(&row, attempt).await;
             return;
         };
-        let mut record = row.record.clone();
-        record.application = Some(row.application.clone());
-        let report: AttemptReport = attempt(
-            &entry.plan,
-            &self.clients,
-            &record,
-            &row.vars,
-            &row.delivery_id,
-            now,
-        )
-        .await;
+        let private = entry.plan.private || row.private;
+        let report = match stored_payload(&row) {
+            Ok((mut record, vars)) => {
+                record.application = Some(row.application.clone());
+                attempt(
+                    &entry.plan,
+                    &self.clients,
+                    &record,
+                    &vars,
+                    &row.delivery_key,
+                    now,
+                )
+                .await
+            }
+            Err(e) => AttemptReport {
+                verdict: crate::deliver::policy::Verdict::Dead { reason: e.clone() },
+                status: None,
+                latency: Duration::ZERO,
+                error: Some(e),
+                response_prefix: Vec::new(),
+            },
+        };
         let last_error = report.error.clone().unwrap_or_default();
         let decision = entry.retry.decide(
             report.verdict.clone(),
@@ -255,70 +235,91 @@ impl<Q: Queue> Pool<Q> {
             &last_error,
             &mut rand::thread_rng(),
         );
-        let (next, outcome) = match decision {
-            Decision::Delivered => (Next::Delivered, "delivered"),
+        let (result, error) = match decision {
+            Decision::Delivered => (AttemptResult::Delivered, None),
             Decision::RetryIn(d) => (
-                Next::RetryAt(now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)),
-                "retry",
+                AttemptResult::RetryAt(
+                    now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX),
+                ),
+                report.error.clone(),
             ),
-            Decision::Dead { reason } => (Next::Dead { reason }, "dead"),
-            Decision::DisableService => (Next::DisableService, "service_disabled"),
+            Decision::Dead { reason } => (AttemptResult::Dead, Some(reason)),
+            Decision::DisableService => (AttemptResult::DisableService, report.error.clone()),
         };
-        let latency_ms = u64::try_from(report.latency.as_millis()).unwrap_or(u64::MAX);
-        match (&report.error, &next) {
-            (None, _) => tracing::info!(
-                delivery_id = %row.delivery_id,
-                event_id = %row.record.event_id,
-                application = %row.application,
-                service = %row.service,
-                attempt = row.attempt,
-                status = report.status.unwrap_or(0),
-                latency_ms,
-                outcome,
-                "delivery attempt"
-            ),
-            (Some(error), next) => {
-                let retry_in_ms = match next {
-                    Next::RetryAt(at) => (*at - now).num_milliseconds(),
-                    _ => -1,
-                };
-                tracing::info!(
-                    delivery_id = %row.delivery_id,
-                    event_id = %row.record.event_id,
-                    application = %row.application,
-                    service = %row.service,
-                    attempt = row.attempt,
-                    status = report.status.unwrap_or(0),
-                    latency_ms,
-                    outcome,
-                    retry_in_ms,
-                    error = %error,
-                    "delivery attempt"
-                )
-            }
-        }
-        if next == Next::DisableService {
-            tracing::warn!(
-                application = %row.application,
-                service = %row.service,
-                "receiver answered 410 Gone: service disabled, its deliveries are held until `postcall queue enable-service`"
-            );
-        }
-        let log = AttemptLog {
-            at: now,
-            status: report.status,
+        log_attempt(&row, &report, result, error.as_deref(), now, private);
+        let attempt = Attempt {
+            attempt: row.attempt,
+            started_at: now,
             latency: report.latency,
-            error: report.error,
-            private: entry.plan.private,
+            http_status: report.status,
+            error,
+            result,
         };
-        self.report(&row, log, next).await;
+        self.report(&row, attempt).await;
     }
 
-    async fn report(&self, row: &Leased, log: AttemptLog, next: Next) {
-        if let Err(e) = self.queue.finish(&row.delivery_id, log, next).await {
-            // The lease will expire and the row be attempted again: at
-            // least once, never lost.
-            tracing::error!(delivery_id = %row.delivery_id, error = %e, "cannot record the attempt");
+    async fn report(&self, row: &Leased, attempt: Attempt) {
+        if let Err(e) = self.outbox.finish_attempt(row.id, attempt).await {
+            // The lease expires and the row is attempted again: at least
+            // once, never lost.
+            tracing::error!(delivery_id = row.id, error = %e, "cannot record the attempt");
         }
+    }
+}
+
+/// The stored record and variables of a row; a row that cannot be read is
+/// dead with a message saying so (it would never become readable).
+fn stored_payload(row: &Leased) -> Result<(CallRecord, BTreeMap<String, String>), String> {
+    let record: CallRecord = serde_json::from_str(&row.record_json)
+        .map_err(|e| format!("the stored call record is not readable: {e}"))?;
+    let vars: BTreeMap<String, String> = if row.raw_vars_json.trim().is_empty() {
+        BTreeMap::new()
+    } else {
+        serde_json::from_str(&row.raw_vars_json)
+            .map_err(|e| format!("the stored variables are not readable: {e}"))?
+    };
+    Ok((record, vars))
+}
+
+/// The one info line per attempt. Nothing of the request: a private
+/// service's error is already `<private>`-redacted by [`attempt`].
+fn log_attempt(
+    row: &Leased,
+    report: &AttemptReport,
+    result: AttemptResult,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+    private: bool,
+) {
+    let latency_ms = u64::try_from(report.latency.as_millis()).unwrap_or(u64::MAX);
+    let (outcome, retry_in_ms) = match result {
+        AttemptResult::Delivered => ("delivered", None),
+        AttemptResult::RetryAt(at) => ("retry", Some((at - now).num_milliseconds())),
+        AttemptResult::Dead => ("dead", None),
+        AttemptResult::DisableService => ("service_disabled", None),
+        AttemptResult::Orphaned => ("orphaned", None),
+    };
+    tracing::info!(
+        delivery_id = row.id,
+        delivery_key = %row.delivery_key,
+        event_id = %row.event_id,
+        application = %row.application,
+        service = %row.service,
+        attempt = row.attempt,
+        status = report.status.unwrap_or(0),
+        latency_ms,
+        outcome,
+        retry_in_ms,
+        private,
+        error = error.unwrap_or(""),
+        "delivery attempt"
+    );
+    if result == AttemptResult::DisableService {
+        tracing::warn!(
+            application = %row.application,
+            service = %row.service,
+            "receiver answered 410 Gone: service disabled; its deliveries are held until `postcall queue enable-service {}`",
+            row.service
+        );
     }
 }

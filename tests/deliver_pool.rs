@@ -1,0 +1,343 @@
+//! The worker pool end to end: configuration (TOML) → router → SQLite
+//! outbox → workers → a real HTTP receiver on 127.0.0.1:0, and the attempt
+//! log read back from the outbox.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+use postcall::call::record::CallRecord;
+use postcall::call::tracker::FinishedCall;
+use postcall::config::Config;
+use postcall::deliver::pool::Pool;
+use postcall::deliver::{enqueue_call, plan};
+use postcall::outbox::{Outbox, OutboxSettings, Status};
+use postcall::route::Router;
+use support::http::{Receiver, Reply};
+
+/// A configuration with one application `survey` and one service `crm`
+/// posting the default body to `url`; `extra` is appended to the service.
+fn config(url: &str, extra: &str) -> Config {
+    let text = format!(
+        r#"
+[queue]
+retry_schedule = ["20ms"]
+
+[[applications]]
+name = "survey"
+
+[[applications.services]]
+name = "crm"
+method = "POST_RAW"
+url = "{url}"
+{extra}
+"#
+    );
+    Config::from_toml_str(&text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+struct Running {
+    outbox: Outbox,
+    router: Router,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<bool>,
+    _dir: tempfile::TempDir,
+}
+
+impl Running {
+    async fn start(config: &Config) -> Running {
+        Running::start_split(config, config).await
+    }
+
+    /// Routes by `routing` but sends with the services of `sending`.
+    async fn start_split(routing: &Config, sending: &Config) -> Running {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(&dir.path().join("q.sqlite3"), OutboxSettings::default())
+            .await
+            .unwrap();
+        let (plans, errors) = plan::plans(sending);
+        assert!(errors.is_empty(), "{errors:?}");
+        let router = Router::from_config(&routing.applications).unwrap();
+        let pool = Pool::new(outbox.clone(), plans, 8, Duration::from_secs(30));
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(pool.run(cancel.clone(), Duration::from_secs(5)));
+        Running {
+            outbox,
+            router,
+            cancel,
+            task,
+            _dir: dir,
+        }
+    }
+
+    async fn call(&self, call_id: &str) -> i64 {
+        self.call_with(call_id, |_| {}).await
+    }
+
+    async fn call_with(&self, call_id: &str, edit: impl FnOnce(&mut FinishedCall)) -> i64 {
+        let mut record = CallRecord::sample();
+        record.call_id = call_id.into();
+        record.event_id = format!("evt-{call_id}");
+        let mut call = FinishedCall {
+            raw_variables: [("postcall_app".to_string(), "survey".to_string())].into(),
+            record,
+        };
+        edit(&mut call);
+        let refs = enqueue_call(&self.outbox, &self.router, &call)
+            .await
+            .unwrap();
+        assert_eq!(refs.len(), 1);
+        refs[0].id
+    }
+
+    /// Waits (bounded) until delivery `id` has status `status`.
+    async fn until(&self, id: i64, status: Status) -> postcall::outbox::DeliveryDetail {
+        for _ in 0..600 {
+            let detail = self.outbox.show(id).await.unwrap();
+            if detail.delivery.status == status {
+                return detail;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let detail = self.outbox.show(id).await.unwrap();
+        panic!("delivery {id} never became {status:?}: {detail:?}");
+    }
+
+    async fn stop(self) {
+        self.cancel.cancel();
+        assert!(self.task.await.unwrap(), "in-flight attempts finished");
+    }
+}
+
+#[tokio::test]
+async fn fail_twice_then_succeed_is_delivered_once_with_three_attempts() {
+    let rx = Receiver::start(|_, n| {
+        if n < 2 {
+            Reply::status(503)
+        } else {
+            Reply::status(200)
+        }
+    })
+    .await;
+    let run = Running::start(&config(&rx.url("/hook"), "")).await;
+    let id = run.call("c1").await;
+    let detail = run.until(id, Status::Delivered).await;
+    let requests = rx.wait_for(3).await;
+    assert_eq!(requests.len(), 3, "delivered once, after two failures");
+    assert_eq!(detail.attempts.len(), 3);
+    let statuses: Vec<_> = detail.attempts.iter().map(|a| a.http_status).collect();
+    assert_eq!(statuses, vec![Some(503), Some(503), Some(200)]);
+    assert_eq!(detail.attempts[0].error.as_deref(), Some("HTTP 503"));
+    // The same stable id on every attempt, and the call's event_id in the payload.
+    let keys: Vec<_> = requests
+        .iter()
+        .map(|r| r.header("idempotency-key").unwrap().to_string())
+        .collect();
+    assert_eq!(keys[0], detail.delivery.delivery_key);
+    assert!(keys.iter().all(|k| *k == keys[0]));
+    for r in &requests {
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["event_id"], "evt-c1");
+        assert_eq!(v["application"], "survey");
+    }
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn retry_after_two_seconds_is_honoured() {
+    let rx = Receiver::start(|_, n| {
+        if n == 0 {
+            Reply::status(429).with_header("Retry-After", "2")
+        } else {
+            Reply::status(204)
+        }
+    })
+    .await;
+    let run = Running::start(&config(&rx.url("/hook"), "")).await;
+    let id = run.call("c2").await;
+    let detail = run.until(id, Status::Delivered).await;
+    assert_eq!(detail.attempts.len(), 2);
+    let gap = detail.attempts[1].started_at - detail.attempts[0].started_at;
+    assert!(gap >= chrono::Duration::seconds(2), "retried after {gap}");
+    // Generous: only guards against a retry schedule that ignores the header
+    // by waiting far longer.
+    assert!(gap < chrono::Duration::seconds(10), "retried after {gap}");
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn bad_request_is_dead_at_once() {
+    let rx = Receiver::start(|_, _| Reply::status(400).with_body("bad payload")).await;
+    let run = Running::start(&config(&rx.url("/hook"), "")).await;
+    let id = run.call("c3").await;
+    let detail = run.until(id, Status::Dead).await;
+    assert_eq!(detail.attempts.len(), 1);
+    assert_eq!(
+        detail.delivery.last_error.as_deref(),
+        Some("HTTP 400: the receiver rejected the request: bad payload")
+    );
+    assert_eq!(rx.requests().len(), 1);
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn gone_disables_the_service_and_holds_later_calls_until_enabled() {
+    let gone = Arc::new(Mutex::new(true));
+    let g = gone.clone();
+    let rx = Receiver::start(move |_, _| {
+        if *g.lock().unwrap() {
+            Reply::status(410)
+        } else {
+            Reply::status(200)
+        }
+    })
+    .await;
+    let run = Running::start(&config(&rx.url("/hook"), "")).await;
+    let first = run.call("c4").await;
+    run.until(first, Status::Held).await;
+    let later = run.call("c5").await;
+    run.until(later, Status::Held).await;
+    assert_eq!(rx.requests().len(), 1, "nothing sent to a disabled service");
+
+    *gone.lock().unwrap() = false;
+    let enabled = run.outbox.enable_service("crm").await.unwrap();
+    assert!(enabled.was_disabled);
+    run.until(first, Status::Delivered).await;
+    run.until(later, Status::Delivered).await;
+    let bodies: Vec<String> = rx.requests()[1..]
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["call_id"].to_string()
+        })
+        .collect();
+    assert_eq!(bodies.len(), 2);
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn a_row_whose_service_left_the_config_is_held_as_orphaned() {
+    let rx = Receiver::ok().await;
+    let routing = config(&rx.url("/hook"), "");
+    let sending = Config::from_toml_str("").unwrap();
+    let run = Running::start_split(&routing, &sending).await;
+    let id = run.call("c6").await;
+    let detail = run.until(id, Status::Orphaned).await;
+    assert!(detail.delivery.last_error.unwrap().contains("orphaned"));
+    assert!(rx.requests().is_empty());
+    run.stop().await;
+}
+
+/// Collects everything logged while the test runs on this thread.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_private_service_leaves_nothing_of_the_request_in_logs_or_the_queue() {
+    const MARKER: &str = "MARKER-7f3a9c";
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let rx = Receiver::start(|_, n| {
+        if n == 0 {
+            Reply::status(500).with_body(&format!("echo {MARKER}"))
+        } else {
+            Reply::status(200).with_body(&format!("echo {MARKER}"))
+        }
+    })
+    .await;
+    let extra = r#"private = true
+headers = { "X-Caller" = "{{ call.caller_name }}" }
+params = { who = "{{ vars.secret_var }}" }"#;
+    let run = Running::start(&config(&rx.url("/hook/{{ call.caller_name }}"), extra)).await;
+    let id = run
+        .call_with("c7", |c| {
+            c.record.caller_name = Some(MARKER.into());
+            c.raw_variables.insert("secret_var".into(), MARKER.into());
+        })
+        .await;
+    let detail = run.until(id, Status::Delivered).await;
+    assert!(
+        !detail.payload_stored,
+        "a private payload is deleted once delivered"
+    );
+    let sent = rx.wait_for(2).await;
+    assert!(
+        sent[1].target.contains(MARKER),
+        "the receiver does get the data"
+    );
+    let path = run.outbox.path().to_path_buf();
+    run.stop().await;
+
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(logged.contains("delivery attempt"), "{logged}");
+    assert!(!logged.contains(MARKER), "{logged}");
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        if let Ok(bytes) = std::fs::read(&file) {
+            assert!(
+                !bytes.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()),
+                "{} still holds the marker",
+                file.display()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn run_until_drained_returns_once_every_row_has_ended() {
+    let rx = Receiver::start(|r, _| {
+        if r.body.windows(6).any(|w| w == b"reject") {
+            Reply::status(422)
+        } else {
+            Reply::status(200)
+        }
+    })
+    .await;
+    let config = config(&rx.url("/hook"), "");
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(&dir.path().join("q.sqlite3"), OutboxSettings::default())
+        .await
+        .unwrap();
+    let router = Router::from_config(&config.applications).unwrap();
+    for (i, name) in ["ok", "reject", "ok"].into_iter().enumerate() {
+        let mut record = CallRecord::sample();
+        record.event_id = format!("evt-d{i}");
+        record.caller_name = Some(name.into());
+        let call = FinishedCall {
+            raw_variables: BTreeMap::new(),
+            record,
+        };
+        enqueue_call(&outbox, &router, &call).await.unwrap();
+    }
+    let (plans, _) = plan::plans(&config);
+    let pool = Pool::new(outbox.clone(), plans, 4, Duration::from_secs(30));
+    let stats = pool
+        .run_until_drained(CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        (stats.delivered, stats.dead, stats.pending, stats.leased),
+        (2, 1, 0, 0)
+    );
+    assert_eq!(rx.requests().len(), 3);
+}
