@@ -59,10 +59,9 @@ impl Running {
         let outbox = Outbox::open(&dir.path().join("q.sqlite3"), OutboxSettings::default())
             .await
             .unwrap();
-        let (plans, errors) = plan::plans(sending);
+        let (pool, errors) = Pool::from_config(outbox.clone(), sending);
         assert!(errors.is_empty(), "{errors:?}");
         let router = Router::from_config(&routing.applications).unwrap();
-        let pool = Pool::new(outbox.clone(), plans, 8, Duration::from_secs(30));
         let cancel = CancellationToken::new();
         let task = tokio::spawn(pool.run(cancel.clone(), Duration::from_secs(5)));
         Running {
@@ -165,6 +164,30 @@ async fn retry_after_two_seconds_is_honoured() {
     assert!(gap >= chrono::Duration::seconds(2), "retried after {gap}");
     // Generous: only guards against a retry schedule that ignores the header
     // by waiting far longer.
+    assert!(gap < chrono::Duration::seconds(10), "retried after {gap}");
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn retry_after_as_an_http_date_is_honoured() {
+    let rx = Receiver::start(|_, n| {
+        if n == 0 {
+            // Three seconds ahead, truncated to the second by the format:
+            // the delay is between two and three seconds.
+            let at = chrono::Utc::now() + chrono::Duration::seconds(3);
+            let date = at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+            Reply::status(503).with_header("Retry-After", &date)
+        } else {
+            Reply::status(200)
+        }
+    })
+    .await;
+    let run = Running::start(&config(&rx.url("/hook"), "")).await;
+    let id = run.call("c2d").await;
+    let detail = run.until(id, Status::Delivered).await;
+    assert_eq!(detail.attempts.len(), 2);
+    let gap = detail.attempts[1].started_at - detail.attempts[0].started_at;
+    assert!(gap >= chrono::Duration::seconds(2), "retried after {gap}");
     assert!(gap < chrono::Duration::seconds(10), "retried after {gap}");
     run.stop().await;
 }

@@ -66,6 +66,21 @@ impl Pool {
         pool
     }
 
+    /// The pool the daemon runs: plans from `config` (each service that
+    /// cannot be planned is logged and returned; its rows become orphaned),
+    /// `[queue] workers` and `lease`.
+    pub fn from_config(
+        outbox: Outbox,
+        config: &crate::config::Config,
+    ) -> (Arc<Self>, Vec<crate::deliver::plan::PlanError>) {
+        let (plans, errors) = crate::deliver::plan::plans(config);
+        for e in &errors {
+            tracing::error!(application = %e.application, service = %e.service, error = %e, "service cannot be delivered to");
+        }
+        let pool = Pool::new(outbox, plans, config.queue.workers, config.queue.lease);
+        (pool, errors)
+    }
+
     /// Replaces the configuration; attempts already running finish with
     /// the old one. Builds each service's client now, so the insecure-TLS
     /// warning is logged at every start and reload.
