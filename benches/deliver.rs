@@ -1,5 +1,11 @@
-//! Render + sign per request: the CPU cost of one delivery attempt before
-//! the network (cargo bench --bench deliver).
+//! Delivery benchmarks (cargo bench --bench deliver):
+//! - `render_sign/*`: the CPU cost of one attempt before the network.
+//! - `drain/2000`: a backlog of 2,000 committed deliveries drained by the
+//!   worker pool to a local receiver that answers at once (SQLite with
+//!   synchronous=FULL, 64 workers, no rate limit); throughput in rows/s.
+
+#[path = "../tests/support/http.rs"]
+mod http;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::collections::BTreeMap;
@@ -71,5 +77,81 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+const BACKLOG: u64 = 2000;
+
+fn drain(c: &mut Criterion) {
+    use postcall::call::tracker::FinishedCall;
+    use postcall::deliver::enqueue_call;
+    use postcall::deliver::pool::Pool;
+    use postcall::outbox::{Outbox, OutboxSettings};
+    use postcall::route::Router;
+    use std::time::{Duration, Instant};
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let mut group = c.benchmark_group("drain");
+    group.sample_size(10);
+    group.throughput(criterion::Throughput::Elements(BACKLOG));
+    group.bench_function("2000", |b| {
+        b.iter_custom(|iterations| {
+            runtime.block_on(async {
+                let receiver = http::Receiver::ok().await;
+                let config = postcall::config::Config::from_toml_str(&format!(
+                    r#"
+[queue]
+workers = 64
+[[applications]]
+name = "survey"
+[[applications.services]]
+name = "crm"
+method = "POST_RAW"
+url = "{}"
+rate_limit = 1000000
+concurrency = 64
+"#,
+                    receiver.url("/hook")
+                ))
+                .expect("the bench configuration is valid");
+                let router = Router::from_config(&config.applications).expect("routes");
+                let mut total = Duration::ZERO;
+                for _ in 0..iterations {
+                    let dir = tempfile::tempdir().expect("a temporary directory");
+                    let outbox =
+                        Outbox::open(&dir.path().join("q.sqlite3"), OutboxSettings::default())
+                            .await
+                            .expect("the outbox opens");
+                    let mut pending = Vec::new();
+                    for i in 0..BACKLOG {
+                        let (outbox, router) = (outbox.clone(), &router);
+                        let mut record = CallRecord::sample();
+                        record.event_id = format!("evt-{i}");
+                        let call = FinishedCall {
+                            record,
+                            raw_variables: BTreeMap::new(),
+                        };
+                        pending.push(async move { enqueue_call(&outbox, router, &call).await });
+                    }
+                    for result in futures::future::join_all(pending).await {
+                        result.expect("enqueued");
+                    }
+                    let (pool, _) = Pool::from_config(outbox.clone(), &config);
+                    let started = Instant::now();
+                    let stats = pool
+                        .run_until_drained(tokio_util::sync::CancellationToken::new())
+                        .await
+                        .expect("drains");
+                    total += started.elapsed();
+                    assert_eq!(stats.delivered, BACKLOG);
+                    outbox.close().await;
+                }
+                total
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, drain);
 criterion_main!(benches);
