@@ -340,7 +340,7 @@ fn log_attempt(
         application = %row.application,
         service = %row.service,
         attempt = row.attempt,
-        status = report.status.unwrap_or(0),
+        http_status = report.status.unwrap_or(0),
         latency_ms,
         outcome,
         retry_in_ms,
