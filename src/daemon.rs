@@ -133,9 +133,8 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<Drained, DaemonEr
         ));
         shutdown.tasks.spawn(track(
             Tracked {
-                switch: switch.name.clone(),
-                tracker,
-                metrics: metrics.clone(),
+                flush_horizon: config.calls.hangup_grace + Duration::from_secs(1),
+                ..Tracked::new(switch.name.clone(), tracker, metrics.clone())
             },
             rx,
             records_tx.clone(),
@@ -385,9 +384,38 @@ pub struct Tracked {
     pub switch: String,
     pub tracker: Box<dyn Tracker>,
     pub metrics: Arc<Metrics>,
+    /// At a stop, calls that only wait for their hang-up grace (late Cdr
+    /// events) are finished as if this much time had passed: the configured
+    /// grace plus a margin, far below the idle timeout, so calls still up
+    /// are not cut.
+    pub flush_horizon: Duration,
 }
 
+impl Tracked {
+    pub fn new(
+        switch: impl Into<String>,
+        tracker: Box<dyn Tracker>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Tracked {
+            switch: switch.into(),
+            tracker,
+            metrics,
+            flush_horizon: Duration::from_secs(3),
+        }
+    }
+}
+
+/// After a stop was requested, how long the tracker keeps reading what the
+/// connector already received before it gives up on the rest.
+const STOP_DRAIN: Duration = Duration::from_secs(2);
+
 /// Feeds one switch's messages to its tracker and passes finished calls on.
+///
+/// On cancellation it does not drop what is in flight: it keeps reading
+/// until the connector has closed the channel (bounded by [`STOP_DRAIN`]),
+/// then finishes the calls whose legs have all hung up, and only then ends.
+/// Calls still up are left to be adopted from the switch at the next start.
 pub async fn track(
     tracked: Tracked,
     mut messages: mpsc::Receiver<SwitchMessage>,
@@ -398,11 +426,16 @@ pub async fn track(
         switch,
         mut tracker,
         metrics,
+        flush_horizon,
     } = tracked;
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let drain_deadline = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(drain_deadline);
+    let mut stopping = false;
     loop {
         let finished = tokio::select! {
+            biased;
             message = messages.recv() => match message {
                 Some(message) => {
                     match &message {
@@ -420,14 +453,38 @@ pub async fn track(
                 }
                 None => break,
             },
+            _ = cancel.cancelled(), if !stopping => {
+                stopping = true;
+                drain_deadline
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + STOP_DRAIN);
+                continue;
+            }
+            _ = &mut drain_deadline, if stopping => {
+                tracing::warn!(%switch, "stopping before the connector closed; unread events are dropped");
+                break;
+            }
             _ = tick.tick() => tracker.tick(Utc::now()),
-            _ = cancel.cancelled() => break,
         };
         for record in finished {
             if records.send(record).await.is_err() {
                 return;
             }
         }
+    }
+    let horizon = chrono::Duration::from_std(flush_horizon).unwrap_or(chrono::Duration::zero());
+    let flushed = tracker.tick(Utc::now() + horizon);
+    if !flushed.is_empty() {
+        tracing::info!(%switch, calls = flushed.len(), "finished calls that were waiting for late events");
+    }
+    for record in flushed {
+        if records.send(record).await.is_err() {
+            return;
+        }
+    }
+    if tracker.open_calls() > 0 {
+        tracing::info!(%switch, open_calls = tracker.open_calls(),
+            "calls still up at stop; they are adopted from the switch at the next start");
     }
 }
 
@@ -444,4 +501,50 @@ pub fn log_record(record: &CallRecord) {
         talk_time_seconds = record.talk_time_seconds,
         "call finished"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SwitchConfig;
+    use crate::switch::SwitchKind;
+
+    /// A stop right after a call's last hangup, inside its grace period for
+    /// late Cdr events, still delivers the call to the sink.
+    #[tokio::test]
+    async fn a_stop_inside_the_hangup_grace_still_finishes_the_call() {
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/asterisk/01-answered-callee-hangup.ami"
+        ))
+        .unwrap();
+        let mut switch = SwitchConfig::default_freeswitch();
+        switch.kind = SwitchKind::Asterisk;
+        let mut settings = crate::call::CallSettings::new("t");
+        settings.hangup_grace = Duration::from_secs(3600);
+        let tracker = new_tracker(SwitchKind::Asterisk, settings);
+        let (tx, rx) = mpsc::channel(8192);
+        let (records_tx, mut records_rx) = mpsc::channel(16);
+        let cancel = CancellationToken::new();
+        let tracked = Tracked {
+            flush_horizon: Duration::from_secs(3601),
+            ..Tracked::new("t", tracker, Arc::new(Metrics::new(&["t"])))
+        };
+        let task = tokio::spawn(track(tracked, rx, records_tx, cancel.clone()));
+        for message in crate::replay::messages(SwitchKind::Asterisk, &bytes, &switch) {
+            tx.send(message).await.unwrap();
+        }
+        // The connector stops with the stop request and closes its channel.
+        cancel.cancel();
+        drop(tx);
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("track ends after a stop")
+            .unwrap();
+        let mut got = Vec::new();
+        while let Ok(call) = records_rx.try_recv() {
+            got.push(call.record.call_id);
+        }
+        assert_eq!(got, vec!["1795502642.1".to_string()]);
+    }
 }
