@@ -20,6 +20,7 @@ pub mod pool;
 pub mod render;
 pub mod rest;
 pub mod sign;
+pub mod soap;
 
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;

@@ -208,6 +208,29 @@ pub async fn send(
     timeout: Duration,
     private: bool,
 ) -> Sent {
+    send_keeping(
+        client,
+        request,
+        extra,
+        delivery_id,
+        timeout,
+        private,
+        RESPONSE_PREFIX,
+    )
+    .await
+}
+
+/// [`send`], keeping the first `keep` bytes of the response (a SOAP
+/// answer is read whole enough to find its Fault).
+pub async fn send_keeping(
+    client: &reqwest::Client,
+    request: &RenderedRequest,
+    extra: &[(String, String)],
+    delivery_id: &str,
+    timeout: Duration,
+    private: bool,
+    keep: usize,
+) -> Sent {
     let started = Instant::now();
     let mut builder = client
         .request(request.method.clone(), request.url.clone())
@@ -246,10 +269,10 @@ pub async fn send(
             .map(str::to_string);
         let mut body_prefix = Vec::new();
         // Read what fits in the prefix; the rest is dropped with the response.
-        while body_prefix.len() < RESPONSE_PREFIX {
+        while body_prefix.len() < keep {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
-                    let room = RESPONSE_PREFIX - body_prefix.len();
+                    let room = keep - body_prefix.len();
                     body_prefix.extend_from_slice(&chunk[..chunk.len().min(room)]);
                 }
                 Ok(None) => break,

@@ -9,7 +9,10 @@ use rusqlite::Connection;
 use super::error::OutboxError;
 
 /// Migration `n` (1-based) is `MIGRATIONS[n - 1]`; append, never edit.
-const MIGRATIONS: &[(&str, &str)] = &[("001_initial", include_str!("migrations/001_initial.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("001_initial", include_str!("migrations/001_initial.sql")),
+    ("002_wsdl_cache", include_str!("migrations/002_wsdl_cache.sql")),
+];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
