@@ -1,8 +1,16 @@
-//! `postcall run`: wires connectors, trackers and the record sink together
-//! under one shutdown tree.
+//! `postcall run`: wires connectors, trackers, the outbox and the delivery
+//! pool together under one shutdown tree, and reloads applications and
+//! services on SIGHUP.
+//!
+//! Data moves one way: switch → tracker → sink (route + enqueue, committed
+//! before anything is sent) → outbox → delivery pool. On SIGTERM the
+//! connectors stop reading, the trackers stop, the sink stores the calls
+//! already finished, the pool lets in-flight attempts end within a bound,
+//! and everything else stays queued for the next start.
 
 use chrono::Utc;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -10,37 +18,109 @@ use tokio_util::sync::CancellationToken;
 use crate::call::record::CallRecord;
 use crate::call::tracker::{new_tracker, FinishedCall, Tracker};
 use crate::config::Config;
+use crate::deliver::pool::Pool;
 use crate::metrics::Metrics;
+use crate::outbox::{Outbox, OutboxError, OutboxSettings};
+use crate::route::{RouteError, Router};
 use crate::shutdown::{Drained, Shutdown};
 use crate::switch::SwitchMessage;
 
 /// How long in-flight work may take to finish after SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// How long in-flight delivery attempts may run on after SIGTERM (inside
+/// [`SHUTDOWN_GRACE`]); rows still in flight then are retried at next start.
+pub const DELIVERY_GRACE: Duration = Duration::from_secs(8);
+
 /// How often trackers are asked for calls whose grace or idle time ran out.
 const TICK: Duration = Duration::from_millis(500);
 
-/// Runs the daemon until the root token is cancelled.
-pub async fn run(config: Config, shutdown: Shutdown) -> Drained {
-    let names: Vec<&str> = config.switches.iter().map(|s| s.name.as_str()).collect();
-    let metrics = Arc::new(Metrics::new(&names));
-    if let Some(listen) = &config.metrics.listen {
-        match tokio::net::TcpListener::bind(listen).await {
-            Ok(listener) => {
-                tracing::info!(%listen, "serving /metrics and /healthz");
-                let token = shutdown.token.child_token();
-                let m = metrics.clone();
-                shutdown.tasks.spawn(async move {
-                    if let Err(e) = crate::ops::http::serve(listener, m, token).await {
-                        tracing::error!(error = %e, "metrics listener failed");
-                    }
-                });
-            }
-            Err(e) => {
-                tracing::error!(%listen, error = %e, "cannot listen for /metrics and /healthz")
-            }
+/// How often the queue's figures are refreshed for metrics and status.
+const QUEUE_POLL: Duration = Duration::from_secs(5);
+
+/// How often delivered rows past the retention are swept.
+const RETENTION_SWEEP: Duration = Duration::from_secs(3600);
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot open the queue: {0}")]
+    Queue(#[from] OutboxError),
+    #[error("cannot build the routing table: {0}")]
+    Routes(#[from] RouteError),
+}
+
+/// What a reload swaps: the routing table and the pool's service plans.
+#[derive(Clone)]
+struct Live {
+    router: Arc<RwLock<Arc<Router>>>,
+    pool: Arc<Pool>,
+    outbox: Outbox,
+    metrics: Arc<Metrics>,
+}
+
+impl Live {
+    fn router(&self) -> Arc<Router> {
+        match self.router.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
+}
+
+/// Every service name in the configuration.
+fn service_names(config: &Config) -> Vec<String> {
+    config
+        .applications
+        .iter()
+        .flat_map(|a| a.services.iter().map(|s| s.name.clone()))
+        .collect()
+}
+
+/// Runs the daemon until the root token is cancelled.
+pub async fn run(config: Config, shutdown: Shutdown) -> Result<Drained, DaemonError> {
+    let names: Vec<&str> = config.switches.iter().map(|s| s.name.as_str()).collect();
+    let metrics = Arc::new(Metrics::new(&names));
+    serve_metrics(&config, &metrics, &shutdown).await;
+
+    let outbox = Outbox::open(&config.queue.path, OutboxSettings::default()).await?;
+    let reconciled = outbox.reconcile_services(&service_names(&config)).await?;
+    if reconciled.orphaned > 0 || reconciled.released > 0 {
+        tracing::warn!(
+            orphaned = reconciled.orphaned,
+            released = reconciled.released,
+            "queued deliveries whose service left or came back to the configuration"
+        );
+    }
+    let router = Router::from_config(&config.applications)?;
+    let (pool, _plan_errors) = Pool::from_config(outbox.clone(), &config);
+    pool.set_metrics(metrics.clone());
+    let live = Live {
+        router: Arc::new(RwLock::new(Arc::new(router))),
+        pool: pool.clone(),
+        outbox: outbox.clone(),
+        metrics: metrics.clone(),
+    };
+    if config.applications.is_empty() {
+        tracing::info!("no applications configured: finished calls are logged, not sent");
+    }
+    shutdown
+        .tasks
+        .spawn(pool.run(shutdown.token.child_token(), DELIVERY_GRACE));
+    shutdown.tasks.spawn(maintain_queue(
+        live.clone(),
+        config.queue.retention,
+        shutdown.token.child_token(),
+    ));
+    if let Err(e) = spawn_reload(
+        config.source.clone(),
+        config.clone(),
+        live.clone(),
+        &shutdown,
+    ) {
+        tracing::warn!(error = %e, "cannot listen for SIGHUP; reload needs a restart");
+    }
+
     let (records_tx, mut records_rx) = mpsc::channel::<FinishedCall>(1024);
     for switch in &config.switches {
         let (tx, rx) = mpsc::channel::<SwitchMessage>(4096);
@@ -63,10 +143,13 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Drained {
         ));
     }
     drop(records_tx);
-    let sink_token = shutdown.token.child_token();
+
+    // The sink ends when every tracker has ended and its channel is empty,
+    // so calls finished before a stop are stored, not dropped.
     let heartbeat = Heartbeat::default();
     let beat = heartbeat.clone();
-    let sink_metrics = metrics.clone();
+    let sink = live.clone();
+    let stop = shutdown.token.clone();
     shutdown.tasks.spawn(async move {
         let mut tick = tokio::time::interval(TICK);
         loop {
@@ -74,15 +157,16 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Drained {
                 _ = tick.tick() => beat.beat(),
                 record = records_rx.recv() => match record {
                     Some(finished) => {
-                        sink_metrics.call_finished(&finished.record.switch.name, finished.record.status.as_str());
+                        sink.metrics.call_finished(&finished.record.switch.name, finished.record.status.as_str());
                         log_record(&finished.record);
+                        store(&sink, &finished, &stop).await;
                     }
                     None => break,
                 },
-                _ = sink_token.cancelled() => break,
             }
         }
     });
+
     if let Some(interval) = crate::ops::systemd::watchdog_interval() {
         let heartbeat = heartbeat.clone();
         shutdown.tasks.spawn(crate::ops::systemd::watchdog(
@@ -94,7 +178,180 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Drained {
     crate::ops::systemd::ready(&format!("following {} switch(es)", config.switches.len()));
     shutdown.token.cancelled().await;
     crate::ops::systemd::stopping();
-    shutdown.drain(SHUTDOWN_GRACE).await
+    let drained = shutdown.drain(SHUTDOWN_GRACE).await;
+    outbox.close().await;
+    Ok(drained)
+}
+
+async fn serve_metrics(config: &Config, metrics: &Arc<Metrics>, shutdown: &Shutdown) {
+    let Some(listen) = &config.metrics.listen else {
+        return;
+    };
+    match tokio::net::TcpListener::bind(listen).await {
+        Ok(listener) => {
+            tracing::info!(%listen, "serving /metrics and /healthz");
+            let token = shutdown.token.child_token();
+            let m = metrics.clone();
+            shutdown.tasks.spawn(async move {
+                if let Err(e) = crate::ops::http::serve(listener, m, token).await {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            });
+        }
+        Err(e) => tracing::error!(%listen, error = %e, "cannot listen for /metrics and /healthz"),
+    }
+}
+
+/// Routes a finished call and commits it with its deliveries. A queue that
+/// cannot be written is retried (the call waits in memory, and the tracker
+/// channel's bound pushes back) until it works or the daemon stops.
+async fn store(live: &Live, finished: &FinishedCall, stop: &CancellationToken) {
+    let record = &finished.record;
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match crate::deliver::enqueue_call(&live.outbox, &live.router(), finished).await {
+            Ok(refs) => {
+                live.metrics.queue_writable(true);
+                if refs.is_empty() {
+                    tracing::debug!(call_id = %record.call_id, event_id = %record.event_id,
+                        "no application takes this call; nothing to send");
+                } else {
+                    tracing::debug!(call_id = %record.call_id, event_id = %record.event_id,
+                        deliveries = refs.len(), "call queued");
+                }
+                return;
+            }
+            Err(e) => {
+                live.metrics.queue_writable(false);
+                tracing::error!(call_id = %record.call_id, event_id = %record.event_id, error = %e,
+                    "cannot store the finished call; retrying");
+                if stop.is_cancelled() {
+                    tracing::error!(call_id = %record.call_id, event_id = %record.event_id,
+                        "stopping with the call unstored: the queue cannot be written");
+                    return;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.cancelled() => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Keeps the queue's gauges and `systemctl status` line fresh, and sweeps
+/// delivered rows past the retention.
+async fn maintain_queue(live: Live, retention: Duration, cancel: CancellationToken) {
+    let mut poll = tokio::time::interval(QUEUE_POLL);
+    let mut sweep = tokio::time::interval(RETENTION_SWEEP);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = poll.tick() => {
+                match live.outbox.stats().await {
+                    Ok(stats) => {
+                        let now = Utc::now();
+                        let oldest = stats
+                            .oldest_pending_age(now)
+                            .and_then(|d| d.to_std().ok())
+                            .unwrap_or_default();
+                        let depth = i64::try_from(stats.depth()).unwrap_or(i64::MAX);
+                        live.metrics.queue_figures(depth, oldest);
+                        let health = live.metrics.health();
+                        let up = health.switches.values().filter(|u| **u).count();
+                        crate::ops::systemd::status(&format!(
+                            "switches connected {up}/{}; queue depth {depth}, oldest {}s",
+                            health.switches.len(),
+                            oldest.as_secs()
+                        ));
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot read the queue's figures"),
+                }
+            }
+            _ = sweep.tick() => {
+                let Ok(keep) = chrono::Duration::from_std(retention) else { continue };
+                match live.outbox.sweep_retention(Utc::now() - keep).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(swept = n, "removed delivered rows past the retention"),
+                    Err(e) => tracing::warn!(error = %e, "cannot sweep delivered rows"),
+                }
+            }
+        }
+    }
+}
+
+/// SIGHUP: re-reads the configuration; a valid one replaces applications
+/// and services for new deliveries (connections and queued rows stay), an
+/// invalid one is logged and the running configuration stays.
+fn spawn_reload(
+    source: Option<PathBuf>,
+    mut current: Config,
+    live: Live,
+    shutdown: &Shutdown,
+) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup())?;
+    let cancel = shutdown.token.child_token();
+    shutdown.tasks.spawn(async move {
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                got = hup.recv() => if got.is_none() { return },
+            }
+            let Some(path) = source.as_deref() else {
+                tracing::info!("SIGHUP: running on embedded defaults, nothing to reload");
+                continue;
+            };
+            match reload(path, &current, &live).await {
+                Ok(next) => current = next,
+                Err(errors) => {
+                    tracing::error!(config = %path.display(), "SIGHUP: the new configuration is not usable; keeping the running one");
+                    for e in errors {
+                        tracing::error!(config = %path.display(), "  {e}");
+                    }
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+async fn reload(
+    path: &std::path::Path,
+    current: &Config,
+    live: &Live,
+) -> Result<Config, Vec<String>> {
+    let next = Config::load(Some(path))
+        .map_err(|e| e.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+    let router = Router::from_config(&next.applications).map_err(|e| vec![e.to_string()])?;
+    let (plans, plan_errors) = crate::deliver::plan::plans(&next);
+    for e in &plan_errors {
+        tracing::error!(application = %e.application, service = %e.service, error = %e, "service cannot be delivered to");
+    }
+    if let Ok(mut slot) = live.router.write() {
+        *slot = Arc::new(router);
+    }
+    live.pool.set_plans(plans);
+    match live.outbox.reconcile_services(&service_names(&next)).await {
+        Ok(r) if r.orphaned > 0 || r.released > 0 => tracing::warn!(
+            orphaned = r.orphaned,
+            released = r.released,
+            "queued deliveries whose service left or came back to the configuration"
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot reconcile queued deliveries with the new services")
+        }
+    }
+    let switches_changed =
+        serde_json::to_value(&next.switches).ok() != serde_json::to_value(&current.switches).ok();
+    if switches_changed {
+        tracing::warn!("SIGHUP: switch settings changed; they take effect at the next restart");
+    }
+    tracing::info!(config = %path.display(), applications = next.applications.len(),
+        "SIGHUP: configuration reloaded");
+    Ok(next)
 }
 
 /// Proof that the daemon's main loop still turns: the sink loop beats it,

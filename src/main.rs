@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use postcall::config::Config;
 use postcall::ops::{init_logging, LogFormat};
+use postcall::outbox::{Outbox, OutboxSettings, QueueCommand};
 use postcall::switch::SwitchKind;
 
 /// Exit status for an unusable configuration (sysexits EX_CONFIG); the
@@ -64,12 +65,37 @@ enum Command {
         /// The switch kind; detected from the first bytes when not given.
         #[arg(long, value_enum)]
         kind: Option<KindArg>,
-        /// Print one JSON call record per line instead of delivering.
+        /// Print one JSON call record per line and send nothing. Without it,
+        /// the records are queued and delivered as the daemon would, and the
+        /// command exits when the queue is drained.
         #[arg(long)]
         print: bool,
         /// Capture files (e.g. shared/captures/freeswitch/01-….plain.esl).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Send a sample call record to every service of an application, once,
+    /// and print each response (like a "Send Test" button).
+    Test {
+        /// The application's name, as in the configuration.
+        application: String,
+        /// Configuration file (TOML).
+        #[arg(long, short, env = "POSTCALL_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Inspect and act on the delivery queue.
+    Queue {
+        /// Configuration file (TOML): names the queue file.
+        #[arg(
+            long,
+            short,
+            env = "POSTCALL_CONFIG",
+            value_name = "FILE",
+            global = true
+        )]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: QueueCommand,
     },
     /// Print the JSON Schema of the call record every service receives.
     Schema,
@@ -92,7 +118,10 @@ impl From<KindArg> for SwitchKind {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Command::Check { .. } | Command::Schema);
+    let quiet = matches!(
+        cli.command,
+        Command::Check { .. } | Command::Schema | Command::Queue { .. } | Command::Test { .. }
+    );
     init_logging(cli.log_format, if quiet { "warn" } else { "info" });
     match dispatch(cli.command) {
         Ok(code) => code,
@@ -127,22 +156,46 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             let Some(config) = load_config(config)? else {
                 return Ok(ExitCode::from(EXIT_CONFIG));
             };
-            if !print {
-                anyhow::bail!("delivery from replay arrives with the outbox; use --print for now");
-            }
-            let switch = config.switches[0].clone();
-            let mut out = std::io::stdout().lock();
+            let mut finished = Vec::new();
             for file in files {
                 let (kind, bytes) = postcall::replay::read_capture(&file, kind.map(Into::into))?;
-                let mut switch = switch.clone();
+                let mut switch = config.switches[0].clone();
                 switch.kind = kind;
                 let settings = config.call_settings(&switch);
-                for finished in postcall::replay::replay_bytes(kind, &bytes, &switch, settings) {
-                    serde_json::to_writer(&mut out, &finished.record)?;
+                finished.extend(postcall::replay::replay_bytes(
+                    kind, &bytes, &switch, settings,
+                ));
+            }
+            if print {
+                let mut out = std::io::stdout().lock();
+                for call in &finished {
+                    serde_json::to_writer(&mut out, &call.record)?;
                     out.write_all(b"\n")?;
                 }
+                return Ok(ExitCode::SUCCESS);
             }
-            Ok(ExitCode::SUCCESS)
+            runtime()?.block_on(replay_and_deliver(config, finished))
+        }
+        Command::Test {
+            application,
+            config,
+        } => {
+            let Some(config) = load_config(config)? else {
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            };
+            runtime()?.block_on(send_test(config, application))
+        }
+        Command::Queue { config, command } => {
+            let Some(config) = load_config(config)? else {
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            };
+            runtime()?.block_on(async {
+                let outbox = open_queue(&config).await?;
+                let text = command.execute(&outbox, chrono::Utc::now()).await;
+                outbox.close().await;
+                print!("{}", text?);
+                Ok(ExitCode::SUCCESS)
+            })
         }
         Command::Schema => {
             let schema = postcall::call::record::json_schema();
@@ -170,9 +223,19 @@ fn load_config(path: Option<PathBuf>) -> anyhow::Result<Option<Config>> {
     }
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().context("cannot start the async runtime")
+}
+
+async fn open_queue(config: &Config) -> anyhow::Result<Outbox> {
+    let path = &config.queue.path;
+    Outbox::open(path, OutboxSettings::default())
+        .await
+        .with_context(|| format!("cannot open the queue {}", path.display()))
+}
+
 fn run_daemon(config: Config) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    runtime()?.block_on(async {
         let shutdown = postcall::shutdown::Shutdown::new();
         shutdown
             .cancel_on_signals()
@@ -181,11 +244,109 @@ fn run_daemon(config: Config) -> anyhow::Result<ExitCode> {
             Some(path) => tracing::info!(config = %path.display(), "postcall starting"),
             None => tracing::info!("postcall starting on embedded defaults"),
         }
-        let drained = postcall::daemon::run(config, shutdown).await;
+        let drained = postcall::daemon::run(config, shutdown).await?;
         if drained == postcall::shutdown::Drained::TimedOut {
             tracing::warn!("some tasks did not finish within the shutdown grace period");
         }
         tracing::info!("postcall stopped");
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `postcall replay` without `--print`: queue every record, deliver until
+/// the queue is drained, print the queue's figures.
+async fn replay_and_deliver(
+    config: Config,
+    finished: Vec<postcall::call::tracker::FinishedCall>,
+) -> anyhow::Result<ExitCode> {
+    let outbox = open_queue(&config).await?;
+    let router = postcall::route::Router::from_config(&config.applications)?;
+    let mut queued = 0;
+    for call in &finished {
+        queued += postcall::deliver::enqueue_call(&outbox, &router, call)
+            .await
+            .context("cannot queue a replayed call")?
+            .len();
+    }
+    eprintln!(
+        "postcall: {} call(s) replayed, {queued} delivery(ies) queued",
+        finished.len()
+    );
+    let (pool, _) = postcall::deliver::pool::Pool::from_config(outbox.clone(), &config);
+    let shutdown = postcall::shutdown::Shutdown::new();
+    shutdown
+        .cancel_on_signals()
+        .context("cannot install signal handlers")?;
+    let stats = pool.run_until_drained(shutdown.token.clone()).await?;
+    shutdown.token.cancel();
+    outbox.close().await;
+    print!(
+        "{}",
+        postcall::outbox::report::format_stats(&stats, chrono::Utc::now())
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `postcall test APP`: the sample record to each service of APP, once.
+async fn send_test(config: Config, application: String) -> anyhow::Result<ExitCode> {
+    if config.application(&application).is_none() {
+        let known: Vec<&str> = config
+            .applications
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        anyhow::bail!(
+            "no application named {application:?} (configured: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        );
+    }
+    let (plans, errors) = postcall::deliver::plan::plans(&config);
+    for e in errors.iter().filter(|e| e.application == application) {
+        println!("{}: cannot be tested: {e}", e.service);
+    }
+    let mut mine: Vec<_> = plans
+        .values()
+        .filter(|entry| entry.plan.application == application)
+        .collect();
+    mine.sort_by(|a, b| a.plan.service.cmp(&b.plan.service));
+    let plans: Vec<_> = mine.iter().map(|entry| &entry.plan).collect();
+    if plans.is_empty() {
+        println!("{application}: no service to test");
+        return Ok(ExitCode::FAILURE);
+    }
+    let mut all_ok = true;
+    for (service, report) in postcall::deliver::send_sample(&plans, chrono::Utc::now()).await {
+        let ok = matches!(
+            report.verdict,
+            postcall::deliver::policy::Verdict::Delivered
+        );
+        all_ok &= ok;
+        let status = report
+            .status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{service}: {} status {status} in {} ms",
+            if ok { "delivered" } else { "NOT delivered" },
+            report.latency.as_millis()
+        );
+        if let Some(error) = &report.error {
+            println!("  error: {error}");
+        }
+        if !report.response_prefix.is_empty() {
+            println!(
+                "  response: {}",
+                String::from_utf8_lossy(&report.response_prefix)
+            );
+        }
+    }
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
 }

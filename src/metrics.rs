@@ -179,9 +179,19 @@ impl Metrics {
 
     /// The queue's latest figures, and whether its last write succeeded.
     pub fn queue(&self, depth: i64, oldest_pending: Duration, writable: bool) {
+        self.queue_figures(depth, oldest_pending);
+        self.queue_writable(writable);
+    }
+
+    /// The queue's depth and the age of its oldest waiting delivery.
+    pub fn queue_figures(&self, depth: i64, oldest_pending: Duration) {
         self.queue_depth.set(depth);
         self.oldest_pending_seconds
             .set(oldest_pending.as_secs_f64());
+    }
+
+    /// Whether the queue's last write succeeded.
+    pub fn queue_writable(&self, writable: bool) {
         self.queue_writable
             .store(writable, std::sync::atomic::Ordering::Relaxed);
     }

@@ -312,3 +312,53 @@ fn without_a_file_check_shows_the_embedded_defaults() {
     assert_eq!(shown["queue"]["path"].as_str(), Some("postcall.sqlite3"));
     assert_eq!(shown["queue"]["max_retries"].as_integer(), Some(6));
 }
+
+#[test]
+fn a_body_that_would_not_render_as_json_fails_check_not_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("postcall.toml");
+    std::fs::write(
+        &config,
+        r#"[[applications]]
+name = "survey"
+[[applications.services]]
+name = "crm"
+url = "https://crm.example.com/calls"
+body = '{"caller": "{{ call.caller_name }}"}'
+"#,
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postcall"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("applications[0].services[0]: with the sample call record: body: the rendered body is not valid JSON"),
+        "{err}"
+    );
+    // Written the documented way, the same template passes.
+    std::fs::write(
+        &config,
+        r#"[[applications]]
+name = "survey"
+[[applications.services]]
+name = "crm"
+url = "https://crm.example.com/calls"
+body = '{"caller": {{ call.caller_name }} }'
+"#,
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postcall"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -185,14 +185,34 @@ fn rest(
         (None, true) => Some("application/json".into()),
         (None, false) => None,
     };
-    Some(RestService {
+    let service = RestService {
         method: method?,
         url: url?,
         headers,
         params,
         body: raw.body.clone(),
         content_type,
-    })
+    };
+    dry_render(&service, key, errs);
+    Some(service)
+}
+
+/// Compiles and renders the service with the delivery code itself over the
+/// sample call record, so that what would fail at send time (a body that is
+/// not JSON, a header that renders CR/LF, a URL that does not parse) fails
+/// `check` instead.
+fn dry_render(service: &RestService, key: &str, errs: &mut Errors) {
+    use crate::deliver::render::CompiledRequest;
+    if errs.0.iter().any(|e| e.key.starts_with(key)) {
+        return; // already reported more precisely
+    }
+    let spec = crate::deliver::plan::request_spec(service);
+    let sample = crate::call::record::CallRecord::sample();
+    let rendered = CompiledRequest::compile(&spec)
+        .and_then(|request| request.render(&sample, &sample.variables));
+    if let Err(e) = rendered {
+        errs.push(key.to_string(), format!("with the sample call record: {e}"));
+    }
 }
 
 fn soap(

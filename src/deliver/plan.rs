@@ -73,15 +73,9 @@ pub fn plans(config: &Config) -> (Plans, Vec<PlanError>) {
     (plans, errors)
 }
 
-/// One service's plan: its request compiled, its secrets resolved now.
-pub fn service_plan(
-    app: &ApplicationConfig,
-    service: &ServiceConfig,
-) -> Result<ServicePlan, String> {
-    let ServiceKind::Rest(rest) = &service.kind else {
-        return Err("SOAP delivery is not available in this build".into());
-    };
-    let spec = RequestSpec {
+/// A REST service's templates as the renderer takes them.
+pub fn request_spec(rest: &crate::config::RestService) -> RequestSpec {
+    RequestSpec {
         method: rest.method,
         url: rest.url.clone(),
         headers: rest
@@ -96,7 +90,18 @@ pub fn service_plan(
             .collect(),
         body: rest.body.clone(),
         content_type: rest.content_type.clone(),
+    }
+}
+
+/// One service's plan: its request compiled, its secrets resolved now.
+pub fn service_plan(
+    app: &ApplicationConfig,
+    service: &ServiceConfig,
+) -> Result<ServicePlan, String> {
+    let ServiceKind::Rest(rest) = &service.kind else {
+        return Err("SOAP delivery is not available in this build".into());
     };
+    let spec = request_spec(rest);
     let request = CompiledRequest::compile(&spec).map_err(|e| e.to_string())?;
     let auth = service
         .auth

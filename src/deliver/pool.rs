@@ -49,6 +49,7 @@ pub struct Pool {
     limits: Limits,
     clients: ClientCache,
     lease_for: Duration,
+    metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
 }
 
 impl Pool {
@@ -61,9 +62,15 @@ impl Pool {
             limits: Limits::new(workers),
             clients: ClientCache::new(),
             lease_for,
+            metrics: std::sync::OnceLock::new(),
         });
         pool.set_plans(plans);
         pool
+    }
+
+    /// Counts every attempt's result and latency in `metrics` from now on.
+    pub fn set_metrics(&self, metrics: Arc<crate::metrics::Metrics>) {
+        let _ = self.metrics.set(metrics);
     }
 
     /// The pool the daemon runs: plans from `config` (each service that
@@ -262,6 +269,9 @@ impl Pool {
             Decision::DisableService => (AttemptResult::DisableService, report.error.clone()),
         };
         log_attempt(&row, &report, result, error.as_deref(), now, private);
+        if let Some(metrics) = self.metrics.get() {
+            metrics.attempt(outcome_name(result), report.latency);
+        }
         let attempt = Attempt {
             attempt: row.attempt,
             started_at: now,
@@ -296,6 +306,17 @@ fn stored_payload(row: &Leased) -> Result<(CallRecord, BTreeMap<String, String>)
     Ok((record, vars))
 }
 
+/// How an attempt ended, as logs and metrics name it.
+fn outcome_name(result: AttemptResult) -> &'static str {
+    match result {
+        AttemptResult::Delivered => "delivered",
+        AttemptResult::RetryAt(_) => "retry",
+        AttemptResult::Dead => "dead",
+        AttemptResult::DisableService => "service_disabled",
+        AttemptResult::Orphaned => "orphaned",
+    }
+}
+
 /// The one info line per attempt. Nothing of the request: a private
 /// service's error is already `<private>`-redacted by [`attempt`].
 fn log_attempt(
@@ -307,12 +328,10 @@ fn log_attempt(
     private: bool,
 ) {
     let latency_ms = u64::try_from(report.latency.as_millis()).unwrap_or(u64::MAX);
-    let (outcome, retry_in_ms) = match result {
-        AttemptResult::Delivered => ("delivered", None),
-        AttemptResult::RetryAt(at) => ("retry", Some((at - now).num_milliseconds())),
-        AttemptResult::Dead => ("dead", None),
-        AttemptResult::DisableService => ("service_disabled", None),
-        AttemptResult::Orphaned => ("orphaned", None),
+    let outcome = outcome_name(result);
+    let retry_in_ms = match result {
+        AttemptResult::RetryAt(at) => Some((at - now).num_milliseconds()),
+        _ => None,
     };
     tracing::info!(
         delivery_id = row.id,
@@ -321,7 +340,7 @@ fn log_attempt(
         application = %row.application,
         service = %row.service,
         attempt = row.attempt,
-        status = report.status.unwrap_or(0),
+        http_status = report.status.unwrap_or(0),
         latency_ms,
         outcome,
         retry_in_ms,
