@@ -255,12 +255,33 @@ fn soap(
             None
         }
     };
-    Some(SoapService {
+    let service = SoapService {
         wsdl: wsdl?,
         operation: operation?,
         version: version?,
         params,
-    })
+    };
+    check_soap_params(&service, key, errs);
+    Some(service)
+}
+
+/// A local WSDL is read now and the parameters checked against the
+/// operation (a URL is checked by `postcall soap operations APP`, which can
+/// fetch it or use the queue's cached copy).
+fn check_soap_params(service: &SoapService, key: &str, errs: &mut Errors) {
+    use crate::deliver::soap;
+    let path = Path::new(&service.wsdl);
+    if soap::is_url(&service.wsdl) || !path.is_file() {
+        return;
+    }
+    match soap::wsdl::Wsdl::from_file(path) {
+        Ok(wsdl) => {
+            for (field, problem) in soap::check(service, &wsdl) {
+                errs.push(format!("{key}.{field}"), problem);
+            }
+        }
+        Err(e) => errs.push(format!("{key}.wsdl"), e.to_string()),
+    }
 }
 
 fn check_wsdl(wsdl: &str, key: &str, errs: &mut Errors) {

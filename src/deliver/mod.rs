@@ -47,6 +47,9 @@ pub struct ServicePlan {
     /// application does not include recordings (the record then carries
     /// `recording_url: null`).
     pub recording: Option<RecordingLink>,
+    /// A SOAP service's operation and binding; `request` then holds only
+    /// its parameter templates.
+    pub soap: Option<std::sync::Arc<soap::SoapPlan>>,
 }
 
 /// What one attempt came to.
@@ -95,7 +98,11 @@ pub async fn attempt(
             Err(e) => return render_failure(plan, &e),
         },
     };
-    let request = match plan.request.render(&record, vars) {
+    let rendered = match &plan.soap {
+        Some(soap) => soap::render(plan, soap, &record, vars),
+        None => plan.request.render(&record, vars),
+    };
+    let request = match rendered {
         Ok(r) => r,
         Err(e) => return render_failure(plan, &e),
     };
@@ -134,16 +141,36 @@ pub async fn attempt(
             );
         }
     };
-    let sent = rest::send(
+    let keep = match plan.soap {
+        Some(_) => soap::RESPONSE_LIMIT,
+        None => rest::RESPONSE_PREFIX,
+    };
+    let sent = rest::send_keeping(
         &client,
         &request,
         &extra,
         delivery_id,
         plan.client.timeout,
         plan.private,
+        keep,
     )
     .await;
     match sent.result {
+        Ok(mut response) if plan.soap.is_some() => {
+            let (verdict, error) = soap::verdict(&response, now, plan.private);
+            response.body_prefix.truncate(rest::RESPONSE_PREFIX);
+            AttemptReport {
+                verdict,
+                status: Some(response.status),
+                latency: sent.latency,
+                error,
+                response_prefix: if plan.private {
+                    Vec::new()
+                } else {
+                    response.body_prefix
+                },
+            }
+        }
         Ok(response) => {
             let verdict = classify(
                 AttemptResult::Response {

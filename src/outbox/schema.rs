@@ -148,7 +148,7 @@ mod tests {
         assert_eq!(migrate(&mut conn).unwrap(), 0);
         assert_eq!(
             tables(&conn),
-            ["attempts", "calls", "deliveries", "disabled_services"]
+            ["attempts", "calls", "deliveries", "disabled_services", "wsdl_cache"]
         );
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))

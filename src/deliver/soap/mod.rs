@@ -71,7 +71,12 @@ impl Wsdls {
     /// `cache`), or taken from `cache` when the fetch fails.
     pub async fn load(config: &Config, cache: Option<&Outbox>) -> Wsdls {
         let mut out = Wsdls::default();
-        for location in locations(config) {
+        let services: Vec<_> = config
+            .applications
+            .iter()
+            .flat_map(|a| a.services.iter().cloned())
+            .collect();
+        for location in locations(&services) {
             let loaded = load(&location, cache).await;
             out.loaded.insert(location, loaded);
         }
@@ -81,8 +86,18 @@ impl Wsdls {
     /// Only the WSDL files (no network): what a plan built without
     /// [`Wsdls::load`] can use.
     pub fn files(config: &Config) -> Wsdls {
+        let services: Vec<_> = config
+            .applications
+            .iter()
+            .flat_map(|a| a.services.iter().cloned())
+            .collect();
+        Wsdls::files_of(&services)
+    }
+
+    /// [`Wsdls::files`] for some services.
+    pub fn files_of(services: &[crate::config::ServiceConfig]) -> Wsdls {
         let mut out = Wsdls::default();
-        for location in locations(config).into_iter().filter(|l| !is_url(l)) {
+        for location in locations(services).into_iter().filter(|l| !is_url(l)) {
             let loaded = Wsdl::from_file(Path::new(&location))
                 .map(|w| (Arc::new(w), Source::File))
                 .map_err(|e| e.to_string());
@@ -102,11 +117,9 @@ impl Wsdls {
     }
 }
 
-fn locations(config: &Config) -> Vec<String> {
-    let mut out: Vec<String> = config
-        .applications
+fn locations(services: &[crate::config::ServiceConfig]) -> Vec<String> {
+    let mut out: Vec<String> = services
         .iter()
-        .flat_map(|a| &a.services)
         .filter_map(|s| match &s.kind {
             ServiceKind::Soap(soap) => Some(soap.wsdl.clone()),
             _ => None,
@@ -362,10 +375,11 @@ pub fn verdict(response: &Response, now: DateTime<Utc>, private: bool) -> (Verdi
 
 /// The `request` part of a SOAP service's plan: its parameter templates
 /// (compiled like a REST service's, rendered by [`render`]).
-pub fn request_spec(service: &SoapService, endpoint: &Url) -> crate::deliver::render::RequestSpec {
+pub fn request_spec(service: &SoapService) -> crate::deliver::render::RequestSpec {
     crate::deliver::render::RequestSpec {
         method: crate::config::Method::PostRaw,
-        url: format!("{{% raw %}}{endpoint}{{% endraw %}}"),
+        // Never rendered: the endpoint comes from the WSDL.
+        url: String::new(),
         headers: Vec::new(),
         params: service
             .params

@@ -356,7 +356,7 @@ impl Schemas {
         Ok(())
     }
 
-    fn global(&self, kind: &str, name: &QName) -> Option<(&Schema, &Node)> {
+    fn global<'a>(&'a self, kind: &'a str, name: &QName) -> Option<(&'a Schema, &'a Node)> {
         self.list
             .iter()
             .filter(|s| s.tns == name.ns)
@@ -567,14 +567,6 @@ impl Node {
         self.children
             .iter()
             .filter(move |c| c.name.ns == ns && c.name.local == local)
-    }
-
-    /// The first descendant-or-self named `local` in `ns`, depth-first.
-    pub fn find(&self, ns: &str, local: &str) -> Option<&Node> {
-        if self.name.ns == ns && self.name.local == local {
-            return Some(self);
-        }
-        self.children.iter().find_map(|c| c.find(ns, local))
     }
 }
 
