@@ -102,7 +102,13 @@ enum Command {
     /// SOAP services: list a WSDL's operations, refresh the cached WSDLs.
     Soap {
         /// Configuration file (TOML).
-        #[arg(long, short, env = "POSTCALL_CONFIG", value_name = "FILE", global = true)]
+        #[arg(
+            long,
+            short,
+            env = "POSTCALL_CONFIG",
+            value_name = "FILE",
+            global = true
+        )]
         config: Option<PathBuf>,
         #[command(subcommand)]
         cmd: postcall::deliver::soap::cli::SoapCommand,

@@ -139,7 +139,11 @@ fn soap_operations_lists_the_peers_operations() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<&str> = stdout.lines().map(str::trim_end).collect();
     assert_eq!(
         lines,
@@ -223,13 +227,20 @@ async fn faults_client_is_dead_server_is_retried_in_both_versions() {
     let peer = Peer::start();
     let dir = tempfile::tempdir().unwrap();
     let queue = dir.path().join("q.sqlite3");
-    let outbox = Outbox::open(&queue, OutboxSettings::default()).await.unwrap();
+    let outbox = Outbox::open(&queue, OutboxSettings::default())
+        .await
+        .unwrap();
     let record = CallRecord::sample();
     for (version, refused, transient) in [
         ("1.1", "soap:Client", "soap:Server"),
         ("1.2", "soap:Sender", "soap:Receiver"),
     ] {
-        let client = config(&peer.wsdl_url(), version, &queue, r#", note = "client-fault""#);
+        let client = config(
+            &peer.wsdl_url(),
+            version,
+            &queue,
+            r#", note = "client-fault""#,
+        );
         let report = deliver(&client, &outbox, &record).await;
         assert_eq!(report.status, Some(500));
         let expected = format!(
@@ -245,12 +256,20 @@ async fn faults_client_is_dead_server_is_retried_in_both_versions() {
         );
         assert_eq!(report.error.as_deref(), Some(expected.as_str()));
 
-        let server = config(&peer.wsdl_url(), version, &queue, r#", note = "server-fault""#);
+        let server = config(
+            &peer.wsdl_url(),
+            version,
+            &queue,
+            r#", note = "server-fault""#,
+        );
         let report = deliver(&server, &outbox, &record).await;
         assert_eq!(report.verdict, Verdict::Retry { after: None }, "{version}");
         assert_eq!(
             report.error.as_deref(),
-            Some(format!("HTTP 500: SOAP Fault {transient}: database unavailable, try later").as_str())
+            Some(
+                format!("HTTP 500: SOAP Fault {transient}: database unavailable, try later")
+                    .as_str()
+            )
         );
     }
     outbox.close().await;
@@ -260,7 +279,9 @@ async fn faults_client_is_dead_server_is_retried_in_both_versions() {
 async fn a_fetched_wsdl_is_cached_and_used_when_its_host_is_down() {
     let dir = tempfile::tempdir().unwrap();
     let queue = dir.path().join("q.sqlite3");
-    let outbox = Outbox::open(&queue, OutboxSettings::default()).await.unwrap();
+    let outbox = Outbox::open(&queue, OutboxSettings::default())
+        .await
+        .unwrap();
     let peer = Peer::start();
     let url = peer.wsdl_url();
     let config = config(&url, "1.1", &queue, "");
@@ -322,7 +343,8 @@ fn check_catches_a_missing_required_parameter_of_a_local_wsdl() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let missing = r#"callId = "{{ call.call_id }}", eventId = "e", caller = "c", callee = "d", status = "s""#;
+    let missing =
+        r#"callId = "{{ call.call_id }}", eventId = "e", caller = "c", callee = "d", status = "s""#;
     let out = check(missing);
     assert_eq!(out.status.code(), Some(78));
     let stderr = String::from_utf8_lossy(&out.stderr);

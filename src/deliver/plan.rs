@@ -105,7 +105,11 @@ pub fn service_plan(
     app: &ApplicationConfig,
     service: &ServiceConfig,
 ) -> Result<ServicePlan, String> {
-    service_plan_with(app, service, &Wsdls::files_of(std::slice::from_ref(service)))
+    service_plan_with(
+        app,
+        service,
+        &Wsdls::files_of(std::slice::from_ref(service)),
+    )
 }
 
 /// [`service_plan`] with the WSDLs loaded.
@@ -119,7 +123,10 @@ pub fn service_plan_with(
         ServiceKind::Soap(soap) => {
             let (wsdl, _) = wsdls.get(&soap.wsdl)?;
             let plan = crate::deliver::soap::plan(soap, wsdl)?;
-            (crate::deliver::soap::request_spec(soap), Some(Arc::new(plan)))
+            (
+                crate::deliver::soap::request_spec(soap),
+                Some(Arc::new(plan)),
+            )
         }
     };
     let request = CompiledRequest::compile(&spec).map_err(|e| e.to_string())?;
@@ -213,7 +220,12 @@ mod tests {
         let (plans, errors) = plans(&config);
         let soap: Vec<_> = errors.iter().map(|e| e.service.as_str()).collect();
         assert_eq!(soap, vec!["billing-soap"], "{errors:?}");
-        assert!(errors[0].to_string().contains("WSDL https://billing.example.com/CallService?wsdl was not loaded"), "{errors:?}");
+        assert!(
+            errors[0]
+                .to_string()
+                .contains("WSDL https://billing.example.com/CallService?wsdl was not loaded"),
+            "{errors:?}"
+        );
         let crm = &plans[&("survey".to_string(), "crm".to_string())];
         assert_eq!(crm.limits.rate, 20.0);
         assert_eq!(crm.retry.max_attempts, 7);

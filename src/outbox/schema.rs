@@ -11,7 +11,10 @@ use super::error::OutboxError;
 /// Migration `n` (1-based) is `MIGRATIONS[n - 1]`; append, never edit.
 const MIGRATIONS: &[(&str, &str)] = &[
     ("001_initial", include_str!("migrations/001_initial.sql")),
-    ("002_wsdl_cache", include_str!("migrations/002_wsdl_cache.sql")),
+    (
+        "002_wsdl_cache",
+        include_str!("migrations/002_wsdl_cache.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
@@ -148,7 +151,13 @@ mod tests {
         assert_eq!(migrate(&mut conn).unwrap(), 0);
         assert_eq!(
             tables(&conn),
-            ["attempts", "calls", "deliveries", "disabled_services", "wsdl_cache"]
+            [
+                "attempts",
+                "calls",
+                "deliveries",
+                "disabled_services",
+                "wsdl_cache"
+            ]
         );
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))

@@ -42,7 +42,12 @@ fn fetch(conn: &Connection, url: &str) -> Result<Option<CachedWsdl>, OutboxError
 
 impl Outbox {
     /// Stores (or replaces) the fetched text of the WSDL at `url`.
-    pub async fn store_wsdl(&self, url: &str, text: &str, at: DateTime<Utc>) -> Result<(), OutboxError> {
+    pub async fn store_wsdl(
+        &self,
+        url: &str,
+        text: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), OutboxError> {
         let (url, text) = (url.to_string(), text.to_string());
         self.inner
             .writer

@@ -95,7 +95,8 @@ impl SoapCommand {
                             }
                             let problems = check(soap, &wsdl);
                             for (field, problem) in &problems {
-                                let _ = writeln!(out, "  error: {}.{field}: {problem}", service.name);
+                                let _ =
+                                    writeln!(out, "  error: {}.{field}: {problem}", service.name);
                             }
                             failed |= !problems.is_empty();
                         }

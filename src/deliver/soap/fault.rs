@@ -59,7 +59,10 @@ pub fn read(body: &[u8]) -> Answer {
     };
     let ns = root.name.ns.as_str();
     if root.name.local != "Envelope" || (ns != SOAP11_ENV_NS && ns != SOAP12_ENV_NS) {
-        return Answer::NotSoap(format!("the root element is {:?}, not a SOAP Envelope", root.name.local));
+        return Answer::NotSoap(format!(
+            "the root element is {:?}, not a SOAP Envelope",
+            root.name.local
+        ));
     }
     let Some(body) = root.children_named(ns, "Body").next() else {
         return Answer::NotSoap("the envelope has no Body".into());
@@ -70,7 +73,11 @@ pub fn read(body: &[u8]) -> Answer {
     let text_of = |path: &[(&str, &str)]| -> String {
         let mut node = Some(fault);
         for (ns, local) in path {
-            node = node.and_then(|n| n.children.iter().find(|c| c.name.local == *local && c.name.ns == *ns));
+            node = node.and_then(|n| {
+                n.children
+                    .iter()
+                    .find(|c| c.name.local == *local && c.name.ns == *ns)
+            });
         }
         node.map(|n| n.text.trim().to_string()).unwrap_or_default()
     };
@@ -133,7 +140,10 @@ mod tests {
             read(br#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><R xmlns="urn:x"/></soap:Body></soap:Envelope>"#),
             Answer::Ok
         );
-        assert!(matches!(read(b"<html><body>oops</body></html>"), Answer::NotSoap(_)));
+        assert!(matches!(
+            read(b"<html><body>oops</body></html>"),
+            Answer::NotSoap(_)
+        ));
         assert!(matches!(read(b"{\"ok\":true}"), Answer::NotSoap(_)));
     }
 }

@@ -78,6 +78,9 @@ impl Wsdls {
             .collect();
         for location in locations(&services) {
             let loaded = load(&location, cache).await;
+            if let Ok((_, Source::Cached { fetched_at, error })) = &loaded {
+                tracing::warn!(wsdl = %location, %fetched_at, %error, "WSDL unreachable; using the cached copy");
+            }
             out.loaded.insert(location, loaded);
         }
         out
@@ -268,7 +271,12 @@ pub fn check(service: &SoapService, wsdl: &Wsdl) -> Vec<(&'static str, String)> 
     }
     for name in service.params.keys() {
         if !binding.body.params.iter().any(|p| &p.name == name) {
-            let known: Vec<_> = binding.body.params.iter().map(|p| p.name.as_str()).collect();
+            let known: Vec<_> = binding
+                .body
+                .params
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect();
             problems.push((
                 "params",
                 format!(
@@ -314,7 +322,11 @@ pub fn render(
 /// The verdict on a SOAP answer and the attempt log's message. A Fault
 /// decides whatever the status; without one, the REST policy applies, and
 /// a 2xx must carry a SOAP envelope (or nothing).
-pub fn verdict(response: &Response, now: DateTime<Utc>, private: bool) -> (Verdict, Option<String>) {
+pub fn verdict(
+    response: &Response,
+    now: DateTime<Utc>,
+    private: bool,
+) -> (Verdict, Option<String>) {
     let shown = |text: &str| {
         if private {
             "<private>".to_string()
@@ -443,7 +455,10 @@ mod tests {
         ];
         assert_eq!(check(&service(SoapVersion::V11, &all), &wsdl), vec![]);
         let problems = check(
-            &service(SoapVersion::V11, &["callId", "eventId", "caller", "callee", "status", "colour"]),
+            &service(
+                SoapVersion::V11,
+                &["callId", "eventId", "caller", "callee", "status", "colour"],
+            ),
             &wsdl,
         );
         assert_eq!(

@@ -201,7 +201,10 @@ impl Wsdl {
                     .and_then(|o| o.attr("soapAction"))
                     .unwrap_or("")
                     .to_string();
-                let style = match soap_op.and_then(|o| o.attr("style")).unwrap_or(default_style) {
+                let style = match soap_op
+                    .and_then(|o| o.attr("style"))
+                    .unwrap_or(default_style)
+                {
                     "rpc" => Style::Rpc,
                     _ => Style::Document,
                 };
@@ -357,15 +360,12 @@ impl Schemas {
     }
 
     fn global<'a>(&'a self, kind: &'a str, name: &QName) -> Option<(&'a Schema, &'a Node)> {
-        self.list
-            .iter()
-            .filter(|s| s.tns == name.ns)
-            .find_map(|s| {
-                s.node
-                    .children_named(XSD_NS, kind)
-                    .find(|n| n.attr("name") == Some(name.local.as_str()))
-                    .map(|n| (s, n))
-            })
+        self.list.iter().filter(|s| s.tns == name.ns).find_map(|s| {
+            s.node
+                .children_named(XSD_NS, kind)
+                .find(|n| n.attr("name") == Some(name.local.as_str()))
+                .map(|n| (s, n))
+        })
     }
 
     /// Document style: one part naming an element of complex type is the
@@ -505,7 +505,11 @@ fn type_label(element: &Node) -> String {
             return base;
         }
     }
-    if element.children_named(XSD_NS, "complexType").next().is_some() {
+    if element
+        .children_named(XSD_NS, "complexType")
+        .next()
+        .is_some()
+    {
         return "complex".into();
     }
     "anyType".into()
@@ -640,7 +644,11 @@ fn open(start: &BytesStart<'_>, parent: Rc<BTreeMap<String, String>>) -> Result<
     let ns = match scope.get(&prefix) {
         Some(ns) => ns.clone(),
         None if prefix.is_empty() => String::new(),
-        None => return Err(WsdlError::Xml(format!("undeclared prefix {prefix:?} on <{raw}>"))),
+        None => {
+            return Err(WsdlError::Xml(format!(
+                "undeclared prefix {prefix:?} on <{raw}>"
+            )))
+        }
     };
     Ok(Node {
         name: QName { ns, local },
@@ -665,7 +673,10 @@ mod tests {
         assert_eq!(names, ["RecordCall", "Ping"]);
         let op = wsdl.operation("RecordCall").unwrap();
         let v11 = op.binding(SoapVersion::V11).unwrap();
-        assert_eq!(v11.soap_action, "http://example.com/postcall/calls/RecordCall");
+        assert_eq!(
+            v11.soap_action,
+            "http://example.com/postcall/calls/RecordCall"
+        );
         assert_eq!(v11.endpoint.as_deref(), Some("__BASE__/calls"));
         assert_eq!(v11.style, Style::Document);
         let v12 = op.binding(SoapVersion::V12).unwrap();
@@ -774,7 +785,14 @@ mod tests {
             .body
             .params
             .iter()
-            .map(|p| (p.name.as_str(), p.ns.is_some(), p.type_name.as_str(), p.required))
+            .map(|p| {
+                (
+                    p.name.as_str(),
+                    p.ns.is_some(),
+                    p.type_name.as_str(),
+                    p.required,
+                )
+            })
             .collect();
         assert_eq!(
             params,
@@ -788,7 +806,10 @@ mod tests {
 
     #[test]
     fn errors_are_named() {
-        assert!(matches!(Wsdl::parse("<a><b></a>", None), Err(WsdlError::Xml(_))));
+        assert!(matches!(
+            Wsdl::parse("<a><b></a>", None),
+            Err(WsdlError::Xml(_))
+        ));
         assert!(matches!(
             Wsdl::parse("<html/>", None),
             Err(WsdlError::NotWsdl(_))
