@@ -356,3 +356,168 @@ fn check_catches_a_missing_required_parameter_of_a_local_wsdl() {
         "{stderr}"
     );
 }
+
+/// Through the daemon's pieces: router → SQLite outbox → worker pool → the
+/// node-soap peer, with the attempt log read back from the queue.
+#[tokio::test]
+async fn the_pool_delivers_dead_letters_and_retries_by_fault() {
+    use postcall::call::tracker::FinishedCall;
+    use postcall::deliver::enqueue_call;
+    use postcall::deliver::pool::Pool;
+    use postcall::outbox::Status;
+    use postcall::route::Router;
+    use tokio_util::sync::CancellationToken;
+
+    let peer = Peer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let queue = dir.path().join("q.sqlite3");
+    let mut text = format!(
+        r#"
+[queue]
+path = "{}"
+max_retries = 1
+retry_schedule = ["20ms"]
+
+[[applications]]
+name = "survey"
+[[applications.services]]
+name = "calls"
+type = "soap"
+wsdl = "{}"
+operation = "RecordCall"
+version = "1.2"
+"#,
+        queue.display(),
+        peer.wsdl_url()
+    );
+    text.push_str(
+        r#"params = { callId = "{{ call.call_id }}", eventId = "{{ call.event_id }}", caller = "{{ call.from }}", callee = "{{ call.to }}", durationSeconds = "{{ call.duration_seconds }}", status = "{{ call.status }}", note = "{{ vars.test_note }}" }
+"#,
+    );
+    let config = Config::from_toml_str(&text).unwrap();
+    let outbox = Outbox::open(&queue, OutboxSettings::default())
+        .await
+        .unwrap();
+    let wsdls = Wsdls::load(&config, Some(&outbox)).await;
+    let (pool, errors) = Pool::from_config_with(outbox.clone(), &config, &wsdls);
+    assert!(errors.is_empty(), "{errors:?}");
+    let router = Router::from_config(&config.applications).unwrap();
+
+    let mut ids = Vec::new();
+    for (call_id, note) in [("c1", ""), ("c2", "client-fault"), ("c3", "server-fault")] {
+        let mut record = CallRecord::sample();
+        record.call_id = call_id.into();
+        record.event_id = format!("evt-{call_id}");
+        let call = FinishedCall {
+            raw_variables: [
+                ("postcall_app".to_string(), "survey".to_string()),
+                ("test_note".to_string(), note.to_string()),
+            ]
+            .into(),
+            record,
+        };
+        let refs = enqueue_call(&outbox, &router, &call).await.unwrap();
+        assert_eq!(refs.len(), 1);
+        ids.push(refs[0].id);
+    }
+    let stats = pool
+        .run_until_drained(CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!((stats.delivered, stats.dead), (1, 2), "{stats:?}");
+
+    let ok = outbox.show(ids[0]).await.unwrap();
+    assert_eq!(ok.delivery.status, Status::Delivered);
+    assert_eq!(ok.attempts.len(), 1);
+
+    let refused = outbox.show(ids[1]).await.unwrap();
+    assert_eq!(refused.delivery.status, Status::Dead);
+    assert_eq!(refused.attempts.len(), 1, "a Sender fault is not retried");
+    assert_eq!(
+        refused.attempts[0].error.as_deref(),
+        Some("HTTP 500: SOAP Fault soap:Sender: callId c2 refused: unknown caller")
+    );
+
+    let busy = outbox.show(ids[2]).await.unwrap();
+    assert_eq!(busy.delivery.status, Status::Dead);
+    assert_eq!(busy.attempts.len(), 2, "a Receiver fault is retried");
+    assert_eq!(busy.attempts[0].result, "retry");
+    for a in &busy.attempts {
+        let error = a.error.as_deref().unwrap_or("");
+        assert!(
+            error.ends_with("HTTP 500: SOAP Fault soap:Receiver: database unavailable, try later"),
+            "{busy:?}"
+        );
+    }
+
+    let received = peer.received().await;
+    assert_eq!(received.len(), 4);
+    assert!(received.iter().all(|r| r["path"] == "/calls12"));
+    outbox.close().await;
+}
+
+#[test]
+fn soap_operations_for_an_application_uses_the_cache_when_the_host_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = dir.path().join("q.sqlite3");
+    let file = dir.path().join("postcall.toml");
+    let peer = Peer::start();
+    let url = peer.wsdl_url();
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+[queue]
+path = "{}"
+
+[[applications]]
+name = "survey"
+[[applications.services]]
+name = "calls"
+type = "soap"
+wsdl = "{url}"
+operation = "RecordCall"
+params = {{ callId = "x", eventId = "e", caller = "c", callee = "d", status = "s" }}
+"#,
+            queue.display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_postcall"))
+            .args(args)
+            .arg("--config")
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["soap", "refresh"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert_eq!(stdout, format!("{url}: refreshed (2 operations)\n"));
+    drop(peer);
+
+    let out = run(&["soap", "operations", "survey"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("service calls (operation RecordCall, SOAP 1.1):"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("WSDL {url} (unreachable: ")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the cached copy fetched "), "{stderr}");
+    assert!(stderr.contains(
+        "error: calls.params: missing required parameter \"durationSeconds\" (xsd:int) of operation RecordCall"
+    ), "{stderr}");
+
+    let out = run(&["soap", "refresh"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{url}: ")) && stderr.contains("the copy fetched "),
+        "{stderr}"
+    );
+}
