@@ -58,7 +58,7 @@ fn the_effective_config_parses_as_toml() {
     let dir = tempfile::tempdir().unwrap();
     let out = check(dir.path(), include_str!("../contrib/postcall.example.toml"));
     let shown: toml::Table = text(&out.stdout).parse().unwrap();
-    assert_eq!(shown["applications"].as_array().unwrap().len(), 3);
+    assert_eq!(shown["applications"].as_array().unwrap().len(), 5);
     assert_eq!(shown["queue"]["workers"].as_integer(), Some(8));
 }
 

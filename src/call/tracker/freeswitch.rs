@@ -14,6 +14,8 @@
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet, VecDeque};
 
+use crate::call::tracker::recent::RecentIds;
+
 use crate::call::classify::CallFacts;
 use crate::call::record::{Direction, HangupBy, HangupCause, Leg as RecordLeg, Recording};
 use crate::call::tracker::{CallDraft, FinishedCall, Tracker};
@@ -184,8 +186,7 @@ pub struct FreeswitchTracker {
     seq: u64,
     /// `seq` when the current connection was established.
     connected_seq: u64,
-    finished: HashSet<String>,
-    finished_order: VecDeque<String>,
+    finished: RecentIds,
 }
 
 impl FreeswitchTracker {
@@ -205,8 +206,7 @@ impl FreeswitchTracker {
             next_call: 0,
             seq: 0,
             connected_seq: 0,
-            finished: HashSet::new(),
-            finished_order: VecDeque::new(),
+            finished: RecentIds::new(FINISHED_MEMORY),
         }
     }
 
@@ -274,17 +274,6 @@ impl FreeswitchTracker {
         if let Some(leg) = self.legs.get_mut(from) {
             if !leg.links.iter().any(|(id, k)| id == to && *k == kind) {
                 leg.links.push((to.to_string(), kind));
-            }
-        }
-    }
-
-    fn remember_finished(&mut self, id: String) {
-        if self.finished.insert(id.clone()) {
-            self.finished_order.push_back(id);
-            while self.finished_order.len() > FINISHED_MEMORY {
-                if let Some(old) = self.finished_order.pop_front() {
-                    self.finished.remove(&old);
-                }
             }
         }
     }
@@ -455,7 +444,7 @@ impl FreeswitchTracker {
             .filter_map(|id| self.legs.remove(&id).map(|l| (id, l)))
             .collect();
         for (id, _) in &legs {
-            self.remember_finished(id.clone());
+            self.finished.insert(id.clone());
         }
         // Legs only named by others, never seen, are not part of the record.
         legs.retain(|(_, l)| l.seen);
