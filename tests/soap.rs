@@ -86,11 +86,17 @@ impl Drop for Peer {
     }
 }
 
-fn config(wsdl: &str, version: &str, queue: &Path, extra_params: &str) -> Config {
-    Config::from_toml_str(&format!(
+/// The record's fields as the peer's RecordCall parameters.
+const PARAMS: &str = r#"callId = "{{ call.call_id }}", eventId = "{{ call.event_id }}", caller = "{{ call.from }}", callerName = "{{ call.caller_name }}", callee = "{{ call.to }}", durationSeconds = "{{ call.duration_seconds }}", status = "{{ call.status }}""#;
+
+/// One application `survey` with one SOAP service `calls` calling
+/// RecordCall; `queue_extra` goes into `[queue]`.
+fn config_text(wsdl: &str, version: &str, queue: &Path, queue_extra: &str, params: &str) -> String {
+    format!(
         r#"
 [queue]
 path = "{queue}"
+{queue_extra}
 
 [[applications]]
 name = "survey"
@@ -100,11 +106,15 @@ type = "soap"
 wsdl = "{wsdl}"
 operation = "RecordCall"
 version = "{version}"
-params = {{ callId = "{{{{ call.call_id }}}}", eventId = "{{{{ call.event_id }}}}", caller = "{{{{ call.from }}}}", callerName = "{{{{ call.caller_name }}}}", callee = "{{{{ call.to }}}}", durationSeconds = "{{{{ call.duration_seconds }}}}", status = "{{{{ call.status }}}}"{extra_params} }}
+params = {{ {params} }}
 "#,
         queue = queue.display()
-    ))
-    .unwrap()
+    )
+}
+
+fn config(wsdl: &str, version: &str, queue: &Path, extra_params: &str) -> Config {
+    let text = config_text(wsdl, version, queue, "", &format!("{PARAMS}{extra_params}"));
+    Config::from_toml_str(&text).unwrap()
 }
 
 fn hostile() -> CallRecord {
@@ -371,28 +381,12 @@ async fn the_pool_delivers_dead_letters_and_retries_by_fault() {
     let peer = Peer::start();
     let dir = tempfile::tempdir().unwrap();
     let queue = dir.path().join("q.sqlite3");
-    let mut text = format!(
-        r#"
-[queue]
-path = "{}"
-max_retries = 1
-retry_schedule = ["20ms"]
-
-[[applications]]
-name = "survey"
-[[applications.services]]
-name = "calls"
-type = "soap"
-wsdl = "{}"
-operation = "RecordCall"
-version = "1.2"
-"#,
-        queue.display(),
-        peer.wsdl_url()
-    );
-    text.push_str(
-        r#"params = { callId = "{{ call.call_id }}", eventId = "{{ call.event_id }}", caller = "{{ call.from }}", callee = "{{ call.to }}", durationSeconds = "{{ call.duration_seconds }}", status = "{{ call.status }}", note = "{{ vars.test_note }}" }
-"#,
+    let text = config_text(
+        &peer.wsdl_url(),
+        "1.2",
+        &queue,
+        "max_retries = 1\nretry_schedule = [\"20ms\"]",
+        &format!(r#"{PARAMS}, note = "{{{{ vars.test_note }}}}""#),
     );
     let config = Config::from_toml_str(&text).unwrap();
     let outbox = Outbox::open(&queue, OutboxSettings::default())
@@ -463,26 +457,8 @@ fn soap_operations_for_an_application_uses_the_cache_when_the_host_is_down() {
     let file = dir.path().join("postcall.toml");
     let peer = Peer::start();
     let url = peer.wsdl_url();
-    std::fs::write(
-        &file,
-        format!(
-            r#"
-[queue]
-path = "{}"
-
-[[applications]]
-name = "survey"
-[[applications.services]]
-name = "calls"
-type = "soap"
-wsdl = "{url}"
-operation = "RecordCall"
-params = {{ callId = "x", eventId = "e", caller = "c", callee = "d", status = "s" }}
-"#,
-            queue.display()
-        ),
-    )
-    .unwrap();
+    let params = r#"callId = "x", eventId = "e", caller = "c", callee = "d", status = "s""#;
+    std::fs::write(&file, config_text(&url, "1.1", &queue, "", params)).unwrap();
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_postcall"))
             .args(args)

@@ -145,7 +145,7 @@ pub async fn attempt(
         Some(_) => soap::RESPONSE_LIMIT,
         None => rest::RESPONSE_PREFIX,
     };
-    let sent = rest::send_keeping(
+    let sent = rest::send(
         &client,
         &request,
         &extra,
@@ -156,47 +156,12 @@ pub async fn attempt(
     )
     .await;
     match sent.result {
-        Ok(mut response) if plan.soap.is_some() => {
-            let (verdict, error) = soap::verdict(&response, now, plan.private);
+        Ok(mut response) => {
+            let (verdict, error) = match plan.soap {
+                Some(_) => soap::verdict(&response, now, plan.private),
+                None => rest_verdict(&response, now, plan.private),
+            };
             response.body_prefix.truncate(rest::RESPONSE_PREFIX);
-            AttemptReport {
-                verdict,
-                status: Some(response.status),
-                latency: sent.latency,
-                error,
-                response_prefix: if plan.private {
-                    Vec::new()
-                } else {
-                    response.body_prefix
-                },
-            }
-        }
-        Ok(response) => {
-            let verdict = classify(
-                AttemptResult::Response {
-                    status: response.status,
-                    retry_after: response.retry_after.as_deref(),
-                },
-                now,
-            );
-            let snippet = if plan.private {
-                String::new()
-            } else {
-                body_snippet(&response.body_prefix)
-            };
-            let (verdict, error) = match verdict {
-                Verdict::Delivered => (Verdict::Delivered, None),
-                Verdict::Dead { reason } => {
-                    let reason = format!("{reason}{snippet}");
-                    (
-                        Verdict::Dead {
-                            reason: reason.clone(),
-                        },
-                        Some(reason),
-                    )
-                }
-                v => (v, Some(format!("HTTP {}{snippet}", response.status))),
-            };
             AttemptReport {
                 verdict,
                 status: Some(response.status),
@@ -222,6 +187,40 @@ pub async fn attempt(
                 response_prefix: Vec::new(),
             }
         }
+    }
+}
+
+/// The REST policy's verdict on an answer, and the attempt log's message
+/// (with the answer's first bytes unless the service is private).
+pub(crate) fn rest_verdict(
+    response: &rest::Response,
+    now: DateTime<Utc>,
+    private: bool,
+) -> (Verdict, Option<String>) {
+    let verdict = classify(
+        AttemptResult::Response {
+            status: response.status,
+            retry_after: response.retry_after.as_deref(),
+        },
+        now,
+    );
+    let snippet = if private {
+        String::new()
+    } else {
+        body_snippet(&response.body_prefix)
+    };
+    match verdict {
+        Verdict::Delivered => (Verdict::Delivered, None),
+        Verdict::Dead { reason } => {
+            let reason = format!("{reason}{snippet}");
+            (
+                Verdict::Dead {
+                    reason: reason.clone(),
+                },
+                Some(reason),
+            )
+        }
+        v => (v, Some(format!("HTTP {}{snippet}", response.status))),
     }
 }
 

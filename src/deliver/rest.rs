@@ -198,31 +198,11 @@ pub struct Sent {
 }
 
 /// Sends `request` with the auth headers `extra` and the delivery's
-/// `Idempotency-Key`. For a private service the error texts say
-/// `<private>` instead of reqwest's description.
+/// `Idempotency-Key`, keeping the first `keep` bytes of the response
+/// ([`RESPONSE_PREFIX`] for REST; a SOAP answer is read whole enough to find
+/// its Fault). For a private service the error texts say `<private>`
+/// instead of reqwest's description.
 pub async fn send(
-    client: &reqwest::Client,
-    request: &RenderedRequest,
-    extra: &[(String, String)],
-    delivery_id: &str,
-    timeout: Duration,
-    private: bool,
-) -> Sent {
-    send_keeping(
-        client,
-        request,
-        extra,
-        delivery_id,
-        timeout,
-        private,
-        RESPONSE_PREFIX,
-    )
-    .await
-}
-
-/// [`send`], keeping the first `keep` bytes of the response (a SOAP
-/// answer is read whole enough to find its Fault).
-pub async fn send_keeping(
     client: &reqwest::Client,
     request: &RenderedRequest,
     extra: &[(String, String)],

@@ -25,7 +25,7 @@ use url::Url;
 
 use crate::call::record::CallRecord;
 use crate::config::{Config, ServiceKind, SoapService, SoapVersion};
-use crate::deliver::policy::{classify, AttemptResult, Verdict};
+use crate::deliver::policy::Verdict;
 use crate::deliver::render::{Body as HttpBody, RenderError, RenderedRequest};
 use crate::deliver::rest::Response;
 use crate::deliver::ServicePlan;
@@ -350,38 +350,20 @@ pub fn verdict(
             };
             (verdict, Some(message))
         }
-        answer => {
-            let verdict = classify(
-                AttemptResult::Response {
-                    status: response.status,
-                    retry_after: response.retry_after.as_deref(),
-                },
-                now,
+        Answer::NotSoap(why) if (200..300).contains(&response.status) => {
+            let message = format!(
+                "HTTP {}: the answer is not a SOAP envelope: {}",
+                response.status,
+                shown(&why)
             );
-            match (verdict, answer) {
-                (Verdict::Delivered, Answer::NotSoap(why)) => {
-                    let message = format!(
-                        "HTTP {}: the answer is not a SOAP envelope: {}",
-                        response.status,
-                        shown(&why)
-                    );
-                    (
-                        Verdict::Dead {
-                            reason: message.clone(),
-                        },
-                        Some(message),
-                    )
-                }
-                (Verdict::Delivered, _) => (Verdict::Delivered, None),
-                (Verdict::Dead { reason }, _) => (
-                    Verdict::Dead {
-                        reason: reason.clone(),
-                    },
-                    Some(reason),
-                ),
-                (v, _) => (v, Some(format!("HTTP {}", response.status))),
-            }
+            (
+                Verdict::Dead {
+                    reason: message.clone(),
+                },
+                Some(message),
+            )
         }
+        _ => crate::deliver::rest_verdict(response, now, private),
     }
 }
 
