@@ -318,23 +318,15 @@ async fn a_fetched_wsdl_is_cached_and_used_when_its_host_is_down() {
 fn check(params: &str) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("postcall.toml");
-    std::fs::write(
-        &file,
-        format!(
-            r#"
-[[applications]]
-name = "survey"
-[[applications.services]]
-name = "calls"
-type = "soap"
-wsdl = "{}"
-operation = "RecordCall"
-params = {{ {params} }}
-"#,
-            root().join("tests/fixtures/soap/calls.wsdl").display()
-        ),
-    )
-    .unwrap();
+    let wsdl = root().join("tests/fixtures/soap/calls.wsdl");
+    let text = config_text(
+        &wsdl.display().to_string(),
+        "1.1",
+        &dir.path().join("q.sqlite3"),
+        "",
+        params,
+    );
+    std::fs::write(&file, text).unwrap();
     Command::new(env!("CARGO_BIN_EXE_postcall"))
         .args(["check", "--config"])
         .arg(&file)
