@@ -443,49 +443,82 @@ async fn the_pool_delivers_dead_letters_and_retries_by_fault() {
 }
 
 #[test]
-fn soap_operations_for_an_application_uses_the_cache_when_the_host_is_down() {
+fn soap_operations_refresh_and_check_with_a_wsdl_url_and_its_cache() {
     let dir = tempfile::tempdir().unwrap();
     let queue = dir.path().join("q.sqlite3");
     let file = dir.path().join("postcall.toml");
     let peer = Peer::start();
     let url = peer.wsdl_url();
-    let params = r#"callId = "x", eventId = "e", caller = "c", callee = "d", status = "s""#;
-    std::fs::write(&file, config_text(&url, "1.1", &queue, "", params)).unwrap();
+    let write = |params: &str| {
+        std::fs::write(&file, config_text(&url, "1.1", &queue, "", params)).unwrap();
+    };
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_postcall"))
+        let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
             .args(args)
             .arg("--config")
             .arg(&file)
             .output()
-            .unwrap()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
     };
-    let out = run(&["soap", "refresh"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
-    assert_eq!(stdout, format!("{url}: refreshed (2 operations)\n"));
+    let missing = r#"callId = "x", eventId = "e", caller = "c", callee = "d", status = "s""#;
+    let missing_error =
+        "missing required parameter \"durationSeconds\" (xsd:int) of operation RecordCall";
+
+    // Nothing cached yet: check cannot know; `soap operations APP` fetches,
+    // lists, names the problem and caches the WSDL.
+    write(missing);
+    assert_eq!(run(&["check"]).0, Some(0));
+    let (code, text) = run(&["soap", "operations", "survey"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(&format!(
+            "service calls (operation RecordCall, SOAP 1.1):\nWSDL {url}\nRecordCall (SOAP 1.1, 1.2)\n"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("error: calls.params: {missing_error}")),
+        "{text}"
+    );
+
+    // Now `postcall check` checks against the cached copy, and says so.
+    let (code, text) = run(&["check"]);
+    assert_eq!(code, Some(78), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{missing_error} (per the copy of the WSDL cached "
+        )),
+        "{text}"
+    );
+
+    write(&format!("{missing}, durationSeconds = \"1\""));
+    let (code, text) = run(&["soap", "refresh"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.starts_with(&format!("{url}: refreshed (2 operations)\n")),
+        "{text}"
+    );
+
+    // The host goes down: the cached copy serves, and refresh keeps it.
     drop(peer);
-
-    let out = run(&["soap", "operations", "survey"]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (code, text) = run(&["soap", "operations", "survey"]);
+    assert_eq!(code, Some(0), "{text}");
     assert!(
-        stderr.contains("service calls (operation RecordCall, SOAP 1.1):"),
-        "{stderr}"
+        text.contains(&format!("WSDL {url} (unreachable: ")),
+        "{text}"
     );
+    assert!(text.contains("the cached copy fetched "), "{text}");
+    assert!(text.contains("RecordCall (SOAP 1.1, 1.2)"), "{text}");
+    let (code, text) = run(&["soap", "refresh"]);
+    assert_eq!(code, Some(1), "{text}");
     assert!(
-        stderr.contains(&format!("WSDL {url} (unreachable: ")),
-        "{stderr}"
-    );
-    assert!(stderr.contains("the cached copy fetched "), "{stderr}");
-    assert!(stderr.contains(
-        "error: calls.params: missing required parameter \"durationSeconds\" (xsd:int) of operation RecordCall"
-    ), "{stderr}");
-
-    let out = run(&["soap", "refresh"]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(&format!("{url}: ")) && stderr.contains("the copy fetched "),
-        "{stderr}"
+        text.contains(&format!("{url}: ")) && text.contains("the copy fetched "),
+        "{text}"
     );
 }

@@ -3,7 +3,8 @@
 //! host cannot be reached.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::path::Path;
 
 use super::{Outbox, OutboxError};
 
@@ -38,6 +39,28 @@ fn fetch(conn: &Connection, url: &str) -> Result<Option<CachedWsdl>, OutboxError
         Ok(CachedWsdl { text, fetched_at })
     })
     .transpose()
+}
+
+/// The cached WSDL at `url`, read synchronously and read-only from the
+/// queue file `db` (for `postcall check` and plans built without the
+/// daemon). `None` when the file, the table or the row does not exist.
+pub fn read_cached(db: &Path, url: &str) -> Result<Option<CachedWsdl>, OutboxError> {
+    if !db.is_file() {
+        return Ok(None);
+    }
+    let conn = Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let has_table: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'wsdl_cache')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_table {
+        return Ok(None);
+    }
+    fetch(&conn, url)
 }
 
 impl Outbox {

@@ -86,7 +86,8 @@ impl Wsdls {
         out
     }
 
-    /// Only the WSDL files (no network): what a plan built without
+    /// Without the network: WSDL files, and WSDL URLs from the cache in
+    /// the queue file (read-only) — what a plan built without
     /// [`Wsdls::load`] can use.
     pub fn files(config: &Config) -> Wsdls {
         let services: Vec<_> = config
@@ -94,7 +95,16 @@ impl Wsdls {
             .iter()
             .flat_map(|a| a.services.iter().cloned())
             .collect();
-        Wsdls::files_of(&services)
+        let mut out = Wsdls::files_of(&services);
+        for url in locations(&services).into_iter().filter(|l| is_url(l)) {
+            let loaded = match cached(&config.queue.path, &url) {
+                Ok(Some(found)) => Ok(found),
+                Ok(None) => continue,
+                Err(e) => Err(e),
+            };
+            out.loaded.insert(url, loaded);
+        }
+        out
     }
 
     /// [`Wsdls::files`] for some services.
@@ -114,7 +124,7 @@ impl Wsdls {
             Some(Ok(w)) => Ok(w),
             Some(Err(e)) => Err(e.clone()),
             None => Err(format!(
-                "WSDL {location} was not loaded (a WSDL URL is fetched when the daemon starts)"
+                "WSDL {location} was not loaded (a WSDL URL is fetched when the daemon starts; `postcall soap refresh` fetches it into the cache)"
             )),
         }
     }
@@ -131,6 +141,24 @@ fn locations(services: &[crate::config::ServiceConfig]) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// The cached copy of the WSDL at `url` in the queue file `db`, parsed.
+pub fn cached(db: &Path, url: &str) -> Result<Option<(Arc<Wsdl>, Source)>, String> {
+    let found = crate::outbox::wsdl_cache::read_cached(db, url)
+        .map_err(|e| format!("{url}: the WSDL cache: {e}"))?;
+    let Some(found) = found else {
+        return Ok(None);
+    };
+    let wsdl =
+        Wsdl::parse(&found.text, None).map_err(|e| format!("{url}: the cached copy: {e}"))?;
+    Ok(Some((
+        Arc::new(wsdl),
+        Source::Cached {
+            fetched_at: found.fetched_at,
+            error: "not fetched now".into(),
+        },
+    )))
 }
 
 pub fn is_url(location: &str) -> bool {
