@@ -151,6 +151,31 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any value, however hostile, comes back out of the envelope as
+        /// the one text of its element (what XML 1.0 can carry of it).
+        #[test]
+        fn any_value_round_trips_and_keeps_the_shape(value in "\\PC*|[<>&\"'\\r\\n\\t a-z]*") {
+            let body = Body {
+                wrapper: Some(QName { ns: "urn:calls".into(), local: "R".into() }),
+                params: vec![param("a", Some("urn:calls")), param("b", None)],
+            };
+            let xml = build(SoapVersion::V12, &body, &[("a".into(), value.clone()), ("b".into(), "x".into())]);
+            let root = crate::deliver::soap::wsdl::parse_xml(&xml).unwrap();
+            let wrapper = &root.children[0].children[0];
+            proptest::prop_assert_eq!(wrapper.children.len(), 2);
+            proptest::prop_assert_eq!(&wrapper.children[0].name.local, "a");
+            proptest::prop_assert_eq!(&wrapper.children[0].text, &value);
+            proptest::prop_assert_eq!(&wrapper.children[1].text, "x");
+        }
+
+        #[test]
+        fn readers_never_panic(text in "\\PC*") {
+            let _ = crate::deliver::soap::fault::read(text.as_bytes());
+            let _ = crate::deliver::soap::wsdl::Wsdl::parse(&text, None);
+        }
+    }
+
     #[test]
     fn soap12_unwrapped_parts_and_headers() {
         let body = Body {
