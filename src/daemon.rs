@@ -93,7 +93,8 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<Drained, DaemonEr
         );
     }
     let router = Router::from_config(&config.applications)?;
-    let (pool, _plan_errors) = Pool::from_config(outbox.clone(), &config);
+    let wsdls = crate::deliver::soap::Wsdls::load(&config, Some(&outbox)).await;
+    let (pool, _plan_errors) = Pool::from_config_with(outbox.clone(), &config, &wsdls);
     pool.set_metrics(metrics.clone());
     let live = Live {
         router: Arc::new(RwLock::new(Arc::new(router))),
@@ -324,7 +325,8 @@ async fn reload(
     let next = Config::load(Some(path))
         .map_err(|e| e.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
     let router = Router::from_config(&next.applications).map_err(|e| vec![e.to_string()])?;
-    let (plans, plan_errors) = crate::deliver::plan::plans(&next);
+    let wsdls = crate::deliver::soap::Wsdls::load(&next, Some(&live.outbox)).await;
+    let (plans, plan_errors) = crate::deliver::plan::plans_with(&next, &wsdls);
     for e in &plan_errors {
         tracing::error!(application = %e.application, service = %e.service, error = %e, "service cannot be delivered to");
     }

@@ -80,7 +80,18 @@ impl Pool {
         outbox: Outbox,
         config: &crate::config::Config,
     ) -> (Arc<Self>, Vec<crate::deliver::plan::PlanError>) {
-        let (plans, errors) = crate::deliver::plan::plans(config);
+        let wsdls = crate::deliver::soap::Wsdls::files(config);
+        Pool::from_config_with(outbox, config, &wsdls)
+    }
+
+    /// [`Pool::from_config`] with the SOAP services' WSDLs loaded
+    /// ([`crate::deliver::soap::Wsdls::load`]: URLs fetched or cached).
+    pub fn from_config_with(
+        outbox: Outbox,
+        config: &crate::config::Config,
+        wsdls: &crate::deliver::soap::Wsdls,
+    ) -> (Arc<Self>, Vec<crate::deliver::plan::PlanError>) {
+        let (plans, errors) = crate::deliver::plan::plans_with(config, wsdls);
         for e in &errors {
             tracing::error!(application = %e.application, service = %e.service, error = %e, "service cannot be delivered to");
         }

@@ -21,6 +21,7 @@ pub mod report;
 pub mod schema;
 mod views;
 mod writer;
+pub mod wsdl_cache;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
