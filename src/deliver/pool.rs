@@ -170,6 +170,15 @@ impl Pool {
                 };
                 let pool = self.clone();
                 tasks.spawn(async move {
+                    // Waiting for the service's limits and for its answer
+                    // can outlast the lease: keep it, or the row would be
+                    // leased and sent again meanwhile.
+                    let _renewing = AbortOnDrop(tokio::spawn(renew_lease(
+                        pool.outbox.clone(),
+                        row.id,
+                        row.attempt,
+                        pool.lease_for,
+                    )));
                     let key = (row.application.clone(), row.service.clone());
                     let entry = pool.plans().get(&key).cloned();
                     let _admitted = match &entry {
@@ -315,6 +324,29 @@ fn stored_payload(row: &Leased) -> Result<(CallRecord, BTreeMap<String, String>)
             .map_err(|e| format!("the stored variables are not readable: {e}"))?
     };
     Ok((record, vars))
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Renews a row's lease every third of the lease time until the lease is
+/// lost or the task is aborted (the attempt was reported).
+async fn renew_lease(outbox: Outbox, id: i64, attempt: u32, lease_for: Duration) {
+    let every = (lease_for / 3).max(Duration::from_millis(50));
+    loop {
+        tokio::time::sleep(every).await;
+        match outbox.renew_lease(id, attempt, lease_for).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => tracing::warn!(delivery_id = id, error = %e, "cannot renew a lease"),
+        }
+    }
 }
 
 /// How an attempt ended, as logs and metrics name it.

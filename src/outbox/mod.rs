@@ -221,6 +221,16 @@ impl Outbox {
             .await
     }
 
+    /// Keeps a row leased for another `lease_for` while its attempt waits for
+    /// a rate limit or a slow receiver, so it is not leased a second time.
+    /// False when the lease was already lost.
+    pub async fn renew_lease(&self, id: i64, attempt: u32, lease_for: Duration) -> Result<bool> {
+        self.inner
+            .writer
+            .call(move |ctx| queries::renew_lease(ctx, id, attempt, lease_for))
+            .await
+    }
+
     /// Records the attempt and moves the row to the status the result names
     /// (returned). Fails with `NotLeased` if the row's lease was lost.
     pub async fn finish_attempt(&self, id: i64, report: AttemptReport) -> Result<Status> {
