@@ -362,3 +362,26 @@ body = '{"caller": {{ call.caller_name }} }'
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn absurd_durations_are_refused_with_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("postcall.toml");
+    std::fs::write(
+        &config,
+        "[calls]\nidle_timeout = \"300000y\"\n[queue]\nretry_schedule = [\"5s\", \"300000y\"]\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postcall"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("calls.idle_timeout: duration \"300000y\" is too long"),
+        "{err}"
+    );
+    assert!(err.contains("queue.retry_schedule"), "{err}");
+}

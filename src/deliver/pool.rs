@@ -281,7 +281,10 @@ impl Pool {
             Decision::Delivered => (AttemptResult::Delivered, None),
             Decision::RetryIn(d) => (
                 AttemptResult::RetryAt(
-                    now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX),
+                    chrono::Duration::from_std(d)
+                        .ok()
+                        .and_then(|d| now.checked_add_signed(d))
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC),
                 ),
                 report.error.clone(),
             ),

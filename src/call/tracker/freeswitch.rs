@@ -476,9 +476,16 @@ impl Tracker for FreeswitchTracker {
         let mut graced = Vec::new();
         let mut idled = Vec::new();
         for (key, call) in &self.calls {
-            if call.last_activity + idle <= now {
+            // Checked: a configured duration too large for the calendar
+            // means "never", not a panic.
+            let passed = |d| {
+                call.last_activity
+                    .checked_add_signed(d)
+                    .is_some_and(|t| t <= now)
+            };
+            if passed(idle) {
                 idled.push(*key);
-            } else if call.last_activity + grace <= now {
+            } else if passed(grace) {
                 graced.push(*key);
             }
         }
@@ -1052,6 +1059,19 @@ mod tests {
         );
         assert!(!r.raw_variables.contains_key("Channel-Name"));
         assert!(!r.raw_variables.contains_key("Event-Subclass"));
+    }
+
+    #[test]
+    fn durations_beyond_the_calendar_mean_never_not_a_panic() {
+        let mut settings = CallSettings::new("t");
+        // 300,000 years: a valid chrono delta, past the calendar's end.
+        let huge = Duration::from_secs(300_000 * 366 * 86_400);
+        settings.idle_timeout = huge;
+        settings.hangup_grace = huge;
+        let mut tr = FreeswitchTracker::new(settings);
+        feed(&mut tr, vec![event("CHANNEL_CREATE", A, 0, &[])]);
+        assert!(tr.tick(t(1_000_000)).is_empty());
+        assert_eq!(tr.open_calls(), 1);
     }
 
     #[test]
