@@ -159,7 +159,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<Drained, DaemonEr
                     Some(finished) => {
                         sink.metrics.call_finished(&finished.record.switch.name, finished.record.status.as_str());
                         log_record(&finished.record);
-                        store(&sink, &finished, &stop).await;
+                        store(&sink, &finished, &stop, &beat).await;
                     }
                     None => break,
                 },
@@ -205,7 +205,10 @@ async fn serve_metrics(config: &Config, metrics: &Arc<Metrics>, shutdown: &Shutd
 /// Routes a finished call and commits it with its deliveries. A queue that
 /// cannot be written is retried (the call waits in memory, and the tracker
 /// channel's bound pushes back) until it works or the daemon stops.
-async fn store(live: &Live, finished: &FinishedCall, stop: &CancellationToken) {
+///
+/// The loop is alive while it retries, so it keeps beating the heartbeat:
+/// the watchdog must not kill a daemon that holds unstored calls.
+async fn store(live: &Live, finished: &FinishedCall, stop: &CancellationToken, beat: &Heartbeat) {
     let record = &finished.record;
     let mut delay = Duration::from_millis(100);
     loop {
@@ -230,6 +233,7 @@ async fn store(live: &Live, finished: &FinishedCall, stop: &CancellationToken) {
                         "stopping with the call unstored: the queue cannot be written");
                     return;
                 }
+                beat.beat();
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = stop.cancelled() => {}

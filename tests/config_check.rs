@@ -385,3 +385,32 @@ fn absurd_durations_are_refused_with_their_key() {
     );
     assert!(err.contains("queue.retry_schedule"), "{err}");
 }
+
+#[test]
+fn credentials_in_a_url_are_refused_without_echoing_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("postcall.toml");
+    std::fs::write(
+        &config,
+        r#"[[applications]]
+name = "survey"
+[[applications.services]]
+name = "crm"
+url = "https://bob:hunter2@crm.example.com/calls"
+"#,
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postcall"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("applications[0].services[0].url: the URL carries credentials"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2"));
+}

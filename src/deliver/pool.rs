@@ -180,7 +180,16 @@ impl Pool {
                         pool.lease_for,
                     )));
                     let key = (row.application.clone(), row.service.clone());
-                    let entry = pool.plans().get(&key).cloned();
+                    // Service names are unique in the whole configuration:
+                    // a row whose service moved to another application is
+                    // still that service's, not an orphan.
+                    let plans = pool.plans();
+                    let entry = plans.get(&key).cloned().or_else(|| {
+                        plans
+                            .values()
+                            .find(|e| e.plan.service == row.service)
+                            .cloned()
+                    });
                     let _admitted = match &entry {
                         Some(e) => Some(pool.limits.admit(worker, &row.service, e.limits).await),
                         None => None,

@@ -1,6 +1,9 @@
-//! An attempt that outlasts its lease - a receiver slower than `[queue]
-//! lease`, or a row waiting for its service's rate limit - keeps the lease:
-//! the row is sent once, not once per lease period.
+//! Delivery regressions found in review, each against a real local receiver
+//! and a real SQLite outbox:
+//! - an attempt that outlasts its lease (a receiver slower than `[queue]
+//!   lease`, or a row waiting for its rate limit) keeps the lease, so the row
+//!   is sent once, not once per lease period;
+//! - a queued row whose service moved to another application still goes out.
 
 use postcall::call::record::CallRecord;
 use postcall::call::tracker::FinishedCall;
@@ -39,7 +42,18 @@ async fn slow_receiver(delay: Duration) -> (std::net::SocketAddr, Arc<AtomicUsiz
 }
 
 async fn run(config: &str, calls: usize, run_for: Duration) -> (Outbox, Vec<i64>) {
-    let c = Config::from_toml_str(config).unwrap();
+    run_with(config, config, calls, run_for).await
+}
+
+/// Queues `calls` calls routed by `queued_with`, then runs the pool on
+/// `delivered_with` for `run_for`.
+async fn run_with(
+    queued_with: &str,
+    delivered_with: &str,
+    calls: usize,
+    run_for: Duration,
+) -> (Outbox, Vec<i64>) {
+    let c = Config::from_toml_str(queued_with).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let outbox = Outbox::open(&dir.path().join("q.sqlite3"), OutboxSettings::default())
         .await
@@ -61,6 +75,11 @@ async fn run(config: &str, calls: usize, run_for: Duration) -> (Outbox, Vec<i64>
         .unwrap();
         ids.push(refs[0].id);
     }
+    let c = Config::from_toml_str(delivered_with).unwrap();
+    outbox
+        .reconcile_services(&["crm".to_string()])
+        .await
+        .unwrap();
     let (pool, _) = Pool::from_config(outbox.clone(), &c);
     let cancel = CancellationToken::new();
     let task = tokio::spawn(pool.run(cancel.clone(), Duration::from_secs(5)));
@@ -129,4 +148,26 @@ rate_limit = 2.0
         assert_eq!(d.delivery.status.to_string(), "delivered", "{id}");
         assert_eq!(d.attempts.len(), 1, "{id}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_whose_service_moved_to_another_application_is_delivered() {
+    let (addr, hits) = slow_receiver(Duration::ZERO).await;
+    let app = |name: &str| {
+        format!(
+            r#"[[applications]]
+name = "{name}"
+[applications.match]
+any = true
+[[applications.services]]
+name = "crm"
+url = "http://{addr}/h"
+"#
+        )
+    };
+    let (outbox, ids) = run_with(&app("before"), &app("after"), 1, Duration::from_secs(2)).await;
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    let d = outbox.show(ids[0]).await.unwrap();
+    assert_eq!(d.delivery.status.to_string(), "delivered");
+    assert_eq!(d.attempts.len(), 1);
 }
