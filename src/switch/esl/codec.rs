@@ -63,7 +63,15 @@ pub struct EslCodec {
     scanned: usize,
     /// Header length and total size of the frame being waited for.
     pending: Option<(usize, usize)>,
+    /// Bytes of an over-limit frame still to throw away as they arrive.
+    discarding: usize,
 }
+
+/// How far past the limit a frame with a stated length is skipped rather
+/// than ending the session: a big `show channels` answer on a busy switch
+/// must not cause a reconnect loop, but a length no switch would send is a
+/// broken stream.
+const SKIPPABLE_FACTOR: usize = 64;
 
 impl EslCodec {
     pub fn new(max_frame: usize) -> Self {
@@ -71,6 +79,7 @@ impl EslCodec {
             max_frame: max_frame.max(64),
             scanned: 0,
             pending: None,
+            discarding: 0,
         }
     }
 }
@@ -86,6 +95,41 @@ impl Decoder for EslCodec {
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<RawFrame>, CodecError> {
+        loop {
+            if self.discarding > 0 {
+                let n = self.discarding.min(src.len());
+                src.advance(n);
+                self.discarding -= n;
+                if self.discarding > 0 {
+                    return Ok(None);
+                }
+            }
+            match self.decode_one(src)? {
+                Step::Frame(frame) => return Ok(Some(frame)),
+                Step::NeedMore => return Ok(None),
+                Step::Skip(size) => {
+                    tracing::warn!(
+                        size,
+                        limit = self.max_frame,
+                        "ESL frame over max_frame_bytes skipped"
+                    );
+                    self.discarding = size;
+                }
+            }
+        }
+    }
+}
+
+/// What one look at the buffer found.
+enum Step {
+    Frame(RawFrame),
+    NeedMore,
+    /// A frame of this many bytes, over the limit: throw it away.
+    Skip(usize),
+}
+
+impl EslCodec {
+    fn decode_one(&mut self, src: &mut BytesMut) -> Result<Step, CodecError> {
         let (header_len, total) = match self.pending {
             Some(p) => p,
             None => {
@@ -102,17 +146,22 @@ impl Decoder for EslCodec {
                             limit: self.max_frame,
                         });
                     }
-                    return Ok(None);
+                    return Ok(Step::NeedMore);
                 };
                 let header_len = from + at;
                 let body_len = content_length(&src[..header_len])?.unwrap_or(0);
-                let total = (header_len + 2)
-                    .checked_add(body_len)
-                    .filter(|t| *t <= self.max_frame)
-                    .ok_or(CodecError::TooLarge {
-                        size: header_len.saturating_add(body_len),
+                let size = (header_len + 2).saturating_add(body_len);
+                if size > self.max_frame {
+                    self.scanned = 0;
+                    if size <= self.max_frame.saturating_mul(SKIPPABLE_FACTOR) {
+                        return Ok(Step::Skip(size));
+                    }
+                    return Err(CodecError::TooLarge {
+                        size,
                         limit: self.max_frame,
-                    })?;
+                    });
+                }
+                let total = size;
                 self.scanned = 0;
                 self.pending = Some((header_len, total));
                 (header_len, total)
@@ -120,10 +169,10 @@ impl Decoder for EslCodec {
         };
         if src.len() < total {
             src.reserve(total - src.len());
-            return Ok(None);
+            return Ok(Step::NeedMore);
         }
         self.pending = None;
-        Ok(Some(RawFrame {
+        Ok(Step::Frame(RawFrame {
             bytes: src.split_to(total).freeze(),
             header_len,
         }))
@@ -329,6 +378,28 @@ mod tests {
                 assert_eq!(f.body(), b"hello");
             }
         }
+    }
+
+    #[test]
+    fn a_frame_over_the_limit_is_skipped_and_the_next_one_decoded() {
+        let mut codec = EslCodec::new(1024);
+        let mut stream = b"Content-Type: api/response\nContent-Length: 5000\n\n".to_vec();
+        stream.extend(std::iter::repeat_n(b'x', 5000));
+        stream.extend(b"Content-Type: command/reply\nReply-Text: +OK\n\n");
+        let mut frames = Vec::new();
+        let mut buf = BytesMut::new();
+        for chunk in stream.chunks(700) {
+            buf.extend_from_slice(chunk);
+            assert!(
+                buf.capacity() < 4096,
+                "the skipped body is never buffered whole"
+            );
+            while let Some(frame) = codec.decode(&mut buf).unwrap() {
+                frames.push(frame);
+            }
+        }
+        assert_eq!(frames.len(), 1);
+        assert!(frames[0].bytes.starts_with(b"Content-Type: command/reply"));
     }
 
     #[test]
