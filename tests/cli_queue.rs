@@ -1,0 +1,141 @@
+//! The operator's commands as scripts run them: `postcall test APP` against a
+//! real receiver, and `postcall queue …` over a queue that a replay filled,
+//! including a service a 410 disabled and its re-enabling.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use support::http::{Receiver, Reply};
+
+fn postcall(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_postcall"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn config(dir: &Path, url: &str) -> std::path::PathBuf {
+    let path = dir.join("postcall.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"[queue]
+path = "{}"
+[[applications]]
+name = "survey"
+[[applications.services]]
+name = "crm"
+url = "{url}"
+"#,
+            dir.join("q.sqlite3").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_sends_one_sample_per_service_and_reports_it() {
+    let receiver = Receiver::start(|_, _| Reply::status(200).with_body("thanks")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &receiver.url("/calls"));
+    let out = tokio::task::spawn_blocking(move || postcall(&config, &["test", "survey"]))
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = text(&out);
+    assert!(printed.contains("crm: delivered status 200"), "{printed}");
+    assert!(printed.contains("response: thanks"), "{printed}");
+    let got = receiver.requests();
+    assert_eq!(got.len(), 1);
+    let body: serde_json::Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(body["application"], "survey");
+    assert_eq!(body["event"], "call.completed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_names_a_missing_application_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "http://127.0.0.1:9/calls");
+    let out = postcall(&config, &["test", "nosuch"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no application named \"nosuch\" (configured: survey)"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_commands_show_hold_and_release_a_gone_service() {
+    // 410 at first: the service is disabled and its rows held.
+    let gone = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = gone.clone();
+    let receiver = Receiver::start(move |_, _| {
+        if flag.load(std::sync::atomic::Ordering::SeqCst) {
+            Reply::status(410)
+        } else {
+            Reply::status(200)
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &receiver.url("/calls"));
+    let capture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/freeswitch/01-answered-agent-hangup.plain.esl");
+    let cfg = config.clone();
+    let cap = capture.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_postcall"))
+            .args(["replay", "--config"])
+            .arg(&cfg)
+            .arg(&cap)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+
+    let stats = text(&postcall(&config, &["queue", "stats"]));
+    assert!(stats.contains("disabled services: 1"), "{stats}");
+    let disabled = text(&postcall(&config, &["queue", "enable-service"]));
+    assert!(disabled.contains("crm"), "{disabled}");
+    let list = text(&postcall(&config, &["queue", "list"]));
+    let id = list
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{list}"))
+        .to_string();
+    let show = text(&postcall(&config, &["queue", "show", &id]));
+    assert!(show.contains("410"), "{show}");
+
+    // The receiver is back: re-enable, and a replay drains the held row.
+    gone.store(false, std::sync::atomic::Ordering::SeqCst);
+    let enabled = postcall(&config, &["queue", "enable-service", "crm"]);
+    assert!(enabled.status.success(), "{}", text(&enabled));
+    let cfg = config.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_postcall"))
+            .args(["replay", "--config"])
+            .arg(&cfg)
+            .arg(&capture)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let stats = text(&postcall(&config, &["queue", "stats"]));
+    assert!(stats.contains("delivered          1"), "{stats}");
+    assert!(stats.contains("disabled services: 0"), "{stats}");
+    assert_eq!(receiver.requests().len(), 2, "one 410, then one delivery");
+}
