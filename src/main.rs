@@ -134,7 +134,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let quiet = matches!(
         cli.command,
-        Command::Check { .. } | Command::Schema | Command::Queue { .. } | Command::Test { .. }
+        Command::Check { .. }
+            | Command::Schema
+            | Command::Queue { .. }
+            | Command::Test { .. }
+            | Command::Soap { .. }
     );
     init_logging(cli.log_format, if quiet { "warn" } else { "info" });
     match dispatch(cli.command) {
