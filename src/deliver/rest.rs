@@ -4,7 +4,8 @@
 //!
 //! One client per service, kept in a [`ClientCache`]: its timeout covers
 //! connect and response, redirects are not followed (3xx is an answer the
-//! policy judges), TLS trusts the webpki roots plus the service's own CA
+//! policy judges), TLS trusts the system's roots (/etc/ssl/certs) and the
+//! webpki roots, plus the service's own CA
 //! bundle, presents its client certificate, and skips verification only on
 //! the explicit `insecure` flag, logged at warn whenever a client is built.
 
