@@ -75,16 +75,20 @@ const PRODUCERS: usize = 16;
 const PHASE_LIMIT: Duration = Duration::from_secs(600);
 
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let full = args.iter().any(|a| a == "--bench");
     let sizes = if full { FULL } else { QUICK };
+    // Phase names given after `--` run only those phases.
+    let only: Vec<String> = args.into_iter().filter(|a| !a.starts_with('-')).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a runtime");
-    runtime.block_on(run(&sizes));
+    runtime.block_on(run(&sizes, &only));
 }
 
-async fn run(sizes: &Sizes) {
+async fn run(sizes: &Sizes, only: &[String]) {
+    let wanted = |phase: &str| only.is_empty() || only.iter().any(|o| o == phase);
     let receiver = Receiver::start().await;
     let fast = config(&receiver.url, true);
     let default = config(&receiver.url, false);
@@ -94,33 +98,37 @@ async fn run(sizes: &Sizes) {
     );
     println!("fast receiver config: [queue] workers = 64; service rate_limit = 1000000, concurrency = 64");
 
-    let low_total = sizes.low_rate * sizes.low_secs;
-    let low = Run::new("low", low_total as usize);
-    let report = flow(&receiver, &fast, &low, Feed::Paced(sizes.low_rate)).await;
-    print_flow(
-        &format!(
+    if wanted("low") {
+        let low = Run::new("low", (sizes.low_rate * sizes.low_secs) as usize);
+        let report = flow(&receiver, &fast, &low, Feed::Paced(sizes.low_rate)).await;
+        let name = format!(
             "low load ({} calls/s for {} s)",
             sizes.low_rate, sizes.low_secs
-        ),
-        &report,
-    );
-
-    let single = Run::new("one", sizes.single_producer);
-    let report = flow(&receiver, &fast, &single, Feed::Producers(1)).await;
-    print_flow("high load, 1 producer", &report);
-
-    let high = Run::new("high", sizes.high);
-    let report = flow(&receiver, &fast, &high, Feed::Producers(PRODUCERS)).await;
-    print_flow(&format!("high load, {PRODUCERS} producers"), &report);
-
-    let limited = Run::new("dflt", sizes.default_limits);
-    let report = flow(&receiver, &default, &limited, Feed::Producers(PRODUCERS)).await;
-    print_flow(
-        "default limits (workers 8, rate_limit 20/s, concurrency 4)",
-        &report,
-    );
-
-    backlog(&receiver, &fast, sizes.backlog).await;
+        );
+        print_flow(&name, &report);
+    }
+    if wanted("one") {
+        let single = Run::new("one", sizes.single_producer);
+        let report = flow(&receiver, &fast, &single, Feed::Producers(1)).await;
+        print_flow("high load, 1 producer", &report);
+    }
+    if wanted("high") {
+        let high = Run::new("high", sizes.high);
+        let report = flow(&receiver, &fast, &high, Feed::Producers(PRODUCERS)).await;
+        print_flow(&format!("high load, {PRODUCERS} producers"), &report);
+    }
+    if wanted("dflt") {
+        let limited = Run::new("dflt", sizes.default_limits);
+        let report = flow(&receiver, &default, &limited, Feed::Producers(PRODUCERS)).await;
+        let name = "default limits (workers 8, rate_limit 20/s, concurrency 4)";
+        print_flow(name, &report);
+    }
+    if wanted("backlog") {
+        backlog(&receiver, &fast, sizes.backlog, Drain::Daemon).await;
+    }
+    if wanted("replay") {
+        backlog(&receiver, &fast, sizes.backlog, Drain::Replay).await;
+    }
 }
 
 /// One application, one POST_RAW service to the receiver.
@@ -390,8 +398,15 @@ async fn produce(outbox: &Outbox, router: &Router, run: &Run, i: usize) {
 }
 
 /// 100k (or the quick size) committed with the pool stopped, then drained.
-async fn backlog(receiver: &Receiver, config: &Config, n: usize) {
-    let run = Run::new("backlog", n);
+async fn backlog(receiver: &Receiver, config: &Config, n: usize, how: Drain) {
+    let run = Run::new(
+        if how == Drain::Daemon {
+            "backlog"
+        } else {
+            "replay"
+        },
+        n,
+    );
     receiver.follow(&run);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("q.sqlite3");
@@ -424,31 +439,67 @@ async fn backlog(receiver: &Receiver, config: &Config, n: usize) {
         memory()
     );
 
+    drain(&outbox, config, &run, how).await;
+    outbox.close().await;
+}
+
+/// How the pool is run over a backlog.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Drain {
+    /// `Pool::run`, as the daemon runs it; done when the last row is
+    /// recorded as delivered (looked at every 100 ms once all arrived).
+    Daemon,
+    /// `Pool::run_until_drained`, as `postcall replay` runs it (it counts
+    /// the queue's rows every 20 ms while draining).
+    Replay,
+}
+
+async fn drain(outbox: &Outbox, config: &Config, run: &Arc<Run>, how: Drain) {
+    let n = run.len();
     let (pool, _) = Pool::from_config(outbox.clone(), config);
     let started = Instant::now();
     let base = run.now();
-    let stats = tokio::time::timeout(
-        PHASE_LIMIT,
-        pool.run_until_drained(CancellationToken::new()),
-    )
-    .await
-    .expect("the backlog drains in time")
-    .expect("the queue answers");
+    let stats = match how {
+        Drain::Replay => tokio::time::timeout(
+            PHASE_LIMIT,
+            pool.run_until_drained(CancellationToken::new()),
+        )
+        .await
+        .expect("the backlog drains in time")
+        .expect("the queue answers"),
+        Drain::Daemon => {
+            let cancel = CancellationToken::new();
+            let task = tokio::spawn(pool.run(cancel.clone(), Duration::from_secs(10)));
+            run.wait_all().await;
+            let stats = loop {
+                let stats = outbox.stats().await.expect("the queue answers");
+                if stats.delivered == n as u64 || started.elapsed() > PHASE_LIMIT {
+                    break stats;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            cancel.cancel();
+            let _ = task.await;
+            stats
+        }
+    };
     let drained = started.elapsed();
     assert_eq!(stats.delivered, n as u64, "every backlog row delivered");
-    let arrived = run.count.load(Ordering::Acquire);
-    assert_eq!(arrived, n, "every backlog call arrived");
+    assert_eq!(
+        run.count.load(Ordering::Acquire),
+        n,
+        "every backlog call arrived"
+    );
     let last = Duration::from_nanos(run.last_arrival() - base);
     println!(
-        "backlog drain: {n} rows delivered in {:.2} s = {:.0} rows/s (last arrival after {:.2} s = {:.0} rows/s); duplicates {}; VmHWM {}",
-        drained.as_secs_f64(),
-        n as f64 / drained.as_secs_f64(),
+        "backlog drain ({how:?}): {n} rows: last arrival after {:.2} s = {:.0} rows/s; all recorded delivered after {:.2} s = {:.0} rows/s; duplicates {}; VmHWM {}",
         last.as_secs_f64(),
         n as f64 / last.as_secs_f64(),
+        drained.as_secs_f64(),
+        n as f64 / drained.as_secs_f64(),
         run.duplicates.load(Ordering::Relaxed),
         memory()
     );
-    outbox.close().await;
 }
 
 fn print_flow(name: &str, r: &FlowReport) {
