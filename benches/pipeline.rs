@@ -495,6 +495,7 @@ async fn until_idle(path: &std::path::Path) {
 
 async fn drain(outbox: &Outbox, config: &Config, run: &Arc<Run>, how: Drain) {
     let path = outbox.path().to_path_buf();
+    let commits_before = outbox.commit_count();
     let n = run.len();
     let (pool, _) = Pool::from_config(outbox.clone(), config);
     let started = Instant::now();
@@ -532,6 +533,7 @@ async fn drain(outbox: &Outbox, config: &Config, run: &Arc<Run>, how: Drain) {
         }
     };
     let drained = started.elapsed();
+    let commits = outbox.commit_count() - commits_before;
     assert_eq!(stats.delivered, n as u64, "every backlog row delivered");
     assert_eq!(
         run.count.load(Ordering::Acquire),
@@ -540,11 +542,12 @@ async fn drain(outbox: &Outbox, config: &Config, run: &Arc<Run>, how: Drain) {
     );
     let last = Duration::from_nanos(run.last_arrival() - base);
     println!(
-        "backlog drain ({how:?}): {n} rows: last arrival after {:.2} s = {:.0} rows/s; all recorded delivered after {:.2} s = {:.0} rows/s; duplicates {}; VmHWM {}",
+        "backlog drain ({how:?}): {n} rows: last arrival after {:.2} s = {:.0} rows/s; all recorded delivered after {:.2} s = {:.0} rows/s; {commits} commits ({:.1} rows each); duplicates {}; VmHWM {}",
         last.as_secs_f64(),
         n as f64 / last.as_secs_f64(),
         drained.as_secs_f64(),
         n as f64 / drained.as_secs_f64(),
+        n as f64 / commits.max(1) as f64,
         run.duplicates.load(Ordering::Relaxed),
         memory()
     );
