@@ -338,6 +338,8 @@ struct FlowReport {
     elapsed: Duration,
     latencies: Vec<Duration>,
     duplicates: usize,
+    /// The queue's commits (each one fsync) during the phase.
+    commits: u64,
 }
 
 /// Pool running, calls fed by `feed`, until every call has arrived.
@@ -351,6 +353,7 @@ async fn flow(receiver: &Receiver, config: &Config, run: &Arc<Run>, feed: Feed) 
     let (pool, errors) = Pool::from_config(outbox.clone(), config);
     assert!(errors.is_empty(), "the bench service plans");
     let cancel = CancellationToken::new();
+    let commits_before = outbox.commit_count();
     let pool_task = tokio::spawn(pool.run(cancel.clone(), Duration::from_secs(10)));
 
     match feed {
@@ -387,6 +390,7 @@ async fn flow(receiver: &Receiver, config: &Config, run: &Arc<Run>, feed: Feed) 
         elapsed: Duration::from_nanos(run.last_arrival() - run.first_emission()),
         latencies: run.latencies(),
         duplicates: run.duplicates.load(Ordering::Relaxed),
+        commits: outbox.commit_count() - commits_before,
     }
 }
 
@@ -559,13 +563,14 @@ fn print_flow(name: &str, r: &FlowReport) {
         r.latencies[i].as_secs_f64() * 1e3
     };
     println!(
-        "{name}: {} calls in {:.2} s = {:.0} calls/s end to end; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; duplicates {}; VmHWM {}",
+        "{name}: {} calls in {:.2} s = {:.0} calls/s end to end; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} commits; duplicates {}; VmHWM {}",
         r.calls,
         r.elapsed.as_secs_f64(),
         r.calls as f64 / r.elapsed.as_secs_f64(),
         pct(0.50),
         pct(0.99),
         pct(1.0),
+        r.commits,
         r.duplicates,
         memory()
     );
