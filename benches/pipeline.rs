@@ -17,8 +17,9 @@
 //! - `backlog`: 100,000 calls committed with the pool stopped, then the pool
 //!   started; rows/s until every row is recorded as delivered.
 //!
-//! The throughput runs raise `[queue] workers` to 64 and the service's
-//! `rate_limit`/`concurrency`, as an operator would for a fast receiver.
+//! The throughput runs raise `[queue] workers` to 64 (or
+//! `PIPELINE_WORKERS`) and the service's `rate_limit`/`concurrency`, as an
+//! operator would for a fast receiver.
 //! Run without `--bench` (as `cargo test --all-targets` does) it runs a tiny
 //! version of every phase and exits quickly.
 
@@ -69,6 +70,8 @@ const QUICK: Sizes = Sizes {
     backlog: 200,
 };
 
+/// `[queue] workers` for a fast receiver, unless `PIPELINE_WORKERS` says.
+const WORKERS: usize = 64;
 /// Concurrent producers in the high-load run.
 const PRODUCERS: usize = 16;
 /// How long any phase may take before the bench gives up on it.
@@ -90,13 +93,18 @@ fn main() {
 async fn run(sizes: &Sizes, only: &[String]) {
     let wanted = |phase: &str| only.is_empty() || only.iter().any(|o| o == phase);
     let receiver = Receiver::start().await;
-    let fast = config(&receiver.url, true);
-    let default = config(&receiver.url, false);
+    let workers = std::env::var("PIPELINE_WORKERS")
+        .ok()
+        .and_then(|w| w.parse::<usize>().ok())
+        .filter(|&w| w > 0)
+        .unwrap_or(WORKERS);
+    let fast = config(&receiver.url, Some(workers));
+    let default = config(&receiver.url, None);
     println!(
         "pipeline bench: POST_RAW (default compact JSON body) to {}, SQLite synchronous=FULL",
         receiver.url
     );
-    println!("fast receiver config: [queue] workers = 64; service rate_limit = 1000000, concurrency = 64");
+    println!("fast receiver config: [queue] workers = {workers}; service rate_limit = 1000000, concurrency = {workers}");
 
     if wanted("low") {
         let low = Run::new("low", (sizes.low_rate * sizes.low_secs) as usize);
@@ -135,14 +143,15 @@ async fn run(sizes: &Sizes, only: &[String]) {
 }
 
 /// One application, one POST_RAW service to the receiver.
-fn config(url: &str, fast: bool) -> Config {
-    let (queue, limits) = if fast {
-        (
-            "[queue]\nworkers = 64\n",
-            "rate_limit = 1000000\nconcurrency = 64\n",
-        )
-    } else {
-        ("", "")
+/// `Some(workers)`: `[queue] workers` and the service's concurrency set to
+/// it and the rate limit lifted; `None`: every default.
+fn config(url: &str, fast: Option<usize>) -> Config {
+    let (queue, limits) = match fast {
+        Some(workers) => (
+            format!("[queue]\nworkers = {workers}\n"),
+            format!("rate_limit = 1000000\nconcurrency = {workers}\n"),
+        ),
+        None => (String::new(), String::new()),
     };
     Config::from_toml_str(&format!(
         r#"
