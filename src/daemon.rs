@@ -93,7 +93,8 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<Drained, DaemonEr
         );
     }
     let router = Router::from_config(&config.applications)?;
-    let (pool, _plan_errors) = Pool::from_config(outbox.clone(), &config);
+    let wsdls = crate::deliver::soap::Wsdls::load(&config, Some(&outbox)).await;
+    let (pool, _plan_errors) = Pool::from_config_with(outbox.clone(), &config, &wsdls);
     pool.set_metrics(metrics.clone());
     let live = Live {
         router: Arc::new(RwLock::new(Arc::new(router))),
@@ -133,9 +134,8 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<Drained, DaemonEr
         ));
         shutdown.tasks.spawn(track(
             Tracked {
-                switch: switch.name.clone(),
-                tracker,
-                metrics: metrics.clone(),
+                flush_horizon: config.calls.hangup_grace + Duration::from_secs(1),
+                ..Tracked::new(switch.name.clone(), tracker, metrics.clone())
             },
             rx,
             records_tx.clone(),
@@ -159,7 +159,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<Drained, DaemonEr
                     Some(finished) => {
                         sink.metrics.call_finished(&finished.record.switch.name, finished.record.status.as_str());
                         log_record(&finished.record);
-                        store(&sink, &finished, &stop).await;
+                        store(&sink, &finished, &stop, &beat).await;
                     }
                     None => break,
                 },
@@ -205,7 +205,10 @@ async fn serve_metrics(config: &Config, metrics: &Arc<Metrics>, shutdown: &Shutd
 /// Routes a finished call and commits it with its deliveries. A queue that
 /// cannot be written is retried (the call waits in memory, and the tracker
 /// channel's bound pushes back) until it works or the daemon stops.
-async fn store(live: &Live, finished: &FinishedCall, stop: &CancellationToken) {
+///
+/// The loop is alive while it retries, so it keeps beating the heartbeat:
+/// the watchdog must not kill a daemon that holds unstored calls.
+async fn store(live: &Live, finished: &FinishedCall, stop: &CancellationToken, beat: &Heartbeat) {
     let record = &finished.record;
     let mut delay = Duration::from_millis(100);
     loop {
@@ -230,6 +233,7 @@ async fn store(live: &Live, finished: &FinishedCall, stop: &CancellationToken) {
                         "stopping with the call unstored: the queue cannot be written");
                     return;
                 }
+                beat.beat();
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = stop.cancelled() => {}
@@ -325,7 +329,8 @@ async fn reload(
     let next = Config::load(Some(path))
         .map_err(|e| e.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
     let router = Router::from_config(&next.applications).map_err(|e| vec![e.to_string()])?;
-    let (plans, plan_errors) = crate::deliver::plan::plans(&next);
+    let wsdls = crate::deliver::soap::Wsdls::load(&next, Some(&live.outbox)).await;
+    let (plans, plan_errors) = crate::deliver::plan::plans_with(&next, &wsdls);
     for e in &plan_errors {
         tracing::error!(application = %e.application, service = %e.service, error = %e, "service cannot be delivered to");
     }
@@ -385,9 +390,38 @@ pub struct Tracked {
     pub switch: String,
     pub tracker: Box<dyn Tracker>,
     pub metrics: Arc<Metrics>,
+    /// At a stop, calls that only wait for their hang-up grace (late Cdr
+    /// events) are finished as if this much time had passed: the configured
+    /// grace plus a margin, far below the idle timeout, so calls still up
+    /// are not cut.
+    pub flush_horizon: Duration,
 }
 
+impl Tracked {
+    pub fn new(
+        switch: impl Into<String>,
+        tracker: Box<dyn Tracker>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Tracked {
+            switch: switch.into(),
+            tracker,
+            metrics,
+            flush_horizon: Duration::from_secs(3),
+        }
+    }
+}
+
+/// After a stop was requested, how long the tracker keeps reading what the
+/// connector already received before it gives up on the rest.
+const STOP_DRAIN: Duration = Duration::from_secs(2);
+
 /// Feeds one switch's messages to its tracker and passes finished calls on.
+///
+/// On cancellation it does not drop what is in flight: it keeps reading
+/// until the connector has closed the channel (bounded by [`STOP_DRAIN`]),
+/// then finishes the calls whose legs have all hung up, and only then ends.
+/// Calls still up are left to be adopted from the switch at the next start.
 pub async fn track(
     tracked: Tracked,
     mut messages: mpsc::Receiver<SwitchMessage>,
@@ -398,11 +432,16 @@ pub async fn track(
         switch,
         mut tracker,
         metrics,
+        flush_horizon,
     } = tracked;
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let drain_deadline = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(drain_deadline);
+    let mut stopping = false;
     loop {
         let finished = tokio::select! {
+            biased;
             message = messages.recv() => match message {
                 Some(message) => {
                     match &message {
@@ -420,14 +459,39 @@ pub async fn track(
                 }
                 None => break,
             },
+            _ = cancel.cancelled(), if !stopping => {
+                stopping = true;
+                drain_deadline
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + STOP_DRAIN);
+                continue;
+            }
+            _ = &mut drain_deadline, if stopping => {
+                tracing::warn!(%switch, "stopping before the connector closed; unread events are dropped");
+                break;
+            }
             _ = tick.tick() => tracker.tick(Utc::now()),
-            _ = cancel.cancelled() => break,
         };
         for record in finished {
             if records.send(record).await.is_err() {
                 return;
             }
         }
+    }
+    let horizon = chrono::Duration::from_std(flush_horizon).unwrap_or(chrono::Duration::zero());
+    let now = Utc::now();
+    let flushed = tracker.tick(now.checked_add_signed(horizon).unwrap_or(now));
+    if !flushed.is_empty() {
+        tracing::info!(%switch, calls = flushed.len(), "finished calls that were waiting for late events");
+    }
+    for record in flushed {
+        if records.send(record).await.is_err() {
+            return;
+        }
+    }
+    if tracker.open_calls() > 0 {
+        tracing::info!(%switch, open_calls = tracker.open_calls(),
+            "calls still up at stop; they are adopted from the switch at the next start");
     }
 }
 
@@ -444,4 +508,50 @@ pub fn log_record(record: &CallRecord) {
         talk_time_seconds = record.talk_time_seconds,
         "call finished"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SwitchConfig;
+    use crate::switch::SwitchKind;
+
+    /// A stop right after a call's last hangup, inside its grace period for
+    /// late Cdr events, still delivers the call to the sink.
+    #[tokio::test]
+    async fn a_stop_inside_the_hangup_grace_still_finishes_the_call() {
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/asterisk/01-answered-callee-hangup.ami"
+        ))
+        .unwrap();
+        let mut switch = SwitchConfig::default_freeswitch();
+        switch.kind = SwitchKind::Asterisk;
+        let mut settings = crate::call::CallSettings::new("t");
+        settings.hangup_grace = Duration::from_secs(3600);
+        let tracker = new_tracker(SwitchKind::Asterisk, settings);
+        let (tx, rx) = mpsc::channel(8192);
+        let (records_tx, mut records_rx) = mpsc::channel(16);
+        let cancel = CancellationToken::new();
+        let tracked = Tracked {
+            flush_horizon: Duration::from_secs(3601),
+            ..Tracked::new("t", tracker, Arc::new(Metrics::new(&["t"])))
+        };
+        let task = tokio::spawn(track(tracked, rx, records_tx, cancel.clone()));
+        for message in crate::replay::messages(SwitchKind::Asterisk, &bytes, &switch) {
+            tx.send(message).await.unwrap();
+        }
+        // The connector stops with the stop request and closes its channel.
+        cancel.cancel();
+        drop(tx);
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("track ends after a stop")
+            .unwrap();
+        let mut got = Vec::new();
+        while let Ok(call) = records_rx.try_recv() {
+            got.push(call.record.call_id);
+        }
+        assert_eq!(got, vec!["1795502642.1".to_string()]);
+    }
 }

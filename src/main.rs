@@ -99,6 +99,20 @@ enum Command {
     },
     /// Print the JSON Schema of the call record every service receives.
     Schema,
+    /// SOAP services: list a WSDL's operations, refresh the cached WSDLs.
+    Soap {
+        /// Configuration file (TOML).
+        #[arg(
+            long,
+            short,
+            env = "POSTCALL_CONFIG",
+            value_name = "FILE",
+            global = true
+        )]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        cmd: postcall::deliver::soap::cli::SoapCommand,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -200,6 +214,10 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Schema => {
             let schema = postcall::call::record::json_schema();
             println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Soap { config, cmd } => {
+            print!("{}", runtime()?.block_on(cmd.execute(config.as_deref()))?);
             Ok(ExitCode::SUCCESS)
         }
     }

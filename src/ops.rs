@@ -24,7 +24,12 @@ pub fn init_logging(format: LogFormat, default_level: &str) {
         _ => false,
     };
     if use_journal {
-        if let Ok(layer) = tracing_journald::layer() {
+        // No field prefix: `call_id` becomes the journal field CALL_ID, so
+        // `journalctl -u postcall CALL_ID=…` finds one call's story.
+        if let Ok(layer) = tracing_journald::layer().map(|l| {
+            l.with_field_prefix(None)
+                .with_syslog_identifier("postcall".into())
+        }) {
             let _ = tracing_subscriber::registry()
                 .with(filter)
                 .with(layer)

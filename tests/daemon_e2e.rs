@@ -9,27 +9,13 @@ mod fake_esl;
 #[path = "freeswitch/wire.rs"]
 mod wire;
 
+mod support;
+
 use fake_esl::{FakeEsl, Script};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::process::{free_port, ChildGuard as Daemon};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 async fn get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))

@@ -1,18 +1,12 @@
 //! `postcall run` starts, keeps retrying an unreachable switch without
 //! spinning, and stops cleanly on SIGTERM and SIGINT.
 
+mod support;
+
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    // Bound then dropped: nothing listens there, connections are refused.
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::process::free_port;
 
 fn start(dir: &std::path::Path) -> Child {
     let config = dir.join("postcall.toml");

@@ -49,6 +49,7 @@ fn plan(spec: RequestSpec) -> ServicePlan {
         client: ClientSettings::default(),
         private: false,
         recording: None,
+        soap: None,
     }
 }
 

@@ -172,11 +172,11 @@ async fn follow(address: &str, format: EslEventFormat, want: usize) -> Vec<CallR
         cancel.clone(),
     ));
     let tracker = tokio::spawn(postcall::daemon::track(
-        postcall::daemon::Tracked {
-            switch: "test-switch".into(),
-            tracker: new_tracker(SwitchKind::Freeswitch, settings()),
-            metrics: Arc::new(postcall::metrics::Metrics::new(&["test-switch"])),
-        },
+        postcall::daemon::Tracked::new(
+            "test-switch",
+            new_tracker(SwitchKind::Freeswitch, settings()),
+            Arc::new(postcall::metrics::Metrics::new(&["test-switch"])),
+        ),
         rx,
         records_tx,
         cancel.clone(),

@@ -12,6 +12,42 @@ use std::collections::BTreeMap;
 
 use crate::switch::SwitchKind;
 
+/// The field names shared/DESIGN.md makes a contract: tests, templates and
+/// receivers depend on them. Fields may be added; none of these renamed.
+pub const CONTRACT_FIELDS: &[&str] = &[
+    "event",
+    "event_id",
+    "call_id",
+    "parent_call_id",
+    "switch",
+    "application",
+    "direction",
+    "from",
+    "to",
+    "from_raw",
+    "to_raw",
+    "caller_name",
+    "agent",
+    "queue",
+    "started_at",
+    "answered_at",
+    "ended_at",
+    "duration_seconds",
+    "talk_time_seconds",
+    "ring_seconds",
+    "status",
+    "outcome",
+    "end_call_reason",
+    "hangup_cause",
+    "hangup_by",
+    "amd_result",
+    "recordings",
+    "recording_url",
+    "variables",
+    "legs",
+    "transfers",
+];
+
 /// The value of `event` in every record.
 pub const CALL_COMPLETED: &str = "call.completed";
 
@@ -308,39 +344,7 @@ mod tests {
     #[test]
     fn sample_serializes_with_every_contract_field() {
         let json = serde_json::to_value(CallRecord::sample()).unwrap();
-        for key in [
-            "event",
-            "event_id",
-            "call_id",
-            "parent_call_id",
-            "switch",
-            "application",
-            "direction",
-            "from",
-            "to",
-            "from_raw",
-            "to_raw",
-            "caller_name",
-            "agent",
-            "queue",
-            "started_at",
-            "answered_at",
-            "ended_at",
-            "duration_seconds",
-            "talk_time_seconds",
-            "ring_seconds",
-            "status",
-            "outcome",
-            "end_call_reason",
-            "hangup_cause",
-            "hangup_by",
-            "amd_result",
-            "recordings",
-            "recording_url",
-            "variables",
-            "legs",
-            "transfers",
-        ] {
+        for key in CONTRACT_FIELDS {
             assert!(json.get(key).is_some(), "missing {key}");
         }
         assert_eq!(json["started_at"], "2026-11-24T06:45:35Z");

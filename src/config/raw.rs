@@ -507,10 +507,18 @@ pub const DEFAULT_RECORDING_URL_EXPIRY: Duration = Duration::from_secs(24 * 3600
 // ---------------------------------------------------------------------------
 // Durations written the human way (`500ms`, `20s`, `6h`, `7d`)
 
+/// The longest duration any setting takes: longer ones are surely typos,
+/// and would overflow the calendar when added to a time.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
+
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| {
+    let d = humantime::parse_duration(text).map_err(|e| {
         format!("invalid duration {text:?} ({e}); write e.g. \"20s\", \"500ms\", \"6h\"")
-    })
+    })?;
+    if d > MAX_DURATION {
+        return Err(format!("duration {text:?} is too long (at most 10 years)"));
+    }
+    Ok(d)
 }
 
 pub(crate) fn format_duration(d: Duration) -> String {

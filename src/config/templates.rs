@@ -15,13 +15,10 @@ use crate::call::record::CallRecord;
 /// The names a template can use at the top level.
 pub const CONTEXT_NAMES: [&str; 2] = ["call", "vars"];
 
-/// The one environment every template is compiled and rendered with.
+/// The one environment every template is compiled and rendered with: the
+/// delivery renderer's own, so what `check` accepts is what is sent.
 pub fn environment() -> Environment<'static> {
-    let mut env = Environment::new();
-    // A missing variable renders empty, so a call without `vars.survey_q1`
-    // still produces a request; `check` reports names that can never exist.
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
-    env
+    crate::deliver::render::environment()
 }
 
 /// The render context: `{ call: <record as JSON>, vars: {...} }`.

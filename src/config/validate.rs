@@ -397,6 +397,12 @@ pub(super) fn absolute_url(checked: &Checked, key: &str, errs: &mut Errors) {
         return;
     }
     match parsed {
+        // Not echoed: the message would print the password.
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => errs.push(
+            key,
+            "the URL carries credentials (user:password@), which check prints and logs show; \
+             use auth = [{ type = \"basic\", username = \"…\", password = { file = \"…\" } }]",
+        ),
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {}
         Ok(u) if !matches!(u.scheme(), "http" | "https") => errs.push(
             key,

@@ -20,6 +20,7 @@ pub mod pool;
 pub mod render;
 pub mod rest;
 pub mod sign;
+pub mod soap;
 
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -46,6 +47,9 @@ pub struct ServicePlan {
     /// application does not include recordings (the record then carries
     /// `recording_url: null`).
     pub recording: Option<RecordingLink>,
+    /// A SOAP service's operation and binding; `request` then holds only
+    /// its parameter templates.
+    pub soap: Option<std::sync::Arc<soap::SoapPlan>>,
 }
 
 /// What one attempt came to.
@@ -94,7 +98,11 @@ pub async fn attempt(
             Err(e) => return render_failure(plan, &e),
         },
     };
-    let request = match plan.request.render(&record, vars) {
+    let rendered = match &plan.soap {
+        Some(soap) => soap::render(plan, soap, &record, vars),
+        None => plan.request.render(&record, vars),
+    };
+    let request = match rendered {
         Ok(r) => r,
         Err(e) => return render_failure(plan, &e),
     };
@@ -133,6 +141,10 @@ pub async fn attempt(
             );
         }
     };
+    let keep = match plan.soap {
+        Some(_) => soap::RESPONSE_LIMIT,
+        None => rest::RESPONSE_PREFIX,
+    };
     let sent = rest::send(
         &client,
         &request,
@@ -140,35 +152,16 @@ pub async fn attempt(
         delivery_id,
         plan.client.timeout,
         plan.private,
+        keep,
     )
     .await;
     match sent.result {
-        Ok(response) => {
-            let verdict = classify(
-                AttemptResult::Response {
-                    status: response.status,
-                    retry_after: response.retry_after.as_deref(),
-                },
-                now,
-            );
-            let snippet = if plan.private {
-                String::new()
-            } else {
-                body_snippet(&response.body_prefix)
+        Ok(mut response) => {
+            let (verdict, error) = match plan.soap {
+                Some(_) => soap::verdict(&response, now, plan.private),
+                None => rest_verdict(&response, now, plan.private),
             };
-            let (verdict, error) = match verdict {
-                Verdict::Delivered => (Verdict::Delivered, None),
-                Verdict::Dead { reason } => {
-                    let reason = format!("{reason}{snippet}");
-                    (
-                        Verdict::Dead {
-                            reason: reason.clone(),
-                        },
-                        Some(reason),
-                    )
-                }
-                v => (v, Some(format!("HTTP {}{snippet}", response.status))),
-            };
+            response.body_prefix.truncate(rest::RESPONSE_PREFIX);
             AttemptReport {
                 verdict,
                 status: Some(response.status),
@@ -194,6 +187,40 @@ pub async fn attempt(
                 response_prefix: Vec::new(),
             }
         }
+    }
+}
+
+/// The REST policy's verdict on an answer, and the attempt log's message
+/// (with the answer's first bytes unless the service is private).
+pub(crate) fn rest_verdict(
+    response: &rest::Response,
+    now: DateTime<Utc>,
+    private: bool,
+) -> (Verdict, Option<String>) {
+    let verdict = classify(
+        AttemptResult::Response {
+            status: response.status,
+            retry_after: response.retry_after.as_deref(),
+        },
+        now,
+    );
+    let snippet = if private {
+        String::new()
+    } else {
+        body_snippet(&response.body_prefix)
+    };
+    match verdict {
+        Verdict::Delivered => (Verdict::Delivered, None),
+        Verdict::Dead { reason } => {
+            let reason = format!("{reason}{snippet}");
+            (
+                Verdict::Dead {
+                    reason: reason.clone(),
+                },
+                Some(reason),
+            )
+        }
+        v => (v, Some(format!("HTTP {}{snippet}", response.status))),
     }
 }
 

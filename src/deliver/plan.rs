@@ -14,6 +14,7 @@ use crate::deliver::pool::{Plans, ServiceEntry};
 use crate::deliver::render::{CompiledRequest, LinkSigning, RecordingLink, RequestSpec};
 use crate::deliver::rest::ClientSettings;
 use crate::deliver::sign::Auth;
+use crate::deliver::soap::Wsdls;
 use crate::deliver::ServicePlan;
 
 /// A service that cannot be sent to as configured; its rows are held as
@@ -44,13 +45,19 @@ pub fn retry_policy(queue: &QueueConfig) -> RetryPolicy {
 /// Every service's entry; services that cannot be planned are left out and
 /// reported (their rows become orphaned, not lost).
 pub fn plans(config: &Config) -> (Plans, Vec<PlanError>) {
+    plans_with(config, &Wsdls::files(config))
+}
+
+/// [`plans`] with the SOAP services' WSDLs already loaded (URLs fetched or
+/// taken from the cache: [`Wsdls::load`]).
+pub fn plans_with(config: &Config, wsdls: &Wsdls) -> (Plans, Vec<PlanError>) {
     let retry = retry_policy(&config.queue);
     let mut plans = Plans::new();
     let mut errors = Vec::new();
     for app in &config.applications {
         for service in &app.services {
             let key = (app.name.clone(), service.name.clone());
-            match service_plan(app, service) {
+            match service_plan_with(app, service, wsdls) {
                 Ok(plan) => {
                     let entry = ServiceEntry {
                         plan,
@@ -73,15 +80,9 @@ pub fn plans(config: &Config) -> (Plans, Vec<PlanError>) {
     (plans, errors)
 }
 
-/// One service's plan: its request compiled, its secrets resolved now.
-pub fn service_plan(
-    app: &ApplicationConfig,
-    service: &ServiceConfig,
-) -> Result<ServicePlan, String> {
-    let ServiceKind::Rest(rest) = &service.kind else {
-        return Err("SOAP delivery is not available in this build".into());
-    };
-    let spec = RequestSpec {
+/// A REST service's templates as the renderer takes them.
+pub fn request_spec(rest: &crate::config::RestService) -> RequestSpec {
+    RequestSpec {
         method: rest.method,
         url: rest.url.clone(),
         headers: rest
@@ -96,6 +97,37 @@ pub fn service_plan(
             .collect(),
         body: rest.body.clone(),
         content_type: rest.content_type.clone(),
+    }
+}
+
+/// One service's plan: its request compiled, its secrets resolved now.
+pub fn service_plan(
+    app: &ApplicationConfig,
+    service: &ServiceConfig,
+) -> Result<ServicePlan, String> {
+    service_plan_with(
+        app,
+        service,
+        &Wsdls::files_of(std::slice::from_ref(service)),
+    )
+}
+
+/// [`service_plan`] with the WSDLs loaded.
+pub fn service_plan_with(
+    app: &ApplicationConfig,
+    service: &ServiceConfig,
+    wsdls: &Wsdls,
+) -> Result<ServicePlan, String> {
+    let (spec, soap) = match &service.kind {
+        ServiceKind::Rest(rest) => (request_spec(rest), None),
+        ServiceKind::Soap(soap) => {
+            let (wsdl, _) = wsdls.get(&soap.wsdl)?;
+            let plan = crate::deliver::soap::plan(soap, wsdl)?;
+            (
+                crate::deliver::soap::request_spec(soap),
+                Some(Arc::new(plan)),
+            )
+        }
     };
     let request = CompiledRequest::compile(&spec).map_err(|e| e.to_string())?;
     let auth = service
@@ -133,6 +165,7 @@ pub fn service_plan(
         },
         private: service.private,
         recording,
+        soap,
     })
 }
 
@@ -187,7 +220,12 @@ mod tests {
         let (plans, errors) = plans(&config);
         let soap: Vec<_> = errors.iter().map(|e| e.service.as_str()).collect();
         assert_eq!(soap, vec!["billing-soap"], "{errors:?}");
-        assert!(errors[0].to_string().contains("SOAP"));
+        assert!(
+            errors[0]
+                .to_string()
+                .contains("WSDL https://billing.example.com/CallService?wsdl was not loaded"),
+            "{errors:?}"
+        );
         let crm = &plans[&("survey".to_string(), "crm".to_string())];
         assert_eq!(crm.limits.rate, 20.0);
         assert_eq!(crm.retry.max_attempts, 7);

@@ -80,7 +80,18 @@ impl Pool {
         outbox: Outbox,
         config: &crate::config::Config,
     ) -> (Arc<Self>, Vec<crate::deliver::plan::PlanError>) {
-        let (plans, errors) = crate::deliver::plan::plans(config);
+        let wsdls = crate::deliver::soap::Wsdls::files(config);
+        Pool::from_config_with(outbox, config, &wsdls)
+    }
+
+    /// [`Pool::from_config`] with the SOAP services' WSDLs loaded
+    /// ([`crate::deliver::soap::Wsdls::load`]: URLs fetched or cached).
+    pub fn from_config_with(
+        outbox: Outbox,
+        config: &crate::config::Config,
+        wsdls: &crate::deliver::soap::Wsdls,
+    ) -> (Arc<Self>, Vec<crate::deliver::plan::PlanError>) {
+        let (plans, errors) = crate::deliver::plan::plans_with(config, wsdls);
         for e in &errors {
             tracing::error!(application = %e.application, service = %e.service, error = %e, "service cannot be delivered to");
         }
@@ -159,8 +170,26 @@ impl Pool {
                 };
                 let pool = self.clone();
                 tasks.spawn(async move {
+                    // Waiting for the service's limits and for its answer
+                    // can outlast the lease: keep it, or the row would be
+                    // leased and sent again meanwhile.
+                    let _renewing = AbortOnDrop(tokio::spawn(renew_lease(
+                        pool.outbox.clone(),
+                        row.id,
+                        row.attempt,
+                        pool.lease_for,
+                    )));
                     let key = (row.application.clone(), row.service.clone());
-                    let entry = pool.plans().get(&key).cloned();
+                    // Service names are unique in the whole configuration:
+                    // a row whose service moved to another application is
+                    // still that service's, not an orphan.
+                    let plans = pool.plans();
+                    let entry = plans.get(&key).cloned().or_else(|| {
+                        plans
+                            .values()
+                            .find(|e| e.plan.service == row.service)
+                            .cloned()
+                    });
                     let _admitted = match &entry {
                         Some(e) => Some(pool.limits.admit(worker, &row.service, e.limits).await),
                         None => None,
@@ -261,7 +290,10 @@ impl Pool {
             Decision::Delivered => (AttemptResult::Delivered, None),
             Decision::RetryIn(d) => (
                 AttemptResult::RetryAt(
-                    now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX),
+                    chrono::Duration::from_std(d)
+                        .ok()
+                        .and_then(|d| now.checked_add_signed(d))
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC),
                 ),
                 report.error.clone(),
             ),
@@ -306,6 +338,29 @@ fn stored_payload(row: &Leased) -> Result<(CallRecord, BTreeMap<String, String>)
     Ok((record, vars))
 }
 
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Renews a row's lease every third of the lease time until the lease is
+/// lost or the task is aborted (the attempt was reported).
+async fn renew_lease(outbox: Outbox, id: i64, attempt: u32, lease_for: Duration) {
+    let every = (lease_for / 3).max(Duration::from_millis(50));
+    loop {
+        tokio::time::sleep(every).await;
+        match outbox.renew_lease(id, attempt, lease_for).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => tracing::warn!(delivery_id = id, error = %e, "cannot renew a lease"),
+        }
+    }
+}
+
 /// How an attempt ended, as logs and metrics name it.
 fn outcome_name(result: AttemptResult) -> &'static str {
     match result {
@@ -340,7 +395,7 @@ fn log_attempt(
         application = %row.application,
         service = %row.service,
         attempt = row.attempt,
-        status = report.status.unwrap_or(0),
+        http_status = report.status.unwrap_or(0),
         latency_ms,
         outcome,
         retry_in_ms,

@@ -274,6 +274,32 @@ impl CompiledRequest {
         })
     }
 
+    /// Renders only the parameters, raw, in order (a SOAP service's parts,
+    /// which the envelope XML-escapes).
+    pub fn render_params(
+        &self,
+        record: &CallRecord,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<Vec<(String, String)>, RenderError> {
+        let ctx = minijinja::context! {
+            call => Value::from_serialize(record),
+            vars => Value::from_serialize(vars),
+        };
+        let mut params = Vec::with_capacity(self.param_names.len());
+        for (i, name) in self.param_names.iter().enumerate() {
+            let value = self
+                .env
+                .get_template(&format!("param:{i}"))
+                .and_then(|t| t.render(&ctx))
+                .map_err(|e| RenderError::Template {
+                    part: format!("param {name}"),
+                    message: error_chain(&e),
+                })?;
+            params.push((name.clone(), value));
+        }
+        Ok(params)
+    }
+
     /// Renders the request for one call.
     pub fn render(
         &self,
@@ -315,13 +341,7 @@ impl CompiledRequest {
             headers.push((name.clone(), value));
         }
 
-        let mut params = Vec::with_capacity(self.param_names.len());
-        for (i, name) in self.param_names.iter().enumerate() {
-            params.push((
-                name.as_str(),
-                render(&format!("param:{i}"), &|| format!("param {name}"))?,
-            ));
-        }
+        let params = self.render_params(record, vars)?;
 
         let raw_body = |this: &Self| -> Result<Body, RenderError> {
             match this.body_name {
@@ -347,14 +367,14 @@ impl CompiledRequest {
                 }),
             }
         };
-        let form = |params: &[(&str, String)]| Body {
+        let form = |params: &[(String, String)]| Body {
             bytes: url::form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(params)
                 .finish()
                 .into_bytes(),
             content_type: "application/x-www-form-urlencoded".into(),
         };
-        let append_query = |url: &mut Url, params: &[(&str, String)]| {
+        let append_query = |url: &mut Url, params: &[(String, String)]| {
             if !params.is_empty() {
                 url.query_pairs_mut().extend_pairs(params);
             }

@@ -198,8 +198,10 @@ pub struct Sent {
 }
 
 /// Sends `request` with the auth headers `extra` and the delivery's
-/// `Idempotency-Key`. For a private service the error texts say
-/// `<private>` instead of reqwest's description.
+/// `Idempotency-Key`, keeping the first `keep` bytes of the response
+/// ([`RESPONSE_PREFIX`] for REST; a SOAP answer is read whole enough to find
+/// its Fault). For a private service the error texts say `<private>`
+/// instead of reqwest's description.
 pub async fn send(
     client: &reqwest::Client,
     request: &RenderedRequest,
@@ -207,6 +209,7 @@ pub async fn send(
     delivery_id: &str,
     timeout: Duration,
     private: bool,
+    keep: usize,
 ) -> Sent {
     let started = Instant::now();
     let mut builder = client
@@ -246,10 +249,10 @@ pub async fn send(
             .map(str::to_string);
         let mut body_prefix = Vec::new();
         // Read what fits in the prefix; the rest is dropped with the response.
-        while body_prefix.len() < RESPONSE_PREFIX {
+        while body_prefix.len() < keep {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
-                    let room = RESPONSE_PREFIX - body_prefix.len();
+                    let room = keep - body_prefix.len();
                     body_prefix.extend_from_slice(&chunk[..chunk.len().min(room)]);
                 }
                 Ok(None) => break,

@@ -21,6 +21,7 @@ pub mod report;
 pub mod schema;
 mod views;
 mod writer;
+pub mod wsdl_cache;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -217,6 +218,16 @@ impl Outbox {
         self.inner
             .writer
             .call(move |ctx| queries::lease(ctx, max, lease_for))
+            .await
+    }
+
+    /// Keeps a row leased for another `lease_for` while its attempt waits for
+    /// a rate limit or a slow receiver, so it is not leased a second time.
+    /// False when the lease was already lost.
+    pub async fn renew_lease(&self, id: i64, attempt: u32, lease_for: Duration) -> Result<bool> {
+        self.inner
+            .writer
+            .call(move |ctx| queries::renew_lease(ctx, id, attempt, lease_for))
             .await
     }
 

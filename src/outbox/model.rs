@@ -305,8 +305,12 @@ impl Clock {
 
     /// Moves a manual clock forward; no effect on the system clock.
     pub fn advance(&self, by: Duration) {
-        let by = TimeDelta::from_std(by).unwrap_or(TimeDelta::MAX);
-        self.set(self.now() + by);
+        let now = self.now();
+        let later = TimeDelta::from_std(by)
+            .ok()
+            .and_then(|by| now.checked_add_signed(by))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        self.set(later);
     }
 }
 

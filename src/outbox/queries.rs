@@ -150,6 +150,26 @@ const LEASE_EXPIRED: &str = lease_select!(
 
 /// Leases up to `max` due rows: pending rows whose time has come, oldest
 /// first, then rows whose lease expired (their worker died).
+/// Extends the lease of a row still leased for `attempt`; false when the
+/// lease was lost (expired and taken again, or already answered).
+pub(crate) fn renew_lease(
+    ctx: &mut WriteCtx<'_>,
+    id: i64,
+    attempt: u32,
+    lease_for: Duration,
+) -> Result<bool> {
+    let now = to_ms(ctx.now());
+    let until = now.saturating_add(i64::try_from(lease_for.as_millis()).unwrap_or(i64::MAX));
+    let changed = ctx
+        .conn
+        .prepare_cached(
+            "UPDATE deliveries SET lease_until = ?3
+             WHERE id = ?1 AND status = 'leased' AND attempts = ?2",
+        )?
+        .execute(params![id, attempt, until])?;
+    Ok(changed == 1)
+}
+
 pub(crate) fn lease(
     ctx: &mut WriteCtx<'_>,
     max: usize,

@@ -9,7 +9,13 @@ use rusqlite::Connection;
 use super::error::OutboxError;
 
 /// Migration `n` (1-based) is `MIGRATIONS[n - 1]`; append, never edit.
-const MIGRATIONS: &[(&str, &str)] = &[("001_initial", include_str!("migrations/001_initial.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("001_initial", include_str!("migrations/001_initial.sql")),
+    (
+        "002_wsdl_cache",
+        include_str!("migrations/002_wsdl_cache.sql"),
+    ),
+];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -145,7 +151,13 @@ mod tests {
         assert_eq!(migrate(&mut conn).unwrap(), 0);
         assert_eq!(
             tables(&conn),
-            ["attempts", "calls", "deliveries", "disabled_services"]
+            [
+                "attempts",
+                "calls",
+                "deliveries",
+                "disabled_services",
+                "wsdl_cache"
+            ]
         );
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))

@@ -14,6 +14,8 @@
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet, VecDeque};
 
+use crate::call::tracker::recent::RecentIds;
+
 use crate::call::classify::CallFacts;
 use crate::call::record::{Direction, HangupBy, HangupCause, Leg as RecordLeg, Recording};
 use crate::call::tracker::{CallDraft, FinishedCall, Tracker};
@@ -184,8 +186,7 @@ pub struct FreeswitchTracker {
     seq: u64,
     /// `seq` when the current connection was established.
     connected_seq: u64,
-    finished: HashSet<String>,
-    finished_order: VecDeque<String>,
+    finished: RecentIds,
 }
 
 impl FreeswitchTracker {
@@ -205,8 +206,7 @@ impl FreeswitchTracker {
             next_call: 0,
             seq: 0,
             connected_seq: 0,
-            finished: HashSet::new(),
-            finished_order: VecDeque::new(),
+            finished: RecentIds::new(FINISHED_MEMORY),
         }
     }
 
@@ -274,17 +274,6 @@ impl FreeswitchTracker {
         if let Some(leg) = self.legs.get_mut(from) {
             if !leg.links.iter().any(|(id, k)| id == to && *k == kind) {
                 leg.links.push((to.to_string(), kind));
-            }
-        }
-    }
-
-    fn remember_finished(&mut self, id: String) {
-        if self.finished.insert(id.clone()) {
-            self.finished_order.push_back(id);
-            while self.finished_order.len() > FINISHED_MEMORY {
-                if let Some(old) = self.finished_order.pop_front() {
-                    self.finished.remove(&old);
-                }
             }
         }
     }
@@ -455,7 +444,7 @@ impl FreeswitchTracker {
             .filter_map(|id| self.legs.remove(&id).map(|l| (id, l)))
             .collect();
         for (id, _) in &legs {
-            self.remember_finished(id.clone());
+            self.finished.insert(id.clone());
         }
         // Legs only named by others, never seen, are not part of the record.
         legs.retain(|(_, l)| l.seen);
@@ -487,9 +476,16 @@ impl Tracker for FreeswitchTracker {
         let mut graced = Vec::new();
         let mut idled = Vec::new();
         for (key, call) in &self.calls {
-            if call.last_activity + idle <= now {
+            // Checked: a configured duration too large for the calendar
+            // means "never", not a panic.
+            let passed = |d| {
+                call.last_activity
+                    .checked_add_signed(d)
+                    .is_some_and(|t| t <= now)
+            };
+            if passed(idle) {
                 idled.push(*key);
-            } else if call.last_activity + grace <= now {
+            } else if passed(grace) {
                 graced.push(*key);
             }
         }
@@ -1063,6 +1059,19 @@ mod tests {
         );
         assert!(!r.raw_variables.contains_key("Channel-Name"));
         assert!(!r.raw_variables.contains_key("Event-Subclass"));
+    }
+
+    #[test]
+    fn durations_beyond_the_calendar_mean_never_not_a_panic() {
+        let mut settings = CallSettings::new("t");
+        // 300,000 years: a valid chrono delta, past the calendar's end.
+        let huge = Duration::from_secs(300_000 * 366 * 86_400);
+        settings.idle_timeout = huge;
+        settings.hangup_grace = huge;
+        let mut tr = FreeswitchTracker::new(settings);
+        feed(&mut tr, vec![event("CHANNEL_CREATE", A, 0, &[])]);
+        assert!(tr.tick(t(1_000_000)).is_empty());
+        assert_eq!(tr.open_calls(), 1);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod asterisk;
 pub mod build;
 pub mod freeswitch;
+pub mod recent;
 
 use chrono::{DateTime, Utc};
 

@@ -18,6 +18,8 @@ mod sides;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
+use crate::call::tracker::recent::RecentIds;
+
 use chrono::{DateTime, Utc};
 
 use crate::call::tracker::{FinishedCall, Tracker};
@@ -110,29 +112,6 @@ struct CelSeen {
     linkedid_end: bool,
 }
 
-/// A bounded set that forgets its oldest members.
-#[derive(Debug, Default)]
-struct Recent {
-    set: HashSet<String>,
-    order: VecDeque<String>,
-}
-
-impl Recent {
-    fn insert(&mut self, id: String) {
-        if self.set.insert(id.clone()) {
-            self.order.push_back(id);
-            while self.order.len() > MAX_FINISHED {
-                if let Some(old) = self.order.pop_front() {
-                    self.set.remove(&old);
-                }
-            }
-        }
-    }
-    fn contains(&self, id: &str) -> bool {
-        self.set.contains(id)
-    }
-}
-
 pub struct AsteriskTracker {
     settings: CallSettings,
     user_events: VariableFilter,
@@ -142,7 +121,7 @@ pub struct AsteriskTracker {
     held_order: VecDeque<String>,
     pending_cel: HashMap<String, CelSeen>,
     pending_cel_order: VecDeque<String>,
-    finished: Recent,
+    finished: RecentIds,
     /// Incremented at every (re)connection, to tell which channels were seen
     /// since.
     epoch: u64,
@@ -163,7 +142,7 @@ impl AsteriskTracker {
             held_order: VecDeque::new(),
             pending_cel: HashMap::new(),
             pending_cel_order: VecDeque::new(),
-            finished: Recent::default(),
+            finished: RecentIds::new(MAX_FINISHED),
             epoch: 0,
         }
     }

@@ -1,0 +1,519 @@
+//! SOAP services: a WSDL operation called with the service's parameter
+//! templates, in the same delivery pipeline as REST (retries, limits, auth,
+//! private mode).
+//!
+//! - [`wsdl`]: WSDL 1.1 → operations, bindings, parameters.
+//! - [`envelope`]: parameters → a SOAP 1.1/1.2 envelope and its headers.
+//! - [`fault`]: a response → delivered, or a Fault's code and string.
+//! - [`cli`]: `postcall soap operations | refresh`.
+//!
+//! WSDLs are loaded into a [`Wsdls`] before plans are built: files are read,
+//! URLs fetched, and each fetched text is stored in the queue's WSDL cache;
+//! when the host is down the cached text is used.
+
+pub mod cli;
+pub mod envelope;
+pub mod fault;
+pub mod wsdl;
+
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use url::Url;
+
+use crate::call::record::CallRecord;
+use crate::config::{Config, ServiceKind, SoapService, SoapVersion};
+use crate::deliver::policy::Verdict;
+use crate::deliver::render::{Body as HttpBody, RenderError, RenderedRequest};
+use crate::deliver::rest::Response;
+use crate::deliver::ServicePlan;
+use crate::outbox::Outbox;
+use fault::{Answer, FaultKind};
+use wsdl::Wsdl;
+
+/// How much of a SOAP answer is read to find its Fault.
+pub const RESPONSE_LIMIT: usize = 64 * 1024;
+/// The time allowed to fetch a WSDL.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A SOAP service's binding, resolved from its WSDL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoapPlan {
+    pub version: SoapVersion,
+    pub operation: String,
+    pub endpoint: Url,
+    pub action: String,
+    pub body: wsdl::Body,
+}
+
+/// Where a loaded WSDL came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    File,
+    Fetched,
+    /// The host could not be reached; the cached copy was used.
+    Cached {
+        fetched_at: DateTime<Utc>,
+        error: String,
+    },
+}
+
+/// The configuration's WSDLs, parsed, by their configured location.
+#[derive(Debug, Clone, Default)]
+pub struct Wsdls {
+    loaded: BTreeMap<String, Result<(Arc<Wsdl>, Source), String>>,
+}
+
+impl Wsdls {
+    /// Every SOAP service's WSDL: files read, URLs fetched (and cached in
+    /// `cache`), or taken from `cache` when the fetch fails.
+    pub async fn load(config: &Config, cache: Option<&Outbox>) -> Wsdls {
+        let mut out = Wsdls::default();
+        let services: Vec<_> = config
+            .applications
+            .iter()
+            .flat_map(|a| a.services.iter().cloned())
+            .collect();
+        for location in locations(&services) {
+            let loaded = load(&location, cache).await;
+            if let Ok((_, Source::Cached { fetched_at, error })) = &loaded {
+                tracing::warn!(wsdl = %location, %fetched_at, %error, "WSDL unreachable; using the cached copy");
+            }
+            out.loaded.insert(location, loaded);
+        }
+        out
+    }
+
+    /// Without the network: WSDL files, and WSDL URLs from the cache in
+    /// the queue file (read-only) — what a plan built without
+    /// [`Wsdls::load`] can use.
+    pub fn files(config: &Config) -> Wsdls {
+        let services: Vec<_> = config
+            .applications
+            .iter()
+            .flat_map(|a| a.services.iter().cloned())
+            .collect();
+        let mut out = Wsdls::files_of(&services);
+        for url in locations(&services).into_iter().filter(|l| is_url(l)) {
+            let loaded = match cached(&config.queue.path, &url) {
+                Ok(Some(found)) => Ok(found),
+                Ok(None) => continue,
+                Err(e) => Err(e),
+            };
+            out.loaded.insert(url, loaded);
+        }
+        out
+    }
+
+    /// [`Wsdls::files`] for some services.
+    pub fn files_of(services: &[crate::config::ServiceConfig]) -> Wsdls {
+        let mut out = Wsdls::default();
+        for location in locations(services).into_iter().filter(|l| !is_url(l)) {
+            let loaded = Wsdl::from_file(Path::new(&location))
+                .map(|w| (Arc::new(w), Source::File))
+                .map_err(|e| e.to_string());
+            out.loaded.insert(location, loaded);
+        }
+        out
+    }
+
+    pub fn get(&self, location: &str) -> Result<&(Arc<Wsdl>, Source), String> {
+        match self.loaded.get(location) {
+            Some(Ok(w)) => Ok(w),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(format!(
+                "WSDL {location} was not loaded (a WSDL URL is fetched when the daemon starts; `postcall soap refresh` fetches it into the cache)"
+            )),
+        }
+    }
+}
+
+fn locations(services: &[crate::config::ServiceConfig]) -> Vec<String> {
+    let mut out: Vec<String> = services
+        .iter()
+        .filter_map(|s| match &s.kind {
+            ServiceKind::Soap(soap) => Some(soap.wsdl.clone()),
+            _ => None,
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The cached copy of the WSDL at `url` in the queue file `db`, parsed.
+pub fn cached(db: &Path, url: &str) -> Result<Option<(Arc<Wsdl>, Source)>, String> {
+    let found = crate::outbox::wsdl_cache::read_cached(db, url)
+        .map_err(|e| format!("{url}: the WSDL cache: {e}"))?;
+    let Some(found) = found else {
+        return Ok(None);
+    };
+    let wsdl =
+        Wsdl::parse(&found.text, None).map_err(|e| format!("{url}: the cached copy: {e}"))?;
+    Ok(Some((
+        Arc::new(wsdl),
+        Source::Cached {
+            fetched_at: found.fetched_at,
+            error: "not fetched now".into(),
+        },
+    )))
+}
+
+pub fn is_url(location: &str) -> bool {
+    location.starts_with("http://") || location.starts_with("https://")
+}
+
+/// Fetches a WSDL's text over HTTP(S).
+pub async fn fetch(url: &str, timeout: Duration) -> Result<String, String> {
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .user_agent(crate::deliver::rest::USER_AGENT)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let response = client.get(url).send().await.map_err(|e| {
+        let e = e.without_url();
+        match std::error::Error::source(&e) {
+            Some(s) => format!("{e}: {s}"),
+            None => e.to_string(),
+        }
+    })?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!("HTTP {}", status.as_u16()));
+    }
+    response.text().await.map_err(|e| e.to_string())
+}
+
+/// Loads one WSDL: a file, or a URL fetched (stored in `cache`) and, when
+/// that fails, the cached copy.
+pub async fn load(location: &str, cache: Option<&Outbox>) -> Result<(Arc<Wsdl>, Source), String> {
+    if !is_url(location) {
+        let wsdl = Wsdl::from_file(Path::new(location)).map_err(|e| e.to_string())?;
+        return Ok((Arc::new(wsdl), Source::File));
+    }
+    let fetched = match fetch(location, FETCH_TIMEOUT).await {
+        Ok(text) => Wsdl::parse(&text, None)
+            .map(|w| (w, text))
+            .map_err(|e| format!("{location}: {e}")),
+        Err(e) => Err(format!("{location}: {e}")),
+    };
+    match (fetched, cache) {
+        (Ok((wsdl, text)), cache) => {
+            if let Some(outbox) = cache {
+                if let Err(e) = outbox.store_wsdl(location, &text, Utc::now()).await {
+                    tracing::warn!(wsdl = location, error = %e, "WSDL not cached");
+                }
+            }
+            Ok((Arc::new(wsdl), Source::Fetched))
+        }
+        (Err(error), Some(outbox)) => match outbox.cached_wsdl(location).await {
+            Ok(Some(cached)) => {
+                let wsdl = Wsdl::parse(&cached.text, None)
+                    .map_err(|e| format!("{error}; the cached copy: {e}"))?;
+                Ok((
+                    Arc::new(wsdl),
+                    Source::Cached {
+                        fetched_at: cached.fetched_at,
+                        error,
+                    },
+                ))
+            }
+            Ok(None) => Err(format!("{error} (and no cached copy)")),
+            Err(e) => Err(format!("{error} (the cache: {e})")),
+        },
+        (Err(error), None) => Err(error),
+    }
+}
+
+/// Resolves a SOAP service against its WSDL: the operation, the binding of
+/// its version, the endpoint.
+pub fn plan(service: &SoapService, wsdl: &Wsdl) -> Result<SoapPlan, String> {
+    let op = operation(service, wsdl)?;
+    let binding = op.binding(service.version).ok_or_else(|| {
+        format!(
+            "operation {} has no SOAP {} binding in the WSDL",
+            op.name,
+            version_label(service.version)
+        )
+    })?;
+    let endpoint = binding
+        .endpoint
+        .as_deref()
+        .ok_or_else(|| format!("the WSDL gives no address for binding {}", binding.binding))?;
+    let endpoint = Url::parse(endpoint)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| format!("the WSDL's address {endpoint:?} is not an http(s) URL"))?;
+    Ok(SoapPlan {
+        version: service.version,
+        operation: op.name.clone(),
+        endpoint,
+        action: binding.soap_action.clone(),
+        body: binding.body.clone(),
+    })
+}
+
+fn operation<'a>(service: &SoapService, wsdl: &'a Wsdl) -> Result<&'a wsdl::Operation, String> {
+    wsdl.operation(&service.operation).ok_or_else(|| {
+        let names: Vec<_> = wsdl.operations.iter().map(|o| o.name.as_str()).collect();
+        format!(
+            "the WSDL has no operation {:?} (it has: {})",
+            service.operation,
+            names.join(", ")
+        )
+    })
+}
+
+/// What `postcall check` says about a service's parameters against its
+/// WSDL: the operation and version exist, every required parameter has a
+/// template, every template names a parameter.
+pub fn check(service: &SoapService, wsdl: &Wsdl) -> Vec<(&'static str, String)> {
+    let op = match operation(service, wsdl) {
+        Ok(op) => op,
+        Err(e) => return vec![("operation", e)],
+    };
+    let mut problems = Vec::new();
+    let Some(binding) = op.binding(service.version) else {
+        problems.push((
+            "version",
+            format!(
+                "operation {} has no SOAP {} binding in the WSDL",
+                op.name,
+                version_label(service.version)
+            ),
+        ));
+        return problems;
+    };
+    for p in binding.body.params.iter().filter(|p| p.required) {
+        if !service.params.contains_key(&p.name) {
+            problems.push((
+                "params",
+                format!(
+                    "missing required parameter {:?} ({}) of operation {}",
+                    p.name, p.type_name, op.name
+                ),
+            ));
+        }
+    }
+    for name in service.params.keys() {
+        if !binding.body.params.iter().any(|p| &p.name == name) {
+            let known: Vec<_> = binding
+                .body
+                .params
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect();
+            problems.push((
+                "params",
+                format!(
+                    "{name:?} is not a parameter of operation {} (its parameters: {})",
+                    op.name,
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    problems
+}
+
+pub fn version_label(version: SoapVersion) -> &'static str {
+    match version {
+        SoapVersion::V11 => "1.1",
+        SoapVersion::V12 => "1.2",
+    }
+}
+
+/// The request for one call: parameters rendered from the plan's templates,
+/// the envelope, the content type and action.
+pub fn render(
+    plan: &ServicePlan,
+    soap: &SoapPlan,
+    record: &CallRecord,
+    vars: &BTreeMap<String, String>,
+) -> Result<RenderedRequest, RenderError> {
+    let values = plan.request.render_params(record, vars)?;
+    let xml = envelope::build(soap.version, &soap.body, &values);
+    let (content_type, headers) = envelope::headers(soap.version, &soap.action);
+    Ok(RenderedRequest {
+        method: reqwest::Method::POST,
+        url: soap.endpoint.clone(),
+        headers,
+        body: Some(HttpBody {
+            bytes: xml.into_bytes(),
+            content_type,
+        }),
+    })
+}
+
+/// The verdict on a SOAP answer and the attempt log's message. A Fault
+/// decides whatever the status; without one, the REST policy applies, and
+/// a 2xx must carry a SOAP envelope (or nothing).
+pub fn verdict(
+    response: &Response,
+    now: DateTime<Utc>,
+    private: bool,
+) -> (Verdict, Option<String>) {
+    let shown = |text: &str| {
+        if private {
+            "<private>".to_string()
+        } else {
+            text.chars().take(300).collect()
+        }
+    };
+    match fault::read(&response.body_prefix) {
+        Answer::Fault(f) => {
+            let message = format!(
+                "HTTP {}: SOAP Fault {}: {}",
+                response.status,
+                f.code,
+                shown(&f.string)
+            );
+            let verdict = match f.kind() {
+                FaultKind::Refused => Verdict::Dead {
+                    reason: message.clone(),
+                },
+                FaultKind::Transient => Verdict::Retry { after: None },
+            };
+            (verdict, Some(message))
+        }
+        Answer::NotSoap(why) if (200..300).contains(&response.status) => {
+            let message = format!(
+                "HTTP {}: the answer is not a SOAP envelope: {}",
+                response.status,
+                shown(&why)
+            );
+            (
+                Verdict::Dead {
+                    reason: message.clone(),
+                },
+                Some(message),
+            )
+        }
+        _ => crate::deliver::rest_verdict(response, now, private),
+    }
+}
+
+/// The `request` part of a SOAP service's plan: its parameter templates
+/// (compiled like a REST service's, rendered by [`render`]).
+pub fn request_spec(service: &SoapService) -> crate::deliver::render::RequestSpec {
+    crate::deliver::render::RequestSpec {
+        method: crate::config::Method::PostRaw,
+        // Never rendered: the endpoint comes from the WSDL.
+        url: String::new(),
+        headers: Vec::new(),
+        params: service
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        body: None,
+        content_type: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> Wsdl {
+        Wsdl::parse(
+            &include_str!("../../../tests/soap-peer/calls.wsdl")
+                .replace("__BASE__", "http://127.0.0.1:9"),
+            None,
+        )
+        .unwrap()
+    }
+
+    fn service(version: SoapVersion, params: &[&str]) -> SoapService {
+        SoapService {
+            wsdl: "calls.wsdl".into(),
+            operation: "RecordCall".into(),
+            version,
+            params: params
+                .iter()
+                .map(|p| (p.to_string(), "{{ call.call_id }}".to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn plans_pick_the_versions_binding() {
+        let wsdl = peer();
+        let p = plan(&service(SoapVersion::V12, &[]), &wsdl).unwrap();
+        assert_eq!(p.endpoint.as_str(), "http://127.0.0.1:9/calls12");
+        assert_eq!(p.action, "http://example.com/postcall/calls/RecordCall");
+        let mut missing = service(SoapVersion::V11, &[]);
+        missing.operation = "Nope".into();
+        assert_eq!(
+            plan(&missing, &wsdl).unwrap_err(),
+            "the WSDL has no operation \"Nope\" (it has: RecordCall, Ping)"
+        );
+    }
+
+    #[test]
+    fn check_names_missing_required_and_unknown_parameters() {
+        let wsdl = peer();
+        let all = [
+            "callId",
+            "eventId",
+            "caller",
+            "callee",
+            "durationSeconds",
+            "status",
+        ];
+        assert_eq!(check(&service(SoapVersion::V11, &all), &wsdl), vec![]);
+        let problems = check(
+            &service(
+                SoapVersion::V11,
+                &["callId", "eventId", "caller", "callee", "status", "colour"],
+            ),
+            &wsdl,
+        );
+        assert_eq!(
+            problems,
+            vec![
+                (
+                    "params",
+                    "missing required parameter \"durationSeconds\" (xsd:int) of operation RecordCall"
+                        .to_string()
+                ),
+                (
+                    "params",
+                    "\"colour\" is not a parameter of operation RecordCall (its parameters: callId, eventId, caller, callerName, callee, durationSeconds, status, note)".to_string()
+                )
+            ]
+        );
+    }
+
+    #[test]
+    fn faults_decide_over_the_status() {
+        let now = Utc::now();
+        let answer = |status, body: &str| Response {
+            status,
+            retry_after: None,
+            body_prefix: body.as_bytes().to_vec(),
+        };
+        let client = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultcode>s:Client</faultcode><faultstring>no such caller</faultstring></s:Fault></s:Body></s:Envelope>"#;
+        let (v, e) = verdict(&answer(500, client), now, false);
+        assert!(matches!(v, Verdict::Dead { .. }));
+        assert_eq!(e.unwrap(), "HTTP 500: SOAP Fault s:Client: no such caller");
+        let (_, e) = verdict(&answer(500, client), now, true);
+        assert_eq!(e.unwrap(), "HTTP 500: SOAP Fault s:Client: <private>");
+        let server = client.replace("s:Client", "s:Server");
+        assert_eq!(
+            verdict(&answer(500, &server), now, false).0,
+            Verdict::Retry { after: None }
+        );
+        assert_eq!(verdict(&answer(202, ""), now, false).0, Verdict::Delivered);
+        assert!(matches!(
+            verdict(&answer(200, "<html/>"), now, false).0,
+            Verdict::Dead { .. }
+        ));
+        assert_eq!(
+            verdict(&answer(502, "<html/>"), now, false).0,
+            Verdict::Retry { after: None }
+        );
+    }
+}

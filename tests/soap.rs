@@ -1,0 +1,524 @@
+//! SOAP services against a real SOAP toolkit: tests/soap-peer is a node-soap
+//! server (install it with `npm ci --prefix tests/soap-peer --no-audit
+//! --no-fund`; .ci/run does). postcall reads the WSDL it serves, lists its
+//! operations, and delivers call records that node-soap parses; faults
+//! decide the verdict. The tests fail, never skip, when the peer cannot run.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use chrono::Utc;
+use postcall::call::record::CallRecord;
+use postcall::config::Config;
+use postcall::deliver::plan::plans_with;
+use postcall::deliver::policy::Verdict;
+use postcall::deliver::rest::ClientCache;
+use postcall::deliver::soap::{Source, Wsdls};
+use postcall::deliver::{attempt, AttemptReport};
+use postcall::outbox::{Outbox, OutboxSettings};
+use serde_json::Value;
+
+const INSTALL: &str = "npm ci --prefix tests/soap-peer --no-audit --no-fund";
+const HOSTILE: &str = "</m:callerName><m:note>client-fault</m:note><x a=\"1\">&amp; 'q' <&>\"'";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The node-soap server, stopped when dropped.
+struct Peer {
+    child: Child,
+    port: u16,
+}
+
+impl Peer {
+    fn start() -> Peer {
+        let dir = root().join("tests/soap-peer");
+        assert!(
+            dir.join("node_modules/soap/package.json").is_file(),
+            "the SOAP peer is not installed: run `{INSTALL}` in {}",
+            root().display()
+        );
+        let mut child = Command::new("node")
+            .arg(dir.join("server.js"))
+            .args(["--port", "0"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start `node` for the SOAP peer ({e}); install Node.js 20 and run `{INSTALL}`")
+            });
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        // One line, or EOF when node exits: bounded either way.
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the peer's stdout");
+        let port = line
+            .trim()
+            .strip_prefix("listening ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| {
+                let _ = child.kill();
+                panic!("the SOAP peer did not start (said {line:?}); run `{INSTALL}`")
+            });
+        Peer { child, port }
+    }
+
+    fn wsdl_url(&self) -> String {
+        format!("http://127.0.0.1:{}/calls?wsdl", self.port)
+    }
+
+    async fn received(&self) -> Vec<Value> {
+        let url = format!("http://127.0.0.1:{}/received", self.port);
+        let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The record's fields as the peer's RecordCall parameters.
+const PARAMS: &str = r#"callId = "{{ call.call_id }}", eventId = "{{ call.event_id }}", caller = "{{ call.from }}", callerName = "{{ call.caller_name }}", callee = "{{ call.to }}", durationSeconds = "{{ call.duration_seconds }}", status = "{{ call.status }}""#;
+
+/// One application `survey` with one SOAP service `calls` calling
+/// RecordCall; `queue_extra` goes into `[queue]`.
+fn config_text(wsdl: &str, version: &str, queue: &Path, queue_extra: &str, params: &str) -> String {
+    format!(
+        r#"
+[queue]
+path = "{queue}"
+{queue_extra}
+
+[[applications]]
+name = "survey"
+[[applications.services]]
+name = "calls"
+type = "soap"
+wsdl = "{wsdl}"
+operation = "RecordCall"
+version = "{version}"
+params = {{ {params} }}
+"#,
+        queue = queue.display()
+    )
+}
+
+fn config(wsdl: &str, version: &str, queue: &Path, extra_params: &str) -> Config {
+    let text = config_text(wsdl, version, queue, "", &format!("{PARAMS}{extra_params}"));
+    Config::from_toml_str(&text).unwrap()
+}
+
+fn hostile() -> CallRecord {
+    let mut r = CallRecord::sample();
+    r.caller_name = Some(HOSTILE.into());
+    r
+}
+
+/// Loads the WSDLs (through `outbox`'s cache), plans, and sends `record`.
+async fn deliver(config: &Config, outbox: &Outbox, record: &CallRecord) -> AttemptReport {
+    let wsdls = Wsdls::load(config, Some(outbox)).await;
+    let (plans, errors) = plans_with(config, &wsdls);
+    assert!(errors.is_empty(), "{errors:?}");
+    let entry = &plans[&("survey".to_string(), "calls".to_string())];
+    let vars = BTreeMap::new();
+    attempt(
+        &entry.plan,
+        &ClientCache::new(),
+        record,
+        &vars,
+        "delivery-1",
+        Utc::now(),
+    )
+    .await
+}
+
+#[test]
+fn soap_operations_lists_the_peers_operations() {
+    let peer = Peer::start();
+    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+        .args(["soap", "operations", "--wsdl", &peer.wsdl_url()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().map(str::trim_end).collect();
+    assert_eq!(
+        lines,
+        [
+            format!("WSDL {}", peer.wsdl_url()).as_str(),
+            "RecordCall (SOAP 1.1, 1.2)",
+            "  callId           xsd:string  required",
+            "  eventId          xsd:string  required",
+            "  caller           xsd:string  required",
+            "  callerName       xsd:string  optional",
+            "  callee           xsd:string  required",
+            "  durationSeconds  xsd:int  required",
+            "  status           xsd:string  required",
+            "  note             xsd:string  optional",
+            "Ping (SOAP 1.1, 1.2)",
+            "  message  xsd:string  required",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn soap11_and_soap12_records_arrive_intact_at_node_soap() {
+    let peer = Peer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(&dir.path().join("q.sqlite3"), OutboxSettings::default())
+        .await
+        .unwrap();
+    let record = hostile();
+    for (version, path, content_type, soap_action) in [
+        (
+            "1.1",
+            "/calls",
+            "text/xml; charset=utf-8".to_string(),
+            Value::from("\"http://example.com/postcall/calls/RecordCall\""),
+        ),
+        (
+            "1.2",
+            "/calls12",
+            "application/soap+xml; charset=utf-8; action=\"http://example.com/postcall/calls/RecordCall\"".to_string(),
+            Value::Null,
+        ),
+    ] {
+        let config = config(&peer.wsdl_url(), version, &dir.path().join("q.sqlite3"), "");
+        let report = deliver(&config, &outbox, &record).await;
+        assert_eq!(report.verdict, Verdict::Delivered, "{version}: {report:?}");
+        assert_eq!(report.status, Some(200));
+        let response = String::from_utf8_lossy(&report.response_prefix);
+        assert!(response.contains("ref-dd4e0193"), "{response}");
+
+        let received = peer.received().await;
+        let last = received.last().unwrap();
+        assert_eq!(last["path"], path);
+        assert_eq!(last["contentType"], content_type.as_str());
+        assert_eq!(last["soapAction"], soap_action);
+        assert_eq!(last["operation"], "RecordCall");
+        // node-soap parsed exactly the configured parameters, the hostile
+        // caller name as one intact value.
+        let args = last["args"].as_object().unwrap();
+        let mut keys: Vec<&str> = args.keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["callId", "callee", "caller", "callerName", "durationSeconds", "eventId", "status"]
+        );
+        assert_eq!(args["callerName"], HOSTILE);
+        assert_eq!(args["callId"], record.call_id.as_str());
+        assert_eq!(args["eventId"], record.event_id.as_str());
+        assert_eq!(args["caller"], "+15551230001");
+        assert_eq!(args["callee"], "+15551230002");
+        assert_eq!(args["durationSeconds"], 3);
+        let body = last["body"].as_str().unwrap();
+        assert_eq!(body.matches("<m:callerName>").count(), 1, "{body}");
+        assert!(!body.contains("<m:note>"), "{body}");
+    }
+    assert_eq!(peer.received().await.len(), 2);
+    outbox.close().await;
+}
+
+#[tokio::test]
+async fn faults_client_is_dead_server_is_retried_in_both_versions() {
+    let peer = Peer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let queue = dir.path().join("q.sqlite3");
+    let outbox = Outbox::open(&queue, OutboxSettings::default())
+        .await
+        .unwrap();
+    let record = CallRecord::sample();
+    for (version, refused, transient) in [
+        ("1.1", "soap:Client", "soap:Server"),
+        ("1.2", "soap:Sender", "soap:Receiver"),
+    ] {
+        let client = config(
+            &peer.wsdl_url(),
+            version,
+            &queue,
+            r#", note = "client-fault""#,
+        );
+        let report = deliver(&client, &outbox, &record).await;
+        assert_eq!(report.status, Some(500));
+        let expected = format!(
+            "HTTP 500: SOAP Fault {refused}: callId {} refused: unknown caller",
+            record.call_id
+        );
+        assert_eq!(
+            report.verdict,
+            Verdict::Dead {
+                reason: expected.clone()
+            },
+            "{version}"
+        );
+        assert_eq!(report.error.as_deref(), Some(expected.as_str()));
+
+        let server = config(
+            &peer.wsdl_url(),
+            version,
+            &queue,
+            r#", note = "server-fault""#,
+        );
+        let report = deliver(&server, &outbox, &record).await;
+        assert_eq!(report.verdict, Verdict::Retry { after: None }, "{version}");
+        assert_eq!(
+            report.error.as_deref(),
+            Some(
+                format!("HTTP 500: SOAP Fault {transient}: database unavailable, try later")
+                    .as_str()
+            )
+        );
+    }
+    outbox.close().await;
+}
+
+#[tokio::test]
+async fn a_fetched_wsdl_is_cached_and_used_when_its_host_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = dir.path().join("q.sqlite3");
+    let outbox = Outbox::open(&queue, OutboxSettings::default())
+        .await
+        .unwrap();
+    let peer = Peer::start();
+    let url = peer.wsdl_url();
+    let config = config(&url, "1.1", &queue, "");
+    let wsdls = Wsdls::load(&config, Some(&outbox)).await;
+    assert_eq!(wsdls.get(&url).unwrap().1, Source::Fetched);
+    drop(peer);
+
+    let wsdls = Wsdls::load(&config, Some(&outbox)).await;
+    let (wsdl, source) = wsdls.get(&url).unwrap();
+    assert!(matches!(source, Source::Cached { .. }), "{source:?}");
+    assert!(wsdl.operation("RecordCall").is_some());
+    let (plans, errors) = plans_with(&config, &wsdls);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(plans.len(), 1);
+
+    // Without a cache the service cannot be planned: its rows would be
+    // orphaned, not lost.
+    let (_, errors) = plans_with(&config, &Wsdls::load(&config, None).await);
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].reason.contains(&url), "{errors:?}");
+    outbox.close().await;
+}
+
+fn check(params: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("postcall.toml");
+    let wsdl = root().join("tests/fixtures/soap/calls.wsdl");
+    let text = config_text(
+        &wsdl.display().to_string(),
+        "1.1",
+        &dir.path().join("q.sqlite3"),
+        "",
+        params,
+    );
+    std::fs::write(&file, text).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_postcall"))
+        .args(["check", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn check_catches_a_missing_required_parameter_of_a_local_wsdl() {
+    let complete = r#"callId = "{{ call.call_id }}", eventId = "e", caller = "c", callee = "d", durationSeconds = "1", status = "s""#;
+    let out = check(complete);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let missing =
+        r#"callId = "{{ call.call_id }}", eventId = "e", caller = "c", callee = "d", status = "s""#;
+    let out = check(missing);
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("params")
+            && stderr.contains(
+                "missing required parameter \"durationSeconds\" (xsd:int) of operation RecordCall"
+            ),
+        "{stderr}"
+    );
+}
+
+/// Through the daemon's pieces: router → SQLite outbox → worker pool → the
+/// node-soap peer, with the attempt log read back from the queue.
+#[tokio::test]
+async fn the_pool_delivers_dead_letters_and_retries_by_fault() {
+    use postcall::call::tracker::FinishedCall;
+    use postcall::deliver::enqueue_call;
+    use postcall::deliver::pool::Pool;
+    use postcall::outbox::Status;
+    use postcall::route::Router;
+    use tokio_util::sync::CancellationToken;
+
+    let peer = Peer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let queue = dir.path().join("q.sqlite3");
+    let text = config_text(
+        &peer.wsdl_url(),
+        "1.2",
+        &queue,
+        "max_retries = 1\nretry_schedule = [\"20ms\"]",
+        &format!(r#"{PARAMS}, note = "{{{{ vars.test_note }}}}""#),
+    );
+    let config = Config::from_toml_str(&text).unwrap();
+    let outbox = Outbox::open(&queue, OutboxSettings::default())
+        .await
+        .unwrap();
+    let wsdls = Wsdls::load(&config, Some(&outbox)).await;
+    let (pool, errors) = Pool::from_config_with(outbox.clone(), &config, &wsdls);
+    assert!(errors.is_empty(), "{errors:?}");
+    let router = Router::from_config(&config.applications).unwrap();
+
+    let mut ids = Vec::new();
+    for (call_id, note) in [("c1", ""), ("c2", "client-fault"), ("c3", "server-fault")] {
+        let mut record = CallRecord::sample();
+        record.call_id = call_id.into();
+        record.event_id = format!("evt-{call_id}");
+        let call = FinishedCall {
+            raw_variables: [
+                ("postcall_app".to_string(), "survey".to_string()),
+                ("test_note".to_string(), note.to_string()),
+            ]
+            .into(),
+            record,
+        };
+        let refs = enqueue_call(&outbox, &router, &call).await.unwrap();
+        assert_eq!(refs.len(), 1);
+        ids.push(refs[0].id);
+    }
+    let stats = pool
+        .run_until_drained(CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!((stats.delivered, stats.dead), (1, 2), "{stats:?}");
+
+    let ok = outbox.show(ids[0]).await.unwrap();
+    assert_eq!(ok.delivery.status, Status::Delivered);
+    assert_eq!(ok.attempts.len(), 1);
+
+    let refused = outbox.show(ids[1]).await.unwrap();
+    assert_eq!(refused.delivery.status, Status::Dead);
+    assert_eq!(refused.attempts.len(), 1, "a Sender fault is not retried");
+    assert_eq!(
+        refused.attempts[0].error.as_deref(),
+        Some("HTTP 500: SOAP Fault soap:Sender: callId c2 refused: unknown caller")
+    );
+
+    let busy = outbox.show(ids[2]).await.unwrap();
+    assert_eq!(busy.delivery.status, Status::Dead);
+    assert_eq!(busy.attempts.len(), 2, "a Receiver fault is retried");
+    assert_eq!(busy.attempts[0].result, "retry");
+    for a in &busy.attempts {
+        let error = a.error.as_deref().unwrap_or("");
+        assert!(
+            error.ends_with("HTTP 500: SOAP Fault soap:Receiver: database unavailable, try later"),
+            "{busy:?}"
+        );
+    }
+
+    let received = peer.received().await;
+    assert_eq!(received.len(), 4);
+    assert!(received.iter().all(|r| r["path"] == "/calls12"));
+    outbox.close().await;
+}
+
+#[test]
+fn soap_operations_refresh_and_check_with_a_wsdl_url_and_its_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = dir.path().join("q.sqlite3");
+    let file = dir.path().join("postcall.toml");
+    let peer = Peer::start();
+    let url = peer.wsdl_url();
+    let write = |params: &str| {
+        std::fs::write(&file, config_text(&url, "1.1", &queue, "", params)).unwrap();
+    };
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+            .args(args)
+            .arg("--config")
+            .arg(&file)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    let missing = r#"callId = "x", eventId = "e", caller = "c", callee = "d", status = "s""#;
+    let missing_error =
+        "missing required parameter \"durationSeconds\" (xsd:int) of operation RecordCall";
+
+    // Nothing cached yet: check cannot know; `soap operations APP` fetches,
+    // lists, names the problem and caches the WSDL.
+    write(missing);
+    assert_eq!(run(&["check"]).0, Some(0));
+    let (code, text) = run(&["soap", "operations", "survey"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(&format!(
+            "service calls (operation RecordCall, SOAP 1.1):\nWSDL {url}\nRecordCall (SOAP 1.1, 1.2)\n"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("error: calls.params: {missing_error}")),
+        "{text}"
+    );
+
+    // Now `postcall check` checks against the cached copy, and says so.
+    let (code, text) = run(&["check"]);
+    assert_eq!(code, Some(78), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{missing_error} (per the copy of the WSDL cached "
+        )),
+        "{text}"
+    );
+
+    write(&format!("{missing}, durationSeconds = \"1\""));
+    let (code, text) = run(&["soap", "refresh"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.starts_with(&format!("{url}: refreshed (2 operations)\n")),
+        "{text}"
+    );
+
+    // The host goes down: the cached copy serves, and refresh keeps it.
+    drop(peer);
+    let (code, text) = run(&["soap", "operations", "survey"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(&format!("WSDL {url} (unreachable: ")),
+        "{text}"
+    );
+    assert!(text.contains("the cached copy fetched "), "{text}");
+    assert!(text.contains("RecordCall (SOAP 1.1, 1.2)"), "{text}");
+    let (code, text) = run(&["soap", "refresh"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(&format!("{url}: ")) && text.contains("the copy fetched "),
+        "{text}"
+    );
+}

@@ -1,0 +1,45 @@
+//! Running `postcall` as a child process in tests: free loopback ports, a
+//! guard that kills the child when the test ends, and a tiny HTTP GET for
+//! probing the daemon's own listener.
+
+use std::io::{Read, Write};
+use std::process::Child;
+use std::time::Duration;
+
+/// A loopback port nothing listens on (bound, then released): connections
+/// to it are refused, and a daemon may bind it.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills and reaps the child when dropped, so a failing test leaves no
+/// daemon behind.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A plain HTTP/1.1 GET on 127.0.0.1; (status code, body), or `None` when
+/// nothing answers.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let code = raw.split(' ').nth(1)?.parse().ok()?;
+    let body = raw.split_once("\r\n\r\n")?.1.to_string();
+    Some((code, body))
+}
