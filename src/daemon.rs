@@ -35,6 +35,10 @@ pub const DELIVERY_GRACE: Duration = Duration::from_secs(8);
 /// How often trackers are asked for calls whose grace or idle time ran out.
 const TICK: Duration = Duration::from_millis(500);
 
+/// Finished calls being committed at once; the outbox batches them into
+/// one transaction.
+const STORES_IN_FLIGHT: usize = 64;
+
 /// How often the queue's figures are refreshed for metrics and status.
 const QUEUE_POLL: Duration = Duration::from_secs(5);
 
@@ -145,26 +149,37 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<Drained, DaemonEr
     drop(records_tx);
 
     // The sink ends when every tracker has ended and its channel is empty,
-    // so calls finished before a stop are stored, not dropped.
+    // and every store it started has committed, so calls finished before a
+    // stop are stored, not dropped. Stores run concurrently (bounded): the
+    // outbox commits concurrent enqueues together, one fsync for many calls.
     let heartbeat = Heartbeat::default();
     let beat = heartbeat.clone();
     let sink = live.clone();
     let stop = shutdown.token.clone();
     shutdown.tasks.spawn(async move {
+        let permits = Arc::new(tokio::sync::Semaphore::new(STORES_IN_FLIGHT));
+        let mut stores = tokio::task::JoinSet::new();
         let mut tick = tokio::time::interval(TICK);
         loop {
             tokio::select! {
                 _ = tick.tick() => beat.beat(),
+                Some(_) = stores.join_next(), if !stores.is_empty() => {}
                 record = records_rx.recv() => match record {
                     Some(finished) => {
                         sink.metrics.call_finished(&finished.record.switch.name, finished.record.status.as_str());
                         log_record(&finished.record);
-                        store(&sink, &finished, &stop, &beat).await;
+                        let Ok(permit) = permits.clone().acquire_owned().await else { break };
+                        let (live, stop, beat) = (sink.clone(), stop.clone(), beat.clone());
+                        stores.spawn(async move {
+                            store(&live, &finished, &stop, &beat).await;
+                            drop(permit);
+                        });
                     }
                     None => break,
                 },
             }
         }
+        while stores.join_next().await.is_some() {}
     });
 
     if let Some(interval) = crate::ops::systemd::watchdog_interval() {
