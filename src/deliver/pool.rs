@@ -220,6 +220,9 @@ impl Pool {
         let stop = cancel.child_token();
         let outbox = self.outbox.clone();
         let task = tokio::spawn(self.run(stop.clone(), Duration::from_secs(10)));
+        // Counting rows scans the table, so a long drain is polled less and
+        // less often (a short one still ends within milliseconds).
+        let mut poll = DRAIN_POLL;
         let result = loop {
             match outbox.stats().await {
                 Ok(stats) if stats.pending + stats.leased == 0 => break Ok(stats),
@@ -227,9 +230,10 @@ impl Pool {
                 Err(e) => break Err(e),
             }
             tokio::select! {
-                _ = tokio::time::sleep(DRAIN_POLL) => {}
+                _ = tokio::time::sleep(poll) => {}
                 _ = cancel.cancelled() => break outbox.stats().await,
             }
+            poll = (poll * 2).min(Duration::from_millis(500));
         };
         stop.cancel();
         let _ = task.await;
