@@ -25,6 +25,22 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// `postcall replay` (delivering) of one capture; it must succeed.
+async fn replay(config: &Path, capture: &Path) {
+    let (config, capture) = (config.to_path_buf(), capture.to_path_buf());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_postcall"))
+            .args(["replay", "--config"])
+            .arg(&config)
+            .arg(&capture)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+}
+
 fn config(dir: &Path, url: &str) -> std::path::PathBuf {
     let path = dir.join("postcall.toml");
     std::fs::write(
@@ -90,19 +106,7 @@ async fn queue_commands_show_hold_and_release_a_gone_service() {
     let config = config(dir.path(), &receiver.url("/calls"));
     let capture = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/freeswitch/01-answered-agent-hangup.plain.esl");
-    let cfg = config.clone();
-    let cap = capture.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_postcall"))
-            .args(["replay", "--config"])
-            .arg(&cfg)
-            .arg(&cap)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    replay(&config, &capture).await;
 
     let stats = text(&postcall(&config, &["queue", "stats"]));
     assert!(stats.contains("disabled services: 1"), "{stats}");
@@ -122,18 +126,7 @@ async fn queue_commands_show_hold_and_release_a_gone_service() {
     gone.store(false, std::sync::atomic::Ordering::SeqCst);
     let enabled = postcall(&config, &["queue", "enable-service", "crm"]);
     assert!(enabled.status.success(), "{}", text(&enabled));
-    let cfg = config.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_postcall"))
-            .args(["replay", "--config"])
-            .arg(&cfg)
-            .arg(&capture)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    replay(&config, &capture).await;
     let stats = text(&postcall(&config, &["queue", "stats"]));
     assert!(stats.contains("delivered          1"), "{stats}");
     assert!(stats.contains("disabled services: 0"), "{stats}");

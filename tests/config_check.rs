@@ -316,69 +316,33 @@ fn without_a_file_check_shows_the_embedded_defaults() {
 #[test]
 fn a_body_that_would_not_render_as_json_fails_check_not_delivery() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("postcall.toml");
-    std::fs::write(
-        &config,
-        r#"[[applications]]
-name = "survey"
-[[applications.services]]
-name = "crm"
-url = "https://crm.example.com/calls"
-body = '{"caller": "{{ call.caller_name }}"}'
-"#,
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postcall"))
-        .args(["check", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = check(
+        dir.path(),
+        &app_with_service(r#"body = '{"caller": "{{ call.caller_name }}"}'"#),
+    );
     assert_eq!(out.status.code(), Some(78));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = text(&out.stderr);
     assert!(
         err.contains("applications[0].services[0]: with the sample call record: body: the rendered body is not valid JSON"),
         "{err}"
     );
     // Written the documented way, the same template passes.
-    std::fs::write(
-        &config,
-        r#"[[applications]]
-name = "survey"
-[[applications.services]]
-name = "crm"
-url = "https://crm.example.com/calls"
-body = '{"caller": {{ call.caller_name }} }'
-"#,
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postcall"))
-        .args(["check", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = check(
+        dir.path(),
+        &app_with_service(r#"body = '{"caller": {{ call.caller_name }} }'"#),
     );
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
 #[test]
 fn absurd_durations_are_refused_with_their_key() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("postcall.toml");
-    std::fs::write(
-        &config,
+    let out = check(
+        dir.path(),
         "[calls]\nidle_timeout = \"300000y\"\n[queue]\nretry_schedule = [\"5s\", \"300000y\"]\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postcall"))
-        .args(["check", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    );
     assert_eq!(out.status.code(), Some(78));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = text(&out.stderr);
     assert!(
         err.contains("calls.idle_timeout: duration \"300000y\" is too long"),
         "{err}"
@@ -389,28 +353,19 @@ fn absurd_durations_are_refused_with_their_key() {
 #[test]
 fn credentials_in_a_url_are_refused_without_echoing_them() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("postcall.toml");
-    std::fs::write(
-        &config,
-        r#"[[applications]]
-name = "survey"
-[[applications.services]]
-name = "crm"
-url = "https://bob:hunter2@crm.example.com/calls"
-"#,
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postcall"))
-        .args(["check", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = check(
+        dir.path(),
+        &app_with_service("").replace(
+            "https://crm.example.com/calls",
+            "https://bob:hunter2@crm.example.com/calls",
+        ),
+    );
     assert_eq!(out.status.code(), Some(78));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = text(&out.stderr);
     assert!(
         err.contains("applications[0].services[0].url: the URL carries credentials"),
         "{err}"
     );
     assert!(!err.contains("hunter2"), "{err}");
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2"));
+    assert!(!text(&out.stdout).contains("hunter2"));
 }
