@@ -171,3 +171,27 @@ url = "http://{addr}/h"
     assert_eq!(d.delivery.status.to_string(), "delivered");
     assert_eq!(d.attempts.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_made_private_by_a_reload_deletes_rows_queued_before() {
+    let (addr, hits) = slow_receiver(Duration::ZERO).await;
+    let service = |private: bool| {
+        format!(
+            r#"[[applications]]
+name = "a"
+[applications.match]
+any = true
+[[applications.services]]
+name = "crm"
+url = "http://{addr}/h"
+private = {private}
+"#
+        )
+    };
+    let (outbox, ids) = run_with(&service(false), &service(true), 1, Duration::from_secs(2)).await;
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    let d = outbox.show(ids[0]).await.unwrap();
+    assert_eq!(d.delivery.status.to_string(), "delivered");
+    assert!(d.delivery.private, "the row is private now");
+    assert!(!d.payload_stored, "its stored record is gone");
+}

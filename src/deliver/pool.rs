@@ -316,6 +316,14 @@ impl Pool {
             error,
             result,
         };
+        if private && !row.private {
+            // The service became private after this row was queued (a
+            // reload): its payload must go when the row ends, like any
+            // private row's.
+            if let Err(e) = self.outbox.mark_private(row.id).await {
+                tracing::error!(delivery_id = row.id, error = %e, "cannot mark the delivery private");
+            }
+        }
         self.report(&row, attempt).await;
     }
 

@@ -221,6 +221,15 @@ impl Outbox {
             .await
     }
 
+    /// Marks a delivery private (its service became private after it was
+    /// queued), so its stored payload is deleted when it ends.
+    pub async fn mark_private(&self, id: i64) -> Result<()> {
+        self.inner
+            .writer
+            .call(move |ctx| queries::mark_private(ctx, id))
+            .await
+    }
+
     /// Keeps a row leased for another `lease_for` while its attempt waits for
     /// a rate limit or a slow receiver, so it is not leased a second time.
     /// False when the lease was already lost.

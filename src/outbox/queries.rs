@@ -265,6 +265,15 @@ fn set_dead_missing_payload(conn: &Connection, id: i64, now: i64) -> Result<()> 
     Ok(())
 }
 
+/// Marks a delivery private: its service became private after it was
+/// queued, so its payload must go when it ends, like any private row's.
+pub(crate) fn mark_private(ctx: &mut WriteCtx<'_>, id: i64) -> Result<()> {
+    ctx.conn
+        .prepare_cached("UPDATE deliveries SET private = 1 WHERE id = ?1")?
+        .execute([id])?;
+    Ok(())
+}
+
 /// Records an attempt and moves the row on. The report must answer the
 /// row's current lease (same attempt number), else `NotLeased`.
 pub(crate) fn finish_attempt(
