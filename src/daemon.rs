@@ -72,13 +72,23 @@ impl Live {
     }
 }
 
-/// Every service name in the configuration.
-fn service_names(config: &Config) -> Vec<String> {
-    config
+/// Marks queued rows of services gone from `config` orphaned, and releases
+/// orphaned rows of services back in it, saying so when it changed any.
+async fn reconcile(outbox: &Outbox, config: &Config) -> Result<(), OutboxError> {
+    let names: Vec<String> = config
         .applications
         .iter()
         .flat_map(|a| a.services.iter().map(|s| s.name.clone()))
-        .collect()
+        .collect();
+    let r = outbox.reconcile_services(&names).await?;
+    if r.orphaned > 0 || r.released > 0 {
+        tracing::warn!(
+            orphaned = r.orphaned,
+            released = r.released,
+            "queued deliveries whose service left or came back to the configuration"
+        );
+    }
+    Ok(())
 }
 
 /// Runs the daemon until the root token is cancelled.
@@ -88,14 +98,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<Drained, DaemonEr
     serve_metrics(&config, &metrics, &shutdown).await;
 
     let outbox = Outbox::open(&config.queue.path, OutboxSettings::default()).await?;
-    let reconciled = outbox.reconcile_services(&service_names(&config)).await?;
-    if reconciled.orphaned > 0 || reconciled.released > 0 {
-        tracing::warn!(
-            orphaned = reconciled.orphaned,
-            released = reconciled.released,
-            "queued deliveries whose service left or came back to the configuration"
-        );
-    }
+    reconcile(&outbox, &config).await?;
     let router = Router::from_config(&config.applications)?;
     let wsdls = crate::deliver::soap::Wsdls::load(&config, Some(&outbox)).await;
     let (pool, _plan_errors) = Pool::from_config_with(outbox.clone(), &config, &wsdls);
@@ -353,16 +356,8 @@ async fn reload(
         *slot = Arc::new(router);
     }
     live.pool.set_plans(plans);
-    match live.outbox.reconcile_services(&service_names(&next)).await {
-        Ok(r) if r.orphaned > 0 || r.released > 0 => tracing::warn!(
-            orphaned = r.orphaned,
-            released = r.released,
-            "queued deliveries whose service left or came back to the configuration"
-        ),
-        Ok(_) => {}
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot reconcile queued deliveries with the new services")
-        }
+    if let Err(e) = reconcile(&live.outbox, &next).await {
+        tracing::warn!(error = %e, "cannot reconcile queued deliveries with the new services");
     }
     let switches_changed =
         serde_json::to_value(&next.switches).ok() != serde_json::to_value(&current.switches).ok();

@@ -177,12 +177,6 @@ impl Metrics {
         self.attempt_seconds.observe(latency.as_secs_f64());
     }
 
-    /// The queue's latest figures, and whether its last write succeeded.
-    pub fn queue(&self, depth: i64, oldest_pending: Duration, writable: bool) {
-        self.queue_figures(depth, oldest_pending);
-        self.queue_writable(writable);
-    }
-
     /// The queue's depth and the age of its oldest waiting delivery.
     pub fn queue_figures(&self, depth: i64, oldest_pending: Duration) {
         self.queue_depth.set(depth);
@@ -238,7 +232,7 @@ mod tests {
         m.switch_connected("pbx1", true);
         m.call_finished("pbx1", "completed");
         m.attempt("delivered", Duration::from_millis(30));
-        m.queue(3, Duration::from_secs(12), true);
+        m.queue_figures(3, Duration::from_secs(12));
         let text = m.render();
         for line in [
             "postcall_switch_events_total{switch=\"pbx1\"} 2",
@@ -263,11 +257,11 @@ mod tests {
         m.switch_connected("a", true);
         m.switch_connected("b", true);
         assert!(m.health().is_ok());
-        m.queue(0, Duration::ZERO, false);
+        m.queue_writable(false);
         let h = m.health();
         assert!(!h.is_ok());
         assert!(!h.queue_writable);
-        m.queue(0, Duration::ZERO, true);
+        m.queue_writable(true);
         m.switch_connected("b", false);
         let h = m.health();
         assert_eq!(h.status, "degraded");
