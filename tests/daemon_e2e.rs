@@ -12,9 +12,8 @@ mod wire;
 mod support;
 
 use fake_esl::{FakeEsl, Script};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::process::{free_port, ChildGuard as Daemon};
+use support::process::daemon_with_metrics;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn get(port: u16, path: &str) -> Option<(u16, String)> {
@@ -62,26 +61,7 @@ async fn a_connected_daemon_is_healthy_and_counts_the_call_it_saw() {
     let switch = FakeEsl::start(vec![Script::new(events, 7)]).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let metrics_port = free_port();
-    let config = dir.path().join("postcall.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[switches]]\nname = \"lab\"\nkind = \"freeswitch\"\naddress = \"{}\"\n\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n",
-            switch.address
-        ),
-    )
-    .unwrap();
-    let _daemon = Daemon(
-        Command::new(env!("CARGO_BIN_EXE_postcall"))
-            .args(["run", "--config"])
-            .arg(&config)
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (_daemon, metrics_port) = daemon_with_metrics(dir.path(), &switch.address);
 
     let (code, body) = wait_for(metrics_port, "/healthz", |code, _| code == 200).await;
     assert_eq!(code, 200, "{body}");

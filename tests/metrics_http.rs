@@ -2,34 +2,16 @@
 
 mod support;
 
-use support::process::{free_port, http_get as get, ChildGuard as Daemon};
+use support::process::{daemon_with_metrics, free_port, http_get as get};
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[test]
 fn healthz_is_503_while_the_switch_is_down_and_metrics_say_why() {
     let dir = tempfile::tempdir().unwrap();
-    let metrics_port = free_port();
-    let config = dir.path().join("postcall.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[switches]]\nname = \"lab\"\nkind = \"freeswitch\"\naddress = \"127.0.0.1:{}\"\n\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n",
-            free_port()
-        ),
-    )
-    .unwrap();
-    let _daemon = Daemon(
-        Command::new(env!("CARGO_BIN_EXE_postcall"))
-            .args(["run", "--config"])
-            .arg(&config)
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (_daemon, metrics_port) =
+        daemon_with_metrics(dir.path(), &format!("127.0.0.1:{}", free_port()));
     let deadline = Instant::now() + Duration::from_secs(20);
     let health = loop {
         if let Some(answer) = get(metrics_port, "/healthz") {

@@ -43,3 +43,27 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let body = raw.split_once("\r\n\r\n")?.1.to_string();
     Some((code, body))
 }
+
+/// Runs `postcall run` in `dir`, output discarded, following one FreeSWITCH
+/// switch named `lab` at `switch` and serving `/metrics` and `/healthz` on
+/// the returned loopback port.
+pub fn daemon_with_metrics(dir: &std::path::Path, switch: &str) -> (ChildGuard, u16) {
+    let metrics_port = free_port();
+    let config = dir.join("postcall.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[switches]]\nname = \"lab\"\nkind = \"freeswitch\"\naddress = \"{switch}\"\n\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n"
+        ),
+    )
+    .unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_postcall"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    (ChildGuard(child), metrics_port)
+}
