@@ -41,6 +41,14 @@ async fn slow_receiver(delay: Duration) -> (std::net::SocketAddr, Arc<AtomicUsiz
     (addr, hits)
 }
 
+/// One catch-all application `app` with one REST service `crm` posting to
+/// the receiver at `addr`; `queue` and `service` add keys to those tables.
+fn config(addr: std::net::SocketAddr, queue: &str, app: &str, service: &str) -> String {
+    format!(
+        "[queue]\n{queue}\n[[applications]]\nname = \"{app}\"\n[applications.match]\nany = true\n[[applications.services]]\nname = \"crm\"\nurl = \"http://{addr}/h\"\n{service}\n"
+    )
+}
+
 async fn run(config: &str, calls: usize, run_for: Duration) -> (Outbox, Vec<i64>) {
     run_with(config, config, calls, run_for).await
 }
@@ -94,19 +102,7 @@ async fn run_with(
 async fn a_receiver_slower_than_the_lease_gets_each_row_once() {
     let (addr, hits) = slow_receiver(Duration::from_millis(1500)).await;
     let (outbox, ids) = run(
-        &format!(
-            r#"[queue]
-lease = "1s"
-[[applications]]
-name = "a"
-[applications.match]
-any = true
-[[applications.services]]
-name = "crm"
-url = "http://{addr}/h"
-timeout = "5s"
-"#
-        ),
+        &config(addr, "lease = \"1s\"", "a", "timeout = \"5s\""),
         1,
         Duration::from_secs(4),
     )
@@ -125,19 +121,7 @@ timeout = "5s"
 async fn rows_waiting_for_the_rate_limit_keep_their_lease() {
     let (addr, hits) = slow_receiver(Duration::ZERO).await;
     let (outbox, ids) = run(
-        &format!(
-            r#"[queue]
-lease = "1s"
-[[applications]]
-name = "a"
-[applications.match]
-any = true
-[[applications.services]]
-name = "crm"
-url = "http://{addr}/h"
-rate_limit = 2.0
-"#
-        ),
+        &config(addr, "lease = \"1s\"", "a", "rate_limit = 2.0"),
         6,
         Duration::from_secs(5),
     )
@@ -153,19 +137,13 @@ rate_limit = 2.0
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_whose_service_moved_to_another_application_is_delivered() {
     let (addr, hits) = slow_receiver(Duration::ZERO).await;
-    let app = |name: &str| {
-        format!(
-            r#"[[applications]]
-name = "{name}"
-[applications.match]
-any = true
-[[applications.services]]
-name = "crm"
-url = "http://{addr}/h"
-"#
-        )
-    };
-    let (outbox, ids) = run_with(&app("before"), &app("after"), 1, Duration::from_secs(2)).await;
+    let (outbox, ids) = run_with(
+        &config(addr, "", "before", ""),
+        &config(addr, "", "after", ""),
+        1,
+        Duration::from_secs(2),
+    )
+    .await;
     assert_eq!(hits.load(Ordering::SeqCst), 1);
     let d = outbox.show(ids[0]).await.unwrap();
     assert_eq!(d.delivery.status.to_string(), "delivered");
@@ -175,20 +153,13 @@ url = "http://{addr}/h"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_made_private_by_a_reload_deletes_rows_queued_before() {
     let (addr, hits) = slow_receiver(Duration::ZERO).await;
-    let service = |private: bool| {
-        format!(
-            r#"[[applications]]
-name = "a"
-[applications.match]
-any = true
-[[applications.services]]
-name = "crm"
-url = "http://{addr}/h"
-private = {private}
-"#
-        )
-    };
-    let (outbox, ids) = run_with(&service(false), &service(true), 1, Duration::from_secs(2)).await;
+    let (outbox, ids) = run_with(
+        &config(addr, "", "a", "private = false"),
+        &config(addr, "", "a", "private = true"),
+        1,
+        Duration::from_secs(2),
+    )
+    .await;
     assert_eq!(hits.load(Ordering::SeqCst), 1);
     let d = outbox.show(ids[0]).await.unwrap();
     assert_eq!(d.delivery.status.to_string(), "delivered");
