@@ -8,9 +8,9 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use postcall::call::tracker::new_tracker;
 use postcall::call::CallSettings;
 use postcall::config::SwitchConfig;
+use postcall::event::{SwitchKind, SwitchMessage};
 use postcall::switch::ami::codec::{AmiCodec, AmiFrame};
 use postcall::switch::ami::message::AmiMessage;
-use postcall::switch::{SwitchKind, SwitchMessage};
 use tokio_util::codec::Decoder;
 
 const CAPTURES: &[&str] = &[

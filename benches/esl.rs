@@ -9,9 +9,9 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use postcall::call::tracker::new_tracker;
 use postcall::call::CallSettings;
 use postcall::config::SwitchConfig;
+use postcall::event::{SwitchKind, SwitchMessage};
 use postcall::switch::esl::capture_messages;
 use postcall::switch::esl::codec::{parse_frame, EslCodec, Frame};
-use postcall::switch::{SwitchKind, SwitchMessage};
 use std::path::PathBuf;
 use tokio_util::codec::Decoder;
 

@@ -19,11 +19,11 @@ use crate::call::record::CallRecord;
 use crate::call::tracker::{new_tracker, FinishedCall, Tracker};
 use crate::config::Config;
 use crate::deliver::pool::Pool;
+use crate::event::SwitchMessage;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxError, OutboxSettings};
 use crate::route::{RouteError, Router};
 use crate::shutdown::{Drained, Shutdown};
-use crate::switch::SwitchMessage;
 
 /// How long in-flight work may take to finish after SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -524,7 +524,7 @@ pub fn log_record(record: &CallRecord) {
 mod tests {
     use super::*;
     use crate::config::SwitchConfig;
-    use crate::switch::SwitchKind;
+    use crate::event::SwitchKind;
 
     /// A stop right after a call's last hangup, inside its grace period for
     /// late Cdr events, still delivers the call to the sink.

@@ -5,7 +5,7 @@
 //!
 //! - [`switch`]: connectors. [`switch::esl`] (FreeSWITCH Event Socket) and
 //!   [`switch::ami`] (Asterisk Manager Interface) frame bytes with nom and
-//!   hand [`switch::SwitchMessage`]s on; [`switch::backoff`] paces reconnects.
+//!   hand [`event::SwitchMessage`]s on; [`switch::backoff`] paces reconnects.
 //! - [`call`]: [`call::tracker`] joins legs into calls and builds a
 //!   [`call::record::CallRecord`], classified by the pure
 //!   [`call::classify`] over [`call::causes`], with [`call::numbers`] and
@@ -27,6 +27,7 @@ pub mod call;
 pub mod config;
 pub mod daemon;
 pub mod deliver;
+pub mod event;
 pub mod metrics;
 pub mod ops;
 pub mod outbox;

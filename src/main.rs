@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use postcall::config::Config;
+use postcall::event::SwitchKind;
 use postcall::ops::{init_logging, LogFormat};
 use postcall::outbox::{Outbox, OutboxSettings, QueueCommand};
-use postcall::switch::SwitchKind;
 
 /// Exit status for an unusable configuration (sysexits EX_CONFIG); the
 /// systemd unit lists it in `RestartPreventExitStatus=` so a bad config does

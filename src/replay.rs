@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::call::tracker::{new_tracker, FinishedCall};
 use crate::call::CallSettings;
 use crate::config::SwitchConfig;
-use crate::switch::{SwitchKind, SwitchMessage};
+use crate::event::{SwitchKind, SwitchMessage};
 
 /// Guesses the switch kind from a capture's first bytes: Asterisk greets with
 /// `Asterisk Call Manager/…`, FreeSWITCH frames start with a header line.

@@ -224,7 +224,7 @@ fn every_template_renders_for_captured_calls() {
         }
         let bytes = std::fs::read(&path).unwrap();
         let calls = postcall::replay::replay_bytes(
-            postcall::switch::SwitchKind::Freeswitch,
+            postcall::event::SwitchKind::Freeswitch,
             &bytes,
             &switch,
             settings.clone(),

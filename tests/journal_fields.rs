@@ -83,7 +83,7 @@ auth = [{{ type = "bearer", token = "journal-secret-token" }}]
     .unwrap();
     let switch = config.switches[0].clone();
     let finished = postcall::replay::replay_bytes(
-        postcall::switch::SwitchKind::Freeswitch,
+        postcall::event::SwitchKind::Freeswitch,
         &capture,
         &switch,
         config.call_settings(&switch),

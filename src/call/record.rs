@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::switch::SwitchKind;
+use crate::event::SwitchKind;
 
 /// The field names shared/DESIGN.md makes a contract: tests, templates and
 /// receivers depend on them. Fields may be added; none of these renamed.

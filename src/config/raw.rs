@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::secret::Secret;
-use crate::switch::SwitchKind;
+use crate::event::SwitchKind;
 
 // ---------------------------------------------------------------------------
 // [[switches]]

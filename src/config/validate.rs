@@ -20,7 +20,7 @@ use super::secret::Secret;
 use super::templates::{Checked, TemplateChecker};
 use super::ConfigError;
 use crate::call::record::{Outcome, Status};
-use crate::switch::SwitchKind;
+use crate::event::SwitchKind;
 
 /// Every problem found so far.
 #[derive(Debug, Default)]

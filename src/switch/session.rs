@@ -10,8 +10,8 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::event::SwitchMessage;
 use crate::switch::backoff::Backoff;
-use crate::switch::SwitchMessage;
 
 /// How one protocol session ended.
 #[derive(Debug)]

@@ -7,7 +7,7 @@ use postcall::call::tracker::FinishedCall;
 use postcall::call::variables::VariableFilter;
 use postcall::call::CallSettings;
 use postcall::config::SwitchConfig;
-use postcall::switch::SwitchKind;
+use postcall::event::SwitchKind;
 use serde_json::Value;
 
 pub fn fixture(name: &str) -> PathBuf {

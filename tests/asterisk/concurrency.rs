@@ -2,8 +2,8 @@
 //! copy renumbered), each call's `Hangup` events shuffled among themselves,
 //! must give the same records as each capture alone.
 
+use postcall::event::SwitchKind;
 use postcall::replay::replay_bytes;
-use postcall::switch::SwitchKind;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};

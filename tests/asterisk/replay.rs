@@ -1,7 +1,7 @@
 //! Every capture through `replay_bytes` and through `postcall replay --print`.
 
+use postcall::event::SwitchKind;
 use postcall::replay::replay_bytes;
-use postcall::switch::SwitchKind;
 use serde_json::Value;
 
 use super::common::*;

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 use postcall::call::tracker::{new_tracker, FinishedCall};
+use postcall::event::{SwitchKind, SwitchMessage};
 use postcall::switch::ami::session::{run_session, SessionParams};
 use postcall::switch::backoff::Backoff;
 use postcall::switch::session::SessionEnd;
-use postcall::switch::{SwitchKind, SwitchMessage};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

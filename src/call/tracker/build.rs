@@ -12,7 +12,7 @@ use crate::call::record::{
 };
 use crate::call::variables::strip_inheritance;
 use crate::call::{event_id, CallSettings};
-use crate::switch::SwitchKind;
+use crate::event::SwitchKind;
 
 /// A finished call as a tracker hands it on: the record every service sees,
 /// plus the application leg's raw variables (templates reach them as `vars.*`).

@@ -21,8 +21,8 @@ use crate::call::record::{Direction, HangupBy, HangupCause, Leg as RecordLeg, Re
 use crate::call::tracker::{CallDraft, FinishedCall, Tracker};
 use crate::call::variables::VariableFilter;
 use crate::call::CallSettings;
+use crate::event::{Headers, SwitchEvent, SwitchKind, SwitchMessage};
 use crate::switch::esl::event::micros_to_time;
-use crate::switch::{Headers, SwitchEvent, SwitchKind, SwitchMessage};
 
 /// Events that may introduce a leg first met mid-call. Others (CODEC under a
 /// temporary id, CHANNEL_STATE/DESTROY after the end, …) never create a leg.

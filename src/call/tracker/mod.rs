@@ -11,7 +11,7 @@ pub mod recent;
 use chrono::{DateTime, Utc};
 
 use crate::call::CallSettings;
-use crate::switch::{SwitchKind, SwitchMessage};
+use crate::event::{SwitchKind, SwitchMessage};
 
 pub use build::{CallDraft, FinishedCall};
 

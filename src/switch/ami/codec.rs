@@ -16,7 +16,7 @@ use nom::sequence::terminated;
 use nom::IResult;
 use tokio_util::codec::Decoder;
 
-use crate::switch::Headers;
+use crate::event::Headers;
 
 /// What the banner of every Asterisk manager starts with.
 pub const BANNER_PREFIX: &str = "Asterisk Call Manager/";

@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::switch::{Headers, SwitchEvent};
+use crate::event::{Headers, SwitchEvent};
 
 /// One AMI message, classified.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,9 +20,9 @@ use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SwitchConfig;
+use crate::event::SwitchMessage;
 use crate::switch::backoff::Backoff;
 use crate::switch::session::{reconnect_loop, SessionEnd, Target};
-use crate::switch::SwitchMessage;
 use codec::{AmiCodec, AmiFrame, BANNER_PREFIX};
 use message::{switch_event, AmiMessage};
 use session::{run_session, SessionParams};

@@ -21,8 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::codec::{AmiCodec, AmiFrame, BANNER_PREFIX};
 use super::message::{action, switch_event, AmiMessage};
+use crate::event::{Headers, SwitchMessage};
 use crate::switch::session::SessionEnd;
-use crate::switch::{Headers, SwitchMessage};
 
 /// How long a Logoff may take before the socket is simply closed.
 const LOGOFF_WAIT: Duration = Duration::from_secs(1);

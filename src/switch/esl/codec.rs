@@ -17,8 +17,8 @@ use nom::sequence::{terminated, tuple};
 use nom::IResult;
 use tokio_util::codec::Decoder;
 
+use crate::event::{Headers, SwitchEvent};
 use crate::switch::esl::event::{decode_event_json, decode_event_plain, EventError};
-use crate::switch::{Headers, SwitchEvent};
 
 /// The default cap on one frame (header block plus body).
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;

@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use percent_encoding::percent_decode;
 use std::borrow::Cow;
 
+use crate::event::{Headers, SwitchEvent};
 use crate::switch::esl::codec::header_block;
-use crate::switch::{Headers, SwitchEvent};
 
 /// Why an event body could not be decoded.
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,7 @@
 //! FreeSWITCH Event Socket (inbound mode).
 //!
 //! - [`codec`]: frame boundaries (size-capped scan) and the nom frame grammar.
-//! - [`event`]: plain and json event bodies → [`SwitchEvent`](crate::switch::SwitchEvent).
+//! - [`event`]: plain and json event bodies → [`SwitchEvent`](crate::event::SwitchEvent).
 //! - [`session`]: auth, subscription, live-channel adoption, liveness, reconnect.
 //!
 //! [`capture_messages`] runs a recorded byte stream through the same codec,
@@ -15,7 +15,7 @@ use bytes::BytesMut;
 use tokio_util::codec::Decoder;
 
 use crate::config::{EslEventFormat, SwitchConfig};
-use crate::switch::{Headers, SwitchMessage};
+use crate::event::{Headers, SwitchMessage};
 use codec::{parse_frame, EslCodec, Frame};
 
 pub use session::run;

@@ -21,11 +21,11 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Secret, SwitchConfig};
+use crate::event::SwitchMessage;
 use crate::switch::backoff::Backoff;
 use crate::switch::esl::codec::{parse_frame, EslCodec, Frame};
 use crate::switch::esl::{live_channels, subscribe_command, unsubscribable_subclasses};
 use crate::switch::session::{reconnect_loop, SessionEnd, Target};
-use crate::switch::SwitchMessage;
 
 /// FreeSWITCH's stock event socket password.
 pub const DEFAULT_PASSWORD: &str = "ClueCon";

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 
 use crate::call::variables::strip_inheritance;
-use crate::switch::Headers;
+use crate::event::Headers;
 
 /// Variables whose value is a recording's path (MixMonitor, `Record()`).
 pub const RECORDING_VARIABLES: &[&str] = &["MIXMONITOR_FILENAME", "RECORDED_FILE"];

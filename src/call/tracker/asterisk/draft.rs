@@ -11,7 +11,7 @@ use crate::call::classify::CallFacts;
 use crate::call::record::{Direction, HangupBy, HangupCause, Leg, Recording};
 use crate::call::tracker::CallDraft;
 use crate::call::CallSettings;
-use crate::switch::SwitchKind;
+use crate::event::SwitchKind;
 
 /// Builds the draft of `call`, whose channels are `legs` (any order, not empty).
 pub fn draft(call: &Call, legs: &mut [&Channel], settings: &CallSettings) -> Option<CallDraft> {

@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use crate::call::tracker::{FinishedCall, Tracker};
 use crate::call::variables::VariableFilter;
 use crate::call::CallSettings;
-use crate::switch::{Headers, SwitchEvent, SwitchMessage};
+use crate::event::{Headers, SwitchEvent, SwitchMessage};
 use channel::{Cdr, Channel, HangupInfo};
 use sides::{Request, RequestKind};
 

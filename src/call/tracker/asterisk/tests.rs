@@ -7,7 +7,7 @@ use super::AsteriskTracker;
 use crate::call::record::Status;
 use crate::call::tracker::Tracker;
 use crate::call::CallSettings;
-use crate::switch::{Headers, SwitchEvent, SwitchMessage};
+use crate::event::{Headers, SwitchEvent, SwitchMessage};
 
 fn t(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_795_502_600 + secs, 0).unwrap()
