@@ -1,5 +1,9 @@
 //! Operating the daemon: logging set-up (journald when systemd started us,
-//! else human text or JSON on stderr).
+//! else human text or JSON on stderr), systemd's service protocol, and the
+//! loopback `/metrics` + `/healthz` listener ([`exposition`] picks the
+//! metrics format).
+
+pub mod exposition;
 
 use std::io::IsTerminal;
 use tracing_subscriber::{fmt, prelude::*, EnvFilter};
@@ -111,7 +115,7 @@ pub mod systemd {
 /// The loopback HTTP listener behind `/metrics` and `/healthz`.
 pub mod http {
     use axum::extract::State;
-    use axum::http::{header, StatusCode};
+    use axum::http::{header, HeaderMap, StatusCode};
     use axum::response::IntoResponse;
     use axum::routing::get;
     use axum::{Json, Router};
@@ -119,6 +123,7 @@ pub mod http {
     use tokio::net::TcpListener;
     use tokio_util::sync::CancellationToken;
 
+    use super::exposition::{self, Format};
     use crate::metrics::Metrics;
 
     /// The routes, for serving or for tests.
@@ -129,14 +134,16 @@ pub mod http {
             .with_state(metrics)
     }
 
-    async fn metrics_text(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
-        (
-            [(
-                header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            m.render(),
-        )
+    async fn metrics_text(State(m): State<Arc<Metrics>>, headers: HeaderMap) -> impl IntoResponse {
+        let accept = headers
+            .get(header::ACCEPT)
+            .and_then(|value| value.to_str().ok());
+        let format = exposition::negotiate(accept);
+        let body = match format {
+            Format::OpenMetrics => m.render(),
+            Format::Text004 => exposition::to_text_004(&m.render()),
+        };
+        ([(header::CONTENT_TYPE, format.content_type())], body)
     }
 
     async fn healthz(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
