@@ -314,10 +314,42 @@ impl CallRecord {
     }
 }
 
-/// The JSON Schema of [`CallRecord`], as `postcall schema` prints it.
+/// The JSON Schema of [`CallRecord`], as `postcall schema` prints it: only
+/// standard keywords and formats, so validators compile it in strict mode.
 pub fn json_schema() -> serde_json::Value {
     let schema = schemars::schema_for!(CallRecord);
-    serde_json::to_value(schema).expect("a derived schema always serializes")
+    let mut value = serde_json::to_value(schema).expect("a derived schema always serializes");
+    standard_formats_only(&mut value);
+    value
+}
+
+/// Replaces schemars' Rust-type formats (`uint64`, `uint16`, `double`, …),
+/// which no JSON Schema draft defines, with the bounds they stand for.
+fn standard_formats_only(schema: &mut serde_json::Value) {
+    match schema {
+        serde_json::Value::Object(map) => {
+            let rust_format = map.get("format").and_then(|f| f.as_str()).and_then(|f| {
+                let bits = f.strip_prefix("uint").or_else(|| f.strip_prefix("int"));
+                match (f, bits) {
+                    ("float" | "double", _) => Some((f.to_string(), None)),
+                    (_, Some(bits)) => Some((f.to_string(), Some(bits.parse::<u32>().ok()))),
+                    _ => None,
+                }
+            });
+            if let Some((format, bits)) = rust_format {
+                map.remove("format");
+                if format.starts_with("uint") {
+                    map.insert("minimum".into(), 0.into());
+                    if let Some(Some(bits @ 1..=32)) = bits {
+                        map.insert("maximum".into(), ((1u64 << bits) - 1).into());
+                    }
+                }
+            }
+            map.values_mut().for_each(standard_formats_only);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(standard_formats_only),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
