@@ -250,13 +250,5 @@ pub async fn enqueue_call(
         raw_vars_json: serde_json::to_string(&call.raw_variables)
             .map_err(|e| crate::outbox::OutboxError::Corrupt(format!("variables: {e}")))?,
     };
-    let new = deliveries
-        .into_iter()
-        .map(|d| crate::outbox::NewDelivery {
-            application: d.application,
-            service: d.service,
-            private: d.private,
-        })
-        .collect();
-    outbox.enqueue(new_call, new).await
+    outbox.enqueue(new_call, deliveries).await
 }
