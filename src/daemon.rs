@@ -15,9 +15,11 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::backoff::Exponential;
 use crate::call::record::CallRecord;
 use crate::call::tracker::{new_tracker, FinishedCall, Tracker};
 use crate::config::Config;
+use crate::deliver::plan::wire;
 use crate::deliver::pool::Pool;
 use crate::event::SwitchMessage;
 use crate::metrics::Metrics;
@@ -99,9 +101,15 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<Drained, DaemonEr
 
     let outbox = Outbox::open(&config.queue.path, OutboxSettings::default()).await?;
     reconcile(&outbox, &config).await?;
-    let router = Router::from_config(&config.applications)?;
-    let wsdls = crate::deliver::soap::Wsdls::load(&config, Some(&outbox)).await;
-    let (pool, _plan_errors) = Pool::from_config_with(outbox.clone(), &config, &wsdls);
+    let wiring = wire(&config, Some(&outbox)).await?;
+    wiring.log_errors();
+    let router = wiring.router;
+    let pool = Pool::new(
+        outbox.clone(),
+        wiring.plans,
+        config.queue.workers,
+        config.queue.lease,
+    );
     pool.set_metrics(metrics.clone());
     let live = Live {
         router: Arc::new(RwLock::new(Arc::new(router))),
@@ -220,6 +228,13 @@ async fn serve_metrics(config: &Config, metrics: &Arc<Metrics>, shutdown: &Shutd
     }
 }
 
+/// The pace of retrying a queue that cannot be written: 100 ms doubling to 5 s.
+const STORE_RETRY: Exponential = Exponential {
+    base: Duration::from_millis(100),
+    factor: 2,
+    cap: Duration::from_secs(5),
+};
+
 /// Routes a finished call and commits it with its deliveries. A queue that
 /// cannot be written is retried (the call waits in memory, and the tracker
 /// channel's bound pushes back) until it works or the daemon stops.
@@ -228,7 +243,7 @@ async fn serve_metrics(config: &Config, metrics: &Arc<Metrics>, shutdown: &Shutd
 /// the watchdog must not kill a daemon that holds unstored calls.
 async fn store(live: &Live, finished: &FinishedCall, stop: &CancellationToken, beat: &Heartbeat) {
     let record = &finished.record;
-    let mut delay = Duration::from_millis(100);
+    let mut failures = 0;
     loop {
         match crate::deliver::enqueue_call(&live.outbox, &live.router(), finished).await {
             Ok(refs) => {
@@ -252,11 +267,12 @@ async fn store(live: &Live, finished: &FinishedCall, stop: &CancellationToken, b
                     return;
                 }
                 beat.beat();
+                let delay = STORE_RETRY.delay(failures, &mut rand::thread_rng());
+                failures = failures.saturating_add(1);
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = stop.cancelled() => {}
                 }
-                delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
     }
@@ -344,18 +360,16 @@ async fn reload(
     current: &Config,
     live: &Live,
 ) -> Result<Config, Vec<String>> {
-    let next = Config::load(Some(path))
+    let next = crate::deliver::check::load(Some(path))
         .map_err(|e| e.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
-    let router = Router::from_config(&next.applications).map_err(|e| vec![e.to_string()])?;
-    let wsdls = crate::deliver::soap::Wsdls::load(&next, Some(&live.outbox)).await;
-    let (plans, plan_errors) = crate::deliver::plan::plans_with(&next, &wsdls);
-    for e in &plan_errors {
-        tracing::error!(application = %e.application, service = %e.service, error = %e, "service cannot be delivered to");
-    }
+    let wiring = wire(&next, Some(&live.outbox))
+        .await
+        .map_err(|e| vec![e.to_string()])?;
+    wiring.log_errors();
     if let Ok(mut slot) = live.router.write() {
-        *slot = Arc::new(router);
+        *slot = Arc::new(wiring.router);
     }
-    live.pool.set_plans(plans);
+    live.pool.set_plans(wiring.plans);
     if let Err(e) = reconcile(&live.outbox, &next).await {
         tracing::warn!(error = %e, "cannot reconcile queued deliveries with the new services");
     }

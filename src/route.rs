@@ -16,7 +16,9 @@
 use globset::{GlobBuilder, GlobMatcher};
 use std::collections::BTreeMap;
 
-use crate::call::record::{CallRecord, Direction, Outcome, Status};
+use crate::call::record::{CallRecord, Direction, Status};
+pub use crate::config::Filters;
+pub use crate::outbox::NewDelivery;
 
 /// An application as the router sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,27 +65,6 @@ impl MatchRule {
             && self.direction.is_none()
             && !self.any
     }
-}
-
-/// Which matched calls an application wants.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Filters {
-    /// Empty: every status.
-    pub statuses: Vec<Status>,
-    /// Empty: every outcome.
-    pub outcomes: Vec<Outcome>,
-    /// Only `status = completed` (seed 002's "send only on completed").
-    pub only_completed: bool,
-    /// Calls shorter than this (`duration_seconds`) are dropped.
-    pub min_duration_seconds: u64,
-}
-
-/// One delivery to enqueue: the call goes to this application's service.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Delivery {
-    pub application: String,
-    pub service: String,
-    pub private: bool,
 }
 
 /// A pattern that is not a valid glob.
@@ -159,12 +140,7 @@ impl Router {
                         }),
                         any: a.match_rule.any,
                     },
-                    filters: Filters {
-                        statuses: a.filters.statuses.clone(),
-                        outcomes: a.filters.outcomes.clone(),
-                        only_completed: a.filters.only_completed,
-                        min_duration_seconds: a.filters.min_duration,
-                    },
+                    filters: a.filters.clone(),
                     services: a
                         .services
                         .iter()
@@ -195,7 +171,7 @@ impl Router {
 
     /// The deliveries for one finished call: one per enabled service of the
     /// matching application, when its filters accept the call.
-    pub fn route(&self, record: &CallRecord, vars: &BTreeMap<String, String>) -> Vec<Delivery> {
+    pub fn route(&self, record: &CallRecord, vars: &BTreeMap<String, String>) -> Vec<NewDelivery> {
         let Some(app) = self.application(record, vars) else {
             tracing::debug!(
                 call_id = %record.call_id,
@@ -217,7 +193,7 @@ impl Router {
         app.services
             .iter()
             .filter(|s| s.enabled)
-            .map(|s| Delivery {
+            .map(|s| NewDelivery {
                 application: app.name.clone(),
                 service: s.name.clone(),
                 private: s.private,
@@ -277,7 +253,7 @@ impl Filters {
         (self.statuses.is_empty() || self.statuses.contains(&record.status))
             && (self.outcomes.is_empty() || self.outcomes.contains(&record.outcome))
             && (!self.only_completed || record.status == Status::Completed)
-            && record.duration_seconds.unwrap_or(0) >= self.min_duration_seconds
+            && record.duration_seconds.unwrap_or(0) >= self.min_duration
     }
 }
 
@@ -293,6 +269,7 @@ fn glob(pattern: &str) -> Result<GlobMatcher, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::call::record::Outcome;
 
     fn app(name: &str) -> AppRoute {
         AppRoute {
@@ -485,14 +462,14 @@ mod tests {
         );
         assert_eq!(
             with(Filters {
-                min_duration_seconds: 3,
+                min_duration: 3,
                 ..Filters::default()
             }),
             1
         );
         assert_eq!(
             with(Filters {
-                min_duration_seconds: 4,
+                min_duration: 4,
                 ..Filters::default()
             }),
             0
@@ -510,7 +487,7 @@ mod tests {
         let config = crate::config::Config::load(Some(std::path::Path::new(path))).unwrap();
         let router = Router::from_config(&config.applications).unwrap();
         // survey: postcall_app = survey; statuses completed/no-answer/busy.
-        let names = |d: Vec<Delivery>| d.into_iter().map(|d| d.service).collect::<Vec<_>>();
+        let names = |d: Vec<NewDelivery>| d.into_iter().map(|d| d.service).collect::<Vec<_>>();
         assert_eq!(
             names(router.route(&call(), &vars("survey"))),
             vec!["crm", "analytics"]

@@ -364,3 +364,162 @@ async fn run_until_drained_returns_once_every_row_has_ended() {
     );
     assert_eq!(rx.requests().len(), 3);
 }
+
+/// One catch-all application `app` with one REST service `crm` posting to
+/// `url`; `queue` and `service` add keys to those tables.
+fn catch_all(url: &str, queue: &str, app: &str, service: &str) -> String {
+    format!(
+        "[queue]\n{queue}\n[[applications]]\nname = \"{app}\"\n[applications.match]\nany = true\n[[applications.services]]\nname = \"crm\"\nurl = \"{url}\"\n{service}\n"
+    )
+}
+
+/// The queue a [`run_with`] left behind; its directory lives as long as it.
+struct Queued {
+    outbox: Outbox,
+    ids: Vec<i64>,
+    _dir: tempfile::TempDir,
+}
+
+async fn run(config: &str, calls: usize, run_for: Duration) -> Queued {
+    run_with(config, config, calls, run_for).await
+}
+
+/// Queues `calls` calls routed by `queued_with`, then runs the pool on
+/// `delivered_with` for `run_for`; every row is sent at most once in
+/// that time, so the tests read the queue afterwards.
+async fn run_with(
+    queued_with: &str,
+    delivered_with: &str,
+    calls: usize,
+    run_for: Duration,
+) -> Queued {
+    let c = Config::from_toml_str(queued_with).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(&dir.path().join("q.sqlite3"), OutboxSettings::default())
+        .await
+        .unwrap();
+    let router = Router::from_config(&c.applications).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..calls {
+        let mut record = CallRecord::sample();
+        record.event_id = format!("event-{i}");
+        let refs = enqueue_call(
+            &outbox,
+            &router,
+            &FinishedCall {
+                raw_variables: Default::default(),
+                record,
+            },
+        )
+        .await
+        .unwrap();
+        ids.push(refs[0].id);
+    }
+    let c = Config::from_toml_str(delivered_with).unwrap();
+    outbox
+        .reconcile_services(&["crm".to_string()])
+        .await
+        .unwrap();
+    let (pool, _) = Pool::from_config(outbox.clone(), &c);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(pool.run(cancel.clone(), Duration::from_secs(5)));
+    tokio::time::sleep(run_for).await;
+    cancel.cancel();
+    let _ = task.await;
+    Queued {
+        outbox,
+        ids,
+        _dir: dir,
+    }
+}
+
+// Regressions found in review: an attempt that outlasts its lease (a
+// receiver slower than `[queue] lease`, or a row waiting for its rate limit)
+// keeps the lease, so the row is sent once, not once per lease period; a
+// queued row whose service moved to another application still goes out.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_slower_than_the_lease_gets_each_row_once() {
+    let receiver =
+        Receiver::start(|_, _| Reply::status(200).late(Duration::from_millis(1500))).await;
+    let Queued { outbox, ids, .. } = run(
+        &catch_all(
+            &receiver.url("/h"),
+            "lease = \"1s\"",
+            "a",
+            "timeout = \"5s\"",
+        ),
+        1,
+        Duration::from_secs(4),
+    )
+    .await;
+    assert_eq!(
+        receiver.requests().len(),
+        1,
+        "sent once, not once per lease"
+    );
+    let d = outbox.show(ids[0]).await.unwrap();
+    assert_eq!(d.attempts.len(), 1);
+    assert_eq!(d.delivery.status.to_string(), "delivered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_waiting_for_the_rate_limit_keep_their_lease() {
+    let receiver =
+        Receiver::start(|_, _| Reply::status(200).with_header("connection", "close")).await;
+    let Queued { outbox, ids, .. } = run(
+        &catch_all(
+            &receiver.url("/h"),
+            "lease = \"1s\"",
+            "a",
+            "rate_limit = 2.0",
+        ),
+        6,
+        Duration::from_secs(5),
+    )
+    .await;
+    let sent: Vec<String> = receiver
+        .requests()
+        .iter()
+        .map(|r| r.header("idempotency-key").unwrap_or("-").to_string())
+        .collect();
+    assert_eq!(sent.len(), 6, "each row once: {sent:?}");
+    for id in ids {
+        let d = outbox.show(id).await.unwrap();
+        assert_eq!(d.delivery.status.to_string(), "delivered", "{id}");
+        assert_eq!(d.attempts.len(), 1, "{id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_whose_service_moved_to_another_application_is_delivered() {
+    let receiver = Receiver::ok().await;
+    let Queued { outbox, ids, .. } = run_with(
+        &catch_all(&receiver.url("/h"), "", "before", ""),
+        &catch_all(&receiver.url("/h"), "", "after", ""),
+        1,
+        Duration::from_secs(2),
+    )
+    .await;
+    assert_eq!(receiver.requests().len(), 1);
+    let d = outbox.show(ids[0]).await.unwrap();
+    assert_eq!(d.delivery.status.to_string(), "delivered");
+    assert_eq!(d.attempts.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_made_private_by_a_reload_deletes_rows_queued_before() {
+    let receiver = Receiver::ok().await;
+    let Queued { outbox, ids, .. } = run_with(
+        &catch_all(&receiver.url("/h"), "", "a", "private = false"),
+        &catch_all(&receiver.url("/h"), "", "a", "private = true"),
+        1,
+        Duration::from_secs(2),
+    )
+    .await;
+    assert_eq!(receiver.requests().len(), 1);
+    let d = outbox.show(ids[0]).await.unwrap();
+    assert_eq!(d.delivery.status.to_string(), "delivered");
+    assert!(d.delivery.private, "the row is private now");
+    assert!(!d.payload_stored, "its stored record is gone");
+}

@@ -522,3 +522,41 @@ fn soap_operations_refresh_and_check_with_a_wsdl_url_and_its_cache() {
         "{text}"
     );
 }
+
+/// `postcall replay` delivers as the daemon would: a SOAP service whose
+/// WSDL is a URL is fetched, not left out for want of a cached copy.
+#[tokio::test]
+async fn replay_delivers_to_a_soap_service_whose_wsdl_is_a_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = dir.path().join("q.sqlite3");
+    let file = dir.path().join("postcall.toml");
+    let peer = Peer::start();
+    std::fs::write(
+        &file,
+        config_text(&peer.wsdl_url(), "1.1", &queue, "max_retries = 0", PARAMS),
+    )
+    .unwrap();
+    let capture = root().join("tests/fixtures/freeswitch/01-answered-agent-hangup.plain.esl");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_postcall"))
+            .args(["replay", "--config"])
+            .arg(&file)
+            .arg(&capture)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["delivered", "1"]),
+        "{stdout}{stderr}"
+    );
+    let received = peer.received().await;
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0]["path"], "/calls", "{received:?}");
+}

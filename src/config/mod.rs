@@ -8,15 +8,16 @@
 //! with the key path it sits at, all of them at once.
 //!
 //! Submodules: [`raw`] (serde shapes), [`secret`] (secret sources, masking),
-//! [`templates`] (the template environment and its checks), [`app`]
+//! [`app`]
 //! (validated applications and services), [`validate`] (the checks) and
 //! `service` (the checks of one service).
 
 pub mod app;
+mod checks;
+mod error;
 pub mod raw;
 pub mod secret;
 mod service;
-pub mod templates;
 mod validate;
 
 use serde::de::DeserializeOwned;
@@ -29,6 +30,7 @@ pub use app::{
     ApplicationConfig, Filters, Method, RestService, ServiceConfig, ServiceKind, SoapService,
     SoapVersion,
 };
+pub use error::{ConfigError, ConfigErrors};
 pub use raw::{
     AuthConfig, CallsConfig, EslEventFormat, MatchDirection, MatchRule, MetricsConfig, QueueConfig,
     ServiceType, SwitchConfig, TlsConfig,
@@ -36,8 +38,8 @@ pub use raw::{
 pub use secret::{Secret, SecretError};
 pub use service::standard_webhooks_key;
 
-use raw::{RawApplication, RawService};
-use validate::Errors;
+use checks::Errors;
+use raw::{AppEntry, Entry};
 
 /// The whole validated configuration.
 #[derive(Debug, Clone)]
@@ -51,32 +53,6 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Where the file was read from; `None` for the embedded defaults.
     pub source: Option<PathBuf>,
-}
-
-/// A configuration that cannot be used: every problem found, each with the
-/// key path it sits at.
-#[derive(Debug, thiserror::Error)]
-#[error("{}", .errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
-pub struct ConfigErrors {
-    pub errors: Vec<ConfigError>,
-}
-
-/// One problem in the configuration.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ConfigError {
-    /// Where it is, e.g. `applications[1].services[0].url`; empty for the file itself.
-    pub key: String,
-    pub reason: String,
-}
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.key.is_empty() {
-            f.write_str(&self.reason)
-        } else {
-            write!(f, "{}: {}", self.key, self.reason)
-        }
-    }
 }
 
 /// The top-level tables.
@@ -149,7 +125,7 @@ impl Config {
 
         let raw_apps = read_applications(table.remove("applications"), &mut errs);
         validate::unique_names(&raw_apps, &mut errs);
-        let checker = templates::TemplateChecker::new();
+        let checker = crate::template::TemplateChecker::new();
         let applications = raw_apps
             .into_iter()
             .filter_map(|entry| {
@@ -243,22 +219,6 @@ impl Config {
 
 // ---------------------------------------------------------------------------
 // Reading tables one by one, so that a mistake in one does not hide the others
-
-/// A table of an array as read: its key, the `name` it gives (read before
-/// deserialising, so duplicates are found even in tables with other
-/// mistakes) and its shape when it deserialised.
-pub(crate) struct Entry<T> {
-    pub key: String,
-    pub name: Option<String>,
-    pub raw: Option<T>,
-}
-
-pub(crate) struct AppEntry {
-    pub key: String,
-    pub name: Option<String>,
-    pub raw: Option<RawApplication>,
-    pub services: Vec<Entry<RawService>>,
-}
 
 fn read_applications(value: Option<toml::Value>, errs: &mut Errors) -> Vec<AppEntry> {
     let mut out = Vec::new();

@@ -157,9 +157,13 @@ pub struct QueueConfig {
     /// Delivery workers (requests in flight at once, all services together).
     #[serde(default = "default_workers")]
     pub workers: usize,
-    /// First retry delay of the exponential schedule (doubles per retry).
+    /// Longest first retry delay of the exponential schedule (each delay is
+    /// drawn in [d/2, d]).
     #[serde(default = "default_retry_base", with = "duration")]
     pub retry_base: Duration,
+    /// Growth of the exponential schedule per retry.
+    #[serde(default = "default_retry_factor")]
+    pub retry_factor: u32,
     /// Longest delay of the exponential schedule.
     #[serde(default = "default_retry_max", with = "duration")]
     pub retry_max: Duration,
@@ -190,6 +194,7 @@ impl Default for QueueConfig {
             path: default_queue_path(),
             workers: default_workers(),
             retry_base: default_retry_base(),
+            retry_factor: default_retry_factor(),
             retry_max: default_retry_max(),
             retry_schedule: None,
             max_retries: default_max_retries(),
@@ -439,6 +444,22 @@ pub struct TlsConfig {
 // ---------------------------------------------------------------------------
 // Defaults
 
+/// A table of an array as read: its key, the `name` it gives (read before
+/// deserialising, so duplicates are found even in tables with other
+/// mistakes) and its shape when it deserialised.
+pub(crate) struct Entry<T> {
+    pub key: String,
+    pub name: Option<String>,
+    pub raw: Option<T>,
+}
+
+pub(crate) struct AppEntry {
+    pub key: String,
+    pub name: Option<String>,
+    pub raw: Option<RawApplication>,
+    pub services: Vec<Entry<RawService>>,
+}
+
 fn yes() -> bool {
     true
 }
@@ -476,10 +497,13 @@ fn default_workers() -> usize {
     8
 }
 fn default_retry_base() -> Duration {
-    Duration::from_secs(5)
+    crate::backoff::DELIVERY.base
+}
+fn default_retry_factor() -> u32 {
+    crate::backoff::DELIVERY.factor
 }
 fn default_retry_max() -> Duration {
-    Duration::from_secs(3600)
+    crate::backoff::DELIVERY.cap
 }
 fn default_max_retries() -> u32 {
     6
@@ -530,12 +554,12 @@ pub(crate) mod duration {
     use std::time::Duration;
 
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::format_duration(*d))
+        s.serialize_str(&crate::config::raw::format_duration(*d))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
-        super::parse_duration(&text).map_err(serde::de::Error::custom)
+        crate::config::raw::parse_duration(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -545,7 +569,7 @@ mod durations_opt_one {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         let text = String::deserialize(d)?;
-        super::parse_duration(&text)
+        crate::config::raw::parse_duration(&text)
             .map(Some)
             .map_err(serde::de::Error::custom)
     }
@@ -559,7 +583,7 @@ mod durations {
         let texts: Vec<String> = d
             .iter()
             .flatten()
-            .map(|d| super::format_duration(*d))
+            .map(|d| crate::config::raw::format_duration(*d))
             .collect();
         s.collect_seq(texts)
     }
@@ -568,7 +592,7 @@ mod durations {
         let texts = Vec::<String>::deserialize(d)?;
         texts
             .iter()
-            .map(|t| super::parse_duration(t))
+            .map(|t| crate::config::raw::parse_duration(t))
             .collect::<Result<Vec<_>, _>>()
             .map(Some)
             .map_err(serde::de::Error::custom)

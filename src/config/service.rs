@@ -1,19 +1,21 @@
 //! Validation of one `[[applications.services]]` table: the keys of its
 //! type only, its method, URL, headers and body templates, WSDL, auth and
-//! TLS; the result is the typed [`ServiceConfig`].
+//! TLS; the result is the typed [`ServiceConfig`]. What only the delivery
+//! code can tell (a template that does not render, SOAP parameters against
+//! the WSDL) is checked by `deliver::check` over the loaded configuration.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::app::{Method, RestService, ServiceConfig, ServiceKind, SoapService, SoapVersion};
+use super::checks::{
+    absolute_url, check_secret, existing_file, list, template, template_map, Errors,
+};
 use super::raw::{
     AuthConfig, QueueConfig, RawService, ServiceType, TlsConfig, DEFAULT_SERVICE_TIMEOUT,
 };
 use super::secret::Secret;
-use super::templates::TemplateChecker;
-use super::validate::{
-    absolute_url, check_secret, existing_file, list, template, template_map, Errors,
-};
+use crate::template::TemplateChecker;
 
 const REST_KEYS: &str = "method, url, headers, body and content_type";
 const SOAP_KEYS: &str = "wsdl, operation and version";
@@ -33,7 +35,7 @@ pub(super) fn service(
     let params = template_map(&raw.params, &format!("{key}.params"), templates, errs);
     let kind = match raw.kind {
         ServiceType::Rest => rest(&raw, params, key, templates, errs).map(ServiceKind::Rest),
-        ServiceType::Soap => soap(&raw, params, key, queue, errs).map(ServiceKind::Soap),
+        ServiceType::Soap => soap(&raw, params, key, errs).map(ServiceKind::Soap),
     };
     let timeout = raw.timeout.unwrap_or(DEFAULT_SERVICE_TIMEOUT);
     if timeout.is_zero() {
@@ -193,33 +195,13 @@ fn rest(
         body: raw.body.clone(),
         content_type,
     };
-    dry_render(&service, key, errs);
     Some(service)
-}
-
-/// Compiles and renders the service with the delivery code itself over the
-/// sample call record, so that what would fail at send time (a body that is
-/// not JSON, a header that renders CR/LF, a URL that does not parse) fails
-/// `check` instead.
-fn dry_render(service: &RestService, key: &str, errs: &mut Errors) {
-    use crate::deliver::render::CompiledRequest;
-    if errs.0.iter().any(|e| e.key.starts_with(key)) {
-        return; // already reported more precisely
-    }
-    let spec = crate::deliver::plan::request_spec(service);
-    let sample = crate::call::record::CallRecord::sample();
-    let rendered = CompiledRequest::compile(&spec)
-        .and_then(|request| request.render(&sample, &sample.variables));
-    if let Err(e) = rendered {
-        errs.push(key.to_string(), format!("with the sample call record: {e}"));
-    }
 }
 
 fn soap(
     raw: &RawService,
     params: BTreeMap<String, String>,
     key: &str,
-    queue: &QueueConfig,
     errs: &mut Errors,
 ) -> Option<SoapService> {
     let wsdl = match &raw.wsdl {
@@ -262,43 +244,7 @@ fn soap(
         version: version?,
         params,
     };
-    check_soap_params(&service, key, &queue.path, errs);
     Some(service)
-}
-
-/// A local WSDL is read now and the parameters checked against the
-/// operation. A WSDL URL is checked against the copy cached in the queue
-/// file, when there is one (the errors say so); `postcall soap operations
-/// APP` fetches it and checks it too.
-fn check_soap_params(service: &SoapService, key: &str, queue: &Path, errs: &mut Errors) {
-    use crate::deliver::soap;
-    if soap::is_url(&service.wsdl) {
-        match soap::cached(queue, &service.wsdl) {
-            Ok(Some((wsdl, soap::Source::Cached { fetched_at, .. }))) => {
-                for (field, problem) in soap::check(service, &wsdl) {
-                    errs.push(
-                        format!("{key}.{field}"),
-                        format!("{problem} (per the copy of the WSDL cached {fetched_at})"),
-                    );
-                }
-            }
-            Ok(_) => {}
-            Err(e) => errs.push(format!("{key}.wsdl"), e),
-        }
-        return;
-    }
-    let path = Path::new(&service.wsdl);
-    if !path.is_file() {
-        return;
-    }
-    match soap::wsdl::Wsdl::from_file(path) {
-        Ok(wsdl) => {
-            for (field, problem) in soap::check(service, &wsdl) {
-                errs.push(format!("{key}.{field}"), problem);
-            }
-        }
-        Err(e) => errs.push(format!("{key}.wsdl"), e.to_string()),
-    }
 }
 
 fn check_wsdl(wsdl: &str, key: &str, errs: &mut Errors) {

@@ -17,7 +17,9 @@ fn empty_file_is_the_embedded_defaults() {
     assert_eq!(c.switches[0].address(), "127.0.0.1:8021");
     assert_eq!(c.queue.workers, 8);
     assert_eq!(c.queue.max_retries, 6);
-    assert_eq!(c.queue.retry_base, std::time::Duration::from_secs(5));
+    assert_eq!(c.queue.retry_base, std::time::Duration::from_secs(60));
+    assert_eq!(c.queue.retry_factor, 6);
+    assert_eq!(c.queue.retry_max, std::time::Duration::from_secs(24 * 3600));
     assert_eq!(c.queue.retention, std::time::Duration::from_secs(7 * 86400));
     assert!(c.applications.is_empty());
 }

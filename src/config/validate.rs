@@ -5,35 +5,22 @@
 //! Templates are compiled and analysed, URLs and globs parsed, secret
 //! sources looked at, names checked for uniqueness, and the raw application
 //! tables turned into their typed forms (services: `super::service`). The
-//! small checks shared with it (templates, URLs, secrets, files) live here.
+//! small checks both use (templates, URLs, secrets, files) are in
+//! `super::checks`.
 
 use globset::Glob;
-use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::collections::HashMap;
 
 use super::app::{ApplicationConfig, Filters};
+pub(crate) use super::checks::Errors;
+use super::checks::{absolute_url, check_secret, list, template};
 use super::raw::{
     CallsConfig, MatchRule, QueueConfig, RawApplication, RawService, SwitchConfig,
     DEFAULT_RECORDING_URL_EXPIRY,
 };
-use super::secret::Secret;
-use super::templates::{Checked, TemplateChecker};
-use super::ConfigError;
 use crate::call::record::{Outcome, Status};
 use crate::event::SwitchKind;
-
-/// Every problem found so far.
-#[derive(Debug, Default)]
-pub(crate) struct Errors(pub Vec<ConfigError>);
-
-impl Errors {
-    pub fn push(&mut self, key: impl Into<String>, reason: impl Into<String>) {
-        self.0.push(ConfigError {
-            key: key.into(),
-            reason: reason.into(),
-        });
-    }
-}
+use crate::template::TemplateChecker;
 
 // ---------------------------------------------------------------------------
 // Switches, calls, queue
@@ -140,7 +127,7 @@ pub(crate) fn calls(c: &CallsConfig, errs: &mut Errors) {
     }
 }
 
-pub(crate) fn metrics(m: &super::MetricsConfig, errs: &mut Errors) {
+pub(crate) fn metrics(m: &super::raw::MetricsConfig, errs: &mut Errors) {
     if let Some(listen) = &m.listen {
         match listen.parse::<std::net::SocketAddr>() {
             Ok(addr) if addr.ip().is_loopback() => {}
@@ -162,6 +149,12 @@ pub(crate) fn queue(q: &QueueConfig, errs: &mut Errors) {
     }
     if q.retry_base.is_zero() {
         errs.push("queue.retry_base", "must be longer than 0s");
+    }
+    if q.retry_factor == 0 {
+        errs.push(
+            "queue.retry_factor",
+            "must be at least 1 (1 keeps the delay constant)",
+        );
     }
     if q.retry_max < q.retry_base {
         errs.push(
@@ -330,7 +323,7 @@ fn vocabulary<T: Copy + std::fmt::Display>(
 
 /// Application and service names are each unique: operators and the queue
 /// refer to them by name.
-pub(crate) fn unique_names(apps: &[super::AppEntry], errs: &mut Errors) {
+pub(crate) fn unique_names(apps: &[super::raw::AppEntry], errs: &mut Errors) {
     let mut app_names: HashMap<&str, &str> = HashMap::new();
     let mut service_names: HashMap<&str, &str> = HashMap::new();
     for app in apps {
@@ -354,104 +347,8 @@ pub(crate) fn unique_names(apps: &[super::AppEntry], errs: &mut Errors) {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Shared checks
-
-/// Compiles and checks one template; its sample rendering when it is usable.
-pub(super) fn template(
-    templates: &TemplateChecker,
-    source: &str,
-    key: &str,
-    errs: &mut Errors,
-) -> Option<Checked> {
-    match templates.check(source) {
-        Ok(checked) => Some(checked),
-        Err(problems) => {
-            for p in problems {
-                errs.push(key, p);
-            }
-            None
-        }
-    }
-}
-
-pub(super) fn template_map(
-    map: &BTreeMap<String, String>,
-    key: &str,
-    templates: &TemplateChecker,
-    errs: &mut Errors,
-) -> BTreeMap<String, String> {
-    for (name, source) in map {
-        template(templates, source, &format!("{key}.{name}"), errs);
-    }
-    map.clone()
-}
-
-/// A URL template must render to an absolute http(s) URL. When it reads
-/// channel variables (`vars.base_url`), the sample's variables cannot stand
-/// for the dialplan's, so only a rendering that parses is checked.
-pub(super) fn absolute_url(checked: &Checked, key: &str, errs: &mut Errors) {
-    let rendered = checked.rendered.as_str();
-    let parsed = url::Url::parse(rendered.trim());
-    if checked.uses_vars && parsed.is_err() {
-        return;
-    }
-    match parsed {
-        // Not echoed: the message would print the password.
-        Ok(u) if !u.username().is_empty() || u.password().is_some() => errs.push(
-            key,
-            "the URL carries credentials (user:password@), which check prints and logs show; \
-             use auth = [{ type = \"basic\", username = \"…\", password = { file = \"…\" } }]",
-        ),
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {}
-        Ok(u) if !matches!(u.scheme(), "http" | "https") => errs.push(
-            key,
-            format!(
-                "URL {rendered:?} has scheme {:?}; expected http or https",
-                u.scheme()
-            ),
-        ),
-        Ok(_) => errs.push(key, format!("URL {rendered:?} has no host")),
-        Err(url::ParseError::RelativeUrlWithoutBase) => {
-            errs.push(key, format!("relative URL {rendered:?} has no scheme"))
-        }
-        Err(e) => errs.push(key, format!("invalid URL {rendered:?}: {e}")),
-    }
-}
-
-pub(super) fn check_secret(secret: &Secret, key: &str, errs: &mut Errors) {
-    match secret {
-        Secret::Inline(v) if v.is_empty() => errs.push(key, "empty secret"),
-        Secret::Inline(_) => {}
-        other => {
-            if let Err(e) = other.resolve() {
-                errs.push(key, e.to_string());
-            }
-        }
-    }
-}
-
-pub(super) fn existing_file(path: &Path, key: &str, errs: &mut Errors) {
-    if let Err(e) = std::fs::File::open(path) {
-        errs.push(key, format!("cannot read {}: {e}", path.display()));
-    } else if path.is_dir() {
-        errs.push(
-            key,
-            format!("{} is a directory, not a file", path.display()),
-        );
-    }
-}
-
 fn glob_reason(pattern: &str, e: &globset::Error) -> String {
     format!("invalid pattern {pattern:?}: {}", e.kind())
-}
-
-pub(super) fn list<T: std::fmt::Display>(items: &[T]) -> String {
-    items
-        .iter()
-        .map(|i| i.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]
@@ -467,23 +364,6 @@ mod tests {
         assert!(host_port(":8021").is_err());
         assert!(host_port("host:0").is_err());
         assert!(host_port("host:99999").is_err());
-    }
-
-    #[test]
-    fn urls() {
-        let url = |s: &str, uses_vars| Checked {
-            rendered: s.to_string(),
-            uses_vars,
-        };
-        let mut errs = Errors::default();
-        absolute_url(&url("https://crm.example.com/calls", false), "u", &mut errs);
-        absolute_url(&url("/calls", true), "u", &mut errs);
-        assert!(errs.0.is_empty());
-        absolute_url(&url("crm/calls", false), "u", &mut errs);
-        absolute_url(&url("ftp://x/y", true), "u", &mut errs);
-        let reasons: Vec<_> = errs.0.iter().map(|e| e.reason.as_str()).collect();
-        assert_eq!(reasons[0], "relative URL \"crm/calls\" has no scheme");
-        assert!(reasons[1].contains("scheme \"ftp\""));
     }
 
     #[test]

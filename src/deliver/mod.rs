@@ -9,10 +9,13 @@
 //! - [`limits`]: per-service rate and concurrency, the global worker limit.
 //! - [`pool`]: the workers: lease from the outbox, attempt, report.
 //! - [`plan`]: the configuration → per-service plans (secrets resolved).
+//! - [`check`]: what only delivery can check in a configuration (dry
+//!   renders, SOAP parameters against the WSDL), keyed like its errors.
 //!
 //! [`attempt`] is one attempt end to end (render, sign, send, classify); the
 //! worker pool and `postcall test` both use it.
 
+pub mod check;
 pub mod limits;
 pub mod plan;
 pub mod policy;
@@ -99,7 +102,7 @@ pub async fn attempt(
         },
     };
     let rendered = match &plan.soap {
-        Some(soap) => soap::render(plan, soap, &record, vars),
+        Some(soap) => soap::render(&plan.request, soap, &record, vars),
         None => plan.request.render(&record, vars),
     };
     let request = match rendered {
@@ -159,7 +162,7 @@ pub async fn attempt(
         Ok(mut response) => {
             let (verdict, error) = match plan.soap {
                 Some(_) => soap::verdict(&response, now, plan.private),
-                None => rest_verdict(&response, now, plan.private),
+                None => rest::verdict(&response, now, plan.private),
             };
             response.body_prefix.truncate(rest::RESPONSE_PREFIX);
             AttemptReport {
@@ -190,40 +193,6 @@ pub async fn attempt(
     }
 }
 
-/// The REST policy's verdict on an answer, and the attempt log's message
-/// (with the answer's first bytes unless the service is private).
-pub(crate) fn rest_verdict(
-    response: &rest::Response,
-    now: DateTime<Utc>,
-    private: bool,
-) -> (Verdict, Option<String>) {
-    let verdict = classify(
-        AttemptResult::Response {
-            status: response.status,
-            retry_after: response.retry_after.as_deref(),
-        },
-        now,
-    );
-    let snippet = if private {
-        String::new()
-    } else {
-        body_snippet(&response.body_prefix)
-    };
-    match verdict {
-        Verdict::Delivered => (Verdict::Delivered, None),
-        Verdict::Dead { reason } => {
-            let reason = format!("{reason}{snippet}");
-            (
-                Verdict::Dead {
-                    reason: reason.clone(),
-                },
-                Some(reason),
-            )
-        }
-        v => (v, Some(format!("HTTP {}{snippet}", response.status))),
-    }
-}
-
 fn render_failure(plan: &ServicePlan, e: &render::RenderError) -> AttemptReport {
     let message = if plan.private {
         e.redacted()
@@ -236,20 +205,6 @@ fn render_failure(plan: &ServicePlan, e: &render::RenderError) -> AttemptReport 
         },
         message,
     )
-}
-
-/// `: <first bytes of the answer>` on one line, or nothing.
-fn body_snippet(body: &[u8]) -> String {
-    let text: String = String::from_utf8_lossy(&body[..body.len().min(200)])
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let text = text.trim();
-    if text.is_empty() {
-        String::new()
-    } else {
-        format!(": {text}")
-    }
 }
 
 /// `postcall test APP`: sends [`CallRecord::sample`] (named after the
@@ -295,13 +250,5 @@ pub async fn enqueue_call(
         raw_vars_json: serde_json::to_string(&call.raw_variables)
             .map_err(|e| crate::outbox::OutboxError::Corrupt(format!("variables: {e}")))?,
     };
-    let new = deliveries
-        .into_iter()
-        .map(|d| crate::outbox::NewDelivery {
-            application: d.application,
-            service: d.service,
-            private: d.private,
-        })
-        .collect();
-    outbox.enqueue(new_call, new).await
+    outbox.enqueue(new_call, deliveries).await
 }

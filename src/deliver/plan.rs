@@ -3,19 +3,34 @@
 //! secrets resolved. Built at start and at every reload, kept in memory
 //! only — the outbox stores names, never secrets.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::backoff::Exponential;
 use crate::config::{
     ApplicationConfig, AuthConfig, Config, QueueConfig, ServiceConfig, ServiceKind,
 };
 use crate::deliver::limits::ServiceLimits;
 use crate::deliver::policy::{RetryPolicy, Schedule};
-use crate::deliver::pool::{Plans, ServiceEntry};
 use crate::deliver::render::{CompiledRequest, LinkSigning, RecordingLink, RequestSpec};
 use crate::deliver::rest::ClientSettings;
 use crate::deliver::sign::Auth;
 use crate::deliver::soap::Wsdls;
 use crate::deliver::ServicePlan;
+use crate::outbox::Outbox;
+use crate::route::{RouteError, Router};
+
+/// How to send to one service: the plan plus its pacing and retries.
+#[derive(Debug)]
+pub struct ServiceEntry {
+    pub plan: ServicePlan,
+    pub limits: ServiceLimits,
+    pub retry: RetryPolicy,
+}
+
+/// Every configured service by (application, service): the current
+/// configuration, swapped whole on reload.
+pub type Plans = HashMap<(String, String), Arc<ServiceEntry>>;
 
 /// A service that cannot be sent to as configured; its rows are held as
 /// orphaned until the configuration is fixed.
@@ -27,16 +42,50 @@ pub struct PlanError {
     pub reason: String,
 }
 
+/// What a configuration is delivered with: the routing table and every
+/// service's plan. The daemon at start and reload, `replay` and `postcall
+/// test` all build it with [`wire`].
+pub struct Wiring {
+    pub router: Router,
+    pub plans: Plans,
+    /// Services left out of `plans`; their rows are held as orphaned.
+    pub errors: Vec<PlanError>,
+}
+
+impl Wiring {
+    /// One ERROR line per service that cannot be delivered to.
+    pub fn log_errors(&self) {
+        for e in &self.errors {
+            tracing::error!(application = %e.application, service = %e.service, error = %e, "service cannot be delivered to");
+        }
+    }
+}
+
+/// Builds the router and the plans of `config`, SOAP WSDLs loaded as the
+/// daemon loads them: files read, URLs fetched (stored in the WSDL cache
+/// of `cache`, and taken from it when the host is down).
+pub async fn wire(config: &Config, cache: Option<&Outbox>) -> Result<Wiring, RouteError> {
+    let router = Router::from_config(&config.applications)?;
+    let wsdls = Wsdls::load(config, cache).await;
+    let (plans, errors) = plans_with(config, &wsdls);
+    Ok(Wiring {
+        router,
+        plans,
+        errors,
+    })
+}
+
 /// The retry policy of the `[queue]` section.
 pub fn retry_policy(queue: &QueueConfig) -> RetryPolicy {
     RetryPolicy {
         max_attempts: queue.max_retries.saturating_add(1),
         schedule: match &queue.retry_schedule {
             Some(list) if !list.is_empty() => Schedule::List(list.clone()),
-            _ => Schedule::Exponential {
+            _ => Schedule::Exponential(Exponential {
                 base: queue.retry_base,
+                factor: queue.retry_factor,
                 cap: queue.retry_max,
-            },
+            }),
         },
         ..RetryPolicy::default()
     }
@@ -240,6 +289,14 @@ mod tests {
         );
         let analytics = &plans[&("survey".to_string(), "analytics".to_string())];
         assert!(analytics.plan.private);
+    }
+
+    #[test]
+    fn the_default_queue_section_gives_the_default_retry_policy() {
+        assert_eq!(
+            retry_policy(&QueueConfig::default()),
+            RetryPolicy::default()
+        );
     }
 
     #[test]

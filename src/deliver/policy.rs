@@ -4,12 +4,15 @@
 //!
 //! 2xx is delivered; 410 disables the service; 429 and 503 honour
 //! `Retry-After` (seconds or an HTTP date); 408, 425, other 5xx, timeouts and
-//! connection errors retry with exponential backoff and full jitter; 3xx is
+//! connection errors retry on the exponential schedule (`crate::backoff`:
+//! each delay jittered in `[d/2, d]`, by default spanning more than 24 h); 3xx is
 //! not followed and, like every other 4xx, is dead at once.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use rand::Rng;
 use std::time::Duration;
+
+use crate::backoff::Exponential;
 
 /// What one attempt produced, as far as the policy cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,8 +111,8 @@ pub struct RetryPolicy {
 /// The delay before retry number n (0-based).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Schedule {
-    /// Full jitter: uniformly random in `[0, min(cap, base · 2ⁿ)]`.
-    Exponential { base: Duration, cap: Duration },
+    /// Uniformly random in `[d/2, d]`, `d = min(cap, base · factorⁿ)`.
+    Exponential(Exponential),
     /// Exactly these delays; past the end, the last one again.
     List(Vec<Duration>),
 }
@@ -118,10 +121,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 7,
-            schedule: Schedule::Exponential {
-                base: Duration::from_secs(5),
-                cap: Duration::from_secs(600),
-            },
+            schedule: Schedule::Exponential(crate::backoff::DELIVERY),
             max_retry_after: Duration::from_secs(24 * 3600),
         }
     }
@@ -173,14 +173,7 @@ impl RetryPolicy {
                 .or(delays.last())
                 .copied()
                 .unwrap_or(Duration::ZERO),
-            Schedule::Exponential { base, cap } => {
-                let ceiling = base
-                    .checked_mul(2u32.checked_pow(n).unwrap_or(u32::MAX))
-                    .unwrap_or(*cap)
-                    .min(*cap);
-                let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
-                Duration::from_millis(rng.gen_range(0..=millis))
-            }
+            Schedule::Exponential(schedule) => schedule.delay(n, rng),
         }
     }
 }
@@ -285,21 +278,19 @@ mod tests {
     }
 
     #[test]
-    fn full_jitter_stays_within_the_capped_exponential_bound() {
+    fn the_default_schedule_never_gives_up_within_a_day() {
         let policy = RetryPolicy::default();
-        let mut rng = StdRng::seed_from_u64(7);
-        for n in 0..40u32 {
-            let ceiling = Duration::from_secs(5)
-                .saturating_mul(2u32.saturating_pow(n))
-                .min(Duration::from_secs(600));
-            let mut highest = Duration::ZERO;
-            for _ in 0..200 {
-                let d = policy.backoff(n, &mut rng);
-                assert!(d <= ceiling, "retry {n}: {d:?} > {ceiling:?}");
-                highest = highest.max(d);
-            }
-            // Jitter covers the range, not just its bottom.
-            assert!(highest > ceiling / 2, "retry {n}: highest {highest:?}");
+        let retries = policy.max_attempts - 1;
+        let Schedule::Exponential(schedule) = &policy.schedule else {
+            panic!("the default schedule is exponential")
+        };
+        assert_eq!(retries, 6);
+        assert!(schedule.min_span(retries) >= Duration::from_secs(24 * 3600));
+        // Every draw of the jitter, summed over the retries, is at least that.
+        let mut rng = StdRng::seed_from_u64(11);
+        for _ in 0..500 {
+            let span: Duration = (0..retries).map(|n| policy.backoff(n, &mut rng)).sum();
+            assert!(span >= schedule.min_span(retries), "{span:?}");
         }
     }
 

@@ -10,17 +10,18 @@
 //! behind expires and the row is taken again after a restart.
 
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::call::record::CallRecord;
-use crate::deliver::limits::{Limits, ServiceLimits};
-use crate::deliver::policy::{Decision, RetryPolicy};
+use crate::deliver::limits::Limits;
+pub use crate::deliver::plan::{Plans, ServiceEntry};
+use crate::deliver::policy::Decision;
 use crate::deliver::rest::ClientCache;
-use crate::deliver::{attempt, AttemptReport, ServicePlan};
+use crate::deliver::{attempt, AttemptReport};
 use crate::outbox::{AttemptReport as Attempt, AttemptResult, Leased, Outbox};
 
 /// The longest the pool sleeps without looking at the queue.
@@ -29,18 +30,6 @@ pub const IDLE_POLL: Duration = Duration::from_secs(1);
 const DRAIN_POLL: Duration = Duration::from_millis(20);
 /// The most rows leased in one call.
 const LEASE_BATCH: usize = 32;
-
-/// How to send to one service: the plan plus its pacing and retries.
-#[derive(Debug)]
-pub struct ServiceEntry {
-    pub plan: ServicePlan,
-    pub limits: ServiceLimits,
-    pub retry: RetryPolicy,
-}
-
-/// Every configured service by (application, service): the current
-/// configuration, swapped whole on reload.
-pub type Plans = HashMap<(String, String), Arc<ServiceEntry>>;
 
 /// The worker pool's shared state.
 pub struct Pool {

@@ -22,27 +22,18 @@
 //! naming the part (`url`, `header X-Foo`, `param id`, `body`), never a panic.
 
 use minijinja::value::Value;
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use minijinja::Environment;
+use percent_encoding::{utf8_percent_encode, AsciiSet};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use url::Url;
 
 use crate::call::record::CallRecord;
 use crate::deliver::sign::{check_header, hmac_sha256_hex, HeaderProblem};
-
-/// What is left unencoded in a URL component: RFC 3986 unreserved.
-const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+use crate::template::{environment, COMPONENT};
 
 /// A path keeps its slashes; each segment is a component.
 const PATH: &AsciiSet = &COMPONENT.remove(b'/');
-
-/// The escaping names the environment's auto-escape callback hands out.
-const URL_ESCAPE: &str = "url";
 
 /// The default content type of a raw body.
 pub const JSON: &str = "application/json";
@@ -127,59 +118,6 @@ impl RenderError {
             RenderError::Encode { .. } => "body: cannot encode the call record: <private>".into(),
         }
     }
-}
-
-/// The template environment every postcall template is compiled in: the
-/// `tojson` and `urlencode` filters, URL components percent-encoded in
-/// templates named `url…`, JSON values in templates named `….json`, and
-/// `none` printed as an empty string outside JSON.
-pub fn environment() -> Environment<'static> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Lenient);
-    env.set_auto_escape_callback(|name| {
-        if name == "url" || name.starts_with("url:") {
-            AutoEscape::Custom(URL_ESCAPE)
-        } else if name.ends_with(".json") {
-            AutoEscape::Json
-        } else {
-            AutoEscape::None
-        }
-    });
-    // Already encoded: safe, so a URL template does not encode it twice.
-    env.add_filter(
-        "urlencode",
-        |value: Value| -> Result<Value, minijinja::Error> {
-            let text = if value.is_none() || value.is_undefined() {
-                String::new()
-            } else if let Some(s) = value.as_str() {
-                s.to_string()
-            } else {
-                value.to_string()
-            };
-            Ok(Value::from_safe_string(
-                utf8_percent_encode(&text, COMPONENT).to_string(),
-            ))
-        },
-    );
-    env.set_formatter(|out, state, value| {
-        let escape = state.auto_escape();
-        if escape != AutoEscape::Json && (value.is_none() || value.is_undefined()) {
-            return Ok(());
-        }
-        if escape == AutoEscape::Custom(URL_ESCAPE) {
-            let text = value.to_string();
-            if value.is_safe() {
-                out.write_str(&text)?;
-            } else {
-                for chunk in utf8_percent_encode(&text, COMPONENT) {
-                    out.write_str(chunk)?;
-                }
-            }
-            return Ok(());
-        }
-        minijinja::escape_formatter(out, state, value)
-    });
-    env
 }
 
 /// Whether a content type is JSON (`application/json`, `…+json`).

@@ -9,11 +9,13 @@
 //! bundle, presents its client certificate, and skips verification only on
 //! the explicit `insecure` flag, logged at warn whenever a client is built.
 
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::deliver::policy::{classify, AttemptResult, Verdict};
 use crate::deliver::render::RenderedRequest;
 
 /// `User-Agent` of every request.
@@ -284,6 +286,54 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     message
+}
+
+/// The REST policy's verdict on an answer, and the attempt log's message
+/// (with the answer's first bytes unless the service is private).
+pub fn verdict(
+    response: &Response,
+    now: DateTime<Utc>,
+    private: bool,
+) -> (Verdict, Option<String>) {
+    let verdict = classify(
+        AttemptResult::Response {
+            status: response.status,
+            retry_after: response.retry_after.as_deref(),
+        },
+        now,
+    );
+    let snippet = if private {
+        String::new()
+    } else {
+        body_snippet(&response.body_prefix)
+    };
+    match verdict {
+        Verdict::Delivered => (Verdict::Delivered, None),
+        Verdict::Dead { reason } => {
+            let reason = format!("{reason}{snippet}");
+            (
+                Verdict::Dead {
+                    reason: reason.clone(),
+                },
+                Some(reason),
+            )
+        }
+        v => (v, Some(format!("HTTP {}{snippet}", response.status))),
+    }
+}
+
+/// `: <first bytes of the answer>` on one line, or nothing.
+fn body_snippet(body: &[u8]) -> String {
+    let text: String = String::from_utf8_lossy(&body[..body.len().min(200)])
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let text = text.trim();
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {text}")
+    }
 }
 
 #[cfg(test)]

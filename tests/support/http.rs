@@ -64,6 +64,8 @@ pub enum Reply {
     },
     /// Read the request, never answer (until the test ends).
     Hang,
+    /// The reply, after this long.
+    Late(Duration, Box<Reply>),
 }
 
 impl Reply {
@@ -80,6 +82,11 @@ impl Reply {
             headers.push((name.into(), value.into()));
         }
         self
+    }
+
+    /// This reply, sent `after` the request arrived.
+    pub fn late(self, after: Duration) -> Reply {
+        Reply::Late(after, Box::new(self))
     }
 
     pub fn with_body(mut self, text: &str) -> Reply {
@@ -180,7 +187,13 @@ async fn serve(
             all.len() - 1
         };
         arrived.notify_waiters();
-        match script(&request, n) {
+        let mut reply = script(&request, n);
+        while let Reply::Late(after, inner) = reply {
+            tokio::time::sleep(after).await;
+            reply = *inner;
+        }
+        match reply {
+            Reply::Late(..) => return,
             Reply::Hang => {
                 tokio::time::sleep(Duration::from_secs(60)).await;
                 return;

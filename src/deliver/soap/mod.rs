@@ -5,13 +5,11 @@
 //! - [`wsdl`]: WSDL 1.1 → operations, bindings, parameters.
 //! - [`envelope`]: parameters → a SOAP 1.1/1.2 envelope and its headers.
 //! - [`fault`]: a response → delivered, or a Fault's code and string.
-//! - [`cli`]: `postcall soap operations | refresh`.
 //!
 //! WSDLs are loaded into a [`Wsdls`] before plans are built: files are read,
 //! URLs fetched, and each fetched text is stored in the queue's WSDL cache;
 //! when the host is down the cached text is used.
 
-pub mod cli;
 pub mod envelope;
 pub mod fault;
 pub mod wsdl;
@@ -26,9 +24,8 @@ use url::Url;
 use crate::call::record::CallRecord;
 use crate::config::{Config, ServiceKind, SoapService, SoapVersion};
 use crate::deliver::policy::Verdict;
-use crate::deliver::render::{Body as HttpBody, RenderError, RenderedRequest};
+use crate::deliver::render::{Body as HttpBody, CompiledRequest, RenderError, RenderedRequest};
 use crate::deliver::rest::Response;
-use crate::deliver::ServicePlan;
 use crate::outbox::Outbox;
 use fault::{Answer, FaultKind};
 use wsdl::Wsdl;
@@ -328,12 +325,12 @@ pub fn version_label(version: SoapVersion) -> &'static str {
 /// The request for one call: parameters rendered from the plan's templates,
 /// the envelope, the content type and action.
 pub fn render(
-    plan: &ServicePlan,
+    request: &CompiledRequest,
     soap: &SoapPlan,
     record: &CallRecord,
     vars: &BTreeMap<String, String>,
 ) -> Result<RenderedRequest, RenderError> {
-    let values = plan.request.render_params(record, vars)?;
+    let values = request.render_params(record, vars)?;
     let xml = envelope::build(soap.version, &soap.body, &values);
     let (content_type, headers) = envelope::headers(soap.version, &soap.action);
     Ok(RenderedRequest {
@@ -391,7 +388,7 @@ pub fn verdict(
                 Some(message),
             )
         }
-        _ => crate::deliver::rest_verdict(response, now, private),
+        _ => crate::deliver::rest::verdict(response, now, private),
     }
 }
 

@@ -1,12 +1,16 @@
-//! The template environment and the checks `postcall check` runs on every
-//! template in the configuration.
+//! The template language, below both the configuration and delivery: the
+//! one minijinja [`environment`] every template is compiled in, the render
+//! [`context`], and the [`TemplateChecker`] that `postcall check` runs on
+//! every template of the configuration.
 //!
 //! Templates are minijinja over a context of two names: `call` (the call
 //! record as JSON) and `vars` (the application leg's raw variables). Delivery
 //! renders with the same [`environment`], so what `check` accepts is what is
 //! sent.
 
-use minijinja::Environment;
+use minijinja::value::Value as TemplateValue;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -15,10 +19,67 @@ use crate::call::record::CallRecord;
 /// The names a template can use at the top level.
 pub const CONTEXT_NAMES: [&str; 2] = ["call", "vars"];
 
-/// The one environment every template is compiled and rendered with: the
-/// delivery renderer's own, so what `check` accepts is what is sent.
+/// What is left unencoded in a URL component: RFC 3986 unreserved.
+pub const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The escaping names the environment's auto-escape callback hands out.
+const URL_ESCAPE: &str = "url";
+
+/// The template environment every postcall template is compiled in: the
+/// `tojson` and `urlencode` filters, URL components percent-encoded in
+/// templates named `url…`, JSON values in templates named `….json`, and
+/// `none` printed as an empty string outside JSON.
 pub fn environment() -> Environment<'static> {
-    crate::deliver::render::environment()
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Lenient);
+    env.set_auto_escape_callback(|name| {
+        if name == "url" || name.starts_with("url:") {
+            AutoEscape::Custom(URL_ESCAPE)
+        } else if name.ends_with(".json") {
+            AutoEscape::Json
+        } else {
+            AutoEscape::None
+        }
+    });
+    // Already encoded: safe, so a URL template does not encode it twice.
+    env.add_filter(
+        "urlencode",
+        |value: TemplateValue| -> Result<TemplateValue, minijinja::Error> {
+            let text = if value.is_none() || value.is_undefined() {
+                String::new()
+            } else if let Some(s) = value.as_str() {
+                s.to_string()
+            } else {
+                value.to_string()
+            };
+            Ok(TemplateValue::from_safe_string(
+                utf8_percent_encode(&text, COMPONENT).to_string(),
+            ))
+        },
+    );
+    env.set_formatter(|out, state, value| {
+        let escape = state.auto_escape();
+        if escape != AutoEscape::Json && (value.is_none() || value.is_undefined()) {
+            return Ok(());
+        }
+        if escape == AutoEscape::Custom(URL_ESCAPE) {
+            let text = value.to_string();
+            if value.is_safe() {
+                out.write_str(&text)?;
+            } else {
+                for chunk in utf8_percent_encode(&text, COMPONENT) {
+                    out.write_str(chunk)?;
+                }
+            }
+            return Ok(());
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
+    env
 }
 
 /// The render context: `{ call: <record as JSON>, vars: {...} }`.

@@ -4,14 +4,23 @@
 //! cached copy) and what is wrong with its parameters. `postcall soap
 //! refresh` fetches every configured WSDL URL again into the cache.
 
+use std::path::PathBuf;
+use std::process::ExitCode;
+
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::config::{Config, ServiceKind, SoapVersion};
-use crate::outbox::{Outbox, OutboxError, OutboxSettings};
+use postcall::config::{Config, ServiceKind, SoapVersion};
+use postcall::deliver::soap::wsdl::{Operation, Wsdl};
+use postcall::deliver::soap::{check, fetch, is_url, load, version_label, Source, FETCH_TIMEOUT};
+use postcall::outbox::{Outbox, OutboxError, OutboxSettings};
 
-use super::wsdl::{Operation, Wsdl};
-use super::{check, fetch, is_url, load, version_label, Source, FETCH_TIMEOUT};
+/// Runs `postcall soap …` and prints what it found.
+pub fn soap(config: Option<PathBuf>, command: SoapCommand) -> anyhow::Result<ExitCode> {
+    let text = super::runtime()?.block_on(command.execute(config.as_deref()))?;
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
 
 /// `postcall soap …`.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -177,7 +186,7 @@ impl SoapCommand {
 }
 
 fn load_config(path: Option<&Path>) -> Result<Config, SoapCliError> {
-    Config::load(path).map_err(|errors| {
+    postcall::deliver::check::load(path).map_err(|errors| {
         SoapCliError::Config(
             errors
                 .errors

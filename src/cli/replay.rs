@@ -1,0 +1,78 @@
+//! `postcall replay FILE…`: captured switch bytes through the codec, tracker
+//! and classifier; then the records printed (`--print`), or queued and
+//! delivered as the daemon would, until the queue is drained.
+
+use anyhow::Context;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use postcall::call::tracker::FinishedCall;
+use postcall::config::Config;
+use postcall::event::SwitchKind;
+use postcall::shutdown::Shutdown;
+
+pub fn replay(
+    config: Config,
+    kind: Option<SwitchKind>,
+    print: bool,
+    files: &[PathBuf],
+) -> anyhow::Result<ExitCode> {
+    let mut finished = Vec::new();
+    for file in files {
+        let (kind, bytes) = postcall::replay::read_capture(file, kind)?;
+        let mut switch = config.switches[0].clone();
+        switch.kind = kind;
+        let settings = config.call_settings(&switch);
+        finished.extend(postcall::replay::replay_bytes(
+            kind, &bytes, &switch, settings,
+        ));
+    }
+    if print {
+        let mut out = std::io::stdout().lock();
+        for call in &finished {
+            serde_json::to_writer(&mut out, &call.record)?;
+            out.write_all(b"\n")?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    super::runtime()?.block_on(deliver(config, finished))
+}
+
+/// Queues every record, delivers until the queue is drained, prints the
+/// queue's figures. Router and plans are the daemon's
+/// (`deliver::plan::wire`): a WSDL URL is fetched, or taken from the cache.
+async fn deliver(config: Config, finished: Vec<FinishedCall>) -> anyhow::Result<ExitCode> {
+    let outbox = super::open_queue(&config.queue.path).await?;
+    let wiring = postcall::deliver::plan::wire(&config, Some(&outbox)).await?;
+    wiring.log_errors();
+    let mut queued = 0;
+    for call in &finished {
+        queued += postcall::deliver::enqueue_call(&outbox, &wiring.router, call)
+            .await
+            .context("cannot queue a replayed call")?
+            .len();
+    }
+    eprintln!(
+        "postcall: {} call(s) replayed, {queued} delivery(ies) queued",
+        finished.len()
+    );
+    let pool = postcall::deliver::pool::Pool::new(
+        outbox.clone(),
+        wiring.plans,
+        config.queue.workers,
+        config.queue.lease,
+    );
+    let shutdown = Shutdown::new();
+    shutdown
+        .cancel_on_signals()
+        .context("cannot install signal handlers")?;
+    let stats = pool.run_until_drained(shutdown.token.clone()).await?;
+    shutdown.token.cancel();
+    outbox.close().await;
+    print!(
+        "{}",
+        postcall::outbox::report::format_stats(&stats, chrono::Utc::now())
+    );
+    Ok(ExitCode::SUCCESS)
+}

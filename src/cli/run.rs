@@ -1,0 +1,26 @@
+//! `postcall run`: the daemon under signal handling until it has drained.
+
+use anyhow::Context;
+use std::process::ExitCode;
+
+use postcall::config::Config;
+use postcall::shutdown::{Drained, Shutdown};
+
+pub fn run(config: Config) -> anyhow::Result<ExitCode> {
+    super::runtime()?.block_on(async {
+        let shutdown = Shutdown::new();
+        shutdown
+            .cancel_on_signals()
+            .context("cannot install signal handlers")?;
+        match &config.source {
+            Some(path) => tracing::info!(config = %path.display(), "postcall starting"),
+            None => tracing::info!("postcall starting on embedded defaults"),
+        }
+        let drained = postcall::daemon::run(config, shutdown).await?;
+        if drained == Drained::TimedOut {
+            tracing::warn!("some tasks did not finish within the shutdown grace period");
+        }
+        tracing::info!("postcall stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
