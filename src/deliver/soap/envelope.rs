@@ -161,7 +161,7 @@ mod tests {
                 params: vec![param("a", Some("urn:calls")), param("b", None)],
             };
             let xml = build(SoapVersion::V12, &body, &[("a".into(), value.clone()), ("b".into(), "x".into())]);
-            let root = crate::deliver::soap::wsdl::parse_xml(&xml).unwrap();
+            let root = crate::deliver::soap::xml_tree::parse_xml(&xml).unwrap();
             let wrapper = &root.children[0].children[0];
             proptest::prop_assert_eq!(wrapper.children.len(), 2);
             proptest::prop_assert_eq!(&wrapper.children[0].name.local, "a");

@@ -3,6 +3,7 @@
 //! private mode).
 //!
 //! - [`wsdl`]: WSDL 1.1 → operations, bindings, parameters.
+//! - [`xml_tree`]: the namespace-aware XML tree `wsdl` and `fault` read into.
 //! - [`envelope`]: parameters → a SOAP 1.1/1.2 envelope and its headers.
 //! - [`fault`]: a response → delivered, or a Fault's code and string.
 //! - [`cli`]: `postcall soap operations | refresh`.
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod envelope;
 pub mod fault;
 pub mod wsdl;
+pub mod xml_tree;
 
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
