@@ -10,8 +10,8 @@ use std::path::Path;
 use crate::config::{Config, ServiceKind, SoapVersion};
 use crate::outbox::{Outbox, OutboxError, OutboxSettings};
 
-use super::wsdl::{Operation, Wsdl};
-use super::{check, fetch, is_url, load, version_label, Source, FETCH_TIMEOUT};
+use super::wsdl::{Operation, Param};
+use super::{check, is_url, load, obtain, version_label, Cache, Source};
 
 /// `postcall soap …`.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -138,28 +138,26 @@ impl SoapCommand {
                 let mut out = String::new();
                 let mut failed = false;
                 for url in urls {
-                    let fetched = match fetch(url, FETCH_TIMEOUT).await {
-                        Ok(text) => Wsdl::parse(&text, None)
-                            .map(|w| (w, text))
-                            .map_err(|e| e.to_string()),
-                        Err(e) => Err(e),
-                    };
-                    match fetched {
-                        Ok((wsdl, text)) => {
-                            outbox.store_wsdl(url, &text, chrono::Utc::now()).await?;
-                            let _ = writeln!(
-                                out,
-                                "{url}: refreshed ({} operations)",
-                                wsdl.operations.len()
-                            );
-                        }
+                    match obtain(url, Cache::Queue(&outbox)).await {
+                        Ok(got) => match got.source {
+                            Source::Cached { fetched_at, error } => {
+                                failed = true;
+                                let _ = writeln!(
+                                    out,
+                                    "{url}: {error}; the copy fetched {fetched_at} is kept"
+                                );
+                            }
+                            _ => {
+                                let _ = writeln!(
+                                    out,
+                                    "{url}: refreshed ({} operations)",
+                                    got.wsdl.operations.len()
+                                );
+                            }
+                        },
                         Err(e) => {
                             failed = true;
-                            let kept = match outbox.cached_wsdl(url).await? {
-                                Some(c) => format!("the copy fetched {} is kept", c.fetched_at),
-                                None => "no cached copy".into(),
-                            };
-                            let _ = writeln!(out, "{url}: {e}; {kept}");
+                            let _ = writeln!(out, "{url}: {e}");
                         }
                     }
                 }
@@ -199,7 +197,8 @@ fn header(out: &mut String, location: &str, source: &Source) {
     };
 }
 
-/// One operation: its name and versions, then one line per parameter.
+/// One operation: its name and versions, then one line per parameter
+/// (header parameters marked, a structure's fields indented below it).
 fn operation(out: &mut String, op: &Operation) {
     let versions: Vec<&str> = [SoapVersion::V11, SoapVersion::V12]
         .into_iter()
@@ -207,14 +206,32 @@ fn operation(out: &mut String, op: &Operation) {
         .map(version_label)
         .collect();
     let _ = writeln!(out, "{} (SOAP {})", op.name, versions.join(", "));
-    let width = op.params().iter().map(|p| p.name.len()).max().unwrap_or(0);
+    let width = name_width(op.params().iter().chain(op.headers()));
     for p in op.params() {
-        let _ = writeln!(
-            out,
-            "  {:width$}  {}  {}",
-            p.name,
-            p.type_name,
-            if p.required { "required" } else { "optional" }
-        );
+        param(out, p, 1, width, "");
+    }
+    for p in op.headers() {
+        param(out, p, 1, width, "  (SOAP header)");
+    }
+}
+
+fn name_width<'a>(params: impl Iterator<Item = &'a Param>) -> usize {
+    params.map(|p| p.name.len()).max().unwrap_or(0)
+}
+
+fn param(out: &mut String, p: &Param, depth: usize, width: usize, note: &str) {
+    let _ = writeln!(
+        out,
+        "{:indent$}{:width$}  {}{}  {}{note}",
+        "",
+        p.name,
+        p.type_name,
+        if p.repeated { "[]" } else { "" },
+        if p.required { "required" } else { "optional" },
+        indent = depth * 2
+    );
+    let inner = name_width(p.fields.iter());
+    for f in &p.fields {
+        param(out, f, depth + 1, inner, "");
     }
 }

@@ -1,15 +1,22 @@
-//! WSDL 1.1 reading: from the document's text to the operations a SOAP
-//! service can call — per operation its SOAP 1.1 and 1.2 bindings
-//! (endpoint, `soapAction`, style) and the input's parameters with their
-//! XSD types and whether they are required.
+//! WSDL 1.1 reading: from the documents a WSDL is made of to the
+//! operations a SOAP service can call — per operation its SOAP 1.1 and 1.2
+//! bindings (endpoint, `soapAction`, style), the input's body parameters
+//! with their XSD types, whether they are required or repeated and a
+//! structure's fields, and its `soap:header` parts.
+//!
+//! - [`documents`]: which documents (`wsdl:import`, `xsd:import`,
+//!   `xsd:include`, by location) make one WSDL, bounded.
+//! - `model`: the operations, bindings and parameters.
+//! - `reader`: definitions → operations; `schema`: XSD → parameters.
 //!
 //! Document/literal wrapped (one part naming an element of complex type)
 //! gives the element's children as parameters; document/literal with
 //! simple-element parts gives one parameter per part element; rpc/literal
 //! gives one parameter per part, wrapped in an element named after the
 //! operation in the `soap:body` namespace. Schemas come from `wsdl:types`
-//! and from `xsd:import`/`xsd:include` of files beside a local WSDL.
+//! of every definitions document and from the documents they import.
 
+pub mod documents;
 mod model;
 mod reader;
 mod schema;
@@ -32,7 +39,7 @@ mod tests {
 
     #[test]
     fn the_peer_wsdl_lists_both_operations_with_both_versions() {
-        let wsdl = Wsdl::parse(PEER_WSDL, None).unwrap();
+        let wsdl = Wsdl::parse(PEER_WSDL).unwrap();
         assert_eq!(wsdl.target_namespace, "http://example.com/postcall/calls");
         let names: Vec<_> = wsdl.operations.iter().map(|o| o.name.as_str()).collect();
         assert_eq!(names, ["RecordCall", "Ping"]);
@@ -89,7 +96,7 @@ mod tests {
  </binding>
  <service name="S"><port name="p" binding="t:B"><s:address location="http://h/x"/></port></service>
 </definitions>"#;
-        let wsdl = Wsdl::parse(text, None).unwrap();
+        let wsdl = Wsdl::parse(text).unwrap();
         let b = wsdl.operations[0].binding(SoapVersion::V11).unwrap();
         assert_eq!(b.style, Style::Rpc);
         assert_eq!(b.body.wrapper.as_ref().unwrap().ns, "urn:calls");
@@ -97,18 +104,8 @@ mod tests {
         assert_eq!(
             b.body.params,
             [
-                Param {
-                    name: "who".into(),
-                    ns: None,
-                    type_name: "xsd:string".into(),
-                    required: true
-                },
-                Param {
-                    name: "secs".into(),
-                    ns: None,
-                    type_name: "xsd:long".into(),
-                    required: true
-                }
+                Param::simple("who", None, "xsd:string", true),
+                Param::simple("secs", None, "xsd:long", true)
             ]
         );
         assert!(wsdl.operations[0].binding(SoapVersion::V12).is_none());
@@ -171,19 +168,10 @@ mod tests {
 
     #[test]
     fn errors_are_named() {
-        assert!(matches!(
-            Wsdl::parse("<a><b></a>", None),
-            Err(WsdlError::Xml(_))
-        ));
-        assert!(matches!(
-            Wsdl::parse("<html/>", None),
-            Err(WsdlError::NotWsdl(_))
-        ));
+        assert!(matches!(Wsdl::parse("<a><b></a>"), Err(WsdlError::Xml(_))));
+        assert!(matches!(Wsdl::parse("<html/>"), Err(WsdlError::NotWsdl(_))));
         assert_eq!(
-            Wsdl::parse(
-                r#"<definitions xmlns="http://schemas.xmlsoap.org/wsdl/"/>"#,
-                None
-            ),
+            Wsdl::parse(r#"<definitions xmlns="http://schemas.xmlsoap.org/wsdl/"/>"#),
             Err(WsdlError::NoSoapBinding)
         );
         assert!(matches!(

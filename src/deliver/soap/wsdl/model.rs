@@ -15,6 +15,12 @@ pub enum WsdlError {
     NotWsdl(String),
     #[error("{path}: cannot read: {message}")]
     Read { path: String, message: String },
+    #[error("import {location} (from {importer}) could not be followed: {message}")]
+    Import {
+        location: String,
+        importer: String,
+        message: String,
+    },
     #[error("the WSDL has no SOAP 1.1 or 1.2 binding")]
     NoSoapBinding,
 }
@@ -55,11 +61,13 @@ pub enum Style {
 }
 
 /// What goes inside `soap:Body`: an optional wrapper element and the
-/// parameters, in schema order.
+/// parameters, in schema order; and the `soap:header` parts, which go
+/// inside `soap:Header`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Body {
     pub wrapper: Option<QName>,
     pub params: Vec<Param>,
+    pub headers: Vec<Param>,
 }
 
 /// One input parameter.
@@ -72,6 +80,31 @@ pub struct Param {
     pub type_name: String,
     /// `minOccurs` is not 0 (and it is not inside a choice).
     pub required: bool,
+    /// `maxOccurs` is above 1 or `unbounded`: the value is a JSON array,
+    /// one element per item.
+    pub repeated: bool,
+    /// A complex type's child elements, in schema order (empty for a
+    /// simple type): the value is a JSON object keyed by their names.
+    pub fields: Vec<Param>,
+}
+
+impl Param {
+    /// A single element of simple type.
+    pub fn simple(name: &str, ns: Option<&str>, type_name: &str, required: bool) -> Param {
+        Param {
+            name: name.to_string(),
+            ns: ns.map(str::to_string),
+            type_name: type_name.to_string(),
+            required,
+            repeated: false,
+            fields: Vec::new(),
+        }
+    }
+
+    /// Whether the parameter's template must produce JSON.
+    pub fn structured(&self) -> bool {
+        self.repeated || !self.fields.is_empty()
+    }
 }
 
 impl Operation {
@@ -80,12 +113,20 @@ impl Operation {
         self.bindings.iter().find(|b| b.version == version)
     }
 
-    /// The parameters (of the first binding; bindings of one port type
-    /// share their messages).
+    /// The body parameters (of the first binding; bindings of one port
+    /// type share their messages).
     pub fn params(&self) -> &[Param] {
         self.bindings
             .first()
             .map(|b| b.body.params.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// The header parameters (of the first binding).
+    pub fn headers(&self) -> &[Param] {
+        self.bindings
+            .first()
+            .map(|b| b.body.headers.as_slice())
             .unwrap_or(&[])
     }
 }
