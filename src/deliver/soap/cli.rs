@@ -67,7 +67,9 @@ impl SoapCommand {
                 application: Some(app),
                 ..
             } => {
-                let config = load_config(config)?;
+                // The parameters are judged below, against the copy fetched
+                // now, and every problem listed.
+                let config = super::without_judging(|| load_config(config))?;
                 let app = config
                     .applications
                     .iter()
@@ -122,7 +124,9 @@ impl SoapCommand {
                 "give --wsdl URL|FILE or an application".into(),
             )),
             SoapCommand::Refresh => {
-                let config = load_config(config)?;
+                // Refresh whatever the configuration says about parameters:
+                // they are judged against what it fetches, later.
+                let config = super::without_judging(|| load_config(config))?;
                 let mut urls: Vec<&str> = config
                     .applications
                     .iter()

@@ -192,10 +192,32 @@ fn operation<'a>(service: &SoapService, wsdl: &'a Wsdl) -> Result<&'a wsdl::Oper
     })
 }
 
+thread_local! {
+    static NOT_JUDGING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (on this thread) with [`check`] finding nothing: how `soap
+/// refresh` and `soap operations APP` load a configuration whose
+/// parameters may not fit the WSDL they are about to fetch. Needed only while loading the configuration judges
+/// parameters; once that judgement moves to the delivery plans, this goes.
+pub fn without_judging<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            NOT_JUDGING.with(|n| n.set(self.0));
+        }
+    }
+    let _reset = Reset(NOT_JUDGING.with(|n| n.replace(true)));
+    f()
+}
+
 /// What `postcall check` says about a service's parameters against its
 /// WSDL: the operation and version exist, every required parameter has a
 /// template, every template names a parameter.
 pub fn check(service: &SoapService, wsdl: &Wsdl) -> Vec<(&'static str, String)> {
+    if NOT_JUDGING.with(|n| n.get()) {
+        return Vec::new();
+    }
     let op = match operation(service, wsdl) {
         Ok(op) => op,
         Err(e) => return vec![("operation", e)],
@@ -243,6 +265,37 @@ pub fn check(service: &SoapService, wsdl: &Wsdl) -> Vec<(&'static str, String)> 
         }
     }
     problems
+}
+
+/// [`check`] for a service whose WSDL is a URL, fetch-then-judge: the
+/// copy fetched now decides, the copy cached in the queue file `db` only
+/// when the origin cannot be reached; every problem says which copy it was
+/// judged against. A WSDL that can be neither fetched nor found in the
+/// cache is a `wsdl` problem. Synchronous (configuration checks are): the
+/// fetch runs on a thread of its own, bounded by [`FETCH_TIMEOUT`] per
+/// document.
+pub fn judge_url(service: &SoapService, db: &Path) -> Vec<(&'static str, String)> {
+    let obtained = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("cannot fetch the WSDL: {e}"))?;
+                runtime
+                    .block_on(obtain(&service.wsdl, Cache::File(db)))
+                    .map_err(|e| e.to_string())
+            })
+            .join()
+            .unwrap_or_else(|_| Err("the WSDL fetch failed".into()))
+    });
+    match obtained {
+        Ok(got) => check(service, &got.wsdl)
+            .into_iter()
+            .map(|(field, problem)| (field, format!("{problem} (per {})", got.source.describe())))
+            .collect(),
+        Err(e) => vec![("wsdl", e)],
+    }
 }
 
 pub fn version_label(version: SoapVersion) -> &'static str {
