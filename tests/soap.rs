@@ -868,3 +868,37 @@ async fn refresh_and_judging_use_the_fresh_copy_and_say_which_copy() {
         "{text}"
     );
 }
+
+/// A split WSDL is cached with every document it imports, so it is read
+/// whole with its origin down (the daemon starts).
+#[tokio::test]
+async fn a_split_wsdl_is_cached_with_its_imports() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = dir.path().join("q.sqlite3");
+    let outbox = Outbox::open(&queue, OutboxSettings::default())
+        .await
+        .unwrap();
+    let peer = PyPeer::start();
+    let mut fresh = Vec::new();
+    for (_, url) in peer.forms() {
+        let (wsdl, source) = postcall::deliver::soap::load(&url, Some(&outbox))
+            .await
+            .unwrap();
+        assert_eq!(source, Source::Fetched);
+        fresh.push((url, wsdl));
+    }
+    drop(peer);
+    for (url, wsdl) in fresh {
+        let (cached, source) = postcall::deliver::soap::load(&url, Some(&outbox))
+            .await
+            .unwrap();
+        assert!(matches!(source, Source::Cached { .. }), "{url}: {source:?}");
+        assert_eq!(cached, wsdl, "{url}");
+        // The read-only path (`postcall check`, plans without the network).
+        let (read_only, _) = postcall::deliver::soap::cached(&queue, &url)
+            .unwrap()
+            .unwrap();
+        assert_eq!(read_only, wsdl, "{url}");
+    }
+    outbox.close().await;
+}

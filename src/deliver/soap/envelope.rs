@@ -383,4 +383,64 @@ mod tests {
             )
         );
     }
+
+    #[test]
+    fn structures_arrays_and_headers_follow_the_schema() {
+        let mut leg = param("legs", Some("urn:c"));
+        leg.repeated = true;
+        leg.type_name = "Leg".into();
+        leg.fields = vec![
+            param("number", Some("urn:t")),
+            Param::simple("seconds", None, "xsd:int", false),
+        ];
+        let mut token = param("Auth", Some("urn:h"));
+        token.fields = vec![param("token", Some("urn:h"))];
+        let body = Body {
+            wrapper: Some(QName {
+                ns: "urn:c".into(),
+                local: "R".into(),
+            }),
+            params: vec![param("id", Some("urn:c")), leg],
+            headers: vec![token],
+        };
+        let values = vec![
+            ("id".to_string(), "1".to_string()),
+            // Keys in any order; written in schema order; null left out.
+            (
+                "legs".to_string(),
+                r#"[{"seconds": 5, "number": "a<"}, {"number": "b", "seconds": null}]"#.to_string(),
+            ),
+            ("Auth".to_string(), r#"{"token": "t&"}"#.to_string()),
+        ];
+        assert_eq!(
+            build(SoapVersion::V11, &body, &values).unwrap(),
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\
+<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\">\
+<soap:Header><p:Auth xmlns:p=\"urn:h\"><p:token xmlns:p=\"urn:h\">t&amp;</p:token></p:Auth></soap:Header>\
+<soap:Body><m:R xmlns:m=\"urn:c\"><m:id>1</m:id>\
+<m:legs><p:number xmlns:p=\"urn:t\">a&lt;</p:number><seconds>5</seconds></m:legs>\
+<m:legs><p:number xmlns:p=\"urn:t\">b</p:number></m:legs></m:R></soap:Body></soap:Envelope>"
+        );
+        let bad = |legs: &str| {
+            let values = vec![("legs".to_string(), legs.to_string())];
+            build(SoapVersion::V11, &body, &values)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            bad("not json").starts_with("param legs: the template must produce JSON (an array)")
+        );
+        assert_eq!(
+            bad(r#"[{"number": "a", "colour": 1}]"#),
+            "param legs[0]: \"colour\" is not a field of Leg (its fields: number, seconds)"
+        );
+        assert_eq!(
+            bad(r#"[{"seconds": 1}]"#),
+            "param legs[0]: missing required field \"number\" of Leg"
+        );
+        assert_eq!(
+            bad(r#"[{"number": {"x": 1}, "seconds": 1}]"#),
+            "param legs[0].number: number is of simple type xsd:string"
+        );
+    }
 }

@@ -179,4 +179,61 @@ mod tests {
             Err(WsdlError::Read { .. })
         ));
     }
+
+    /// JAX-WS style: the header is a part of the input message, named by
+    /// `soap:header` and left out of the body by `soap:body parts`; a
+    /// local file pulls its port type in by `wsdl:import`.
+    #[test]
+    fn header_parts_of_the_input_message_and_a_local_wsdl_import() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("port.wsdl"),
+            r#"<w:definitions xmlns:w="http://schemas.xmlsoap.org/wsdl/" xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:t="urn:svc" targetNamespace="urn:svc">
+ <w:types><xs:schema targetNamespace="urn:svc" elementFormDefault="qualified">
+  <xs:element name="Report"><xs:complexType><xs:sequence>
+   <xs:element name="id" type="xs:string"/>
+   <xs:element name="tag" type="xs:string" minOccurs="0" maxOccurs="unbounded"/>
+  </xs:sequence></xs:complexType></xs:element>
+  <xs:element name="Auth"><xs:complexType><xs:sequence><xs:element name="key" type="xs:string"/></xs:sequence></xs:complexType></xs:element>
+ </xs:schema></w:types>
+ <w:message name="In"><w:part name="parameters" element="t:Report"/><w:part name="auth" element="t:Auth"/></w:message>
+ <w:portType name="P"><w:operation name="Report"><w:input message="t:In"/></w:operation></w:portType>
+</w:definitions>"#,
+        )
+        .unwrap();
+        let main = dir.path().join("svc.wsdl");
+        std::fs::write(
+            &main,
+            r#"<w:definitions xmlns:w="http://schemas.xmlsoap.org/wsdl/" xmlns:s="http://schemas.xmlsoap.org/wsdl/soap/" xmlns:t="urn:svc" targetNamespace="urn:svc">
+ <w:import namespace="urn:svc" location="port.wsdl"/>
+ <w:binding name="B" type="t:P"><s:binding style="document"/>
+  <w:operation name="Report"><s:operation soapAction="urn:svc#Report"/>
+   <w:input><s:body use="literal" parts="parameters"/><s:header use="literal" message="t:In" part="auth"/></w:input>
+  </w:operation>
+ </w:binding>
+ <w:service name="S"><w:port name="p" binding="t:B"><s:address location="http://127.0.0.1:9/svc"/></w:port></w:service>
+</w:definitions>"#,
+        )
+        .unwrap();
+        let wsdl = Wsdl::from_file(&main).unwrap();
+        let op = wsdl.operation("Report").unwrap();
+        let names = |ps: &[Param]| -> Vec<(String, bool)> {
+            ps.iter().map(|p| (p.name.clone(), p.repeated)).collect()
+        };
+        assert_eq!(
+            names(op.params()),
+            [("id".to_string(), false), ("tag".to_string(), true)]
+        );
+        assert_eq!(names(op.headers()), [("Auth".to_string(), false)]);
+        assert_eq!(op.headers()[0].fields[0].name, "key");
+        assert_eq!(op.headers()[0].ns.as_deref(), Some("urn:svc"));
+
+        // Given as text alone, the import cannot be followed, and it says so.
+        let text = std::fs::read_to_string(&main).unwrap();
+        let err = Wsdl::parse(&text).unwrap_err().to_string();
+        assert!(
+            err.starts_with("import port.wsdl (from wsdl) could not be followed"),
+            "{err}"
+        );
+    }
 }
