@@ -34,10 +34,45 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The node-soap server, stopped when dropped.
+/// A SOAP toolkit's server (node-soap or spyne), stopped when dropped.
 struct Peer {
     child: Child,
     port: u16,
+}
+
+/// Starts a peer that prints `listening <port>` on stdout and stops when
+/// killed; panics (never skips) with the install command when it cannot.
+fn spawn_peer(program: &str, script: &Path, install: &str) -> (Child, u16) {
+    let mut child = Command::new(program)
+        .arg(script)
+        .args(["--port", "0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start `{program}` for the SOAP peer ({e}); install it and run `{install}`"
+            )
+        });
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    // One line, or EOF when the peer exits: bounded either way.
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the peer's stdout");
+    let port = line
+        .trim()
+        .strip_prefix("listening ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!(
+                "the SOAP peer {} did not start (said {line:?}); run `{install}`",
+                script.display()
+            )
+        });
+    (child, port)
 }
 
 impl Peer {
@@ -48,30 +83,14 @@ impl Peer {
             "the SOAP peer is not installed: run `{INSTALL}` in {}",
             root().display()
         );
-        let mut child = Command::new("node")
-            .arg(dir.join("server.js"))
-            .args(["--port", "0"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start `node` for the SOAP peer ({e}); install Node.js 20 and run `{INSTALL}`")
-            });
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        // One line, or EOF when node exits: bounded either way.
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the peer's stdout");
-        let port = line
-            .trim()
-            .strip_prefix("listening ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| {
-                let _ = child.kill();
-                panic!("the SOAP peer did not start (said {line:?}); run `{INSTALL}`")
-            });
+        let (child, port) = spawn_peer("node", &dir.join("server.js"), INSTALL);
+        Peer { child, port }
+    }
+
+    /// The spyne server (tests/soap-peer-py).
+    fn spyne() -> Peer {
+        let script = root().join("tests/soap-peer-py/server.py");
+        let (child, port) = spawn_peer("python3", &script, PY_INSTALL);
         Peer { child, port }
     }
 
@@ -79,57 +98,7 @@ impl Peer {
         format!("http://127.0.0.1:{}/calls?wsdl", self.port)
     }
 
-    async fn received(&self) -> Vec<Value> {
-        let url = format!("http://127.0.0.1:{}/received", self.port);
-        let text = reqwest::get(url).await.unwrap().text().await.unwrap();
-        serde_json::from_str(&text).unwrap()
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The spyne server, stopped when dropped (its stdin closes).
-struct PyPeer {
-    child: Child,
-    port: u16,
-}
-
-impl PyPeer {
-    fn start() -> PyPeer {
-        let script = root().join("tests/soap-peer-py/server.py");
-        let mut child = Command::new("python3")
-            .arg(&script)
-            .args(["--port", "0"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start `python3` for the spyne peer ({e}); install Python 3 and run `{PY_INSTALL}`")
-            });
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        // One line, or EOF when python exits (spyne missing): bounded.
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the spyne peer's stdout");
-        let port = line
-            .trim()
-            .strip_prefix("listening ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| {
-                let _ = child.kill();
-                panic!("the spyne peer did not start (said {line:?}); run `{PY_INSTALL}`")
-            });
-        PyPeer { child, port }
-    }
-
-    /// The WSDL of each form: spyne's own, WCF's split, CXF's split.
+    /// The spyne peer's WSDL in each form: its own, WCF's split, CXF's.
     fn forms(&self) -> [(&'static str, String); 3] {
         let base = format!("http://127.0.0.1:{}", self.port);
         [
@@ -146,7 +115,7 @@ impl PyPeer {
     }
 }
 
-impl Drop for PyPeer {
+impl Drop for Peer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -538,18 +507,10 @@ fn soap_operations_refresh_and_check_with_a_wsdl_url_and_its_cache() {
         std::fs::write(&file, config_text(&url, "1.1", &queue, "", params)).unwrap();
     };
     let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
-            .args(args)
-            .arg("--config")
-            .arg(&file)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code(), text)
+        let file = file.display().to_string();
+        let mut all = args.to_vec();
+        all.extend(["--config", &file]);
+        postcall(&all)
     };
     let missing = r#"callId = "x", eventId = "e", caller = "c", callee = "d", status = "s""#;
     let missing_error =
@@ -610,7 +571,7 @@ fn soap_operations_refresh_and_check_with_a_wsdl_url_and_its_cache() {
 
 #[test]
 fn split_wcf_and_cxf_wsdls_list_what_the_unsplit_one_lists() {
-    let peer = PyPeer::start();
+    let peer = Peer::spyne();
     let mut listed = Vec::new();
     for (form, url) in peer.forms() {
         let (code, text) = postcall(&["soap", "operations", "--wsdl", &url]);
@@ -644,7 +605,7 @@ fn split_wcf_and_cxf_wsdls_list_what_the_unsplit_one_lists() {
 /// structure and array are read back by spyne as they were rendered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spyne_reads_back_the_header_the_structure_and_the_array_through_every_form() {
-    let peer = PyPeer::start();
+    let peer = Peer::spyne();
     let mut record = CallRecord::sample();
     record.call_id = "py-1".into();
     record.from = Some("+15550001".into());
@@ -878,7 +839,7 @@ async fn a_split_wsdl_is_cached_with_its_imports() {
     let outbox = Outbox::open(&queue, OutboxSettings::default())
         .await
         .unwrap();
-    let peer = PyPeer::start();
+    let peer = Peer::spyne();
     let mut fresh = Vec::new();
     for (_, url) in peer.forms() {
         let (wsdl, source) = postcall::deliver::soap::load(&url, Some(&outbox))

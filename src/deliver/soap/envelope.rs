@@ -127,56 +127,40 @@ fn top_level(
             },
         ),
     })?;
-    structured(xml, param, &json, wrapper_ns, &param.name)
+    structured(xml, param, &json, wrapper_ns, &param.name, false)
 }
 
 /// A JSON value as the elements of `param`: an array (when repeated) as
 /// one element per item, an object as the type's fields, a scalar as text.
-/// `null` leaves the element out.
+/// `null` leaves the element out. `item`: `value` is one item of an array.
 fn structured(
     xml: &mut String,
     param: &Param,
     value: &serde_json::Value,
     wrapper_ns: Option<&str>,
     path: &str,
+    item: bool,
 ) -> Result<(), ValueError> {
     use serde_json::Value;
-    let bad = |message: String| ValueError {
-        param: path.to_string(),
-        message,
-    };
     match value {
-        Value::Null => Ok(()),
-        Value::Array(items) if param.repeated => {
-            for (i, item) in items.iter().enumerate() {
-                if item.is_array() {
-                    return Err(bad(format!("item {i} is an array inside an array")));
-                }
-                let path = format!("{path}[{i}]");
-                one(xml, param, item, wrapper_ns, &path)?;
-            }
-            Ok(())
+        Value::Null => return Ok(()),
+        Value::Array(_) if item => {
+            return Err(bad(path, "an array inside an array".to_string()));
         }
-        Value::Array(_) => Err(bad(format!(
-            "an array, but {} occurs at most once",
-            param.name
-        ))),
-        _ => one(xml, param, value, wrapper_ns, path),
+        Value::Array(items) if param.repeated => {
+            for (i, v) in items.iter().enumerate() {
+                structured(xml, param, v, wrapper_ns, &format!("{path}[{i}]"), true)?;
+            }
+            return Ok(());
+        }
+        Value::Array(_) => {
+            return Err(bad(
+                path,
+                format!("an array, but {} occurs at most once", param.name),
+            ));
+        }
+        _ => {}
     }
-}
-
-fn one(
-    xml: &mut String,
-    param: &Param,
-    value: &serde_json::Value,
-    wrapper_ns: Option<&str>,
-    path: &str,
-) -> Result<(), ValueError> {
-    use serde_json::Value;
-    let bad = |message: String| ValueError {
-        param: path.to_string(),
-        message,
-    };
     if param.fields.is_empty() {
         let text = match value {
             Value::String(s) => s.clone(),
@@ -184,10 +168,10 @@ fn one(
             Value::Bool(b) => b.to_string(),
             Value::Null => return Ok(()),
             _ => {
-                return Err(bad(format!(
-                    "{} is of simple type {}",
-                    param.name, param.type_name
-                )))
+                return Err(bad(
+                    path,
+                    format!("{} is of simple type {}", param.name, param.type_name),
+                ))
             }
         };
         return element(xml, param, wrapper_ns, |xml| {
@@ -196,40 +180,63 @@ fn one(
         });
     }
     let Value::Object(object) = value else {
-        return Err(bad(format!(
-            "{} is a structure ({}): give a JSON object",
-            param.name, param.type_name
-        )));
+        return Err(bad(
+            path,
+            format!(
+                "{} is a structure ({}): give a JSON object",
+                param.name, param.type_name
+            ),
+        ));
     };
     if let Some(unknown) = object
         .keys()
         .find(|k| !param.fields.iter().any(|f| &f.name == *k))
     {
         let known: Vec<_> = param.fields.iter().map(|f| f.name.as_str()).collect();
-        return Err(bad(format!(
-            "{unknown:?} is not a field of {} (its fields: {})",
-            param.type_name,
-            known.join(", ")
-        )));
+        return Err(bad(
+            path,
+            format!(
+                "{unknown:?} is not a field of {} (its fields: {})",
+                param.type_name,
+                known.join(", ")
+            ),
+        ));
     }
     if let Some(missing) = param
         .fields
         .iter()
         .find(|f| f.required && object.get(&f.name).map_or(true, Value::is_null))
     {
-        return Err(bad(format!(
-            "missing required field {:?} of {}",
-            missing.name, param.type_name
-        )));
+        return Err(bad(
+            path,
+            format!(
+                "missing required field {:?} of {}",
+                missing.name, param.type_name
+            ),
+        ));
     }
     element(xml, param, wrapper_ns, |xml| {
         for field in &param.fields {
             if let Some(v) = object.get(&field.name) {
-                structured(xml, field, v, wrapper_ns, &format!("{path}.{}", field.name))?;
+                structured(
+                    xml,
+                    field,
+                    v,
+                    wrapper_ns,
+                    &format!("{path}.{}", field.name),
+                    false,
+                )?;
             }
         }
         Ok(())
     })
+}
+
+fn bad(path: &str, message: String) -> ValueError {
+    ValueError {
+        param: path.to_string(),
+        message,
+    }
 }
 
 /// Writes `<name>…</name>` with the prefix its namespace needs around what

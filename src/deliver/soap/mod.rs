@@ -140,9 +140,7 @@ pub fn cached(db: &Path, url: &str) -> Result<Option<(Arc<Wsdl>, Source)>, Strin
     Ok(source::cached(db, url)?.map(|o| (o.wsdl, o.source)))
 }
 
-pub fn is_url(location: &str) -> bool {
-    location.starts_with("http://") || location.starts_with("https://")
-}
+pub use wsdl::documents::is_url;
 
 /// Loads one WSDL per [`obtain`], its error as text.
 pub async fn load(location: &str, cache: Option<&Outbox>) -> Result<(Arc<Wsdl>, Source), String> {

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use crate::outbox::wsdl_cache::CachedWsdl;
 use crate::outbox::Outbox;
 
-use super::wsdl::documents::{gather_files, too_large, Documents, Gather, DOCUMENT_LIMIT};
+use super::wsdl::documents::{gather_files, is_url, too_large, Documents, Gather, DOCUMENT_LIMIT};
 use super::wsdl::{Wsdl, WsdlError};
 
 /// The time allowed to fetch each WSDL document.
@@ -100,7 +100,7 @@ pub async fn obtain(location: &str, cache: Cache<'_>) -> Result<Obtained, Obtain
         location: location.to_string(),
         error: e.to_string(),
     };
-    if !super::is_url(location) {
+    if !is_url(location) {
         let wsdl = Wsdl::assemble(&gather_files(location).map_err(invalid)?).map_err(invalid)?;
         return Ok(Obtained {
             wsdl: Arc::new(wsdl),

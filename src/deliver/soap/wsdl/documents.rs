@@ -171,7 +171,7 @@ pub fn references(root: &Node) -> Vec<String> {
 /// both work), a path against the importing file's directory. A file may
 /// not import a URL, and a fetched WSDL may not import a file.
 pub fn resolve(base: &str, reference: &str) -> Result<String, String> {
-    if super::super::is_url(base) {
+    if is_url(base) {
         let base = url::Url::parse(base).map_err(|e| format!("bad URL {base:?}: {e}"))?;
         let joined = base
             .join(reference)
@@ -190,6 +190,32 @@ pub fn resolve(base: &str, reference: &str) -> Result<String, String> {
     }
     let dir = Path::new(base).parent().unwrap_or(Path::new(""));
     Ok(dir.join(reference).display().to_string())
+}
+
+/// The document `reference` (in the document at `base`) names, among
+/// those read.
+pub fn imported<'a>(
+    base: &str,
+    reference: &str,
+    parsed: &'a BTreeMap<&str, Node>,
+) -> Result<&'a str, WsdlError> {
+    let failed = |message: String| WsdlError::Import {
+        location: reference.to_string(),
+        importer: base.to_string(),
+        message,
+    };
+    let target = resolve(base, reference).map_err(failed)?;
+    parsed
+        .get_key_value(target.as_str())
+        .map(|(k, _)| *k)
+        .ok_or_else(|| {
+            failed("the document was not read (a WSDL given as text is read alone)".into())
+        })
+}
+
+/// Whether a WSDL location is a URL (else a file path).
+pub fn is_url(location: &str) -> bool {
+    location.starts_with("http://") || location.starts_with("https://")
 }
 
 /// Reads a local document, at most [`DOCUMENT_LIMIT`] bytes.

@@ -9,7 +9,7 @@ use std::path::Path;
 use crate::config::SoapVersion;
 use crate::deliver::soap::xml_tree::{parse_xml, Node, QName};
 
-use super::documents::{gather_files, resolve, Documents};
+use super::documents::{gather_files, imported, Documents};
 use super::model::{Binding, Body, Operation, Style, Wsdl, WsdlError};
 use super::schema::Schemas;
 use super::{SOAP11_BINDING_NS, SOAP12_BINDING_NS, WSDL_NS, XSD_NS};
@@ -285,25 +285,4 @@ fn lookup<'a>(named: &Named<'a>, name: &QName) -> Option<&'a Node> {
             .find(|(q, _)| q.local == name.local)
             .map(|(_, n)| *n)
     })
-}
-
-/// The document `reference` (in the document at `base`) names, among
-/// those read.
-pub(super) fn imported<'a>(
-    base: &str,
-    reference: &str,
-    parsed: &'a BTreeMap<&str, Node>,
-) -> Result<&'a str, WsdlError> {
-    let failed = |message: String| WsdlError::Import {
-        location: reference.to_string(),
-        importer: base.to_string(),
-        message,
-    };
-    let target = resolve(base, reference).map_err(failed)?;
-    parsed
-        .get_key_value(target.as_str())
-        .map(|(k, _)| *k)
-        .ok_or_else(|| {
-            failed("the document was not read (a WSDL given as text is read alone)".into())
-        })
 }

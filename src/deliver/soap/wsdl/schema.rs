@@ -8,9 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::deliver::soap::xml_tree::{Node, QName};
 
-use super::documents::MAX_IMPORT_DEPTH;
+use super::documents::{imported, MAX_IMPORT_DEPTH};
 use super::model::{Body, Param, WsdlError};
-use super::reader::imported;
 use super::XSD_NS;
 
 /// How deep nested complex types are unfolded into fields (a recursive
