@@ -42,8 +42,10 @@ received = []
 lock = threading.Lock()
 
 
+# In the service's namespace: spyne 2.14 names a header message by its
+# type's namespace prefix, which is only right when the two are the same.
 class AuthHeader(ComplexModel):
-    __namespace__ = TYPES
+    __namespace__ = TNS
     token = Unicode(min_occurs=1, nillable=False)
 
 
