@@ -2,7 +2,13 @@
 //! server (install it with `npm ci --prefix tests/soap-peer --no-audit
 //! --no-fund`; .ci/run does). postcall reads the WSDL it serves, lists its
 //! operations, and delivers call records that node-soap parses; faults
-//! decide the verdict. The tests fail, never skip, when the peer cannot run.
+//! decide the verdict. tests/soap-peer-py is a second, independent toolkit:
+//! a spyne server with strict lxml validation (tests/install-peers.sh puts it
+//! in the virtual environment tests/soap-peer-py/.venv) serving its own WSDL, and the
+//! same WSDL split the way WCF and CXF split theirs. The tests fail, never
+//! skip, when a peer cannot run.
+
+mod support;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -21,16 +27,52 @@ use postcall::outbox::{Outbox, OutboxSettings};
 use serde_json::Value;
 
 const INSTALL: &str = "npm ci --prefix tests/soap-peer --no-audit --no-fund";
+const PY_INSTALL: &str = "tests/install-peers.sh";
 const HOSTILE: &str = "</m:callerName><m:note>client-fault</m:note><x a=\"1\">&amp; 'q' <&>\"'";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The node-soap server, stopped when dropped.
+/// A SOAP toolkit's server (node-soap or spyne), stopped when dropped.
 struct Peer {
     child: Child,
     port: u16,
+}
+
+/// Starts a peer that prints `listening <port>` on stdout and stops when
+/// killed; panics (never skips) with the install command when it cannot.
+fn spawn_peer(program: &str, script: &Path, install: &str) -> (Child, u16) {
+    let mut child = Command::new(program)
+        .arg(script)
+        .args(["--port", "0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start `{program}` for the SOAP peer ({e}); install it and run `{install}`"
+            )
+        });
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    // One line, or EOF when the peer exits: bounded either way.
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the peer's stdout");
+    let port = line
+        .trim()
+        .strip_prefix("listening ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!(
+                "the SOAP peer {} did not start (said {line:?}); run `{install}`",
+                script.display()
+            )
+        });
+    (child, port)
 }
 
 impl Peer {
@@ -41,35 +83,36 @@ impl Peer {
             "the SOAP peer is not installed: run `{INSTALL}` in {}",
             root().display()
         );
-        let mut child = Command::new("node")
-            .arg(dir.join("server.js"))
-            .args(["--port", "0"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start `node` for the SOAP peer ({e}); install Node.js 20 and run `{INSTALL}`")
-            });
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        // One line, or EOF when node exits: bounded either way.
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the peer's stdout");
-        let port = line
-            .trim()
-            .strip_prefix("listening ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| {
-                let _ = child.kill();
-                panic!("the SOAP peer did not start (said {line:?}); run `{INSTALL}`")
-            });
+        let (child, port) = spawn_peer("node", &dir.join("server.js"), INSTALL);
+        Peer { child, port }
+    }
+
+    /// The spyne server (tests/soap-peer-py).
+    fn spyne() -> Peer {
+        let script = root().join("tests/soap-peer-py/server.py");
+        let (child, port) = spawn_peer(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/soap-peer-py/.venv/bin/python"
+            ),
+            &script,
+            PY_INSTALL,
+        );
         Peer { child, port }
     }
 
     fn wsdl_url(&self) -> String {
         format!("http://127.0.0.1:{}/calls?wsdl", self.port)
+    }
+
+    /// The spyne peer's WSDL in each form: its own, WCF's split, CXF's.
+    fn forms(&self) -> [(&'static str, String); 3] {
+        let base = format!("http://127.0.0.1:{}", self.port);
+        [
+            ("unsplit", format!("{base}/calls?wsdl")),
+            ("wcf", format!("{base}/wcf/Calls.svc?wsdl")),
+            ("cxf", format!("{base}/cxf/calls?wsdl")),
+        ]
     }
 
     async fn received(&self) -> Vec<Value> {
@@ -84,6 +127,24 @@ impl Drop for Peer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// RecordCall of the spyne peer: a header part, a structure, an array.
+const PY_PARAMS: &str = r#"callId = "{{ call.call_id }}", caller = '{{ {"number": call.from, "name": call.caller_name} | tojson }}', legs = '{{ [{"number": call.from, "seconds": 1}, {"number": call.to, "seconds": call.duration_seconds}] | tojson }}', durationSeconds = "{{ call.duration_seconds }}", AuthHeader = '{"token": "tok-<&>"}'"#;
+
+/// `postcall ARGS` (the caller adds `--config FILE` when needed): exit
+/// code and stdout + stderr.
+fn postcall(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
 }
 
 /// The record's fields as the peer's RecordCall parameters.
@@ -453,18 +514,10 @@ fn soap_operations_refresh_and_check_with_a_wsdl_url_and_its_cache() {
         std::fs::write(&file, config_text(&url, "1.1", &queue, "", params)).unwrap();
     };
     let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
-            .args(args)
-            .arg("--config")
-            .arg(&file)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code(), text)
+        let file = file.display().to_string();
+        let mut all = args.to_vec();
+        all.extend(["--config", &file]);
+        postcall(&all)
     };
     let missing = r#"callId = "x", eventId = "e", caller = "c", callee = "d", status = "s""#;
     let missing_error =
@@ -559,4 +612,299 @@ async fn replay_delivers_to_a_soap_service_whose_wsdl_is_a_url() {
     let received = peer.received().await;
     assert_eq!(received.len(), 1, "{received:?}");
     assert_eq!(received[0]["path"], "/calls", "{received:?}");
+}
+
+#[test]
+fn split_wcf_and_cxf_wsdls_list_what_the_unsplit_one_lists() {
+    let peer = Peer::spyne();
+    let mut listed = Vec::new();
+    for (form, url) in peer.forms() {
+        let (code, text) = postcall(&["soap", "operations", "--wsdl", &url]);
+        assert_eq!(code, Some(0), "{form}: {text}");
+        let (first, rest) = text.split_once('\n').unwrap();
+        assert_eq!(first, format!("WSDL {url}"));
+        listed.push(rest.to_string());
+    }
+    let lines: Vec<&str> = listed[0].lines().map(str::trim_end).collect();
+    assert_eq!(
+        lines,
+        [
+            "RecordCall (SOAP 1.1)",
+            "  callId           xsd:string  required",
+            "  caller           Party  required",
+            "    number  xsd:string  required",
+            "    name    xsd:string  optional",
+            "  legs             Leg[]  optional",
+            "    number   xsd:string  required",
+            "    seconds  xsd:integer  required",
+            "  durationSeconds  xsd:integer  required",
+            "  AuthHeader       AuthHeader  required  (SOAP header)",
+            "    token  xsd:string  required",
+        ]
+    );
+    assert_eq!(listed[1], listed[0], "WCF form");
+    assert_eq!(listed[2], listed[0], "CXF form");
+}
+
+/// Each form: `postcall check` passes, and a delivery's header part,
+/// structure and array are read back by spyne as they were rendered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spyne_reads_back_the_header_the_structure_and_the_array_through_every_form() {
+    let peer = Peer::spyne();
+    let mut record = CallRecord::sample();
+    record.call_id = "py-1".into();
+    record.from = Some("+15550001".into());
+    record.to = Some("+15550002".into());
+    record.caller_name = Some("Ann <&> O'Neil".into());
+    record.duration_seconds = Some(42);
+    let mut seen = Vec::new();
+    for (form, url) in peer.forms() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = dir.path().join("q.sqlite3");
+        let file = dir.path().join("postcall.toml");
+        let text = config_text(&url, "1.1", &queue, "", PY_PARAMS);
+        std::fs::write(&file, &text).unwrap();
+        let check = tokio::task::spawn_blocking(move || {
+            postcall(&["check", "--config", file.to_str().unwrap()])
+        })
+        .await
+        .unwrap();
+        assert_eq!(check.0, Some(0), "{form}: {}", check.1);
+
+        let config = Config::from_toml_str(&text).unwrap();
+        let outbox = Outbox::open(&queue, OutboxSettings::default())
+            .await
+            .unwrap();
+        let report = deliver(&config, &outbox, &record).await;
+        assert_eq!(report.verdict, Verdict::Delivered, "{form}: {report:?}");
+        outbox.close().await;
+        let received = peer.received().await;
+        let last = received.last().unwrap().clone();
+        assert_eq!(
+            last["header"],
+            serde_json::json!({"token": "tok-<&>"}),
+            "{form}: {last}"
+        );
+        assert_eq!(
+            last["args"],
+            serde_json::json!({
+                "callId": "py-1",
+                "caller": {"number": "+15550001", "name": "Ann <&> O'Neil"},
+                "legs": [
+                    {"number": "+15550001", "seconds": 1},
+                    {"number": "+15550002", "seconds": 42}
+                ],
+                "durationSeconds": 42
+            }),
+            "{form}: {last}"
+        );
+        seen.push(last["body"].as_str().unwrap().to_string());
+    }
+    assert_eq!(seen.len(), 3);
+    assert!(seen.iter().all(|b| b == &seen[0]), "{seen:#?}");
+}
+
+/// The WSDL that the fixture server answers with, swappable.
+type Served = std::sync::Arc<std::sync::Mutex<support::http::Reply>>;
+
+async fn wsdl_server(first: support::http::Reply) -> (support::http::Receiver, Served) {
+    let served: Served = std::sync::Arc::new(std::sync::Mutex::new(first));
+    let s = served.clone();
+    let receiver = support::http::Receiver::start(move |_, _| s.lock().unwrap().clone()).await;
+    (receiver, served)
+}
+
+fn fixture_wsdl(endpoint: &str, extra_required: bool) -> String {
+    let text = std::fs::read_to_string(root().join("tests/soap-peer/calls.wsdl"))
+        .unwrap()
+        .replace("__BASE__", endpoint);
+    if !extra_required {
+        return text;
+    }
+    // The provider adds a required parameter to RecordCall.
+    let marker = "<xsd:element name=\"status\"";
+    assert!(text.contains(marker), "the fixture changed");
+    text.replacen(
+        marker,
+        "<xsd:element name=\"agent\" type=\"xsd:string\"/><xsd:element name=\"status\"",
+        1,
+    )
+}
+
+/// Issue 12 items 3, 4 and 6: a stale cache does not block `soap refresh`
+/// (through the binary) and the fresh copy decides (`judge_url`); a WSDL
+/// neither fetched nor cached says so; an oversized WSDL is refused with
+/// the URL and the cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_and_judging_use_the_fresh_copy_and_say_which_copy() {
+    use postcall::config::ServiceKind;
+    use postcall::deliver::soap::judge_url;
+    use support::http::Reply;
+    let dir = tempfile::tempdir().unwrap();
+    let queue = dir.path().join("q.sqlite3");
+    let file = dir.path().join("postcall.toml");
+    let xml = |text: String| {
+        Reply::status(200)
+            .with_header("content-type", "text/xml")
+            .with_body(&text)
+    };
+    let (server, served) = wsdl_server(xml(fixture_wsdl("http://127.0.0.1:9", false))).await;
+    let url = server.url("/calls?wsdl");
+    let old_params = r#"callId = "x", eventId = "e", caller = "c", callee = "d", status = "s", durationSeconds = "1""#;
+    let new_params = format!(r#"{old_params}, agent = "a""#);
+    let run = |params: &str, args: &[&str]| {
+        std::fs::write(&file, config_text(&url, "1.1", &queue, "", params)).unwrap();
+        let mut all: Vec<&str> = args.to_vec();
+        let file = file.display().to_string();
+        all.extend(["--config", &file]);
+        postcall(&all)
+    };
+    let soap_service = |params: &str| {
+        let config = Config::from_toml_str(&config_text(&url, "1.1", &queue, "", params)).unwrap();
+        match &config.applications[0].services[0].kind {
+            ServiceKind::Soap(s) => s.clone(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let missing_agent = "missing required parameter \"agent\" (xsd:string) of operation RecordCall";
+
+    // Cache the old WSDL.
+    let (code, text) = run(old_params, &["soap", "refresh"]);
+    assert_eq!(code, Some(0), "{text}");
+    let old = soap_service(old_params);
+    // The provider adds `agent`: the fresh copy decides, and says so.
+    *served.lock().unwrap() = xml(fixture_wsdl("http://127.0.0.1:9", true));
+    assert_eq!(
+        judge_url(&old, &queue),
+        vec![(
+            "params",
+            format!("{missing_agent} (per the WSDL fetched now)")
+        )]
+    );
+    let new = soap_service(old_params).clone();
+    let mut new = new;
+    new.params.insert("agent".into(), "a".into());
+    assert_eq!(judge_url(&new, &queue), vec![]);
+    // The operator adds it to the config: `soap refresh` works although
+    // the cached copy does not know `agent` yet (the old check exits 78).
+    let (code, text) = run(&new_params, &["check"]);
+    assert_eq!(code, Some(78), "{text}");
+    assert!(text.contains("(per the copy of the WSDL cached "), "{text}");
+    let (code, text) = run(&new_params, &["soap", "refresh"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(&format!("{url}: refreshed (2 operations)")),
+        "{text}"
+    );
+    let (code, text) = run(&new_params, &["check"]);
+    assert_eq!(code, Some(0), "{text}");
+
+    // The origin goes down: the cached (new) copy decides, and says so.
+    drop(server);
+    let problems = judge_url(&old, &queue);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].1.starts_with(&format!(
+            "{missing_agent} (per the copy of the WSDL cached "
+        )) && problems[0].1.contains("(the origin is unreachable: "),
+        "{problems:?}"
+    );
+    assert_eq!(judge_url(&new, &queue), vec![]);
+
+    // Nothing cached and the origin down: said, not skipped.
+    let empty = tempfile::tempdir().unwrap();
+    let problems = judge_url(&new, &empty.path().join("q.sqlite3"));
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].0, "wsdl");
+    assert!(
+        problems[0]
+            .1
+            .starts_with(&format!("WSDL {url} could not be fetched ("))
+            && problems[0].1.ends_with(") and nothing is cached"),
+        "{problems:?}"
+    );
+    let lone = empty.path().join("postcall.toml");
+    std::fs::write(
+        &lone,
+        config_text(
+            &url,
+            "1.1",
+            &empty.path().join("q.sqlite3"),
+            "",
+            &new_params,
+        ),
+    )
+    .unwrap();
+    let (code, text) = postcall(&[
+        "soap",
+        "operations",
+        "survey",
+        "--config",
+        lone.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains(") and nothing is cached"), "{text}");
+
+    // An oversized WSDL: refused, naming the URL and the cap.
+    let huge = format!(
+        "{}{}",
+        fixture_wsdl("http://127.0.0.1:9", false),
+        " ".repeat(5 * 1024 * 1024)
+    );
+    let (big, _) = wsdl_server(xml(huge)).await;
+    let big_url = big.url("/big?wsdl");
+    let (code, text) = postcall(&["soap", "operations", "--wsdl", &big_url]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(&big_url)
+            && text.contains("larger than the 4 MiB limit for one WSDL document"),
+        "{text}"
+    );
+    let big_config = dir.path().join("big.toml");
+    std::fs::write(
+        &big_config,
+        config_text(&big_url, "1.1", &queue, "", &new_params),
+    )
+    .unwrap();
+    let (code, text) = postcall(&["soap", "refresh", "--config", big_config.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(&big_url)
+            && text.contains("larger than the 4 MiB limit for one WSDL document"),
+        "{text}"
+    );
+}
+
+/// A split WSDL is cached with every document it imports, so it is read
+/// whole with its origin down (the daemon starts).
+#[tokio::test]
+async fn a_split_wsdl_is_cached_with_its_imports() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = dir.path().join("q.sqlite3");
+    let outbox = Outbox::open(&queue, OutboxSettings::default())
+        .await
+        .unwrap();
+    let peer = Peer::spyne();
+    let mut fresh = Vec::new();
+    for (_, url) in peer.forms() {
+        let (wsdl, source) = postcall::deliver::soap::load(&url, Some(&outbox))
+            .await
+            .unwrap();
+        assert_eq!(source, Source::Fetched);
+        fresh.push((url, wsdl));
+    }
+    drop(peer);
+    for (url, wsdl) in fresh {
+        let (cached, source) = postcall::deliver::soap::load(&url, Some(&outbox))
+            .await
+            .unwrap();
+        assert!(matches!(source, Source::Cached { .. }), "{url}: {source:?}");
+        assert_eq!(cached, wsdl, "{url}");
+        // The read-only path (`postcall check`, plans without the network).
+        let (read_only, _) = postcall::deliver::soap::cached(&queue, &url)
+            .unwrap()
+            .unwrap();
+        assert_eq!(read_only, wsdl, "{url}");
+    }
+    outbox.close().await;
 }

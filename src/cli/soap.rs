@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use postcall::config::{Config, ServiceKind, SoapVersion};
-use postcall::deliver::soap::wsdl::{Operation, Wsdl};
-use postcall::deliver::soap::{check, fetch, is_url, load, version_label, Source, FETCH_TIMEOUT};
+use postcall::deliver::soap::wsdl::{Operation, Param};
+use postcall::deliver::soap::{check, is_url, load, obtain, version_label, Cache, Source};
 use postcall::outbox::{Outbox, OutboxError, OutboxSettings};
 
 /// Runs `postcall soap …` and prints what it found.
@@ -76,6 +76,8 @@ impl SoapCommand {
                 application: Some(app),
                 ..
             } => {
+                // The parameters are judged below, against the copy fetched
+                // now, and every problem listed.
                 let config = load_config(config)?;
                 let app = config
                     .applications
@@ -102,7 +104,7 @@ impl SoapCommand {
                             for op in &wsdl.operations {
                                 operation(&mut out, op);
                             }
-                            let problems = check(soap, &wsdl);
+                            let problems = check(&soap, &wsdl);
                             for (field, problem) in &problems {
                                 let _ =
                                     writeln!(out, "  error: {}.{field}: {problem}", service.name);
@@ -131,6 +133,8 @@ impl SoapCommand {
                 "give --wsdl URL|FILE or an application".into(),
             )),
             SoapCommand::Refresh => {
+                // Refresh whatever the configuration says about parameters:
+                // they are judged against what it fetches, later.
                 let config = load_config(config)?;
                 let mut urls: Vec<&str> = config
                     .applications
@@ -147,28 +151,26 @@ impl SoapCommand {
                 let mut out = String::new();
                 let mut failed = false;
                 for url in urls {
-                    let fetched = match fetch(url, FETCH_TIMEOUT).await {
-                        Ok(text) => Wsdl::parse(&text, None)
-                            .map(|w| (w, text))
-                            .map_err(|e| e.to_string()),
-                        Err(e) => Err(e),
-                    };
-                    match fetched {
-                        Ok((wsdl, text)) => {
-                            outbox.store_wsdl(url, &text, chrono::Utc::now()).await?;
-                            let _ = writeln!(
-                                out,
-                                "{url}: refreshed ({} operations)",
-                                wsdl.operations.len()
-                            );
-                        }
+                    match obtain(url, Cache::Queue(&outbox)).await {
+                        Ok(got) => match got.source {
+                            Source::Cached { fetched_at, error } => {
+                                failed = true;
+                                let _ = writeln!(
+                                    out,
+                                    "{url}: {error}; the copy fetched {fetched_at} is kept"
+                                );
+                            }
+                            _ => {
+                                let _ = writeln!(
+                                    out,
+                                    "{url}: refreshed ({} operations)",
+                                    got.wsdl.operations.len()
+                                );
+                            }
+                        },
                         Err(e) => {
                             failed = true;
-                            let kept = match outbox.cached_wsdl(url).await? {
-                                Some(c) => format!("the copy fetched {} is kept", c.fetched_at),
-                                None => "no cached copy".into(),
-                            };
-                            let _ = writeln!(out, "{url}: {e}; {kept}");
+                            let _ = writeln!(out, "{url}: {e}");
                         }
                     }
                 }
@@ -185,8 +187,11 @@ impl SoapCommand {
     }
 }
 
+/// The configuration without the delivery checks: `soap refresh` and `soap
+/// operations APP` judge the parameters themselves, against the copy they
+/// fetch now, so a stale cached copy cannot block its own refresh.
 fn load_config(path: Option<&Path>) -> Result<Config, SoapCliError> {
-    postcall::deliver::check::load(path).map_err(|errors| {
+    Config::load(path).map_err(|errors| {
         SoapCliError::Config(
             errors
                 .errors
@@ -208,7 +213,8 @@ fn header(out: &mut String, location: &str, source: &Source) {
     };
 }
 
-/// One operation: its name and versions, then one line per parameter.
+/// One operation: its name and versions, then one line per parameter
+/// (header parameters marked, a structure's fields indented below it).
 fn operation(out: &mut String, op: &Operation) {
     let versions: Vec<&str> = [SoapVersion::V11, SoapVersion::V12]
         .into_iter()
@@ -216,14 +222,32 @@ fn operation(out: &mut String, op: &Operation) {
         .map(version_label)
         .collect();
     let _ = writeln!(out, "{} (SOAP {})", op.name, versions.join(", "));
-    let width = op.params().iter().map(|p| p.name.len()).max().unwrap_or(0);
+    let width = name_width(op.params().iter().chain(op.headers()));
     for p in op.params() {
-        let _ = writeln!(
-            out,
-            "  {:width$}  {}  {}",
-            p.name,
-            p.type_name,
-            if p.required { "required" } else { "optional" }
-        );
+        param(out, p, 1, width, "");
+    }
+    for p in op.headers() {
+        param(out, p, 1, width, "  (SOAP header)");
+    }
+}
+
+fn name_width<'a>(params: impl Iterator<Item = &'a Param>) -> usize {
+    params.map(|p| p.name.len()).max().unwrap_or(0)
+}
+
+fn param(out: &mut String, p: &Param, depth: usize, width: usize, note: &str) {
+    let _ = writeln!(
+        out,
+        "{:indent$}{:width$}  {}{}  {}{note}",
+        "",
+        p.name,
+        p.type_name,
+        if p.repeated { "[]" } else { "" },
+        if p.required { "required" } else { "optional" },
+        indent = depth * 2
+    );
+    let inner = name_width(p.fields.iter());
+    for f in &p.fields {
+        param(out, f, depth + 1, inner, "");
     }
 }

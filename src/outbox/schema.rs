@@ -15,6 +15,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "002_wsdl_cache",
         include_str!("migrations/002_wsdl_cache.sql"),
     ),
+    (
+        "003_wsdl_cache_imports",
+        include_str!("migrations/003_wsdl_cache_imports.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
@@ -156,7 +160,8 @@ mod tests {
                 "calls",
                 "deliveries",
                 "disabled_services",
-                "wsdl_cache"
+                "wsdl_cache",
+                "wsdl_cache_import"
             ]
         );
         let version: i64 = conn

@@ -1,6 +1,9 @@
 //! The WSDL cache: the last fetched text of each WSDL URL, with when it was
-//! fetched (migration 002). SOAP services fall back to it when the WSDL's
-//! host cannot be reached.
+//! fetched (migration 002), and of every document it imports (migration
+//! 003), stored and replaced together. SOAP services fall back to it when
+//! the WSDL's host cannot be reached.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
@@ -13,14 +16,33 @@ use super::{Outbox, OutboxError};
 pub struct CachedWsdl {
     pub text: String,
     pub fetched_at: DateTime<Utc>,
+    /// The documents it imports, by URL.
+    pub imports: BTreeMap<String, String>,
 }
 
-fn store(conn: &Connection, url: &str, text: &str, at: DateTime<Utc>) -> Result<(), OutboxError> {
+fn store(
+    conn: &Connection,
+    url: &str,
+    text: &str,
+    imports: &BTreeMap<String, String>,
+    at: DateTime<Utc>,
+) -> Result<(), OutboxError> {
+    // The writer runs each job inside its transaction.
     conn.execute(
         "INSERT INTO wsdl_cache (url, body, fetched_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (url) DO UPDATE SET body = excluded.body, fetched_at = excluded.fetched_at",
         params![url, text, at.to_rfc3339()],
     )?;
+    conn.execute(
+        "DELETE FROM wsdl_cache_import WHERE wsdl_url = ?1",
+        params![url],
+    )?;
+    for (import, body) in imports {
+        conn.execute(
+            "INSERT INTO wsdl_cache_import (wsdl_url, url, body) VALUES (?1, ?2, ?3)",
+            params![url, import, body],
+        )?;
+    }
     Ok(())
 }
 
@@ -36,9 +58,31 @@ fn fetch(conn: &Connection, url: &str) -> Result<Option<CachedWsdl>, OutboxError
         let fetched_at = DateTime::parse_from_rfc3339(&at)
             .map_err(|e| OutboxError::Corrupt(format!("wsdl_cache.fetched_at {at:?}: {e}")))?
             .with_timezone(&Utc);
-        Ok(CachedWsdl { text, fetched_at })
+        Ok(CachedWsdl {
+            text,
+            fetched_at,
+            imports: imports(conn, url)?,
+        })
     })
     .transpose()
+}
+
+/// A cached WSDL's imports; none in a queue file older than migration 003.
+fn imports(conn: &Connection, url: &str) -> Result<BTreeMap<String, String>, OutboxError> {
+    if !has_table(conn, "wsdl_cache_import")? {
+        return Ok(BTreeMap::new());
+    }
+    let mut stmt = conn.prepare("SELECT url, body FROM wsdl_cache_import WHERE wsdl_url = ?1")?;
+    let rows = stmt.query_map(params![url], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn has_table(conn: &Connection, name: &str) -> Result<bool, OutboxError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+        params![name],
+        |r| r.get(0),
+    )?)
 }
 
 /// The cached WSDL at `url`, read synchronously and read-only from the
@@ -52,29 +96,26 @@ pub fn read_cached(db: &Path, url: &str) -> Result<Option<CachedWsdl>, OutboxErr
         db,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    let has_table: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'wsdl_cache')",
-        [],
-        |r| r.get(0),
-    )?;
-    if !has_table {
+    if !has_table(&conn, "wsdl_cache")? {
         return Ok(None);
     }
     fetch(&conn, url)
 }
 
 impl Outbox {
-    /// Stores (or replaces) the fetched text of the WSDL at `url`.
+    /// Stores (or replaces) the fetched text of the WSDL at `url` and of
+    /// the documents it imports, in one transaction.
     pub async fn store_wsdl(
         &self,
         url: &str,
         text: &str,
+        imports: &BTreeMap<String, String>,
         at: DateTime<Utc>,
     ) -> Result<(), OutboxError> {
-        let (url, text) = (url.to_string(), text.to_string());
+        let (url, text, imports) = (url.to_string(), text.to_string(), imports.clone());
         self.inner
             .writer
-            .call(move |ctx| store(ctx.conn, &url, &text, at))
+            .call(move |ctx| store(ctx.conn, &url, &text, &imports, at))
             .await
     }
 

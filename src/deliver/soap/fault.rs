@@ -7,7 +7,7 @@
 //! operation's 202) is delivered, and other statuses follow the REST policy.
 
 use super::envelope::{SOAP11_ENV_NS, SOAP12_ENV_NS};
-use super::wsdl::parse_xml;
+use super::xml_tree::parse_xml;
 
 /// A SOAP Fault's code (as written, e.g. `soap:Client`) and string.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,22 +3,26 @@
 //! private mode).
 //!
 //! - [`wsdl`]: WSDL 1.1 → operations, bindings, parameters.
+//! - [`xml_tree`]: the namespace-aware XML tree `wsdl` and `fault` read into.
 //! - [`envelope`]: parameters → a SOAP 1.1/1.2 envelope and its headers.
 //! - [`fault`]: a response → delivered, or a Fault's code and string.
+//! - [`source`]: which copy of a WSDL decides (fetched, file, or cached
+//!   because the origin is unreachable).
 //!
 //! WSDLs are loaded into a [`Wsdls`] before plans are built: files are read,
-//! URLs fetched, and each fetched text is stored in the queue's WSDL cache;
-//! when the host is down the cached text is used.
+//! URLs fetched with their imports, and each fetched copy is stored in the
+//! queue's WSDL cache; when the origin is down the cached copy is used.
 
 pub mod envelope;
 pub mod fault;
+pub mod source;
 pub mod wsdl;
+pub mod xml_tree;
 
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 use url::Url;
 
 use crate::call::record::CallRecord;
@@ -28,12 +32,11 @@ use crate::deliver::render::{Body as HttpBody, CompiledRequest, RenderError, Ren
 use crate::deliver::rest::Response;
 use crate::outbox::Outbox;
 use fault::{Answer, FaultKind};
+pub use source::{obtain, Cache, ObtainError, Obtained, Source, FETCH_TIMEOUT};
 use wsdl::Wsdl;
 
 /// How much of a SOAP answer is read to find its Fault.
 pub const RESPONSE_LIMIT: usize = 64 * 1024;
-/// The time allowed to fetch a WSDL.
-pub const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A SOAP service's binding, resolved from its WSDL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,18 +46,6 @@ pub struct SoapPlan {
     pub endpoint: Url,
     pub action: String,
     pub body: wsdl::Body,
-}
-
-/// Where a loaded WSDL came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    File,
-    Fetched,
-    /// The host could not be reached; the cached copy was used.
-    Cached {
-        fetched_at: DateTime<Utc>,
-        error: String,
-    },
 }
 
 /// The configuration's WSDLs, parsed, by their configured location.
@@ -140,88 +131,21 @@ fn locations(services: &[crate::config::ServiceConfig]) -> Vec<String> {
     out
 }
 
-/// The cached copy of the WSDL at `url` in the queue file `db`, parsed.
+/// The cached copy of the WSDL at `url` in the queue file `db`, parsed
+/// (without trying the origin; [`obtain`] tries it first).
 pub fn cached(db: &Path, url: &str) -> Result<Option<(Arc<Wsdl>, Source)>, String> {
-    let found = crate::outbox::wsdl_cache::read_cached(db, url)
-        .map_err(|e| format!("{url}: the WSDL cache: {e}"))?;
-    let Some(found) = found else {
-        return Ok(None);
-    };
-    let wsdl =
-        Wsdl::parse(&found.text, None).map_err(|e| format!("{url}: the cached copy: {e}"))?;
-    Ok(Some((
-        Arc::new(wsdl),
-        Source::Cached {
-            fetched_at: found.fetched_at,
-            error: "not fetched now".into(),
-        },
-    )))
+    Ok(source::cached(db, url)?.map(|o| (o.wsdl, o.source)))
 }
 
-pub fn is_url(location: &str) -> bool {
-    location.starts_with("http://") || location.starts_with("https://")
-}
+pub use wsdl::documents::is_url;
 
-/// Fetches a WSDL's text over HTTP(S).
-pub async fn fetch(url: &str, timeout: Duration) -> Result<String, String> {
-    let client = reqwest::Client::builder()
-        .timeout(timeout)
-        .user_agent(crate::deliver::rest::USER_AGENT)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let response = client.get(url).send().await.map_err(|e| {
-        let e = e.without_url();
-        match std::error::Error::source(&e) {
-            Some(s) => format!("{e}: {s}"),
-            None => e.to_string(),
-        }
-    })?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(format!("HTTP {}", status.as_u16()));
-    }
-    response.text().await.map_err(|e| e.to_string())
-}
-
-/// Loads one WSDL: a file, or a URL fetched (stored in `cache`) and, when
-/// that fails, the cached copy.
+/// Loads one WSDL per [`obtain`], its error as text.
 pub async fn load(location: &str, cache: Option<&Outbox>) -> Result<(Arc<Wsdl>, Source), String> {
-    if !is_url(location) {
-        let wsdl = Wsdl::from_file(Path::new(location)).map_err(|e| e.to_string())?;
-        return Ok((Arc::new(wsdl), Source::File));
-    }
-    let fetched = match fetch(location, FETCH_TIMEOUT).await {
-        Ok(text) => Wsdl::parse(&text, None)
-            .map(|w| (w, text))
-            .map_err(|e| format!("{location}: {e}")),
-        Err(e) => Err(format!("{location}: {e}")),
-    };
-    match (fetched, cache) {
-        (Ok((wsdl, text)), cache) => {
-            if let Some(outbox) = cache {
-                if let Err(e) = outbox.store_wsdl(location, &text, Utc::now()).await {
-                    tracing::warn!(wsdl = location, error = %e, "WSDL not cached");
-                }
-            }
-            Ok((Arc::new(wsdl), Source::Fetched))
-        }
-        (Err(error), Some(outbox)) => match outbox.cached_wsdl(location).await {
-            Ok(Some(cached)) => {
-                let wsdl = Wsdl::parse(&cached.text, None)
-                    .map_err(|e| format!("{error}; the cached copy: {e}"))?;
-                Ok((
-                    Arc::new(wsdl),
-                    Source::Cached {
-                        fetched_at: cached.fetched_at,
-                        error,
-                    },
-                ))
-            }
-            Ok(None) => Err(format!("{error} (and no cached copy)")),
-            Err(e) => Err(format!("{error} (the cache: {e})")),
-        },
-        (Err(error), None) => Err(error),
-    }
+    let cache = cache.map_or(Cache::None, Cache::Queue);
+    obtain(location, cache)
+        .await
+        .map(|o| (o.wsdl, o.source))
+        .map_err(|e| e.to_string())
 }
 
 /// Resolves a SOAP service against its WSDL: the operation, the binding of
@@ -283,7 +207,13 @@ pub fn check(service: &SoapService, wsdl: &Wsdl) -> Vec<(&'static str, String)> 
         ));
         return problems;
     };
-    for p in binding.body.params.iter().filter(|p| p.required) {
+    let all: Vec<&wsdl::Param> = binding
+        .body
+        .params
+        .iter()
+        .chain(&binding.body.headers)
+        .collect();
+    for p in all.iter().filter(|p| p.required) {
         if !service.params.contains_key(&p.name) {
             problems.push((
                 "params",
@@ -295,13 +225,8 @@ pub fn check(service: &SoapService, wsdl: &Wsdl) -> Vec<(&'static str, String)> 
         }
     }
     for name in service.params.keys() {
-        if !binding.body.params.iter().any(|p| &p.name == name) {
-            let known: Vec<_> = binding
-                .body
-                .params
-                .iter()
-                .map(|p| p.name.as_str())
-                .collect();
+        if !all.iter().any(|p| &p.name == name) {
+            let known: Vec<_> = all.iter().map(|p| p.name.as_str()).collect();
             problems.push((
                 "params",
                 format!(
@@ -313,6 +238,37 @@ pub fn check(service: &SoapService, wsdl: &Wsdl) -> Vec<(&'static str, String)> 
         }
     }
     problems
+}
+
+/// [`check`] for a service whose WSDL is a URL, fetch-then-judge: the
+/// copy fetched now decides, the copy cached in the queue file `db` only
+/// when the origin cannot be reached; every problem says which copy it was
+/// judged against. A WSDL that can be neither fetched nor found in the
+/// cache is a `wsdl` problem. Synchronous (configuration checks are): the
+/// fetch runs on a thread of its own, bounded by [`FETCH_TIMEOUT`] per
+/// document.
+pub fn judge_url(service: &SoapService, db: &Path) -> Vec<(&'static str, String)> {
+    let obtained = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("cannot fetch the WSDL: {e}"))?;
+                runtime
+                    .block_on(obtain(&service.wsdl, Cache::File(db)))
+                    .map_err(|e| e.to_string())
+            })
+            .join()
+            .unwrap_or_else(|_| Err("the WSDL fetch failed".into()))
+    });
+    match obtained {
+        Ok(got) => check(service, &got.wsdl)
+            .into_iter()
+            .map(|(field, problem)| (field, format!("{problem} (per {})", got.source.describe())))
+            .collect(),
+        Err(e) => vec![("wsdl", e)],
+    }
 }
 
 pub fn version_label(version: SoapVersion) -> &'static str {
@@ -331,7 +287,11 @@ pub fn render(
     vars: &BTreeMap<String, String>,
 ) -> Result<RenderedRequest, RenderError> {
     let values = request.render_params(record, vars)?;
-    let xml = envelope::build(soap.version, &soap.body, &values);
+    let xml =
+        envelope::build(soap.version, &soap.body, &values).map_err(|e| RenderError::Template {
+            part: format!("param {}", e.param),
+            message: e.message,
+        })?;
     let (content_type, headers) = envelope::headers(soap.version, &soap.action);
     Ok(RenderedRequest {
         method: reqwest::Method::POST,
@@ -418,7 +378,6 @@ mod tests {
         Wsdl::parse(
             &include_str!("../../../tests/soap-peer/calls.wsdl")
                 .replace("__BASE__", "http://127.0.0.1:9"),
-            None,
         )
         .unwrap()
     }
