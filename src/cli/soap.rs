@@ -104,7 +104,7 @@ impl SoapCommand {
                             for op in &wsdl.operations {
                                 operation(&mut out, op);
                             }
-                            let problems = check(&soap, &wsdl);
+                            let problems = check(soap, &wsdl);
                             for (field, problem) in &problems {
                                 let _ =
                                     writeln!(out, "  error: {}.{field}: {problem}", service.name);
