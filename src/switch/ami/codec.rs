@@ -218,8 +218,21 @@ fn header_line(i: &[u8]) -> IResult<&[u8], (&[u8], &[u8])> {
 pub fn parse_message(bytes: &[u8]) -> Option<Headers> {
     let (_, lines) = all_consuming(many1(header_line))(bytes).ok()?;
     let mut headers = Headers::with_capacity(lines.len());
+    let mut latin1 = Vec::new();
     for (key, value) in lines {
-        headers.push(text_of(key), text_of(value));
+        let key = text_of(key);
+        if std::str::from_utf8(value).is_err() {
+            latin1.push(key.clone());
+        }
+        headers.push(key, text_of(value));
+    }
+    if !latin1.is_empty() {
+        tracing::warn!(
+            uniqueid = headers.get("Uniqueid").unwrap_or("-"),
+            event = headers.get("Event").unwrap_or("-"),
+            headers = ?latin1,
+            "AMI values are not UTF-8: read as Latin-1, the message is kept"
+        );
     }
     Some(headers)
 }

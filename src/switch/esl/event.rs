@@ -20,40 +20,51 @@ use crate::switch::esl::codec::header_block;
 pub enum EventError {
     #[error("malformed plain event header block")]
     PlainHeaders,
-    #[error("plain event body is not UTF-8")]
-    NotUtf8,
     #[error("inner Content-Length {declared} but only {available} bytes follow")]
     InnerBodyTruncated { declared: usize, available: usize },
     #[error("json event: {0}")]
     Json(#[from] serde_json::Error),
 }
 
-/// Percent-decoding only (`+` stays `+`); values without `%` are copied.
-fn percent_decoded(value: &str) -> Result<String, EventError> {
-    if !value.contains('%') {
-        return Ok(value.to_string());
+/// Text of switch bytes: UTF-8 where valid, U+FFFD for each invalid
+/// sequence; `replaced` tells whether any byte was not UTF-8.
+fn lossy(bytes: &[u8], replaced: &mut bool) -> String {
+    match String::from_utf8_lossy(bytes) {
+        Cow::Borrowed(text) => text.to_string(),
+        Cow::Owned(text) => {
+            *replaced = true;
+            text
+        }
     }
-    let decoded: Cow<[u8]> = percent_decode(value.as_bytes()).into();
-    String::from_utf8(decoded.into_owned()).map_err(|_| EventError::NotUtf8)
 }
 
-/// Decodes a `text/event-plain` body.
+/// Percent-decoding only (`+` stays `+`); values without `%` are copied.
+fn percent_decoded(value: &[u8], replaced: &mut bool) -> String {
+    if !value.contains(&b'%') {
+        return lossy(value, replaced);
+    }
+    let decoded: Cow<[u8]> = percent_decode(value).into();
+    lossy(&decoded, replaced)
+}
+
+/// Decodes a `text/event-plain` body. Bytes that are not UTF-8 (FreeSWITCH
+/// writes a Latin-1 SIP display name as `%E9`) become U+FFFD in that value
+/// only; the event is kept, and a warning names its call.
 pub fn decode_event_plain(body: &[u8]) -> Result<SwitchEvent, EventError> {
     let (rest, lines) = header_block(body)
         .map_err(|_: nom::Err<nom::error::Error<&[u8]>>| EventError::PlainHeaders)?;
-    // Validate the header block once; every name and value is a slice of it
-    // cut at ASCII delimiters, so re-slicing the checked text is exact.
-    let text =
-        std::str::from_utf8(&body[..body.len() - rest.len()]).map_err(|_| EventError::NotUtf8)?;
-    let slice = |part: &[u8]| {
-        let start = part.as_ptr() as usize - body.as_ptr() as usize;
-        text.get(start..start + part.len())
-            .ok_or(EventError::NotUtf8)
-    };
     let mut headers = Headers::with_capacity(lines.len());
+    let mut replaced_in = Vec::new();
     for (name, value) in lines {
-        headers.push(slice(name)?, percent_decoded(slice(value)?)?);
+        let mut replaced = false;
+        let name = lossy(name, &mut replaced);
+        let value = percent_decoded(value, &mut replaced);
+        if replaced {
+            replaced_in.push(name.clone());
+        }
+        headers.push(name, value);
     }
+    warn_replaced(&headers, &replaced_in);
     let body = match headers.get("Content-Length") {
         Some(n) => {
             let declared: usize = n.trim().parse().map_err(|_| EventError::PlainHeaders)?;
@@ -94,19 +105,46 @@ impl<'de> serde::Deserialize<'de> for JsonMembers {
     }
 }
 
-/// Decodes a `text/event-json` body.
+/// Decodes a `text/event-json` body. FreeSWITCH writes a non-UTF-8 byte of
+/// a value raw into the JSON text; such bytes become U+FFFD, as in plain.
 pub fn decode_event_json(body: &[u8]) -> Result<SwitchEvent, EventError> {
-    let JsonMembers(members) = serde_json::from_slice(body)?;
+    let (members, lossy_text) = match std::str::from_utf8(body) {
+        Ok(text) => (serde_json::from_str::<JsonMembers>(text)?.0, false),
+        Err(_) => {
+            let text = String::from_utf8_lossy(body);
+            (serde_json::from_str::<JsonMembers>(&text)?.0, true)
+        }
+    };
     let mut headers = Headers::with_capacity(members.len());
     let mut event_body = None;
+    let mut replaced_in = Vec::new();
     for (name, value) in members {
+        let value = json_text(value);
+        if lossy_text && (name.contains('\u{FFFD}') || value.contains('\u{FFFD}')) {
+            replaced_in.push(name.clone());
+        }
         if name == "_body" {
-            event_body = Some(json_text(value));
+            event_body = Some(value);
         } else {
-            headers.push(name, json_text(value));
+            headers.push(name, value);
         }
     }
+    warn_replaced(&headers, &replaced_in);
     Ok(finish(headers, event_body))
+}
+
+/// One warning per event whose values had bytes that are not UTF-8, naming
+/// the call's leg so that an operator can find it.
+fn warn_replaced(headers: &Headers, replaced_in: &[String]) {
+    if replaced_in.is_empty() {
+        return;
+    }
+    tracing::warn!(
+        unique_id = headers.get("Unique-ID").unwrap_or("-"),
+        event = headers.get("Event-Name").unwrap_or("-"),
+        headers = ?replaced_in,
+        "event values are not UTF-8: invalid bytes replaced by U+FFFD, the event is kept"
+    );
 }
 
 /// A JSON value as the text the plain format would carry.
@@ -233,17 +271,21 @@ mod tests {
     }
 
     #[test]
-    fn bytes_that_are_not_utf8_are_an_error_not_a_panic() {
-        assert!(matches!(
-            decode_event_plain(b"Event-Name: X\nv: %FF%FE\n\n"),
-            Err(EventError::NotUtf8)
-        ));
-        assert!(matches!(
-            decode_event_plain(b"Event-Name: X\nv: \xff\n\n"),
-            Err(EventError::NotUtf8)
-        ));
+    fn bytes_that_are_not_utf8_are_replaced_in_their_value_only() {
+        let e = decode_event_plain(b"Event-Name: X\nv: Jos%E9 %FF%FE\nw: ok\n\n").unwrap();
+        assert_eq!(e.headers.get("v"), Some("Jos\u{FFFD} \u{FFFD}\u{FFFD}"));
+        assert_eq!(e.headers.get("w"), Some("ok"));
+        let e = decode_event_plain(b"Event-Name: X\nv: \xff\n\n").unwrap();
+        assert_eq!(e.headers.get("v"), Some("\u{FFFD}"));
         let e = decode_event_plain(b"Event-Name: X\nv: caf%C3%A9 \xc3\xa9\n\n").unwrap();
         assert_eq!(e.headers.get("v"), Some("caf\u{e9} \u{e9}"));
+        let e =
+            decode_event_json(b"{\"Event-Name\":\"X\",\"v\":\"Jos\xe9\",\"w\":[\"a\xe9\",\"b\"]}")
+                .unwrap();
+        assert_eq!(e.headers.get("v"), Some("Jos\u{FFFD}"));
+        assert_eq!(e.headers.get("w"), Some("ARRAY::a\u{FFFD}|:b"));
+        // Outside a string an invalid byte is still invalid JSON.
+        assert!(decode_event_json(b"{\"a\":\xe9}").is_err());
     }
 
     #[test]
