@@ -1,24 +1,20 @@
-//! ESL framing and the frame grammar, in two layers.
+//! ESL framing and frames by content type, in two layers.
 //!
 //! [`EslCodec`] (a `tokio_util` decoder) only finds frame boundaries: the
 //! header block ends at the first blank line (`\n\n`, LF only), and when the
 //! block has a `Content-Length: N` header exactly N body bytes follow, with no
 //! terminator. It never allocates per header and refuses a frame larger than
-//! its cap before reserving room for it. [`parse_frame`] then runs the nom
-//! grammar on one complete frame, so `Incomplete` never reaches the grammar.
+//! its cap before reserving room for it. [`parse_frame`] then runs the
+//! [`grammar`](crate::switch::esl::grammar) on one complete frame, so
+//! `Incomplete` never reaches it.
 
 use bytes::{Buf, Bytes, BytesMut};
 use memchr::memmem;
-use nom::bytes::complete::{tag, take_till, take_till1};
-use nom::character::complete::char as one_char;
-use nom::combinator::opt;
-use nom::multi::many0;
-use nom::sequence::{terminated, tuple};
-use nom::IResult;
 use tokio_util::codec::Decoder;
 
 use crate::event::{Headers, SwitchEvent};
 use crate::switch::esl::event::{decode_event_json, decode_event_plain, EventError};
+use crate::switch::esl::grammar::header_block;
 
 /// The default cap on one frame (header block plus body).
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
@@ -244,31 +240,6 @@ fn header_value<'a>(head: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
         .map(|line| line[name.len()..].trim_ascii())
 }
 
-// ---------------------------------------------------------------------------
-// Grammar
-
-/// One header line as borrowed bytes: name and value.
-pub type HeaderLine<'a> = (&'a [u8], &'a [u8]);
-
-/// `Name: value\n`: a name of at least one byte up to the colon, one optional
-/// space, and the value up to the end of the line (FreeSWITCH never folds).
-pub fn header_line(input: &[u8]) -> IResult<&[u8], HeaderLine<'_>> {
-    let (rest, (name, _, _, value, _)) = tuple((
-        take_till1(|b| b == b':' || b == b'\n'),
-        one_char(':'),
-        opt(one_char(' ')),
-        take_till(|b| b == b'\n'),
-        one_char('\n'),
-    ))(input)?;
-    Ok((rest, (name, value)))
-}
-
-/// A header block: header lines ended by an empty line. What is left over is
-/// the body (outer frames) or the event's own body (plain events).
-pub fn header_block(input: &[u8]) -> IResult<&[u8], Vec<HeaderLine<'_>>> {
-    terminated(many0(header_line), tag("\n"))(input)
-}
-
 /// Why a complete frame could not be understood; the frame is skipped.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
@@ -340,44 +311,6 @@ mod tests {
             out.push(f);
         }
         out
-    }
-
-    #[test]
-    fn header_line_known_answers() {
-        assert_eq!(
-            header_line(b"Content-Type: auth/request\nrest").unwrap(),
-            (&b"rest"[..], (&b"Content-Type"[..], &b"auth/request"[..]))
-        );
-        // Empty value, no space.
-        assert_eq!(
-            header_line(b"X:\n").unwrap(),
-            (&b""[..], (&b"X"[..], &b""[..]))
-        );
-        // A value keeps further colons.
-        assert_eq!(
-            header_line(b"Reply-Text: +OK a: b\n\n").unwrap(),
-            (&b"\n"[..], (&b"Reply-Text"[..], &b"+OK a: b"[..]))
-        );
-        assert!(header_line(b"no colon here\n").is_err());
-        assert!(header_line(b": empty name\n").is_err());
-    }
-
-    #[test]
-    fn header_block_leaves_the_body() {
-        let (rest, lines) =
-            header_block(b"Content-Type: api/response\nContent-Length: 10\n\n\n0 total.\n")
-                .unwrap();
-        assert_eq!(rest, b"\n0 total.\n");
-        assert_eq!(
-            lines,
-            vec![
-                (&b"Content-Type"[..], &b"api/response"[..]),
-                (&b"Content-Length"[..], &b"10"[..])
-            ]
-        );
-        let (rest, lines) = header_block(b"\nX").unwrap();
-        assert!(lines.is_empty());
-        assert_eq!(rest, b"X");
     }
 
     #[test]

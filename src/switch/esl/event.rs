@@ -13,7 +13,7 @@ use percent_encoding::percent_decode;
 use std::borrow::Cow;
 
 use crate::event::{Headers, SwitchEvent};
-use crate::switch::esl::codec::header_block;
+use crate::switch::esl::grammar::header_block;
 
 /// Why an event body could not be decoded.
 #[derive(Debug, thiserror::Error)]

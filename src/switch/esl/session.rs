@@ -23,8 +23,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Secret, SwitchConfig};
 use crate::event::SwitchMessage;
 use crate::switch::backoff::Backoff;
+use crate::switch::esl::channels::live_channels;
 use crate::switch::esl::codec::{parse_frame, EslCodec, Frame};
-use crate::switch::esl::{live_channels, subscribe_command, unsubscribable_subclasses};
+use crate::switch::esl::subscribe::{subscribe_command, unsubscribable_subclasses};
 use crate::switch::session::{reconnect_loop, SessionEnd, Target};
 
 /// FreeSWITCH's stock event socket password.
