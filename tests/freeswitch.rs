@@ -218,7 +218,7 @@ async fn a_fake_event_socket_in_random_chunks_gives_the_expected_records() {
                 commands[1]
             );
             assert!(
-                commands[1].ends_with(" CUSTOM postcall::amd"),
+                commands[1].ends_with(" CUSTOM callcenter::info postcall::amd"),
                 "{}",
                 commands[1]
             );

@@ -3,7 +3,7 @@
 //! - [`grammar`]: header lines and header blocks, shared by frames and plain events.
 //! - [`codec`]: frame boundaries (size-capped scan) and frames by content type.
 //! - [`event`]: plain and json event bodies → [`SwitchEvent`](crate::event::SwitchEvent).
-//! - [`subscribe`]: the `event …` command.
+//! - [`subscribe`]: the `filter …` and `event …` commands.
 //! - [`channels`]: `show channels as json` → live legs.
 //! - [`session`]: auth, subscription, live-channel adoption, liveness, reconnect.
 //!
@@ -26,7 +26,7 @@ use channels::live_channels;
 use codec::{parse_frame, EslCodec, Frame};
 
 pub use session::run;
-pub use subscribe::{subscribe_command, unsubscribable_subclasses, EVENTS};
+pub use subscribe::{subscribe_commands, unsubscribable_subclasses, EVENTS};
 
 /// Decodes a whole capture into the messages a live session would produce:
 /// `Connected` after `+OK accepted`, every event, a live-channel listing

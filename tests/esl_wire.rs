@@ -1,8 +1,10 @@
-//! FreeSWITCH bytes that once lost calls (issue 11 items 1 and 3), played
-//! by the fake event socket on 127.0.0.1 into the real session and tracker:
-//! a Latin-1 caller name (`%E9` in plain, the raw byte in json), a frame
-//! whose Content-Length lies, and a real api/response just over the cap.
-//! The fixtures are derived from real captures by
+//! The ESL wire against the fake event socket on 127.0.0.1, into the real
+//! session and tracker: the default subscription (exact commands, and the
+//! events its filters let through still give every expected record), and
+//! bytes that once lost calls (issue 11 items 1 and 3): a Latin-1 caller
+//! name (`%E9` in plain, the raw byte in json), a frame whose
+//! Content-Length lies, a real api/response just over the cap. The fault
+//! fixtures are derived from real captures by
 //! tests/fixtures/derived/derive.py.
 
 #[allow(dead_code)]
@@ -28,7 +30,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use expect::{assert_no_errors, check_records, fixture, settings};
+use expect::{assert_no_errors, capture_files, check_records, fixture, scenarios, settings};
 use fake_esl::{FakeEsl, Script};
 
 const SCENARIO: &str = "01-answered-agent-hangup";
@@ -96,6 +98,56 @@ async fn follow(
     connector.await.unwrap();
     tracker.await.unwrap();
     records
+}
+
+#[tokio::test]
+async fn the_default_subscription_is_filtered_by_the_switch_and_loses_no_call() {
+    let mut errors = Vec::new();
+    let mut files = 0;
+    for (i, (scenario, expected)) in scenarios().into_iter().enumerate() {
+        for file in capture_files(&scenario) {
+            files += 1;
+            let bytes = fixture(&file);
+            let format = if file.contains(".plain.") {
+                EslEventFormat::Plain
+            } else {
+                EslEventFormat::Json
+            };
+            let events = wire::capture(&bytes).frames.concat();
+            let server = FakeEsl::start(vec![Script::new(events, 100 + i as u64)]).await;
+            let records = follow(&server.address, format, 4 << 20, expected.len()).await;
+            errors.extend(check_records(&file, &records, &expected));
+            let word = if format == EslEventFormat::Plain {
+                "plain"
+            } else {
+                "json"
+            };
+            let commands = server.commands();
+            let mut want = vec!["auth ClueCon".to_string()];
+            for name in [
+                "CHANNEL_CREATE",
+                "CHANNEL_UUID",
+                "CHANNEL_ANSWER",
+                "CHANNEL_BRIDGE",
+                "CHANNEL_UNBRIDGE",
+                "CHANNEL_HANGUP",
+                "CHANNEL_HANGUP_COMPLETE",
+                "CHANNEL_DESTROY",
+                "RECORD_START",
+                "RECORD_STOP",
+                "HEARTBEAT",
+            ] {
+                want.push(format!("filter Event-Name {name}"));
+            }
+            want.push("filter Event-Subclass callcenter::info".into());
+            want.push("filter Event-Subclass /^postcall::.*$/i".into());
+            want.push(format!("event {word} ALL"));
+            want.push("api show channels as json".into());
+            assert_eq!(commands[..want.len()], want[..], "{file}");
+        }
+    }
+    assert_eq!(files, 33);
+    assert_no_errors(errors);
 }
 
 /// Everything logged while `f` runs (on this thread: current-thread tests).
@@ -198,7 +250,9 @@ async fn a_lying_content_length_ends_the_session_and_the_call_is_still_reported(
         rows.len(),
         rows.join(",")
     );
-    let server = FakeEsl::start(vec![Script::new(first, 12), resumed]).await;
+    let mut faulty = Script::new(first, 12);
+    faulty.verbatim = true;
+    let server = FakeEsl::start(vec![faulty, resumed]).await;
     let (records, logs) = logged(follow(&server.address, EslEventFormat::Plain, 4 << 20, 1)).await;
     assert_no_errors(check_records("lying length", &records, &expected()));
     assert_eq!(server.accepted.load(Ordering::SeqCst), 2, "one reconnect");
