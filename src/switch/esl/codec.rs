@@ -14,7 +14,7 @@ use tokio_util::codec::Decoder;
 
 use crate::event::{Headers, SwitchEvent};
 use crate::switch::esl::event::{decode_event_json, decode_event_plain, EventError};
-use crate::switch::esl::grammar::header_block;
+use crate::switch::esl::grammar::header_lines;
 
 /// The default cap on one frame (header block plus body).
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
@@ -271,21 +271,23 @@ pub enum Frame {
 
 /// Runs the grammar over one complete frame.
 pub fn parse_frame(raw: &RawFrame) -> Result<Frame, ParseError> {
-    let (_, lines) = header_block(&raw.bytes[..raw.header_len + 2])
-        .map_err(|_: nom::Err<nom::error::Error<&[u8]>>| ParseError::Headers)?;
-    let mut content_type = None;
-    let mut headers = Headers::with_capacity(lines.len());
-    for (name, value) in lines {
-        // Outer headers are ESL's own ASCII; a stray byte is only replaced.
-        let name = String::from_utf8_lossy(name);
-        let value = String::from_utf8_lossy(value);
-        if name.eq_ignore_ascii_case("Content-Type") {
-            content_type = Some(value.to_string());
+    let head = &raw.bytes[..raw.header_len + 2];
+    let mut content_type: &[u8] = b"";
+    let mut headers = Headers::with_capacities(4, head.len());
+    for line in header_lines(head) {
+        let (name, value) = line.map_err(|_| ParseError::Headers)?;
+        if name.eq_ignore_ascii_case(b"Content-Type") && content_type.is_empty() {
+            content_type = value;
         }
-        headers.push(name, value);
+        // Outer headers are ESL's own ASCII; a stray byte is only replaced.
+        headers.push(
+            String::from_utf8_lossy(name),
+            String::from_utf8_lossy(value),
+        );
     }
+    let content_type = String::from_utf8_lossy(content_type);
     let body = raw.bytes.slice(raw.header_len + 2..);
-    Ok(match content_type.as_deref().unwrap_or("") {
+    Ok(match content_type.as_ref() {
         "auth/request" => Frame::AuthRequest,
         "command/reply" => Frame::CommandReply {
             reply_text: headers.get("Reply-Text").unwrap_or("").to_string(),
