@@ -158,7 +158,10 @@ fn modesl(kind: &str, bytes: &[u8]) {
         Ok(out) if out.status.success() => {
             print!("modesl{kind}: {}", String::from_utf8_lossy(&out.stdout))
         }
-        Ok(out) => println!("modesl{kind}: failed: {}", String::from_utf8_lossy(&out.stderr)),
+        Ok(out) => println!(
+            "modesl{kind}: failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
         Err(e) => println!("modesl{kind}: node not runnable: {e}"),
     }
     let _ = std::fs::remove_file(&input);

@@ -13,24 +13,21 @@ mod expect;
 #[allow(dead_code)]
 #[path = "freeswitch/fake_esl.rs"]
 mod fake_esl;
+#[path = "freeswitch/follow.rs"]
+mod follow;
 #[allow(dead_code)]
 #[path = "freeswitch/wire.rs"]
 mod wire;
 
 use postcall::call::record::CallRecord;
-use postcall::call::tracker::new_tracker;
 use postcall::config::{EslEventFormat, SwitchConfig};
-use postcall::event::SwitchKind;
-use postcall::switch::backoff::Backoff;
-use postcall::switch::esl::session::{run_with, SessionOptions};
+use postcall::switch::esl::session::SessionOptions;
 use postcall::switch::session::Target;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
-use expect::{assert_no_errors, capture_files, check_records, fixture, scenarios, settings};
+use expect::{assert_no_errors, capture_files, check_records, fixture, scenarios};
 use fake_esl::{FakeEsl, Script};
 
 const SCENARIO: &str = "01-answered-agent-hangup";
@@ -48,8 +45,8 @@ fn expected() -> Vec<serde_json::Value> {
         .clone()
 }
 
-/// Runs the real session (frame cap `max_frame`) and tracker against
-/// `address` until `want` records arrived or a generous bound passed.
+/// Runs the real session (default configuration, frame cap `max_frame`)
+/// and tracker against `address` until `want` records arrived.
 async fn follow(
     address: &str,
     format: EslEventFormat,
@@ -67,37 +64,7 @@ async fn follow(
         address: address.into(),
         connect_timeout: Duration::from_secs(5),
     };
-    let (tx, rx) = mpsc::channel(4096);
-    let (records_tx, mut records_rx) = mpsc::channel(64);
-    let cancel = CancellationToken::new();
-    let connector = tokio::spawn(run_with(
-        target,
-        Arc::new(options),
-        Backoff::new(Duration::from_millis(10), Duration::from_millis(100)),
-        tx,
-        cancel.clone(),
-    ));
-    let tracker = tokio::spawn(postcall::daemon::track(
-        postcall::daemon::Tracked::new(
-            "test-switch",
-            new_tracker(SwitchKind::Freeswitch, settings()),
-            Arc::new(postcall::metrics::Metrics::new(&["test-switch"])),
-        ),
-        rx,
-        records_tx,
-        cancel.clone(),
-    ));
-    let mut records = Vec::new();
-    while records.len() < want {
-        match tokio::time::timeout(Duration::from_secs(20), records_rx.recv()).await {
-            Ok(Some(finished)) => records.push(finished.record),
-            _ => break,
-        }
-    }
-    cancel.cancel();
-    connector.await.unwrap();
-    tracker.await.unwrap();
-    records
+    follow::follow_session(target, Arc::new(options), want).await
 }
 
 #[tokio::test]
@@ -124,19 +91,7 @@ async fn the_default_subscription_is_filtered_by_the_switch_and_loses_no_call() 
             };
             let commands = server.commands();
             let mut want = vec!["auth ClueCon".to_string()];
-            for name in [
-                "CHANNEL_CREATE",
-                "CHANNEL_UUID",
-                "CHANNEL_ANSWER",
-                "CHANNEL_BRIDGE",
-                "CHANNEL_UNBRIDGE",
-                "CHANNEL_HANGUP",
-                "CHANNEL_HANGUP_COMPLETE",
-                "CHANNEL_DESTROY",
-                "RECORD_START",
-                "RECORD_STOP",
-                "HEARTBEAT",
-            ] {
+            for name in postcall::switch::esl::EVENTS {
                 want.push(format!("filter Event-Name {name}"));
             }
             want.push("filter Event-Subclass callcenter::info".into());
@@ -147,6 +102,13 @@ async fn the_default_subscription_is_filtered_by_the_switch_and_loses_no_call() 
         }
     }
     assert_eq!(files, 33);
+    for needed in [
+        "CHANNEL_CREATE",
+        "CHANNEL_HANGUP_COMPLETE",
+        "CHANNEL_DESTROY",
+    ] {
+        assert!(postcall::switch::esl::EVENTS.contains(&needed), "{needed}");
+    }
     assert_no_errors(errors);
 }
 

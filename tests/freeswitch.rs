@@ -6,12 +6,13 @@
 mod expect;
 #[path = "freeswitch/fake_esl.rs"]
 mod fake_esl;
+#[path = "freeswitch/follow.rs"]
+mod follow;
 #[path = "freeswitch/wire.rs"]
 mod wire;
 
 use bytes::BytesMut;
 use postcall::call::record::CallRecord;
-use postcall::call::tracker::new_tracker;
 use postcall::config::{EslEventFormat, SwitchConfig};
 use postcall::event::{SwitchKind, SwitchMessage};
 use postcall::switch::backoff::Backoff;
@@ -161,37 +162,7 @@ fn target(address: &str) -> Target {
 /// Runs the real session and tracker against `address` until `want`
 /// records arrived (or a generous bound passed), then cancels.
 async fn follow(address: &str, format: EslEventFormat, want: usize) -> Vec<CallRecord> {
-    let (tx, rx) = mpsc::channel(4096);
-    let (records_tx, mut records_rx) = mpsc::channel(64);
-    let cancel = CancellationToken::new();
-    let connector = tokio::spawn(run_with(
-        target(address),
-        options(format, "ClueCon"),
-        Backoff::new(Duration::from_millis(10), Duration::from_millis(100)),
-        tx,
-        cancel.clone(),
-    ));
-    let tracker = tokio::spawn(postcall::daemon::track(
-        postcall::daemon::Tracked::new(
-            "test-switch",
-            new_tracker(SwitchKind::Freeswitch, settings()),
-            Arc::new(postcall::metrics::Metrics::new(&["test-switch"])),
-        ),
-        rx,
-        records_tx,
-        cancel.clone(),
-    ));
-    let mut records = Vec::new();
-    while records.len() < want {
-        match tokio::time::timeout(Duration::from_secs(30), records_rx.recv()).await {
-            Ok(Some(finished)) => records.push(finished.record),
-            _ => break,
-        }
-    }
-    cancel.cancel();
-    connector.await.unwrap();
-    tracker.await.unwrap();
-    records
+    follow::follow_session(target(address), options(format, "ClueCon"), want).await
 }
 
 #[tokio::test]
