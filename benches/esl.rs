@@ -2,6 +2,10 @@
 //! framing alone (MB/s), framing + frame grammar + event decoding (MB/s and
 //! events/s), and the FreeSWITCH tracker (calls/s).
 //!
+//! Each encoding is also measured alone and, when `npm ci --prefix
+//! benches/modesl` has installed it, handed to node's modesl parser for a
+//! ratio on the same bytes.
+//!
 //! Run: `cargo bench --bench esl`
 
 use bytes::BytesMut;
@@ -87,6 +91,23 @@ fn bench(c: &mut Criterion) {
         group.finish();
     }
 
+    // Each encoding alone, the bytes also handed to node's modesl parser
+    // when it is installed (benches/modesl), for a ratio on the same bytes.
+    for kind in [".plain.", ".json."] {
+        let bytes = captures(kind);
+        let mut group = c.benchmark_group(format!("esl-bytes{}", kind.trim_end_matches('.')));
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_function("framing+events", |b| {
+            b.iter_batched(
+                || BytesMut::from(&bytes[..]),
+                decode_events,
+                BatchSize::LargeInput,
+            )
+        });
+        group.finish();
+        modesl(kind, &bytes);
+    }
+
     // The same calls are in the plain and the json captures, so each format
     // is its own run (a tracker ignores legs it already finished).
     let switch = SwitchConfig::default_freeswitch();
@@ -114,6 +135,36 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// Runs benches/modesl/parse.js (node's modesl `Parser`, the parser of a
+/// well-known ESL client library) over the same bytes and prints its figure;
+/// says so and goes on when node or the package is missing.
+fn modesl(kind: &str, bytes: &[u8]) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/modesl");
+    if !dir.join("node_modules/modesl").exists() {
+        println!("modesl{kind}: not installed (npm ci --prefix benches/modesl), skipped");
+        return;
+    }
+    let input = std::env::temp_dir().join(format!("postcall-esl-bench{kind}esl"));
+    if std::fs::write(&input, bytes).is_err() {
+        return;
+    }
+    match std::process::Command::new("node")
+        .arg(dir.join("parse.js"))
+        .arg(&input)
+        .output()
+    {
+        Ok(out) if out.status.success() => {
+            print!("modesl{kind}: {}", String::from_utf8_lossy(&out.stdout))
+        }
+        Ok(out) => println!(
+            "modesl{kind}: failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => println!("modesl{kind}: node not runnable: {e}"),
+    }
+    let _ = std::fs::remove_file(&input);
 }
 
 criterion_group!(benches, bench);

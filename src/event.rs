@@ -38,56 +38,120 @@ impl std::fmt::Display for SwitchKind {
 /// decoded: percent-decoding for FreeSWITCH plain events, and multi-value JSON
 /// arrays are written in FreeSWITCH's plain form `ARRAY::a|:b` so that plain
 /// and json subscriptions yield identical headers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Headers(Vec<(String, String)>);
+///
+/// Every name and value lives in one text buffer, one after the other, with
+/// a span per header: decoding an event costs two allocations, not two per
+/// header (an event has 100–300 headers).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Headers {
+    text: String,
+    spans: Vec<Span>,
+}
+
+/// Where one header's name and value are in [`Headers::text`]: the name is
+/// `start..split`, the value `split..end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: usize,
+    split: usize,
+    end: usize,
+}
 
 impl Headers {
     pub fn new() -> Self {
-        Headers(Vec::new())
+        Headers::default()
     }
 
+    /// Room for `n` headers of a typical size.
     pub fn with_capacity(n: usize) -> Self {
-        Headers(Vec::with_capacity(n))
+        Headers::with_capacities(n, n * 48)
     }
 
-    pub fn push(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.0.push((name.into(), value.into()));
+    /// Room for `n` headers and `text` bytes of names and values.
+    pub fn with_capacities(n: usize, text: usize) -> Self {
+        Headers {
+            text: String::with_capacity(text),
+            spans: Vec::with_capacity(n),
+        }
+    }
+
+    pub fn push(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) {
+        self.push_with(name.as_ref(), |text| text.push_str(value.as_ref()));
+    }
+
+    /// Appends `name` and a value that `write` appends to the given buffer
+    /// (a decoder writes the decoded value straight into place).
+    pub fn push_with(&mut self, name: &str, write: impl FnOnce(&mut String)) {
+        let start = self.text.len();
+        self.text.push_str(name);
+        let split = self.text.len();
+        write(&mut self.text);
+        self.spans.push(Span {
+            start,
+            split,
+            end: self.text.len(),
+        });
+    }
+
+    fn name(&self, span: &Span) -> &str {
+        &self.text[span.start..span.split]
+    }
+
+    fn value(&self, span: &Span) -> &str {
+        &self.text[span.split..span.end]
     }
 
     /// The first value of `name`, compared exactly, then ignoring ASCII case
     /// (AMI spells some keys differently between versions, e.g. `Uniqueid`).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
+        let same_len = |s: &&Span| s.split - s.start == name.len();
+        self.spans
             .iter()
-            .find(|(k, _)| k == name)
-            .or_else(|| self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
-            .map(|(_, v)| v.as_str())
+            .filter(same_len)
+            .find(|s| self.name(s) == name)
+            .or_else(|| {
+                self.spans
+                    .iter()
+                    .filter(same_len)
+                    .find(|s| self.name(s).eq_ignore_ascii_case(name))
+            })
+            .map(|s| self.value(s))
     }
 
     /// Every value of `name` (ASCII case ignored), in wire order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0
+        self.spans
             .iter()
-            .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .filter(move |s| self.name(s).eq_ignore_ascii_case(name))
+            .map(|s| self.value(s))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.spans.iter().map(|s| (self.name(s), self.value(s)))
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.spans.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.spans.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
 impl FromIterator<(String, String)> for Headers {
     fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
-        Headers(iter.into_iter().collect())
+        let mut headers = Headers::new();
+        for (name, value) in iter {
+            headers.push(name, value);
+        }
+        headers
     }
 }
 
@@ -119,4 +183,35 @@ pub enum SwitchMessage {
     Event(SwitchEvent),
     /// The connection ended; the session will reconnect.
     Disconnected,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_keep_order_repeats_and_look_up_exact_then_case_blind() {
+        let mut h = Headers::with_capacity(4);
+        h.push("Uniqueid", "a");
+        h.push("UniqueID", "b");
+        h.push("ChanVariable", "X=1");
+        h.push_with("chanvariable", |t| t.push_str("Y=2"));
+        h.push("Empty", "");
+        assert_eq!(h.get("UniqueID"), Some("b"));
+        assert_eq!(h.get("uniqueid"), Some("a"));
+        assert_eq!(h.get("Unique"), None);
+        assert_eq!(h.get("Empty"), Some(""));
+        assert_eq!(
+            h.get_all("CHANVARIABLE").collect::<Vec<_>>(),
+            ["X=1", "Y=2"]
+        );
+        assert_eq!(h.len(), 5);
+        assert!(!h.is_empty() && Headers::new().is_empty());
+        let again: Headers = h
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(again, h);
+        assert_eq!(format!("{h:?}").matches("ChanVariable").count(), 1);
+    }
 }

@@ -86,6 +86,8 @@ async fn a_connected_daemon_is_healthy_and_counts_the_call_it_saw() {
         .find_map(|l| l.strip_prefix("postcall_switch_events_total{switch=\"lab\"} "))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    assert!(events_read > 50, "events counted: {events_read}");
+    // The default subscription's filters let through only the events
+    // postcall uses: 13 of capture 01's event frames (the fake applies them).
+    assert!(events_read >= 10, "events counted: {events_read}");
     assert_eq!(switch.commands()[0], "auth ClueCon");
 }

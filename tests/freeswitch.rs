@@ -6,12 +6,13 @@
 mod expect;
 #[path = "freeswitch/fake_esl.rs"]
 mod fake_esl;
+#[path = "freeswitch/follow.rs"]
+mod follow;
 #[path = "freeswitch/wire.rs"]
 mod wire;
 
 use bytes::BytesMut;
 use postcall::call::record::CallRecord;
-use postcall::call::tracker::new_tracker;
 use postcall::config::{EslEventFormat, SwitchConfig};
 use postcall::event::{SwitchKind, SwitchMessage};
 use postcall::switch::backoff::Backoff;
@@ -161,37 +162,7 @@ fn target(address: &str) -> Target {
 /// Runs the real session and tracker against `address` until `want`
 /// records arrived (or a generous bound passed), then cancels.
 async fn follow(address: &str, format: EslEventFormat, want: usize) -> Vec<CallRecord> {
-    let (tx, rx) = mpsc::channel(4096);
-    let (records_tx, mut records_rx) = mpsc::channel(64);
-    let cancel = CancellationToken::new();
-    let connector = tokio::spawn(run_with(
-        target(address),
-        options(format, "ClueCon"),
-        Backoff::new(Duration::from_millis(10), Duration::from_millis(100)),
-        tx,
-        cancel.clone(),
-    ));
-    let tracker = tokio::spawn(postcall::daemon::track(
-        postcall::daemon::Tracked::new(
-            "test-switch",
-            new_tracker(SwitchKind::Freeswitch, settings()),
-            Arc::new(postcall::metrics::Metrics::new(&["test-switch"])),
-        ),
-        rx,
-        records_tx,
-        cancel.clone(),
-    ));
-    let mut records = Vec::new();
-    while records.len() < want {
-        match tokio::time::timeout(Duration::from_secs(30), records_rx.recv()).await {
-            Ok(Some(finished)) => records.push(finished.record),
-            _ => break,
-        }
-    }
-    cancel.cancel();
-    connector.await.unwrap();
-    tracker.await.unwrap();
-    records
+    follow::follow_session(target(address), options(format, "ClueCon"), want).await
 }
 
 #[tokio::test]
@@ -218,7 +189,7 @@ async fn a_fake_event_socket_in_random_chunks_gives_the_expected_records() {
                 commands[1]
             );
             assert!(
-                commands[1].ends_with(" CUSTOM postcall::amd"),
+                commands[1].ends_with(" CUSTOM callcenter::info postcall::amd"),
                 "{}",
                 commands[1]
             );
@@ -621,17 +592,17 @@ fn an_absurd_content_length_is_refused_before_allocation() {
     let capacity = buf.capacity();
     assert!(matches!(
         codec.decode(&mut buf),
-        Err(CodecError::TooLarge { .. })
+        Err(CodecError::UntrustedLength { .. })
     ));
     assert_eq!(buf.capacity(), capacity);
-    // Far past the limit (more than 64 times) is a broken stream.
-    let mut buf = BytesMut::from(&b"Content-Length: 268435457\n\n"[..]);
+    // An api/response far past the limit (more than 4 times) is a broken stream.
+    let mut buf = BytesMut::from(&b"Content-Type: api/response\nContent-Length: 16777217\n\n"[..]);
     assert!(matches!(
         EslCodec::default().decode(&mut buf),
-        Err(CodecError::TooLarge { limit: 4194304, .. })
+        Err(CodecError::UntrustedLength { limit: 4194304, .. })
     ));
     // Just past it is skipped, without buffering the body.
-    let mut buf = BytesMut::from(&b"Content-Length: 4194305\n\n"[..]);
+    let mut buf = BytesMut::from(&b"Content-Type: api/response\nContent-Length: 4194305\n\n"[..]);
     assert!(matches!(EslCodec::default().decode(&mut buf), Ok(None)));
     assert!(buf.is_empty());
 }

@@ -257,6 +257,37 @@ async fn the_real_session_over_random_chunks_gives_the_answer_key() {
     }
 }
 
+/// Capture 01 with a raw Latin-1 0xE9 in every CallerIDName
+/// (tests/fixtures/derived/derive.py): the call keeps its record.
+#[tokio::test]
+async fn a_latin1_caller_name_keeps_the_call() {
+    let bytes = std::fs::read(fixture("derived/01-latin1.ami")).unwrap();
+    assert!(bytes.contains(&0xe9));
+    let script = Script::Replay {
+        live: Vec::new(),
+        bytes: after_login(&bytes),
+    };
+    let (address, _) = fake_ami(vec![script], 99).await;
+    let (records, messages) = follow(address, 1).await;
+    assert_matches(
+        "01 latin-1",
+        &records,
+        &expected_for("01-answered-callee-hangup"),
+    );
+    let names: Vec<String> = messages
+        .iter()
+        .filter_map(|m| match m {
+            SwitchMessage::Event(e) => e.headers.get("CallerIDName").map(str::to_string),
+            _ => None,
+        })
+        .filter(|n| n.starts_with("Cust"))
+        .collect();
+    assert!(
+        names.iter().any(|n| n == "Cust\u{e9}mer 01"),
+        "Latin-1 read losslessly: {names:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_dropped_connection_reconnects_and_later_calls_are_reported() {
     // First connection: half of call 01, then the connection drops.

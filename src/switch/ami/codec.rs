@@ -4,16 +4,11 @@
 //! Manager/x.y.z\r\n` with no blank line after it, then messages made of
 //! `Key: value\r\n` lines, each message ended by an empty line. Decoding is in
 //! two layers: a cheap scan finds the end of a message under a size cap (over
-//! the cap is an error, never an allocation), then a nom grammar runs on the
-//! complete message only, so the grammar never sees a partial frame.
+//! the cap is an error, never an allocation), then the line grammar
+//! ([`parse_message`]) runs on the complete message only, so it never sees a
+//! partial frame.
 
 use bytes::{Buf, BytesMut};
-use nom::bytes::complete::{tag, take_till, take_till1};
-use nom::character::complete::char;
-use nom::combinator::{all_consuming, opt};
-use nom::multi::many1;
-use nom::sequence::terminated;
-use nom::IResult;
 use tokio_util::codec::Decoder;
 
 use crate::event::Headers;
@@ -87,7 +82,7 @@ impl AmiCodec {
         };
         let line = buf.split_to(nl + 1);
         self.expect_banner = false;
-        let text = text_of(strip_line_end(&line));
+        let text = text_of(strip_line_end(&line)).into_owned();
         Ok(Some(AmiFrame::Banner(text)))
     }
 }
@@ -199,27 +194,47 @@ fn leading_blank_lines(buf: &[u8]) -> usize {
     }
 }
 
-/// `Key: value` followed by a line end. The value is everything after the
-/// first colon and the single space Asterisk writes after it; it may be empty
-/// and may itself contain colons.
-fn header_line(i: &[u8]) -> IResult<&[u8], (&[u8], &[u8])> {
-    let (i, key) = take_till1(|c| c == b':' || c == b'\r' || c == b'\n')(i)?;
-    let (i, _) = char(':')(i)?;
-    let (i, _) = opt(char(' '))(i)?;
-    let (i, value) = terminated(
-        take_till(|c| c == b'\r' || c == b'\n'),
-        nom::branch::alt((tag("\r\n"), tag("\n"))),
-    )(i)?;
-    Ok((i, (key, value)))
-}
-
 /// A whole message (its header lines, without the empty line that ends it);
-/// `None` when a line is not a header.
+/// `None` when a line is not a header. A line is `Key: value` and a line
+/// end (CRLF, or a bare LF): the key is at least one byte up to the first
+/// colon, the value everything after the single space Asterisk writes after
+/// it, up to the line end; it may be empty and may itself contain colons.
+/// Every key and value is written straight into the one [`Headers`] buffer.
 pub fn parse_message(bytes: &[u8]) -> Option<Headers> {
-    let (_, lines) = all_consuming(many1(header_line))(bytes).ok()?;
-    let mut headers = Headers::with_capacity(lines.len());
-    for (key, value) in lines {
-        headers.push(text_of(key), text_of(value));
+    let mut headers = Headers::with_capacities(bytes.len() / 24 + 1, bytes.len());
+    let mut latin1 = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let end = memchr::memchr2(b'\r', b'\n', rest)?;
+        let line = &rest[..end];
+        rest = match &rest[end..] {
+            [b'\r', b'\n', tail @ ..] | [b'\n', tail @ ..] => tail,
+            _ => return None,
+        };
+        let colon = memchr::memchr(b':', line).filter(|c| *c > 0)?;
+        let key = &line[..colon];
+        let value = &line[colon + 1..];
+        let value = value.strip_prefix(b" ").unwrap_or(value);
+        let key = text_of(key);
+        headers.push_with(&key, |text| {
+            if let Ok(value) = std::str::from_utf8(value) {
+                text.push_str(value);
+            } else {
+                latin1.push(key.to_string());
+                text.extend(value.iter().map(|b| char::from(*b)));
+            }
+        });
+    }
+    if headers.is_empty() {
+        return None;
+    }
+    if !latin1.is_empty() {
+        tracing::warn!(
+            uniqueid = headers.get("Uniqueid").unwrap_or("-"),
+            event = headers.get("Event").unwrap_or("-"),
+            headers = ?latin1,
+            "AMI values are not UTF-8: read as Latin-1, the message is kept"
+        );
     }
     Some(headers)
 }
@@ -231,9 +246,9 @@ fn strip_line_end(line: &[u8]) -> &[u8] {
 
 /// UTF-8 when the bytes are, else Latin-1 (older switches send caller names
 /// in it): lossless either way.
-fn text_of(bytes: &[u8]) -> String {
+fn text_of(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     match std::str::from_utf8(bytes) {
-        Ok(s) => s.to_owned(),
+        Ok(s) => std::borrow::Cow::Borrowed(s),
         Err(_) => bytes.iter().map(|b| char::from(*b)).collect(),
     }
 }

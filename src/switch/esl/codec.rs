@@ -1,24 +1,20 @@
-//! ESL framing and the frame grammar, in two layers.
+//! ESL framing and frames by content type, in two layers.
 //!
 //! [`EslCodec`] (a `tokio_util` decoder) only finds frame boundaries: the
 //! header block ends at the first blank line (`\n\n`, LF only), and when the
 //! block has a `Content-Length: N` header exactly N body bytes follow, with no
 //! terminator. It never allocates per header and refuses a frame larger than
-//! its cap before reserving room for it. [`parse_frame`] then runs the nom
-//! grammar on one complete frame, so `Incomplete` never reaches the grammar.
+//! its cap before reserving room for it. [`parse_frame`] then runs the
+//! [`grammar`](crate::switch::esl::grammar) on one complete frame, so
+//! `Incomplete` never reaches it.
 
 use bytes::{Buf, Bytes, BytesMut};
 use memchr::memmem;
-use nom::bytes::complete::{tag, take_till, take_till1};
-use nom::character::complete::char as one_char;
-use nom::combinator::opt;
-use nom::multi::many0;
-use nom::sequence::{terminated, tuple};
-use nom::IResult;
 use tokio_util::codec::Decoder;
 
 use crate::event::{Headers, SwitchEvent};
 use crate::switch::esl::event::{decode_event_json, decode_event_plain, EventError};
+use crate::switch::esl::grammar::header_lines;
 
 /// The default cap on one frame (header block plus body).
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
@@ -28,6 +24,16 @@ pub const DEFAULT_MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
 pub enum CodecError {
     #[error("frame of at least {size} bytes exceeds the limit of {limit} bytes")]
     TooLarge { size: usize, limit: usize },
+    #[error("a {content_type:?} frame declares {size} bytes, over the limit of {limit}: the stream cannot be trusted past it")]
+    UntrustedLength {
+        content_type: String,
+        size: usize,
+        limit: usize,
+    },
+    #[error(
+        "no frame header where the skipped frame should have ended: the stream cannot be trusted"
+    )]
+    LostSync,
     #[error("unusable Content-Length header {0:?}")]
     BadLength(String),
     #[error("read failed: {0}")]
@@ -65,13 +71,23 @@ pub struct EslCodec {
     pending: Option<(usize, usize)>,
     /// Bytes of an over-limit frame still to throw away as they arrive.
     discarding: usize,
+    /// A frame was skipped: the next bytes must start a frame header.
+    check_sync: bool,
 }
 
-/// How far past the limit a frame with a stated length is skipped rather
-/// than ending the session: a big `show channels` answer on a busy switch
-/// must not cause a reconnect loop, but a length no switch would send is a
-/// broken stream.
-const SKIPPABLE_FACTOR: usize = 64;
+/// How far past the limit an `api/response` is skipped rather than ending
+/// the session. The session sends `show channels as json` on every connect,
+/// so ending the session on a big (real) answer would loop; nothing else a
+/// switch sends unasked may exceed the limit: a longer event means its
+/// length cannot be believed, and skipping it would swallow the frames
+/// after it (issue 11: one bogus length hid 604 of the next 800 calls).
+const SKIPPABLE_FACTOR: usize = 4;
+
+/// The only content type whose over-limit frames are skipped.
+const SKIPPABLE_TYPE: &[u8] = b"api/response";
+
+/// Every ESL header block starts with one of FreeSWITCH's `Content-` headers.
+const FRAME_START: &[u8] = b"Content-";
 
 impl EslCodec {
     pub fn new(max_frame: usize) -> Self {
@@ -80,6 +96,7 @@ impl EslCodec {
             scanned: 0,
             pending: None,
             discarding: 0,
+            check_sync: false,
         }
     }
 }
@@ -111,9 +128,10 @@ impl Decoder for EslCodec {
                     tracing::warn!(
                         size,
                         limit = self.max_frame,
-                        "ESL frame over max_frame_bytes skipped"
+                        "ESL api/response over max_frame_bytes skipped"
                     );
                     self.discarding = size;
+                    self.check_sync = true;
                 }
             }
         }
@@ -136,6 +154,16 @@ impl EslCodec {
                 // Stray blank lines between frames carry nothing.
                 let blanks = src.iter().take_while(|b| **b == b'\n').count();
                 src.advance(blanks);
+                if self.check_sync {
+                    let seen = src.len().min(FRAME_START.len());
+                    if src[..seen] != FRAME_START[..seen] {
+                        return Err(CodecError::LostSync);
+                    }
+                    if seen < FRAME_START.len() {
+                        return Ok(Step::NeedMore);
+                    }
+                    self.check_sync = false;
+                }
                 // Resume one byte early: the blank line may straddle reads.
                 let from = self.scanned.saturating_sub(1).min(src.len());
                 let Some(at) = memmem::find(&src[from..], b"\n\n") else {
@@ -153,10 +181,15 @@ impl EslCodec {
                 let size = (header_len + 2).saturating_add(body_len);
                 if size > self.max_frame {
                     self.scanned = 0;
-                    if size <= self.max_frame.saturating_mul(SKIPPABLE_FACTOR) {
+                    let content_type = header_value(&src[..header_len], b"Content-Type:");
+                    if content_type == Some(SKIPPABLE_TYPE)
+                        && size <= self.max_frame.saturating_mul(SKIPPABLE_FACTOR)
+                    {
                         return Ok(Step::Skip(size));
                     }
-                    return Err(CodecError::TooLarge {
+                    return Err(CodecError::UntrustedLength {
+                        content_type: String::from_utf8_lossy(content_type.unwrap_or_default())
+                            .into_owned(),
                         size,
                         limit: self.max_frame,
                     });
@@ -182,50 +215,29 @@ impl EslCodec {
 /// The value of the `Content-Length` header in a header block, by a plain
 /// line scan (no allocation): the framing layer must not run the grammar.
 pub fn content_length(head: &[u8]) -> Result<Option<usize>, CodecError> {
-    const NAME: &[u8] = b"Content-Length:";
-    for line in head.split(|b| *b == b'\n') {
-        if line.len() >= NAME.len() && line[..NAME.len()].eq_ignore_ascii_case(NAME) {
-            let digits = line[NAME.len()..].trim_ascii();
-            let bad = || CodecError::BadLength(String::from_utf8_lossy(digits).into_owned());
-            if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-                return Err(bad());
-            }
-            let mut n: usize = 0;
-            for d in digits {
-                n = n
-                    .checked_mul(10)
-                    .and_then(|n| n.checked_add(usize::from(d - b'0')))
-                    .ok_or_else(bad)?;
-            }
-            return Ok(Some(n));
-        }
+    let Some(digits) = header_value(head, b"Content-Length:") else {
+        return Ok(None);
+    };
+    let bad = || CodecError::BadLength(String::from_utf8_lossy(digits).into_owned());
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(bad());
     }
-    Ok(None)
+    let mut n: usize = 0;
+    for d in digits {
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(usize::from(d - b'0')))
+            .ok_or_else(bad)?;
+    }
+    Ok(Some(n))
 }
 
-// ---------------------------------------------------------------------------
-// Grammar
-
-/// One header line as borrowed bytes: name and value.
-pub type HeaderLine<'a> = (&'a [u8], &'a [u8]);
-
-/// `Name: value\n`: a name of at least one byte up to the colon, one optional
-/// space, and the value up to the end of the line (FreeSWITCH never folds).
-pub fn header_line(input: &[u8]) -> IResult<&[u8], HeaderLine<'_>> {
-    let (rest, (name, _, _, value, _)) = tuple((
-        take_till1(|b| b == b':' || b == b'\n'),
-        one_char(':'),
-        opt(one_char(' ')),
-        take_till(|b| b == b'\n'),
-        one_char('\n'),
-    ))(input)?;
-    Ok((rest, (name, value)))
-}
-
-/// A header block: header lines ended by an empty line. What is left over is
-/// the body (outer frames) or the event's own body (plain events).
-pub fn header_block(input: &[u8]) -> IResult<&[u8], Vec<HeaderLine<'_>>> {
-    terminated(many0(header_line), tag("\n"))(input)
+/// The trimmed value of the first header `name` (given with its colon,
+/// ASCII case ignored) in a header block, by a plain line scan.
+fn header_value<'a>(head: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    head.split(|b| *b == b'\n')
+        .find(|line| line.len() >= name.len() && line[..name.len()].eq_ignore_ascii_case(name))
+        .map(|line| line[name.len()..].trim_ascii())
 }
 
 /// Why a complete frame could not be understood; the frame is skipped.
@@ -233,8 +245,6 @@ pub fn header_block(input: &[u8]) -> IResult<&[u8], Vec<HeaderLine<'_>>> {
 pub enum ParseError {
     #[error("malformed header block")]
     Headers,
-    #[error("{0} is not UTF-8")]
-    NotUtf8(&'static str),
     #[error(transparent)]
     Event(#[from] EventError),
 }
@@ -259,26 +269,25 @@ pub enum Frame {
     Other { content_type: String },
 }
 
-fn utf8<'a>(bytes: &'a [u8], what: &'static str) -> Result<&'a str, ParseError> {
-    std::str::from_utf8(bytes).map_err(|_| ParseError::NotUtf8(what))
-}
-
 /// Runs the grammar over one complete frame.
 pub fn parse_frame(raw: &RawFrame) -> Result<Frame, ParseError> {
-    let (_, lines) = header_block(&raw.bytes[..raw.header_len + 2])
-        .map_err(|_: nom::Err<nom::error::Error<&[u8]>>| ParseError::Headers)?;
-    let mut content_type = None;
-    let mut headers = Headers::with_capacity(lines.len());
-    for (name, value) in lines {
-        let name = utf8(name, "a header name")?;
-        let value = utf8(value, "a header value")?;
-        if name.eq_ignore_ascii_case("Content-Type") {
-            content_type = Some(value);
+    let head = &raw.bytes[..raw.header_len + 2];
+    let mut content_type: &[u8] = b"";
+    let mut headers = Headers::with_capacities(4, head.len());
+    for line in header_lines(head) {
+        let (name, value) = line.map_err(|_| ParseError::Headers)?;
+        if name.eq_ignore_ascii_case(b"Content-Type") && content_type.is_empty() {
+            content_type = value;
         }
-        headers.push(name, value);
+        // Outer headers are ESL's own ASCII; a stray byte is only replaced.
+        headers.push(
+            String::from_utf8_lossy(name),
+            String::from_utf8_lossy(value),
+        );
     }
+    let content_type = String::from_utf8_lossy(content_type);
     let body = raw.bytes.slice(raw.header_len + 2..);
-    Ok(match content_type.unwrap_or("") {
+    Ok(match content_type.as_ref() {
         "auth/request" => Frame::AuthRequest,
         "command/reply" => Frame::CommandReply {
             reply_text: headers.get("Reply-Text").unwrap_or("").to_string(),
@@ -304,44 +313,6 @@ mod tests {
             out.push(f);
         }
         out
-    }
-
-    #[test]
-    fn header_line_known_answers() {
-        assert_eq!(
-            header_line(b"Content-Type: auth/request\nrest").unwrap(),
-            (&b"rest"[..], (&b"Content-Type"[..], &b"auth/request"[..]))
-        );
-        // Empty value, no space.
-        assert_eq!(
-            header_line(b"X:\n").unwrap(),
-            (&b""[..], (&b"X"[..], &b""[..]))
-        );
-        // A value keeps further colons.
-        assert_eq!(
-            header_line(b"Reply-Text: +OK a: b\n\n").unwrap(),
-            (&b"\n"[..], (&b"Reply-Text"[..], &b"+OK a: b"[..]))
-        );
-        assert!(header_line(b"no colon here\n").is_err());
-        assert!(header_line(b": empty name\n").is_err());
-    }
-
-    #[test]
-    fn header_block_leaves_the_body() {
-        let (rest, lines) =
-            header_block(b"Content-Type: api/response\nContent-Length: 10\n\n\n0 total.\n")
-                .unwrap();
-        assert_eq!(rest, b"\n0 total.\n");
-        assert_eq!(
-            lines,
-            vec![
-                (&b"Content-Type"[..], &b"api/response"[..]),
-                (&b"Content-Length"[..], &b"10"[..])
-            ]
-        );
-        let (rest, lines) = header_block(b"\nX").unwrap();
-        assert!(lines.is_empty());
-        assert_eq!(rest, b"X");
     }
 
     #[test]
@@ -383,8 +354,8 @@ mod tests {
     #[test]
     fn a_frame_over_the_limit_is_skipped_and_the_next_one_decoded() {
         let mut codec = EslCodec::new(1024);
-        let mut stream = b"Content-Type: api/response\nContent-Length: 5000\n\n".to_vec();
-        stream.extend(std::iter::repeat_n(b'x', 5000));
+        let mut stream = b"Content-Type: api/response\nContent-Length: 3000\n\n".to_vec();
+        stream.extend(std::iter::repeat_n(b'x', 3000));
         stream.extend(b"Content-Type: command/reply\nReply-Text: +OK\n\n");
         let mut frames = Vec::new();
         let mut buf = BytesMut::new();
@@ -403,13 +374,80 @@ mod tests {
     }
 
     #[test]
+    fn only_api_responses_over_the_limit_are_skipped_and_only_up_to_the_allowance() {
+        let frame = |content_type: &str, len: usize| {
+            let mut b =
+                format!("Content-Type: {content_type}\nContent-Length: {len}\n\n").into_bytes();
+            b.extend(std::iter::repeat_n(b'x', len));
+            b
+        };
+        // An event over the limit: its length cannot be believed.
+        let mut buf = BytesMut::from(&frame("text/event-plain", 1500)[..]);
+        match EslCodec::new(1024).decode(&mut buf) {
+            Err(CodecError::UntrustedLength {
+                content_type,
+                size,
+                limit: 1024,
+            }) => {
+                assert_eq!(content_type, "text/event-plain");
+                assert!(size > 1500);
+            }
+            other => panic!("{other:?}"),
+        }
+        // An api/response up to 4 × the limit is skipped, further is not.
+        let mut buf = BytesMut::from(&frame("api/response", 4000)[..]);
+        assert!(matches!(EslCodec::new(1024).decode(&mut buf), Ok(None)));
+        let mut buf = BytesMut::from(&frame("api/response", 4100)[..]);
+        assert!(matches!(
+            EslCodec::new(1024).decode(&mut buf),
+            Err(CodecError::UntrustedLength { .. })
+        ));
+    }
+
+    #[test]
+    fn a_skipped_frame_must_end_where_a_frame_starts() {
+        let mut codec = EslCodec::new(1024);
+        // Declares 2000 bytes but is followed by 1000 and the next frame:
+        // the skip ends inside that frame.
+        let mut stream = b"Content-Type: api/response\nContent-Length: 2000\n\n".to_vec();
+        stream.extend(std::iter::repeat_n(b'x', 1000));
+        for _ in 0..40 {
+            stream.extend(b"Content-Type: command/reply\nReply-Text: +OK\n\n");
+        }
+        let mut buf = BytesMut::new();
+        let mut result = Ok(None);
+        for chunk in stream.chunks(7) {
+            buf.extend_from_slice(chunk);
+            result = codec.decode(&mut buf);
+            if result.is_err() {
+                break;
+            }
+        }
+        assert!(matches!(result, Err(CodecError::LostSync)), "{result:?}");
+        // A skip that ends at a frame header goes on decoding.
+        let mut stream = b"Content-Type: api/response\nContent-Length: 2000\n\n".to_vec();
+        stream.extend(std::iter::repeat_n(b'x', 2000));
+        stream.extend(b"Content-Type: command/reply\nReply-Text: +OK\n\n");
+        let mut codec = EslCodec::new(1024);
+        let mut buf = BytesMut::new();
+        let mut frames = Vec::new();
+        for chunk in stream.chunks(3) {
+            buf.extend_from_slice(chunk);
+            while let Some(f) = codec.decode(&mut buf).unwrap() {
+                frames.push(f);
+            }
+        }
+        assert_eq!(frames.len(), 1);
+    }
+
+    #[test]
     fn an_absurd_length_is_refused_before_allocating() {
         let mut codec = EslCodec::new(1024);
         let mut buf = BytesMut::from(&b"Content-Length: 99999999999999\n\n"[..]);
         let cap = buf.capacity();
         assert!(matches!(
             codec.decode(&mut buf),
-            Err(CodecError::TooLarge { .. })
+            Err(CodecError::UntrustedLength { .. })
         ));
         assert_eq!(buf.capacity(), cap);
         let mut buf = BytesMut::from(&b"Content-Length: 999999999999999999999999999\n\n"[..]);
@@ -431,7 +469,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_content_types_are_kept_and_bad_utf8_is_an_error() {
+    fn unknown_content_types_are_kept_and_bad_utf8_is_replaced() {
         let raw = |b: &'static [u8]| {
             let mut buf = BytesMut::from(b);
             EslCodec::default().decode(&mut buf).unwrap().unwrap()
@@ -444,7 +482,7 @@ mod tests {
         );
         assert!(matches!(
             parse_frame(&raw(b"Content-Type: command/reply\nReply-Text: \xff\n\n")),
-            Err(ParseError::NotUtf8(_))
+            Ok(Frame::CommandReply { reply_text, .. }) if reply_text == "\u{FFFD}"
         ));
         assert!(matches!(
             parse_frame(&raw(b"garbage line\n\n")),

@@ -6,54 +6,83 @@
 //! `Content-Length` and that many bytes after the inner blank line.
 //! `event json` bodies are one object of strings, multi-value headers as
 //! arrays and the event's body in `_body`. Both give identical headers:
-//! arrays are written in the plain form `ARRAY::a|:b`.
+//! arrays are written in the plain form `ARRAY::a|:b`. Either way every
+//! value is decoded straight into the event's one [`Headers`] buffer.
 
 use chrono::{DateTime, Utc};
 use percent_encoding::percent_decode;
 use std::borrow::Cow;
 
 use crate::event::{Headers, SwitchEvent};
-use crate::switch::esl::codec::header_block;
+use crate::switch::esl::grammar::header_lines;
 
 /// Why an event body could not be decoded.
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
     #[error("malformed plain event header block")]
     PlainHeaders,
-    #[error("plain event body is not UTF-8")]
-    NotUtf8,
     #[error("inner Content-Length {declared} but only {available} bytes follow")]
     InnerBodyTruncated { declared: usize, available: usize },
     #[error("json event: {0}")]
     Json(#[from] serde_json::Error),
 }
 
-/// Percent-decoding only (`+` stays `+`); values without `%` are copied.
-fn percent_decoded(value: &str) -> Result<String, EventError> {
-    if !value.contains('%') {
-        return Ok(value.to_string());
+/// `bytes` appended to `out` as text: UTF-8 where valid, U+FFFD for each
+/// invalid sequence; `replaced` tells whether any byte was not UTF-8.
+fn push_lossy(out: &mut String, bytes: &[u8], replaced: &mut bool) {
+    match String::from_utf8_lossy(bytes) {
+        Cow::Borrowed(text) => out.push_str(text),
+        Cow::Owned(text) => {
+            *replaced = true;
+            out.push_str(&text);
+        }
     }
-    let decoded: Cow<[u8]> = percent_decode(value.as_bytes()).into();
-    String::from_utf8(decoded.into_owned()).map_err(|_| EventError::NotUtf8)
 }
 
-/// Decodes a `text/event-plain` body.
-pub fn decode_event_plain(body: &[u8]) -> Result<SwitchEvent, EventError> {
-    let (rest, lines) = header_block(body)
-        .map_err(|_: nom::Err<nom::error::Error<&[u8]>>| EventError::PlainHeaders)?;
-    // Validate the header block once; every name and value is a slice of it
-    // cut at ASCII delimiters, so re-slicing the checked text is exact.
-    let text =
-        std::str::from_utf8(&body[..body.len() - rest.len()]).map_err(|_| EventError::NotUtf8)?;
-    let slice = |part: &[u8]| {
-        let start = part.as_ptr() as usize - body.as_ptr() as usize;
-        text.get(start..start + part.len())
-            .ok_or(EventError::NotUtf8)
-    };
-    let mut headers = Headers::with_capacity(lines.len());
-    for (name, value) in lines {
-        headers.push(slice(name)?, percent_decoded(slice(value)?)?);
+/// Percent-decoding only (`+` stays `+`), straight into `out`; values
+/// without `%` are copied. `scratch` is reused between values.
+fn push_percent_decoded(
+    out: &mut String,
+    value: &[u8],
+    scratch: &mut Vec<u8>,
+    replaced: &mut bool,
+) {
+    if memchr::memchr(b'%', value).is_none() {
+        return push_lossy(out, value, replaced);
     }
+    scratch.clear();
+    scratch.extend(percent_decode(value));
+    push_lossy(out, scratch, replaced);
+}
+
+/// Decodes a `text/event-plain` body. Bytes that are not UTF-8 (FreeSWITCH
+/// writes a Latin-1 SIP display name as `%E9`) become U+FFFD in that value
+/// only; the event is kept, and a warning names its call.
+pub fn decode_event_plain(body: &[u8]) -> Result<SwitchEvent, EventError> {
+    // ~40 bytes a line on the captures; the text is never longer than the body.
+    let mut headers = Headers::with_capacities(body.len() / 40 + 1, body.len());
+    let mut replaced_in = Vec::new();
+    let mut scratch = Vec::new();
+    let mut lines = header_lines(body);
+    for line in lines.by_ref() {
+        let (name, value) = line.map_err(|_| EventError::PlainHeaders)?;
+        let mut replaced = false;
+        let name: Cow<str> = match std::str::from_utf8(name) {
+            Ok(name) => Cow::Borrowed(name),
+            Err(_) => {
+                replaced = true;
+                String::from_utf8_lossy(name)
+            }
+        };
+        headers.push_with(&name, |text| {
+            push_percent_decoded(text, value, &mut scratch, &mut replaced)
+        });
+        if replaced {
+            replaced_in.push(name.into_owned());
+        }
+    }
+    let rest = lines.rest();
+    warn_replaced(&headers, &replaced_in);
     let body = match headers.get("Content-Length") {
         Some(n) => {
             let declared: usize = n.trim().parse().map_err(|_| EventError::PlainHeaders)?;
@@ -68,65 +97,170 @@ pub fn decode_event_plain(body: &[u8]) -> Result<SwitchEvent, EventError> {
     Ok(finish(headers, body))
 }
 
-/// A JSON event object's members in wire order (no intermediate map).
-struct JsonMembers(Vec<(String, serde_json::Value)>);
+/// A json event's members written straight into [`Headers`] (no
+/// intermediate map or value per member); `_body` is kept apart.
+struct JsonEvent {
+    headers: Headers,
+    body: Option<String>,
+}
 
-impl<'de> serde::Deserialize<'de> for JsonMembers {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Members;
-        impl<'de> serde::de::Visitor<'de> for Members {
-            type Value = JsonMembers;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
+/// Visits the event object.
+struct EventVisitor {
+    capacity: usize,
+}
+
+impl<'de> serde::de::Visitor<'de> for EventVisitor {
+    type Value = JsonEvent;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<JsonEvent, A::Error> {
+        let mut headers = Headers::with_capacities(self.capacity / 48 + 1, self.capacity);
+        let mut body = None;
+        let mut name = String::new();
+        while map.next_key_seed(TextSeed(&mut name))?.is_some() {
+            if name == "_body" {
+                let mut text = String::new();
+                map.next_value_seed(TextSeed(&mut text))?;
+                body = Some(text);
+            } else {
+                let mut result = Ok(());
+                headers.push_with(&name, |text| {
+                    result = map.next_value_seed(TextSeed(text)).map(|_| ())
+                });
+                result?;
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<JsonMembers, A::Error> {
-                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(128));
-                while let Some(member) = map.next_entry()? {
-                    out.push(member);
-                }
-                Ok(JsonMembers(out))
-            }
+            name.clear();
         }
-        d.deserialize_map(Members)
+        Ok(JsonEvent { headers, body })
     }
 }
 
-/// Decodes a `text/event-json` body.
+/// Appends a JSON value to a string as the plain format would carry it:
+/// strings as they are, arrays as `ARRAY::a|:b`, `null` as nothing, other
+/// values as their JSON text.
+struct TextSeed<'a>(&'a mut String);
+
+impl<'de> serde::de::DeserializeSeed<'de> for TextSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for TextSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        self.0.push_str(v);
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        self.0.push_str(if v { "true" } else { "false" });
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        use std::fmt::Write;
+        let _ = write!(self.0, "{v}");
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        use std::fmt::Write;
+        let _ = write!(self.0, "{v}");
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+        if let Some(n) = serde_json::Number::from_f64(v) {
+            self.0.push_str(&n.to_string());
+        }
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.0.push_str("ARRAY::");
+        let mut first = true;
+        loop {
+            let at = self.0.len();
+            if !first {
+                self.0.push_str("|:");
+            }
+            if seq.next_element_seed(TextSeed(self.0))?.is_none() {
+                self.0.truncate(at);
+                return Ok(());
+            }
+            first = false;
+        }
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let value: serde_json::Value =
+            serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        self.0.push_str(&value.to_string());
+        Ok(())
+    }
+}
+
+fn json_event(text: &str) -> Result<JsonEvent, serde_json::Error> {
+    use serde::Deserializer;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let event = de.deserialize_map(EventVisitor {
+        capacity: text.len(),
+    })?;
+    de.end()?;
+    Ok(event)
+}
+
+/// Decodes a `text/event-json` body. FreeSWITCH writes a non-UTF-8 byte of
+/// a value raw into the JSON text; such bytes become U+FFFD, as in plain.
 pub fn decode_event_json(body: &[u8]) -> Result<SwitchEvent, EventError> {
-    let JsonMembers(members) = serde_json::from_slice(body)?;
-    let mut headers = Headers::with_capacity(members.len());
-    let mut event_body = None;
-    for (name, value) in members {
-        if name == "_body" {
-            event_body = Some(json_text(value));
-        } else {
-            headers.push(name, json_text(value));
-        }
+    let (event, lossy_text) = match std::str::from_utf8(body) {
+        Ok(text) => (json_event(text)?, false),
+        Err(_) => (json_event(&String::from_utf8_lossy(body))?, true),
+    };
+    let JsonEvent { headers, body } = event;
+    if lossy_text {
+        let replaced_in: Vec<String> = headers
+            .iter()
+            .filter(|(k, v)| k.contains('\u{FFFD}') || v.contains('\u{FFFD}'))
+            .map(|(k, _)| k.to_string())
+            .chain(
+                body.as_deref()
+                    .filter(|b| b.contains('\u{FFFD}'))
+                    .map(|_| "_body".to_string()),
+            )
+            .collect();
+        warn_replaced(&headers, &replaced_in);
     }
-    Ok(finish(headers, event_body))
+    Ok(finish(headers, body))
 }
 
-/// A JSON value as the text the plain format would carry.
-fn json_text(value: serde_json::Value) -> String {
-    use serde_json::Value;
-    match value {
-        Value::String(s) => s,
-        Value::Array(items) => {
-            let mut out = String::from("ARRAY::");
-            for (i, item) in items.into_iter().enumerate() {
-                if i > 0 {
-                    out.push_str("|:");
-                }
-                out.push_str(&json_text(item));
-            }
-            out
-        }
-        Value::Null => String::new(),
-        other => other.to_string(),
+/// One warning per event whose values had bytes that are not UTF-8, naming
+/// the call's leg so that an operator can find it.
+fn warn_replaced(headers: &Headers, replaced_in: &[String]) {
+    if replaced_in.is_empty() {
+        return;
     }
+    tracing::warn!(
+        unique_id = headers.get("Unique-ID").unwrap_or("-"),
+        event = headers.get("Event-Name").unwrap_or("-"),
+        headers = ?replaced_in,
+        "event values are not UTF-8: invalid bytes replaced by U+FFFD, the event is kept"
+    );
 }
 
 fn finish(headers: Headers, body: Option<String>) -> SwitchEvent {
@@ -233,17 +367,21 @@ mod tests {
     }
 
     #[test]
-    fn bytes_that_are_not_utf8_are_an_error_not_a_panic() {
-        assert!(matches!(
-            decode_event_plain(b"Event-Name: X\nv: %FF%FE\n\n"),
-            Err(EventError::NotUtf8)
-        ));
-        assert!(matches!(
-            decode_event_plain(b"Event-Name: X\nv: \xff\n\n"),
-            Err(EventError::NotUtf8)
-        ));
+    fn bytes_that_are_not_utf8_are_replaced_in_their_value_only() {
+        let e = decode_event_plain(b"Event-Name: X\nv: Jos%E9 %FF%FE\nw: ok\n\n").unwrap();
+        assert_eq!(e.headers.get("v"), Some("Jos\u{FFFD} \u{FFFD}\u{FFFD}"));
+        assert_eq!(e.headers.get("w"), Some("ok"));
+        let e = decode_event_plain(b"Event-Name: X\nv: \xff\n\n").unwrap();
+        assert_eq!(e.headers.get("v"), Some("\u{FFFD}"));
         let e = decode_event_plain(b"Event-Name: X\nv: caf%C3%A9 \xc3\xa9\n\n").unwrap();
         assert_eq!(e.headers.get("v"), Some("caf\u{e9} \u{e9}"));
+        let e =
+            decode_event_json(b"{\"Event-Name\":\"X\",\"v\":\"Jos\xe9\",\"w\":[\"a\xe9\",\"b\"]}")
+                .unwrap();
+        assert_eq!(e.headers.get("v"), Some("Jos\u{FFFD}"));
+        assert_eq!(e.headers.get("w"), Some("ARRAY::a\u{FFFD}|:b"));
+        // Outside a string an invalid byte is still invalid JSON.
+        assert!(decode_event_json(b"{\"a\":\xe9}").is_err());
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! [`reconnect_loop`](crate::switch::session::reconnect_loop).
 //!
 //! Order on the wire: `auth/request` → `auth <password>` → `+OK accepted` →
-//! `event plain|json … CUSTOM <subclasses>` → `+OK` → [`SwitchMessage::Connected`]
+//! the [`subscribe`](crate::switch::esl::subscribe) commands (`filter …`
+//! when a subclass is a glob, then `event plain|json …`) → one `+OK` each →
+//! [`SwitchMessage::Connected`]
 //! → `api show channels as json` (its rows become
 //! [`SwitchMessage::LiveChannels`]) → events. Every `keepalive` the session
 //! sends `api status`; a connection silent for three intervals is dropped and
@@ -23,8 +25,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Secret, SwitchConfig};
 use crate::event::SwitchMessage;
 use crate::switch::backoff::Backoff;
+use crate::switch::esl::channels::live_channels;
 use crate::switch::esl::codec::{parse_frame, EslCodec, Frame};
-use crate::switch::esl::{live_channels, subscribe_command, unsubscribable_subclasses};
+use crate::switch::esl::subscribe::{subscribe_commands, unsubscribable_subclasses};
 use crate::switch::session::{reconnect_loop, SessionEnd, Target};
 
 /// FreeSWITCH's stock event socket password.
@@ -35,8 +38,9 @@ pub const DEFAULT_PASSWORD: &str = "ClueCon";
 pub struct SessionOptions {
     pub switch: String,
     pub secret: Option<Secret>,
-    /// The complete `event …` command, ending in a blank line.
-    pub subscribe: String,
+    /// The subscription commands (`filter …`, then `event …`), each
+    /// ending in a blank line and answered by one `command/reply`.
+    pub subscribe: Vec<String>,
     pub max_frame_bytes: usize,
     pub keepalive: Duration,
     /// Time allowed from connect to a confirmed subscription.
@@ -48,7 +52,7 @@ impl SessionOptions {
         SessionOptions {
             switch: config.name.clone(),
             secret: config.secret.clone(),
-            subscribe: subscribe_command(config.events, &config.custom_subclasses),
+            subscribe: subscribe_commands(config.events, &config.custom_subclasses),
             max_frame_bytes: config.max_frame_bytes,
             keepalive: config.keepalive.max(Duration::from_millis(10)),
             login_timeout: config.connect_timeout,
@@ -61,7 +65,7 @@ pub async fn run(config: SwitchConfig, tx: mpsc::Sender<SwitchMessage>, cancel: 
     let globs = unsubscribable_subclasses(&config.custom_subclasses);
     if !globs.is_empty() {
         tracing::info!(switch = %config.name, patterns = ?globs,
-            "CUSTOM subclass patterns cannot be subscribed by name: subscribing to ALL events and filtering here (list exact subclass names to subscribe narrowly)");
+            "CUSTOM subclass patterns cannot be subscribed by name: subscribing to ALL with switch-side filters (one per event and subclass)");
     }
     let target = Target {
         switch: config.name.clone(),
@@ -158,21 +162,28 @@ where
         Ok(other) => return fail(format!("unexpected reply to auth: {other:?}")),
         Err(e) => return fail(e),
     }
-    if let Err(e) = writer.write_all(options.subscribe.as_bytes()).await {
+    // Replies come in command order, so the commands go out in one write.
+    if let Err(e) = writer
+        .write_all(options.subscribe.concat().as_bytes())
+        .await
+    {
         return fail(e.to_string());
     }
-    loop {
+    let mut confirmed = 0;
+    while confirmed < options.subscribe.len() {
         match next_frame(frames, &options.switch).await {
             Ok(Frame::CommandReply { reply_text, .. }) if reply_text.starts_with("+OK") => {
-                return Login::Ok
+                confirmed += 1;
             }
             Ok(Frame::CommandReply { reply_text, .. }) => {
-                return fail(format!("subscription refused: {reply_text}"))
+                let command = options.subscribe[confirmed].trim_end();
+                return fail(format!("subscription refused: {command:?} → {reply_text}"));
             }
             Ok(_) => continue,
             Err(e) => return fail(e),
         }
     }
+    Login::Ok
 }
 
 /// Runs one connection until it ends; see the module documentation.
