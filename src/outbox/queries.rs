@@ -10,8 +10,9 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use super::error::OutboxError;
 use super::model::{
     to_ms, AttemptReport, AttemptResult, DeliveryRef, Enabled, Leased, NewCall, NewDelivery,
-    Reconciled, RetriedDead, Status,
+    Reconciled, RetriedDead,
 };
+use super::status::Status;
 use super::writer::WriteCtx;
 
 type Result<T> = std::result::Result<T, OutboxError>;

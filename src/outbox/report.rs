@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::model::{
-    DeliveryDetail, DeliverySummary, DisabledService, Enabled, RetriedDead, Stats, Status,
-};
+use super::model::{DeliveryDetail, DeliverySummary, DisabledService, Enabled, RetriedDead, Stats};
+use super::status::Status;
 
 /// `postcall queue stats`.
 pub fn format_stats(stats: &Stats, now: DateTime<Utc>) -> String {

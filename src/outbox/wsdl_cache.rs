@@ -72,9 +72,7 @@ impl Outbox {
         at: DateTime<Utc>,
     ) -> Result<(), OutboxError> {
         let (url, text) = (url.to_string(), text.to_string());
-        self.inner
-            .writer
-            .call(move |ctx| store(ctx.conn, &url, &text, at))
+        self.write(move |ctx| store(ctx.conn, &url, &text, at))
             .await
     }
 
