@@ -17,10 +17,6 @@ use super::writer::WriteCtx;
 
 type Result<T> = std::result::Result<T, OutboxError>;
 
-/// Statuses in which a delivery may still be sent, so its call's payload is
-/// still needed.
-const LIVE: &str = "('pending', 'leased', 'held', 'orphaned')";
-
 // ---------------------------------------------------------------------------
 // Enqueue
 
@@ -378,17 +374,16 @@ fn disable_service(
 }
 
 /// Deletes a call's stored record and raw variables once one of its private
-/// deliveries has ended and no delivery of the call can be sent any more;
-/// the WAL is checkpointed after the commit so no copy lingers.
+/// deliveries has ended and no delivery of the call needs them any more: none
+/// can still be sent, and none is dead and retryable (a dead public delivery
+/// keeps the record until it is delivered or purged). The WAL is
+/// checkpointed after the commit so no copy lingers.
 fn release_private_payload(ctx: &mut WriteCtx<'_>, event_id: &str) -> Result<()> {
     let changed = ctx
         .conn
         .prepare_cached(&format!(
             "UPDATE calls SET record_json = NULL, raw_vars_json = NULL
-             WHERE event_id = ?1 AND record_json IS NOT NULL
-               AND EXISTS (SELECT 1 FROM deliveries
-                           WHERE event_id = ?1 AND private = 1 AND status IN ('delivered', 'dead'))
-               AND NOT EXISTS (SELECT 1 FROM deliveries WHERE event_id = ?1 AND status IN {LIVE})"
+             WHERE event_id = ?1 AND record_json IS NOT NULL AND {PRIVATE_PAYLOAD_UNNEEDED}"
         ))?
         .execute([event_id])?;
     if changed > 0 {
@@ -397,6 +392,16 @@ fn release_private_payload(ctx: &mut WriteCtx<'_>, event_id: &str) -> Result<()>
     }
     Ok(())
 }
+
+/// The condition (on a `calls` row) under which [`release_private_payload`]
+/// deletes its payload: pending, leased, held and orphaned rows may still be
+/// sent, a dead public row may be retried.
+const PRIVATE_PAYLOAD_UNNEEDED: &str = "EXISTS (SELECT 1 FROM deliveries d
+        WHERE d.event_id = calls.event_id AND d.private = 1 AND d.status IN ('delivered', 'dead'))
+    AND NOT EXISTS (SELECT 1 FROM deliveries d
+        WHERE d.event_id = calls.event_id
+          AND (d.status IN ('pending', 'leased', 'held', 'orphaned')
+               OR (d.status = 'dead' AND d.private = 0)))";
 
 struct DeliveryState {
     status: Status,
@@ -509,6 +514,16 @@ pub(crate) fn purge_dead(ctx: &mut WriteCtx<'_>) -> Result<u64> {
         .conn
         .execute("DELETE FROM deliveries WHERE status = 'dead'", [])? as u64;
     delete_unreferenced_calls(ctx.conn)?;
+    // A purged dead public row may have been the last to need the record of a
+    // call whose private delivery ended.
+    let released = ctx.conn.execute(
+        &format!(
+            "UPDATE calls SET record_json = NULL, raw_vars_json = NULL
+             WHERE record_json IS NOT NULL AND {PRIVATE_PAYLOAD_UNNEEDED}"
+        ),
+        [],
+    )?;
+    ctx.checkpoint |= released > 0;
     tracing::info!(purged, "dead deliveries purged");
     Ok(purged)
 }

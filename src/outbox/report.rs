@@ -91,7 +91,7 @@ pub fn format_show(detail: &DeliveryDetail) -> String {
         if detail.payload_stored {
             "stored".into()
         } else {
-            "deleted (private delivery ended)".into()
+            "deleted (a private delivery of the call ended)".into()
         },
     );
     if d.status == Status::Dead && !detail.payload_stored {
