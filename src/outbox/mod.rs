@@ -13,6 +13,7 @@
 //! - [`queries`] / [`views`]: the write and read SQL.
 //! - [`report`] / [`QueueCommand`]: `postcall queue …`, its arguments and text.
 
+mod backoff;
 mod command;
 mod error;
 mod handle;
@@ -25,6 +26,7 @@ mod views;
 mod writer;
 pub mod wsdl_cache;
 
+pub use backoff::{WriteBackoff, WriteState};
 pub use command::QueueCommand;
 pub use error::OutboxError;
 pub use handle::{Outbox, OutboxSettings};
