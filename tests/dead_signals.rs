@@ -76,7 +76,10 @@ async fn a_dead_delivery_is_a_warn_line_a_counter_and_a_health_detail() {
     metrics.switch_connected("lab", true);
     let (pool, _) = Pool::from_config(outbox.clone(), &config);
     pool.set_metrics(metrics.clone());
-    let stats = pool.run_until_drained(CancellationToken::new()).await.unwrap();
+    let stats = pool
+        .run_until_drained(CancellationToken::new())
+        .await
+        .unwrap();
     assert_eq!(stats.dead, 1);
     assert_eq!(
         outbox.show(refs[0].id).await.unwrap().delivery.status,
@@ -89,7 +92,12 @@ async fn a_dead_delivery_is_a_warn_line_a_counter_and_a_health_detail() {
         .filter(|l| l.contains("delivery dead"))
         .collect();
     assert_eq!(dead.len(), 1, "{text}");
-    for part in [" WARN ", "call_id=call-dead-1", "service=crm", "http_status=400"] {
+    for part in [
+        " WARN ",
+        "call_id=call-dead-1",
+        "service=crm",
+        "http_status=400",
+    ] {
         assert!(dead[0].contains(part), "{part:?} missing in {}", dead[0]);
     }
 
@@ -103,13 +111,20 @@ async fn a_dead_delivery_is_a_warn_line_a_counter_and_a_health_detail() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let cancel = CancellationToken::new();
-    tokio::spawn(postcall::ops::http::serve(listener, metrics, cancel.clone()));
+    tokio::spawn(postcall::ops::http::serve(
+        listener,
+        metrics,
+        cancel.clone(),
+    ));
     let (code, body) =
         tokio::task::spawn_blocking(move || support::process::http_get(port, "/healthz"))
             .await
             .unwrap()
             .unwrap();
-    assert_eq!(code, 200, "a dead delivery does not make the daemon unhealthy: {body}");
+    assert_eq!(
+        code, 200,
+        "a dead delivery does not make the daemon unhealthy: {body}"
+    );
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["deliveries_dead"], 1, "{body}");
     cancel.cancel();
