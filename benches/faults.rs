@@ -12,12 +12,11 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use support::driver::Daemon;
-use support::fake_switch::{CallTemplate, FakeSwitch};
-use support::receiver::{FaultyReceiver, Mode};
+use support::faults::{ended_by, Rig};
+use support::receiver::Mode;
 
 fn knob(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -26,28 +25,9 @@ fn knob(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn templates() -> Vec<CallTemplate> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/freeswitch");
-    [
-        "01-answered-agent-hangup.plain.esl",
-        "02-answered-caller-hangup.plain.esl",
-    ]
-    .iter()
-    .map(|f| CallTemplate::from_capture(&dir.join(f)))
-    .collect()
-}
-
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_postcall"))
-}
-
 /// `postcall queue stats` figures: (pending + leased, dead).
 fn queue_figures(daemon: &Daemon) -> (u64, u64) {
-    let out = std::process::Command::new(bin())
-        .args(["queue", "stats", "--config"])
-        .arg(&daemon.config)
-        .output()
-        .unwrap();
+    let out = support::cli::postcall(&["queue", "stats"], &daemon.config);
     let text = String::from_utf8_lossy(&out.stdout);
     let get = |name: &str| -> u64 {
         text.lines()
@@ -56,24 +36,6 @@ fn queue_figures(daemon: &Daemon) -> (u64, u64) {
             .unwrap_or(0)
     };
     (get("pending") + get("leased"), get("dead"))
-}
-
-/// Calls whose last event was written at or before `cutoff`, and how many
-/// of them no delivered record names; plus calls with more than one
-/// event_id.
-fn tally(switch: &FakeSwitch, receiver: &FaultyReceiver, cutoff: Instant) -> (usize, usize, usize) {
-    let delivered = receiver.event_ids_by_call();
-    let due: Vec<_> = switch
-        .calls()
-        .into_iter()
-        .filter(|c| c.last_event_sent.is_some_and(|t| t <= cutoff))
-        .collect();
-    let lost = due
-        .iter()
-        .filter(|c| !c.ids.iter().any(|id| delivered.contains_key(id)))
-        .count();
-    let split = delivered.values().filter(|ids| ids.len() > 1).count();
-    (due.len(), lost, split)
 }
 
 /// Waits until the queue has nothing pending or leased (at most `limit`).
@@ -88,87 +50,57 @@ async fn drain(daemon: &Daemon, limit: Duration) -> bool {
     false
 }
 
-async fn wait_generated(switch: &FakeSwitch, n: usize, limit: Duration) {
-    let end = Instant::now() + limit;
-    while switch.generated() < n && Instant::now() < end {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn receiver_down() {
     let (secs, rate) = (knob("FAULTS_DOWN_SECS", 600), knob("FAULTS_DOWN_RATE", 100));
     let total = (secs * rate) as usize;
-    let dir = tempfile::tempdir().unwrap();
-    let mut receiver = FaultyReceiver::start(Mode::Down).await;
-    let switch = FakeSwitch::start(templates(), rate as f64, total).await;
-    let mut daemon = Daemon::new(
-        bin(),
-        dir.path(),
-        &switch.addr.to_string(),
-        &receiver.url(),
-        "",
-    );
-    daemon.start();
+    let mut rig = Rig::start(Mode::Down, rate as f64, total).await;
     let started = Instant::now();
-    wait_generated(&switch, total, Duration::from_secs(secs * 2 + 60)).await;
+    rig.wait_generated(total, Duration::from_secs(secs * 2 + 60))
+        .await;
     let generating = started.elapsed();
-    receiver.set_mode(Mode::Up).await;
-    let drained = drain(&daemon, Duration::from_secs(1800)).await;
-    let (_, dead) = queue_figures(&daemon);
-    let (due, lost, split) = tally(&switch, &receiver, Instant::now());
+    rig.receiver.set_mode(Mode::Up).await;
+    let drained = drain(&rig.daemon, Duration::from_secs(1800)).await;
+    let (_, dead) = queue_figures(&rig.daemon);
+    let t = rig.tally(ended_by(Instant::now()));
     println!(
-        "receiver_down secs={secs} rate={rate}/s generated={} reached_postcall={due} lost={lost} dead={dead} split_event_ids={split} drained={drained} generating_took={:.0}s",
-        switch.generated(),
+        "receiver_down secs={secs} rate={rate}/s generated={} reached_postcall={} lost={} dead={dead} split_event_ids={} drained={drained} generating_took={:.0}s",
+        rig.switch.generated(),
+        t.due,
+        t.lost,
+        t.split,
         generating.as_secs_f64()
     );
 }
 
 async fn kill_9() {
     let (kills, rate) = (knob("FAULTS_KILLS", 20), knob("FAULTS_KILL_RATE", 50));
-    let every = Duration::from_secs(3);
     let total = (rate * 3 * (kills + 1)) as usize;
-    let dir = tempfile::tempdir().unwrap();
-    let receiver = FaultyReceiver::start(Mode::Up).await;
-    let switch = FakeSwitch::start(templates(), rate as f64, total).await;
-    let mut daemon = Daemon::new(
-        bin(),
-        dir.path(),
-        &switch.addr.to_string(),
-        &receiver.url(),
-        "",
-    );
-    daemon.start();
+    let mut rig = Rig::start(Mode::Up, rate as f64, total).await;
     let mut kill_times = Vec::new();
     for _ in 0..kills {
-        tokio::time::sleep(every).await;
-        daemon.kill9();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        rig.daemon.kill9();
         kill_times.push(Instant::now());
         tokio::time::sleep(Duration::from_millis(200)).await;
-        daemon.start();
+        rig.daemon.start();
     }
-    wait_generated(&switch, total, Duration::from_secs(600)).await;
-    let drained = drain(&daemon, Duration::from_secs(600)).await;
+    rig.wait_generated(total, Duration::from_secs(600)).await;
+    let drained = drain(&rig.daemon, Duration::from_secs(600)).await;
     // A call counts when its last event was sent >= 1 s before the next
-    // kill (or before the end, for calls after the last kill).
-    let delivered = receiver.event_ids_by_call();
-    let (mut due, mut lost) = (0, 0);
-    for c in switch.calls() {
-        let Some(sent) = c.last_event_sent else {
-            continue;
-        };
-        let next_kill = kill_times.iter().find(|k| **k >= sent);
-        if next_kill.is_some_and(|k| *k < sent + Duration::from_secs(1)) {
-            continue;
-        }
-        due += 1;
-        if !c.ids.iter().any(|id| delivered.contains_key(id)) {
-            lost += 1;
-        }
-    }
-    let split = delivered.values().filter(|ids| ids.len() > 1).count();
+    // kill (or at all, for calls after the last kill).
+    let t = rig.tally(|c| {
+        c.last_event_sent.is_some_and(|sent| {
+            !kill_times
+                .iter()
+                .any(|k| *k >= sent && *k < sent + Duration::from_secs(1))
+        })
+    });
     println!(
-        "kill_9 kills={kills} rate={rate}/s generated={} counted={due} lost={lost} split_event_ids={split} drained={drained}",
-        switch.generated()
+        "kill_9 kills={kills} rate={rate}/s generated={} counted={} lost={} split_event_ids={} drained={drained}",
+        rig.switch.generated(),
+        t.due,
+        t.lost,
+        t.split
     );
 }
 
@@ -189,36 +121,28 @@ fn stray_event(name: &[u8], declared: Option<usize>) -> Vec<u8> {
 
 async fn malformed() {
     let total = knob("FAULTS_MALFORMED_CALLS", 500) as usize;
-    let dir = tempfile::tempdir().unwrap();
-    let receiver = FaultyReceiver::start(Mode::Up).await;
-    let switch = FakeSwitch::start(templates(), 50.0, total).await;
-    let mut daemon = Daemon::new(
-        bin(),
-        dir.path(),
-        &switch.addr.to_string(),
-        &receiver.url(),
-        "",
-    );
-    daemon.start();
+    let rig = Rig::start(Mode::Up, 50.0, total).await;
     let mut injected = 0;
     let mut next = 25;
-    while switch.generated() < total {
-        if switch.generated() >= next {
+    let end = Instant::now() + Duration::from_secs(total as u64 / 10 + 60);
+    while rig.switch.generated() < total && Instant::now() < end {
+        if rig.switch.generated() >= next {
             let frame = if injected % 2 == 0 {
                 stray_event(b"Jos\xe9", None)
             } else {
                 stray_event(b"liar", Some(1 << 20))
             };
-            injected += usize::from(switch.inject(frame));
+            injected += usize::from(rig.switch.inject(frame));
             next += 25;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let drained = drain(&daemon, Duration::from_secs(300)).await;
-    let alive = daemon.healthy();
-    let (due, lost, split) = tally(&switch, &receiver, Instant::now());
+    let drained = drain(&rig.daemon, Duration::from_secs(300)).await;
+    let alive = rig.daemon.healthy();
+    let t = rig.tally(ended_by(Instant::now()));
     println!(
-        "malformed calls={total} injected={injected} reached_postcall={due} lost={lost} split_event_ids={split} drained={drained} healthy_after={alive}"
+        "malformed calls={total} injected={injected} reached_postcall={} lost={} split_event_ids={} drained={drained} healthy_after={alive}",
+        t.due, t.lost, t.split
     );
 }
 

@@ -9,14 +9,10 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use postcall::call::record::CallRecord;
-use postcall::call::tracker::FinishedCall;
-use postcall::config::Config;
-use postcall::deliver::enqueue_call;
-use postcall::deliver::pool::Pool;
 use postcall::metrics::Metrics;
-use postcall::outbox::{Outbox, OutboxSettings, Status};
-use postcall::route::Router;
+use postcall::outbox::Status;
 use support::http::{Receiver, Reply};
+use support::pipeline::{deliver_until_drained, one_service_config};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Clone, Default)]
@@ -49,40 +45,21 @@ async fn a_dead_delivery_is_a_warn_line_a_counter_and_a_health_detail() {
         .init();
 
     let receiver = Receiver::start(|_, _| Reply::status(400).with_body("no such lead")).await;
-    let config = Config::from_toml_str(&format!(
-        "[[applications]]\nname = \"sales\"\n[applications.match]\nany = true\n[[applications.services]]\nname = \"crm\"\nurl = \"{}\"\n",
-        receiver.url("/calls")
-    ))
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = Outbox::open(&dir.path().join("q.sqlite3"), OutboxSettings::default())
-        .await
-        .unwrap();
-    let router = Router::from_config(&config.applications).unwrap();
+    let config = one_service_config("", &receiver.url("/calls"));
     let mut record = CallRecord::sample();
     record.event_id = "event-dead-1".into();
     record.call_id = "call-dead-1".into();
-    let refs = enqueue_call(
-        &outbox,
-        &router,
-        &FinishedCall {
-            raw_variables: Default::default(),
-            record,
-        },
-    )
-    .await
-    .unwrap();
     let metrics = Arc::new(Metrics::new(&["lab"]));
     metrics.switch_connected("lab", true);
-    let (pool, _) = Pool::from_config(outbox.clone(), &config);
-    pool.set_metrics(metrics.clone());
-    let stats = pool
-        .run_until_drained(CancellationToken::new())
-        .await
-        .unwrap();
-    assert_eq!(stats.dead, 1);
+    let run = deliver_until_drained(&config, record, Some(metrics.clone())).await;
+    assert_eq!(run.stats.dead, 1);
     assert_eq!(
-        outbox.show(refs[0].id).await.unwrap().delivery.status,
+        run.outbox
+            .show(run.refs[0].id)
+            .await
+            .unwrap()
+            .delivery
+            .status,
         Status::Dead
     );
 

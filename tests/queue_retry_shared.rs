@@ -6,45 +6,20 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use support::cli::{postcall, text};
 use support::http::{Receiver, Reply};
 
-fn postcall(args: &[&str], config: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_postcall"))
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// `postcall replay` (delivering) of capture 01; it must succeed.
-async fn replay(config: &Path) -> String {
-    let capture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/freeswitch/01-answered-agent-hangup.plain.esl");
+/// `postcall replay` (delivering) of capture 01, off the runtime's threads.
+async fn replay(config: &Path) {
     let config = config.to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_postcall"))
-            .args(["replay", "--config"])
-            .arg(&config)
-            .arg(&capture)
-            .output()
-            .unwrap()
+    tokio::task::spawn_blocking(move || {
+        support::cli::replay(&config, "01-answered-agent-hangup.plain.esl")
     })
     .await
     .unwrap();
-    text(&out)
 }
 
 fn config(dir: &Path, receiver: &Receiver) -> PathBuf {

@@ -12,27 +12,12 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use support::cli::{postcall, replay, text};
 use support::process::{free_port, http_get, ChildGuard};
-
-fn postcall(args: &[&str], config: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn prlimit_fsize(pid: u32, limit: &str) {
     let out = Command::new("prlimit")
@@ -103,19 +88,7 @@ url = "http://127.0.0.1:{}/calls"
     )
     .unwrap();
     // One call queued and dead (400).
-    let capture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/freeswitch/01-answered-agent-hangup.plain.esl");
-    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
-        .args(["replay", "--config"])
-        .arg(&config)
-        .arg(&capture)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    replay(&config, "01-answered-agent-hangup.plain.esl");
 
     // stderr must be a pipe: a log file would be unwritable too.
     let mut child = Command::new("sh")
@@ -151,7 +124,8 @@ url = "http://127.0.0.1:{}/calls"
 
     prlimit_fsize(pid, "0:unlimited");
     // Due now: the daemon's next lease must write, and cannot.
-    postcall(&["queue", "retry", "1"], &config);
+    let retried = postcall(&["queue", "retry", "1"], &config);
+    assert!(retried.status.success(), "{}", text(&retried));
     wait_until("the lease failure", || {
         logged("cannot lease deliveries") > 0
     });

@@ -6,47 +6,18 @@
 mod support;
 
 use postcall::call::record::CallRecord;
-use postcall::call::tracker::FinishedCall;
-use postcall::config::Config;
-use postcall::deliver::enqueue_call;
-use postcall::deliver::pool::Pool;
-use postcall::outbox::{Outbox, OutboxSettings};
-use postcall::route::Router;
 use support::http::Receiver;
-use tokio_util::sync::CancellationToken;
+use support::pipeline::{deliver_until_drained, one_service_config};
 
 /// Delivers `CallRecord::sample()` (which has one recording) through an
 /// application with `app_keys`; returns the body the receiver got.
 async fn delivered_body(app_keys: &str) -> (serde_json::Value, String) {
     let receiver = Receiver::ok().await;
-    let config = Config::from_toml_str(&format!(
-        "[[applications]]\nname = \"sales\"\n{app_keys}\n[applications.match]\nany = true\n[[applications.services]]\nname = \"crm\"\nurl = \"{}\"\n",
-        receiver.url("/calls")
-    ))
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = Outbox::open(&dir.path().join("q.sqlite3"), OutboxSettings::default())
-        .await
-        .unwrap();
-    let router = Router::from_config(&config.applications).unwrap();
+    let config = one_service_config(app_keys, &receiver.url("/calls"));
     let record = CallRecord::sample();
     assert!(!record.recordings.is_empty(), "the sample has a recording");
-    enqueue_call(
-        &outbox,
-        &router,
-        &FinishedCall {
-            raw_variables: Default::default(),
-            record,
-        },
-    )
-    .await
-    .unwrap();
-    let (pool, _) = Pool::from_config(outbox.clone(), &config);
-    let stats = pool
-        .run_until_drained(CancellationToken::new())
-        .await
-        .unwrap();
-    assert_eq!(stats.delivered, 1);
+    let run = deliver_until_drained(&config, record, None).await;
+    assert_eq!(run.stats.delivered, 1);
     let got = receiver.requests();
     assert_eq!(got.len(), 1);
     let text = String::from_utf8(got[0].body.clone()).unwrap();
