@@ -708,7 +708,7 @@ async fn shared_call_private_delivered() -> (tempfile::TempDir, PathBuf, Outbox,
 
 #[tokio::test]
 async fn a_shared_call_keeps_its_payload_while_a_dead_public_delivery_may_be_retried() {
-    let (_dir, db, outbox, vault, crm) = shared_call_private_delivered().await;
+    let (_dir, db, outbox, _vault, crm) = shared_call_private_delivered().await;
     // crm still needs the record.
     assert!(outbox.show(crm).await.unwrap().payload_stored);
     outbox
