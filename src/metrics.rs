@@ -29,6 +29,11 @@ struct CallLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServiceLabel {
+    service: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
     result: String,
 }
@@ -41,6 +46,8 @@ pub struct Metrics {
     reconnects: Family<SwitchLabel, Counter>,
     calls: Family<CallLabels, Counter>,
     deliveries: Family<ResultLabel, Counter>,
+    dead: Family<ServiceLabel, Counter>,
+    dead_total: AtomicU64,
     attempt_seconds: Histogram,
     queue_depth: Gauge,
     oldest_pending_seconds: Gauge<f64, AtomicU64>,
@@ -58,6 +65,9 @@ pub struct Health {
     pub queue_writable: bool,
     pub queue_depth: i64,
     pub oldest_pending_seconds: f64,
+    /// Deliveries that went dead since the daemon started (detail only: the
+    /// status does not depend on it).
+    pub deliveries_dead: u64,
 }
 
 impl Health {
@@ -75,6 +85,7 @@ impl Metrics {
         let reconnects = Family::<SwitchLabel, Counter>::default();
         let calls = Family::<CallLabels, Counter>::default();
         let deliveries = Family::<ResultLabel, Counter>::default();
+        let dead = Family::<ServiceLabel, Counter>::default();
         let attempt_seconds = Histogram::new([
             0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
         ]);
@@ -100,6 +111,11 @@ impl Metrics {
             "deliveries",
             "Delivery attempts, by result",
             deliveries.clone(),
+        );
+        registry.register(
+            "deliveries_dead",
+            "Deliveries that went dead (no more attempts), by service",
+            dead.clone(),
         );
         registry.register(
             "delivery_attempt_seconds",
@@ -133,6 +149,8 @@ impl Metrics {
             reconnects,
             calls,
             deliveries,
+            dead,
+            dead_total: AtomicU64::new(0),
             attempt_seconds,
             queue_depth,
             oldest_pending_seconds,
@@ -177,6 +195,17 @@ impl Metrics {
         self.attempt_seconds.observe(latency.as_secs_f64());
     }
 
+    /// A delivery to `service` went dead.
+    pub fn delivery_dead(&self, service: &str) {
+        self.dead
+            .get_or_create(&ServiceLabel {
+                service: service.to_string(),
+            })
+            .inc();
+        self.dead_total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// The queue's depth and the age of its oldest waiting delivery.
     pub fn queue_figures(&self, depth: i64, oldest_pending: Duration) {
         self.queue_depth.set(depth);
@@ -210,6 +239,7 @@ impl Metrics {
             queue_writable,
             queue_depth: self.queue_depth.get(),
             oldest_pending_seconds: self.oldest_pending_seconds.get(),
+            deliveries_dead: self.dead_total.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 }
@@ -248,6 +278,25 @@ mod tests {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn dead_deliveries_count_per_service_and_in_health_without_changing_status() {
+        let m = Metrics::new(&["a"]);
+        m.switch_connected("a", true);
+        m.delivery_dead("crm");
+        m.delivery_dead("crm");
+        m.delivery_dead("erp");
+        let text = m.render();
+        for line in [
+            "postcall_deliveries_dead_total{service=\"crm\"} 2",
+            "postcall_deliveries_dead_total{service=\"erp\"} 1",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        let h = m.health();
+        assert_eq!(h.deliveries_dead, 3);
+        assert!(h.is_ok(), "dead deliveries are a detail, not a failure");
     }
 
     #[test]

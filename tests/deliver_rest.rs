@@ -48,6 +48,7 @@ fn plan(spec: RequestSpec) -> ServicePlan {
         auth: vec![],
         client: ClientSettings::default(),
         private: false,
+        include_recordings: true,
         recording: None,
         soap: None,
     }

@@ -681,8 +681,10 @@ async fn a_delivered_private_payload_leaves_no_bytes_in_the_files() {
     assert_eq!(files_containing(&db, MARKER), Vec::<PathBuf>::new());
 }
 
-#[tokio::test]
-async fn a_shared_call_keeps_its_payload_until_every_delivery_ended() {
+/// One call with the marker for a private `vault` and a public `crm`
+/// service, both leased once, `vault` delivered: (dir, db, outbox, vault
+/// id, crm id).
+async fn shared_call_private_delivered() -> (tempfile::TempDir, PathBuf, Outbox, i64, i64) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("queue.sqlite3");
     let outbox = Outbox::open(&db, OutboxSettings::default()).await.unwrap();
@@ -700,17 +702,49 @@ async fn a_shared_call_keeps_its_payload_until_every_delivery_ended() {
         .finish_attempt(vault.id, report(1, Some(200), AttemptResult::Delivered))
         .await
         .unwrap();
+    let (vault, crm) = (vault.id, crm.id);
+    (dir, db, outbox, vault, crm)
+}
+
+#[tokio::test]
+async fn a_shared_call_keeps_its_payload_while_a_dead_public_delivery_may_be_retried() {
+    let (_dir, db, outbox, _vault, crm) = shared_call_private_delivered().await;
     // crm still needs the record.
-    assert!(outbox.show(crm.id).await.unwrap().payload_stored);
+    assert!(outbox.show(crm).await.unwrap().payload_stored);
     outbox
-        .finish_attempt(crm.id, report(1, Some(400), AttemptResult::Dead))
+        .finish_attempt(crm, report(1, Some(400), AttemptResult::Dead))
         .await
         .unwrap();
-    assert!(!outbox.show(crm.id).await.unwrap().payload_stored);
-    assert!(matches!(
-        outbox.retry(crm.id).await,
-        Err(OutboxError::PayloadDeleted { .. })
-    ));
+    // Dead but retryable: the record stays.
+    assert!(outbox.show(crm).await.unwrap().payload_stored);
+    outbox.retry(crm).await.unwrap();
+    let again = outbox.lease(10, LEASE).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id, again[0].attempt), (crm, 2));
+    assert!(again[0].record_json.contains(MARKER));
+    outbox
+        .finish_attempt(crm, report(2, Some(200), AttemptResult::Delivered))
+        .await
+        .unwrap();
+    // The last delivery that needed it ended: gone from the files.
+    assert!(!outbox.show(crm).await.unwrap().payload_stored);
+    assert!(outbox.lease(10, LEASE).await.unwrap().is_empty());
+    assert_eq!(files_containing(&db, MARKER), Vec::<PathBuf>::new());
+    outbox.close().await;
+    assert_eq!(files_containing(&db, MARKER), Vec::<PathBuf>::new());
+}
+
+#[tokio::test]
+async fn purging_the_dead_public_delivery_deletes_the_private_payload() {
+    let (_dir, db, outbox, vault, crm) = shared_call_private_delivered().await;
+    outbox
+        .finish_attempt(crm, report(1, Some(400), AttemptResult::Dead))
+        .await
+        .unwrap();
+    assert!(!files_containing(&db, MARKER).is_empty());
+    assert_eq!(outbox.purge_dead().await.unwrap(), 1);
+    assert!(!outbox.show(vault).await.unwrap().payload_stored);
+    assert!(outbox.lease(10, LEASE).await.unwrap().is_empty());
     outbox.close().await;
     assert_eq!(files_containing(&db, MARKER), Vec::<PathBuf>::new());
 }

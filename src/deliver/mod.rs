@@ -46,6 +46,9 @@ pub struct ServicePlan {
     pub client: ClientSettings,
     /// Nothing of the request in logs or errors.
     pub private: bool,
+    /// Whether the application includes recordings; when not, the record
+    /// is sent with `recordings: []` and `recording_url: null`.
+    pub include_recordings: bool,
     /// The application's `recording_url` template; `None` when the
     /// application does not include recordings (the record then carries
     /// `recording_url: null`).
@@ -94,6 +97,9 @@ pub async fn attempt(
     now: DateTime<Utc>,
 ) -> AttemptReport {
     let mut record = record.clone();
+    if !plan.include_recordings {
+        record.recordings.clear();
+    }
     record.recording_url = match &plan.recording {
         None => None,
         Some(link) => match link.render(&record, vars, now.timestamp()) {

@@ -213,6 +213,7 @@ pub fn service_plan_with(
             insecure: service.tls.insecure,
         },
         private: service.private,
+        include_recordings: app.include_recordings,
         recording,
         soap,
     })

@@ -22,7 +22,9 @@ pub use crate::deliver::plan::{Plans, ServiceEntry};
 use crate::deliver::policy::Decision;
 use crate::deliver::rest::ClientCache;
 use crate::deliver::{attempt, AttemptReport};
-use crate::outbox::{AttemptReport as Attempt, AttemptResult, Leased, Outbox};
+use crate::outbox::{
+    AttemptReport as Attempt, AttemptResult, Leased, Outbox, WriteBackoff, WriteState,
+};
 
 /// The longest the pool sleeps without looking at the queue.
 pub const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -30,6 +32,9 @@ pub const IDLE_POLL: Duration = Duration::from_secs(1);
 const DRAIN_POLL: Duration = Duration::from_millis(20);
 /// The most rows leased in one call.
 const LEASE_BATCH: usize = 32;
+/// The pause after a failed lease, doubling up to the cap.
+const LEASE_RETRY_FIRST: Duration = Duration::from_millis(100);
+const LEASE_RETRY_CAP: Duration = Duration::from_secs(5);
 
 /// The worker pool's shared state.
 pub struct Pool {
@@ -113,6 +118,7 @@ impl Pool {
     /// flight. Returns whether they all finished in time.
     pub async fn run(self: Arc<Self>, cancel: CancellationToken, grace: Duration) -> bool {
         let tasks = TaskTracker::new();
+        let mut lease_failures = WriteBackoff::new(LEASE_RETRY_FIRST, LEASE_RETRY_CAP);
         loop {
             let worker = tokio::select! {
                 w = self.limits.worker() => w,
@@ -126,10 +132,31 @@ impl Pool {
                 }
             }
             let rows = match self.outbox.lease(workers.len(), self.lease_for).await {
-                Ok(rows) => rows,
+                Ok(rows) => {
+                    if let WriteState::WritableAgain { failures } = lease_failures.succeeded() {
+                        tracing::info!(failures, "leasing deliveries again");
+                        if let Some(m) = self.metrics.get() {
+                            m.queue_writable(true);
+                        }
+                    }
+                    rows
+                }
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot lease deliveries; trying again");
-                    Vec::new()
+                    // A full or unwritable disk fails every lease at once:
+                    // wait (doubling, capped) and say so once, not per try.
+                    drop(workers);
+                    let (state, wait) = lease_failures.failed();
+                    if state == WriteState::BecameUnwritable {
+                        tracing::error!(error = %e, "cannot lease deliveries; retrying with a growing pause, logged again when leasing works");
+                    }
+                    if let Some(m) = self.metrics.get() {
+                        m.queue_writable(false);
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = cancel.cancelled() => break,
+                    }
+                    continue;
                 }
             };
             if rows.is_empty() {
@@ -296,6 +323,9 @@ impl Pool {
         log_attempt(&row, &report, result, error.as_deref(), now, private);
         if let Some(metrics) = self.metrics.get() {
             metrics.attempt(outcome_name(result), report.latency);
+            if result == AttemptResult::Dead {
+                metrics.delivery_dead(&row.service);
+            }
         }
         let attempt = Attempt {
             attempt: row.attempt,

@@ -5,9 +5,9 @@
 use chrono::{DateTime, Utc};
 
 use super::error::OutboxError;
-use super::model::Status;
+use super::handle::Outbox;
 use super::report;
-use super::Outbox;
+use super::status::{Status, UnknownStatus};
 
 /// Inspect and act on the delivery queue.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
@@ -54,7 +54,7 @@ pub enum QueueCommand {
 }
 
 fn parse_status(s: &str) -> Result<Status, String> {
-    s.parse().map_err(|e: OutboxError| e.to_string())
+    s.parse().map_err(|e: UnknownStatus| e.to_string())
 }
 
 impl QueueCommand {

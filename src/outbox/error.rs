@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::model::Status;
+use super::status::{Status, UnknownStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
@@ -51,8 +51,8 @@ pub enum OutboxError {
         status: Status,
         current: u32,
     },
-    #[error("unknown delivery status {0:?} (expected pending, leased, delivered, dead, held or orphaned)")]
-    UnknownStatus(String),
+    #[error(transparent)]
+    UnknownStatus(#[from] UnknownStatus),
     #[error("corrupt queue row: {0}")]
     Corrupt(String),
     #[error("the queue writer has stopped")]

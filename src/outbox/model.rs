@@ -3,13 +3,13 @@
 //! operator's read side sees. Plus the injectable [`Clock`].
 
 use std::fmt;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::error::OutboxError;
+use super::status::Status;
 
 /// A finished call to store, with its payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,63 +94,6 @@ pub struct AttemptReport {
     pub http_status: Option<u16>,
     pub error: Option<String>,
     pub result: AttemptResult,
-}
-
-/// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Status {
-    Pending,
-    Leased,
-    Delivered,
-    Dead,
-    /// Its service is disabled (410 Gone); released by `enable_service`.
-    Held,
-    /// Its service left the configuration; released by `retry` or at start
-    /// once the service is back.
-    Orphaned,
-}
-
-impl Status {
-    pub const ALL: [Status; 6] = [
-        Status::Pending,
-        Status::Leased,
-        Status::Delivered,
-        Status::Dead,
-        Status::Held,
-        Status::Orphaned,
-    ];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Status::Pending => "pending",
-            Status::Leased => "leased",
-            Status::Delivered => "delivered",
-            Status::Dead => "dead",
-            Status::Held => "held",
-            Status::Orphaned => "orphaned",
-        }
-    }
-
-    /// Delivered and dead rows are finished: no worker will touch them again.
-    pub fn is_final(&self) -> bool {
-        matches!(self, Status::Delivered | Status::Dead)
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Status {
-    type Err = OutboxError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Status::ALL
-            .into_iter()
-            .find(|st| st.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| OutboxError::UnknownStatus(s.to_string()))
-    }
 }
 
 /// Queue counts for `postcall queue stats` and the health endpoint.
@@ -323,14 +266,6 @@ impl fmt::Debug for Clock {
     }
 }
 
-impl rusqlite::types::FromSql for Status {
-    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        v.as_str()?
-            .parse()
-            .map_err(|e: OutboxError| rusqlite::types::FromSqlError::Other(Box::new(e)))
-    }
-}
-
 /// Times are stored as Unix milliseconds.
 pub(crate) fn to_ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -361,18 +296,6 @@ pub(crate) fn opt_time_col(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn status_round_trips_and_refuses_unknown() {
-        for st in Status::ALL {
-            assert_eq!(st.as_str().parse::<Status>().unwrap(), st);
-        }
-        assert_eq!("DEAD".parse::<Status>().unwrap(), Status::Dead);
-        assert!(matches!(
-            "gone".parse::<Status>(),
-            Err(OutboxError::UnknownStatus(s)) if s == "gone"
-        ));
-    }
 
     #[test]
     fn manual_clock_advances_and_system_clock_ignores_set() {

@@ -10,15 +10,12 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use super::error::OutboxError;
 use super::model::{
     to_ms, AttemptReport, AttemptResult, DeliveryRef, Enabled, Leased, NewCall, NewDelivery,
-    Reconciled, RetriedDead, Status,
+    Reconciled, RetriedDead,
 };
+use super::status::Status;
 use super::writer::WriteCtx;
 
 type Result<T> = std::result::Result<T, OutboxError>;
-
-/// Statuses in which a delivery may still be sent, so its call's payload is
-/// still needed.
-const LIVE: &str = "('pending', 'leased', 'held', 'orphaned')";
 
 // ---------------------------------------------------------------------------
 // Enqueue
@@ -335,12 +332,42 @@ pub(crate) fn finish_attempt(
     if report.result == AttemptResult::DisableService {
         disable_service(ctx, &service, report, now)?;
     }
+    if next == Status::Dead {
+        log_dead(conn, id, &event_id, &service, report)?;
+    }
     if next.is_final() {
         release_private_payload(ctx, &event_id)?;
     }
     tracing::debug!(delivery_id = id, attempt = report.attempt, status = %next, private,
         "attempt recorded");
     Ok(next)
+}
+
+/// The one WARN line of a delivery that went dead: the call and service it
+/// was for, and why (as stored: `<private>` for a private service).
+fn log_dead(
+    conn: &Connection,
+    id: i64,
+    event_id: &str,
+    service: &str,
+    report: &AttemptReport,
+) -> Result<()> {
+    let call_id: String = conn
+        .prepare_cached("SELECT call_id FROM calls WHERE event_id = ?1")?
+        .query_row([event_id], |r| r.get(0))
+        .optional()?
+        .unwrap_or_default();
+    tracing::warn!(
+        delivery_id = id,
+        call_id = %call_id,
+        event_id = %event_id,
+        service = %service,
+        attempts = report.attempt,
+        http_status = report.http_status.unwrap_or(0),
+        error = report.error.as_deref().unwrap_or(""),
+        "delivery dead: no more attempts; `postcall queue retry {id}` sends it again"
+    );
+    Ok(())
 }
 
 fn disable_service(
@@ -377,17 +404,16 @@ fn disable_service(
 }
 
 /// Deletes a call's stored record and raw variables once one of its private
-/// deliveries has ended and no delivery of the call can be sent any more;
-/// the WAL is checkpointed after the commit so no copy lingers.
+/// deliveries has ended and no delivery of the call needs them any more: none
+/// can still be sent, and none is dead and retryable (a dead public delivery
+/// keeps the record until it is delivered or purged). The WAL is
+/// checkpointed after the commit so no copy lingers.
 fn release_private_payload(ctx: &mut WriteCtx<'_>, event_id: &str) -> Result<()> {
     let changed = ctx
         .conn
         .prepare_cached(&format!(
             "UPDATE calls SET record_json = NULL, raw_vars_json = NULL
-             WHERE event_id = ?1 AND record_json IS NOT NULL
-               AND EXISTS (SELECT 1 FROM deliveries
-                           WHERE event_id = ?1 AND private = 1 AND status IN ('delivered', 'dead'))
-               AND NOT EXISTS (SELECT 1 FROM deliveries WHERE event_id = ?1 AND status IN {LIVE})"
+             WHERE event_id = ?1 AND record_json IS NOT NULL AND {PRIVATE_PAYLOAD_UNNEEDED}"
         ))?
         .execute([event_id])?;
     if changed > 0 {
@@ -396,6 +422,16 @@ fn release_private_payload(ctx: &mut WriteCtx<'_>, event_id: &str) -> Result<()>
     }
     Ok(())
 }
+
+/// The condition (on a `calls` row) under which [`release_private_payload`]
+/// deletes its payload: pending, leased, held and orphaned rows may still be
+/// sent, a dead public row may be retried.
+const PRIVATE_PAYLOAD_UNNEEDED: &str = "EXISTS (SELECT 1 FROM deliveries d
+        WHERE d.event_id = calls.event_id AND d.private = 1 AND d.status IN ('delivered', 'dead'))
+    AND NOT EXISTS (SELECT 1 FROM deliveries d
+        WHERE d.event_id = calls.event_id
+          AND (d.status IN ('pending', 'leased', 'held', 'orphaned')
+               OR (d.status = 'dead' AND d.private = 0)))";
 
 struct DeliveryState {
     status: Status,
@@ -508,6 +544,16 @@ pub(crate) fn purge_dead(ctx: &mut WriteCtx<'_>) -> Result<u64> {
         .conn
         .execute("DELETE FROM deliveries WHERE status = 'dead'", [])? as u64;
     delete_unreferenced_calls(ctx.conn)?;
+    // A purged dead public row may have been the last to need the record of a
+    // call whose private delivery ended.
+    let released = ctx.conn.execute(
+        &format!(
+            "UPDATE calls SET record_json = NULL, raw_vars_json = NULL
+             WHERE record_json IS NOT NULL AND {PRIVATE_PAYLOAD_UNNEEDED}"
+        ),
+        [],
+    )?;
+    ctx.checkpoint |= released > 0;
     tracing::info!(purged, "dead deliveries purged");
     Ok(purged)
 }

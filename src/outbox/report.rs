@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::model::{
-    DeliveryDetail, DeliverySummary, DisabledService, Enabled, RetriedDead, Stats, Status,
-};
+use super::model::{DeliveryDetail, DeliverySummary, DisabledService, Enabled, RetriedDead, Stats};
+use super::status::Status;
 
 /// `postcall queue stats`.
 pub fn format_stats(stats: &Stats, now: DateTime<Utc>) -> String {
@@ -92,7 +91,7 @@ pub fn format_show(detail: &DeliveryDetail) -> String {
         if detail.payload_stored {
             "stored".into()
         } else {
-            "deleted (private delivery ended)".into()
+            "deleted (a private delivery of the call ended)".into()
         },
     );
     if d.status == Status::Dead && !detail.payload_stored {

@@ -10,8 +10,9 @@ use rusqlite::{Connection, OptionalExtension, Row};
 use super::error::OutboxError;
 use super::model::{
     from_ms, opt_time_col, time_col, AttemptRecord, DeliveryDetail, DeliverySummary,
-    DisabledService, Stats, Status,
+    DisabledService, Stats,
 };
+use super::status::Status;
 
 type Result<T> = std::result::Result<T, OutboxError>;
 

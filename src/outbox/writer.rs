@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{oneshot, Notify};
 
+use super::backoff::{WriteBackoff, WriteState};
 use super::error::OutboxError;
 use super::model::Clock;
 use super::schema::{self, Pragmas, Synchronous};
@@ -221,6 +222,8 @@ pub(crate) fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connect
 
 fn run(conn: Connection, rx: mpsc::Receiver<Msg>, config: &WriterConfig) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(config.max_batch);
+    // Only its log lines: the callers decide when to write again.
+    let mut failures = WriteBackoff::new(Duration::ZERO, Duration::ZERO);
     let mut checkpoint_due = false;
     let mut stop = None;
     loop {
@@ -243,7 +246,26 @@ fn run(conn: Connection, rx: mpsc::Receiver<Msg>, config: &WriterConfig) {
             }
         }
         if !batch.is_empty() {
-            let (committed, wake, checkpoint) = run_batch(&conn, &mut batch, &config.clock);
+            let (committed, wake, checkpoint) = match run_batch(&conn, &mut batch, &config.clock) {
+                Ok((wrote, flags)) => {
+                    // A transaction that changed nothing commits even on a
+                    // full disk: only a real write says the disk is back.
+                    if wrote {
+                        if let WriteState::WritableAgain { failures } = failures.succeeded() {
+                            tracing::info!(failures, "queue writes succeed again");
+                        }
+                    }
+                    flags
+                }
+                Err(msg) => {
+                    match failures.failed().0 {
+                        WriteState::BecameUnwritable => tracing::error!(error = %msg,
+                            "queue writes fail; logged again when they succeed"),
+                        _ => tracing::debug!(error = %msg, "queue write failed"),
+                    }
+                    (false, false, false)
+                }
+            };
             if committed {
                 config.commits.fetch_add(1, Ordering::Relaxed);
             }
@@ -268,18 +290,19 @@ fn run(conn: Connection, rx: mpsc::Receiver<Msg>, config: &WriterConfig) {
     }
 }
 
-/// Runs one batch in one transaction; returns whether it committed and its
-/// (wake, checkpoint) flags.
+/// Runs one batch in one transaction; returns whether it changed any row and
+/// (committed, wake, checkpoint), or what failed: every job of the batch has
+/// been answered with it.
 fn run_batch(
     conn: &Connection,
     batch: &mut Vec<Box<dyn Job>>,
     clock: &Clock,
-) -> (bool, bool, bool) {
+) -> Result<(bool, (bool, bool, bool)), String> {
+    let changes_before = conn.total_changes();
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let msg = e.to_string();
-        tracing::error!(error = %msg, "queue transaction could not begin");
         batch.drain(..).for_each(|job| job.complete(Some(&msg)));
-        return (false, false, false);
+        return Err(msg);
     }
     let mut ctx = WriteCtx {
         conn,
@@ -294,14 +317,16 @@ fn run_batch(
     match conn.execute_batch("COMMIT") {
         Ok(()) => {
             batch.drain(..).for_each(|job| job.complete(None));
-            (true, wake, checkpoint)
+            Ok((
+                conn.total_changes() != changes_before,
+                (true, wake, checkpoint),
+            ))
         }
         Err(e) => {
             let msg = e.to_string();
-            tracing::error!(error = %msg, "queue commit failed");
             let _ = conn.execute_batch("ROLLBACK");
             batch.drain(..).for_each(|job| job.complete(Some(&msg)));
-            (false, false, false)
+            Err(msg)
         }
     }
 }

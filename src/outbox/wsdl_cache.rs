@@ -113,9 +113,7 @@ impl Outbox {
         at: DateTime<Utc>,
     ) -> Result<(), OutboxError> {
         let (url, text, imports) = (url.to_string(), text.to_string(), imports.clone());
-        self.inner
-            .writer
-            .call(move |ctx| store(ctx.conn, &url, &text, &imports, at))
+        self.write(move |ctx| store(ctx.conn, &url, &text, &imports, at))
             .await
     }
 

@@ -64,8 +64,12 @@ pub enum Reply {
     },
     /// Read the request, never answer (until the test ends).
     Hang,
-    /// The reply, after this long.
-    Late(Duration, Box<Reply>),
+    /// Wait, then answer as the inner reply says.
+    After(Duration, Box<Reply>),
+    /// Write these bytes (not HTTP) and close.
+    Raw(Vec<u8>),
+    /// Close the connection with a TCP reset, answering nothing.
+    Reset,
 }
 
 impl Reply {
@@ -86,7 +90,7 @@ impl Reply {
 
     /// This reply, sent `after` the request arrived.
     pub fn late(self, after: Duration) -> Reply {
-        Reply::Late(after, Box::new(self))
+        Reply::After(after, Box::new(self))
     }
 
     pub fn with_body(mut self, text: &str) -> Reply {
@@ -123,7 +127,16 @@ impl Receiver {
     pub async fn start(
         script: impl Fn(&Received, usize) -> Reply + Send + Sync + 'static,
     ) -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Receiver::start_at("127.0.0.1:0".parse().unwrap(), script).await
+    }
+
+    /// [`Receiver::start`] on a given address (to come back on the same
+    /// port after being dropped).
+    pub async fn start_at(
+        addr: std::net::SocketAddr,
+        script: impl Fn(&Received, usize) -> Reply + Send + Sync + 'static,
+    ) -> Receiver {
+        let listener = TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let arrived = Arc::new(Notify::new());
@@ -188,14 +201,24 @@ async fn serve(
         };
         arrived.notify_waiters();
         let mut reply = script(&request, n);
-        while let Reply::Late(after, inner) = reply {
-            tokio::time::sleep(after).await;
-            reply = *inner;
+        while let Reply::After(wait, then) = reply {
+            tokio::time::sleep(wait).await;
+            reply = *then;
         }
         match reply {
-            Reply::Late(..) => return,
+            Reply::After(..) => unreachable!("unwrapped above"),
             Reply::Hang => {
                 tokio::time::sleep(Duration::from_secs(60)).await;
+                return;
+            }
+            Reply::Raw(bytes) => {
+                let _ = stream.write_all(&bytes).await;
+                return;
+            }
+            Reply::Reset => {
+                // A zero linger makes the close a reset; it does not block.
+                #[allow(deprecated)]
+                let _ = stream.set_linger(Some(Duration::ZERO));
                 return;
             }
             Reply::Status {

@@ -1,0 +1,172 @@
+//! The fault harness, long runs: one result line per scenario, each
+//! bounded in time and in calls. Knobs (environment):
+//! `FAULTS_DOWN_SECS` (600) and `FAULTS_DOWN_RATE` (100 calls/s): the
+//! receiver is down that long while calls arrive, then up;
+//! `FAULTS_KILLS` (20) and `FAULTS_KILL_RATE` (50 calls/s): `kill -9` and
+//! restart every 3 s; `FAULTS_MALFORMED_CALLS` (500): calls at 50/s with a
+//! malformed frame (a non-UTF-8 byte, a lying Content-Length) every 25th.
+//! `FAULTS_ONLY=down|kill|malformed` runs one. Default settings throughout.
+//!
+//! cargo bench --bench faults
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::driver::Daemon;
+use support::faults::{ended_by, Rig};
+use support::receiver::Mode;
+
+fn knob(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `postcall queue stats` figures: (pending + leased, dead).
+fn queue_figures(daemon: &Daemon) -> (u64, u64) {
+    let out = support::cli::postcall(&["queue", "stats"], &daemon.config);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let get = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (get("pending") + get("leased"), get("dead"))
+}
+
+/// Waits until the queue has nothing pending or leased (at most `limit`).
+async fn drain(daemon: &Daemon, limit: Duration) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if queue_figures(daemon).0 == 0 {
+            return true;
+        }
+    }
+    false
+}
+
+async fn receiver_down() {
+    let (secs, rate) = (knob("FAULTS_DOWN_SECS", 600), knob("FAULTS_DOWN_RATE", 100));
+    let total = (secs * rate) as usize;
+    let mut rig = Rig::start(Mode::Down, rate as f64, total).await;
+    let started = Instant::now();
+    rig.wait_generated(total, Duration::from_secs(secs * 2 + 60))
+        .await;
+    let generating = started.elapsed();
+    rig.receiver.set_mode(Mode::Up).await;
+    let drained = drain(&rig.daemon, Duration::from_secs(1800)).await;
+    let (_, dead) = queue_figures(&rig.daemon);
+    let t = rig.tally(ended_by(Instant::now()));
+    println!(
+        "receiver_down secs={secs} rate={rate}/s generated={} reached_postcall={} lost={} dead={dead} split_event_ids={} drained={drained} generating_took={:.0}s",
+        rig.switch.generated(),
+        t.due,
+        t.lost,
+        t.split,
+        generating.as_secs_f64()
+    );
+}
+
+async fn kill_9() {
+    let (kills, rate) = (knob("FAULTS_KILLS", 20), knob("FAULTS_KILL_RATE", 50));
+    let total = (rate * 3 * (kills + 1)) as usize;
+    let mut rig = Rig::start(Mode::Up, rate as f64, total).await;
+    let mut kill_times = Vec::new();
+    for _ in 0..kills {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        rig.daemon.kill9();
+        kill_times.push(Instant::now());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        rig.daemon.start();
+    }
+    rig.wait_generated(total, Duration::from_secs(600)).await;
+    let drained = drain(&rig.daemon, Duration::from_secs(600)).await;
+    // A call counts when its last event was sent >= 1 s before the next
+    // kill (or at all, for calls after the last kill).
+    let t = rig.tally(|c| {
+        c.last_event_sent.is_some_and(|sent| {
+            !kill_times
+                .iter()
+                .any(|k| *k >= sent && *k < sent + Duration::from_secs(1))
+        })
+    });
+    println!(
+        "kill_9 kills={kills} rate={rate}/s generated={} counted={} lost={} split_event_ids={} drained={drained}",
+        rig.switch.generated(),
+        t.due,
+        t.lost,
+        t.split
+    );
+}
+
+/// A plain event of a channel no generated call has, with `name` as the
+/// caller name and `declared` as its Content-Length.
+fn stray_event(name: &[u8], declared: Option<usize>) -> Vec<u8> {
+    let mut body = b"Event-Name: CHANNEL_CREATE\nUnique-ID: 00000000-0000-4000-a000-00000000beef\nCaller-Caller-ID-Name: ".to_vec();
+    body.extend_from_slice(name);
+    body.extend_from_slice(b"\n\n");
+    let mut out = format!(
+        "Content-Length: {}\nContent-Type: text/event-plain\n\n",
+        declared.unwrap_or(body.len())
+    )
+    .into_bytes();
+    out.extend_from_slice(&body);
+    out
+}
+
+async fn malformed() {
+    let total = knob("FAULTS_MALFORMED_CALLS", 500) as usize;
+    let rig = Rig::start(Mode::Up, 50.0, total).await;
+    let mut injected = 0;
+    let mut next = 25;
+    let end = Instant::now() + Duration::from_secs(total as u64 / 10 + 60);
+    while rig.switch.generated() < total && Instant::now() < end {
+        if rig.switch.generated() >= next {
+            let frame = if injected % 2 == 0 {
+                stray_event(b"Jos\xe9", None)
+            } else {
+                stray_event(b"liar", Some(1 << 20))
+            };
+            injected += usize::from(rig.switch.inject(frame));
+            next += 25;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let drained = drain(&rig.daemon, Duration::from_secs(300)).await;
+    let alive = rig.daemon.healthy();
+    let t = rig.tally(ended_by(Instant::now()));
+    println!(
+        "malformed calls={total} injected={injected} reached_postcall={} lost={} split_event_ids={} drained={drained} healthy_after={alive}",
+        t.due, t.lost, t.split
+    );
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` runs it too:
+    // only the former runs the long scenarios.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let only = std::env::var("FAULTS_ONLY").unwrap_or_default();
+    rt.block_on(async {
+        if only.is_empty() || only == "down" {
+            receiver_down().await;
+        }
+        if only.is_empty() || only == "kill" {
+            kill_9().await;
+        }
+        if only.is_empty() || only == "malformed" {
+            malformed().await;
+        }
+    });
+}

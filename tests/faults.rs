@@ -1,0 +1,43 @@
+//! The fault harness, short runs (seconds): a fake FreeSWITCH playing real
+//! captured calls (01, 02) with fresh ids, a receiver with switchable
+//! faults, and `postcall run` as a child process that is killed with
+//! SIGKILL and restarted. The long runs are `cargo bench --bench faults`.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::faults::{ended_by, Rig};
+use support::receiver::Mode;
+
+const A_MINUTE: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receiver_down_then_up_loses_nothing() {
+    let mut rig = Rig::start(Mode::Down, 20.0, 20).await;
+    rig.wait_generated(20, A_MINUTE).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(rig.receiver.delivered().is_empty(), "the receiver was down");
+    rig.receiver.set_mode(Mode::Up).await;
+    let t = rig.settle(ended_by(Instant::now()), A_MINUTE * 2).await;
+    assert_eq!(t.due, 20, "every call reached postcall");
+    assert_eq!(t.lost, 0, "{t:?}");
+    assert_eq!(t.split, 0, "one event_id per call: {t:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_stream_loses_no_call_that_had_ended_a_second_before() {
+    let mut rig = Rig::start(Mode::Up, 20.0, 60).await;
+    rig.wait_generated(30, A_MINUTE).await;
+    rig.daemon.kill9();
+    let killed_at = Instant::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rig.daemon.start();
+    rig.wait_generated(60, A_MINUTE).await;
+    let t = rig
+        .settle(ended_by(killed_at - Duration::from_secs(1)), A_MINUTE)
+        .await;
+    assert!(t.due >= 5, "only {} calls ended before the kill", t.due);
+    assert_eq!(t.lost, 0, "lost across kill -9: {t:?}");
+    assert_eq!(t.split, 0, "one event_id per call: {t:?}");
+}

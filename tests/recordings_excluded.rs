@@ -1,0 +1,48 @@
+//! `include_recordings = false`: nothing about the call's recordings reaches
+//! the application's services (`recordings: []`, `recording_url: null`,
+//! no path anywhere in the body); with `include_recordings = true` they are
+//! sent. Real pool, real SQLite outbox, a real receiver.
+
+mod support;
+
+use postcall::call::record::CallRecord;
+use support::http::Receiver;
+use support::pipeline::{deliver_until_drained, one_service_config};
+
+/// Delivers `CallRecord::sample()` (which has one recording) through an
+/// application with `app_keys`; returns the body the receiver got.
+async fn delivered_body(app_keys: &str) -> (serde_json::Value, String) {
+    let receiver = Receiver::ok().await;
+    let config = one_service_config(app_keys, &receiver.url("/calls"));
+    let record = CallRecord::sample();
+    assert!(!record.recordings.is_empty(), "the sample has a recording");
+    let run = deliver_until_drained(&config, record, None).await;
+    assert_eq!(run.stats.delivered, 1);
+    let got = receiver.requests();
+    assert_eq!(got.len(), 1);
+    let text = String::from_utf8(got[0].body.clone()).unwrap();
+    (serde_json::from_str(&text).unwrap(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_without_recordings_sends_nothing_about_them() {
+    let (body, text) = delivered_body("include_recordings = false").await;
+    assert_eq!(body["recordings"], serde_json::json!([]), "{text}");
+    assert!(body["recording_url"].is_null(), "{text}");
+    assert!(!text.contains(".wav"), "a recording path was sent: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_with_recordings_sends_them() {
+    let (body, text) = delivered_body(
+        "include_recordings = true\nrecording_url = \"https://files.example/{{ call.call_id }}.wav\"",
+    )
+    .await;
+    let recordings = body["recordings"].as_array().unwrap();
+    assert_eq!(recordings.len(), 1, "{text}");
+    assert!(recordings[0]["path"].as_str().unwrap().ends_with(".wav"));
+    assert!(body["recording_url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://files.example/"));
+}

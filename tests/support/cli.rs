@@ -1,0 +1,44 @@
+//! Running `postcall SUBCOMMAND … --config FILE` as scripts do, and
+//! `postcall replay` of a capture fixture.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// `postcall ARGS --config CONFIG`.
+pub fn postcall(args: &[&str], config: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_postcall"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap()
+}
+
+/// stdout then stderr, as text.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `tests/fixtures/freeswitch/NAME`.
+pub fn freeswitch_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/freeswitch")
+        .join(name)
+}
+
+/// `postcall replay` (delivering) of the FreeSWITCH fixture `capture`; it
+/// must succeed. Returns what it printed.
+pub fn replay(config: &Path, capture: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+        .args(["replay", "--config"])
+        .arg(config)
+        .arg(freeswitch_fixture(capture))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    text(&out)
+}

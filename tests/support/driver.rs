@@ -1,0 +1,72 @@
+//! The fault harness's daemon driver: writes a config for one fake
+//! FreeSWITCH and one receiver, starts `postcall run`, kills it with
+//! SIGKILL and starts it again on the same queue.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::process::{free_port, http_get, ChildGuard};
+
+pub struct Daemon {
+    bin: PathBuf,
+    pub config: PathBuf,
+    pub metrics_port: u16,
+    child: Option<ChildGuard>,
+}
+
+impl Daemon {
+    /// Config in `dir`: switch `lab` at `switch`, application `load`
+    /// taking every call, service `sink` posting to `url`; `extra` is added
+    /// to `[queue]`.
+    pub fn new(bin: &Path, dir: &Path, switch: &str, url: &str, extra: &str) -> Daemon {
+        let metrics_port = free_port();
+        let config = dir.join("postcall.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[queue]\npath = \"{}\"\n{extra}\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n\n[[switches]]\nname = \"lab\"\nkind = \"freeswitch\"\naddress = \"{switch}\"\n\n[[applications]]\nname = \"load\"\n[applications.match]\nany = true\n[[applications.services]]\nname = \"sink\"\nurl = \"{url}\"\n",
+                dir.join("q.sqlite3").display()
+            ),
+        )
+        .unwrap();
+        Daemon {
+            bin: bin.to_path_buf(),
+            config,
+            metrics_port,
+            child: None,
+        }
+    }
+
+    pub fn start(&mut self) {
+        let child = Command::new(&self.bin)
+            .args(["run", "--config"])
+            .arg(&self.config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(ChildGuard(child));
+    }
+
+    /// SIGKILL, reaped.
+    pub fn kill9(&mut self) {
+        self.child = None;
+    }
+
+    /// `/healthz` answered 200 (switch connected, queue writable).
+    pub fn healthy(&self) -> bool {
+        matches!(http_get(self.metrics_port, "/healthz"), Some((200, _)))
+    }
+
+    /// Polls (bounded by `limit`) until healthy; false if it never was.
+    pub fn wait_healthy(&self, limit: std::time::Duration) -> bool {
+        let end = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < end {
+            if self.healthy() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        false
+    }
+}

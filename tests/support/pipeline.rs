@@ -1,0 +1,70 @@
+//! One call through the library's delivery path: routed by a config,
+//! queued in a real SQLite outbox, sent by the real pool until drained.
+
+use std::sync::Arc;
+
+use postcall::call::record::CallRecord;
+use postcall::call::tracker::FinishedCall;
+use postcall::config::Config;
+use postcall::deliver::enqueue_call;
+use postcall::deliver::pool::Pool;
+use postcall::metrics::Metrics;
+use postcall::outbox::{DeliveryRef, Outbox, OutboxSettings, Stats};
+use postcall::route::Router;
+use tokio_util::sync::CancellationToken;
+
+/// What a drained run left: the outbox (its directory kept alive), the
+/// rows queued and the final figures.
+pub struct Drained {
+    pub outbox: Outbox,
+    pub refs: Vec<DeliveryRef>,
+    pub stats: Stats,
+    _dir: tempfile::TempDir,
+}
+
+/// One catch-all application `sales` with `app_keys`, one REST service
+/// `crm` posting to `url`.
+pub fn one_service_config(app_keys: &str, url: &str) -> Config {
+    Config::from_toml_str(&format!(
+        "[[applications]]\nname = \"sales\"\n{app_keys}\n[applications.match]\nany = true\n[[applications.services]]\nname = \"crm\"\nurl = \"{url}\"\n"
+    ))
+    .unwrap()
+}
+
+/// Queues `record` under `config`, runs the pool (counting into
+/// `metrics`, if given) until nothing is pending or leased.
+pub async fn deliver_until_drained(
+    config: &Config,
+    record: CallRecord,
+    metrics: Option<Arc<Metrics>>,
+) -> Drained {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(&dir.path().join("q.sqlite3"), OutboxSettings::default())
+        .await
+        .unwrap();
+    let router = Router::from_config(&config.applications).unwrap();
+    let refs = enqueue_call(
+        &outbox,
+        &router,
+        &FinishedCall {
+            raw_variables: Default::default(),
+            record,
+        },
+    )
+    .await
+    .unwrap();
+    let (pool, _) = Pool::from_config(outbox.clone(), config);
+    if let Some(m) = metrics {
+        pool.set_metrics(m);
+    }
+    let stats = pool
+        .run_until_drained(CancellationToken::new())
+        .await
+        .unwrap();
+    Drained {
+        outbox,
+        refs,
+        stats,
+        _dir: dir,
+    }
+}
