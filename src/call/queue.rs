@@ -97,15 +97,33 @@ mod tests {
             result: Some(QueueResult::Left),
             ..QueueCall::default()
         };
-        assert_eq!(q.outcome(Outcome::Answered, HangupBy::Remote), Outcome::Abandoned);
-        assert_eq!(q.outcome(Outcome::Answered, HangupBy::Switch), Outcome::Missed);
+        assert_eq!(
+            q.outcome(Outcome::Answered, HangupBy::Remote),
+            Outcome::Abandoned
+        );
+        assert_eq!(
+            q.outcome(Outcome::Answered, HangupBy::Switch),
+            Outcome::Missed
+        );
         q.result = Some(QueueResult::GaveUp);
-        assert_eq!(q.outcome(Outcome::Answered, HangupBy::Remote), Outcome::Missed);
+        assert_eq!(
+            q.outcome(Outcome::Answered, HangupBy::Remote),
+            Outcome::Missed
+        );
         q.result = Some(QueueResult::Connected);
-        assert_eq!(q.outcome(Outcome::Missed, HangupBy::Remote), Outcome::Answered);
-        assert_eq!(q.outcome(Outcome::Voicemail, HangupBy::Switch), Outcome::Voicemail);
+        assert_eq!(
+            q.outcome(Outcome::Missed, HangupBy::Remote),
+            Outcome::Answered
+        );
+        assert_eq!(
+            q.outcome(Outcome::Voicemail, HangupBy::Switch),
+            Outcome::Voicemail
+        );
         q.result = None;
-        assert_eq!(q.outcome(Outcome::Missed, HangupBy::Remote), Outcome::Missed);
+        assert_eq!(
+            q.outcome(Outcome::Missed, HangupBy::Remote),
+            Outcome::Missed
+        );
     }
 
     #[test]

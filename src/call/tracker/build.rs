@@ -90,9 +90,8 @@ impl CallDraft {
         }
         self.facts.talk_time_seconds = self.talk_time_seconds;
         let classification = classify(&self.facts, &settings.classify);
-        let queue_call = std::mem::take(&mut self.queue_call).with_dialplan(|names| {
-            names.iter().find_map(|n| lookup(&[n.to_string()]))
-        });
+        let queue_call = std::mem::take(&mut self.queue_call)
+            .with_dialplan(|names| names.iter().find_map(|n| lookup(&[n.to_string()])));
         let outcome = queue_call.outcome(classification.outcome, classification.hangup_by);
         let plan = settings.dialling_plan.as_ref();
         let seconds_between = |a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>| match (a, b) {

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 
+use super::callcentre;
 use super::leg::{LegState, LinkKind};
 use crate::call::classify::CallFacts;
 use crate::call::record::{Direction, HangupBy, HangupCause, Leg as RecordLeg, Recording};
@@ -12,7 +13,7 @@ use crate::call::tracker::{CallDraft, FinishedCall};
 use crate::call::CallSettings;
 use crate::event::{micros_to_time, SwitchKind};
 
-fn direction_of(text: Option<&str>) -> Direction {
+pub(super) fn direction_of(text: Option<&str>) -> Direction {
     match text.map(str::to_ascii_lowercase).as_deref() {
         Some("inbound") => Direction::Inbound,
         Some("outbound") => Direction::Outbound,
@@ -20,12 +21,102 @@ fn direction_of(text: Option<&str>) -> Direction {
     }
 }
 
-fn var_time(leg: &LegState, name: &str) -> Option<DateTime<Utc>> {
+pub(super) fn var_time(leg: &LegState, name: &str) -> Option<DateTime<Utc>> {
     leg.variables.get(name).and_then(micros_to_time)
 }
 
-fn var_u64(leg: &LegState, name: &str) -> Option<u64> {
+pub(super) fn var_u64(leg: &LegState, name: &str) -> Option<u64> {
     leg.variables.get(name).and_then(|v| v.trim().parse().ok())
+}
+
+/// `from`: the caller ID at creation. A leg adopted mid-call may already
+/// show a bridge's rewritten caller ID; FreeSWITCH keeps the original in
+/// `Caller-Orig-Caller-ID-Number`.
+fn caller_number(leg: &LegState) -> Option<String> {
+    if leg.created_seen {
+        leg.caller_number.clone()
+    } else {
+        leg.orig_caller_number.clone().or(leg.caller_number.clone())
+    }
+}
+
+/// `to`: the number dialled when the leg was created. A leg adopted after a
+/// blind transfer shows the transfer's extension; the dialled number is then
+/// in `Caller-RDNIS`.
+fn dialled_number(leg: &LegState) -> Option<String> {
+    let blind = leg
+        .variables
+        .get("transfer_history")
+        .is_some_and(|h| h.contains(":bl_xfer:"));
+    if !leg.created_seen && blind {
+        leg.rdnis.clone().or(leg.destination.clone())
+    } else {
+        leg.destination.clone()
+    }
+}
+
+/// A leg's recordings, each with its order of first sight.
+pub(super) fn recordings_of(id: &str, leg: &LegState) -> Vec<(u64, Recording)> {
+    leg.recordings
+        .iter()
+        .map(|r| {
+            (
+                r.order,
+                Recording {
+                    path: r.path.clone(),
+                    leg_id: id.to_string(),
+                    started_at: r.started_at,
+                    ended_at: r.ended_at,
+                    seconds: r.seconds.or_else(|| match (r.started_at, r.ended_at) {
+                        (Some(a), Some(b)) if b >= a => Some((b - a).num_seconds() as u64),
+                        _ => None,
+                    }),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Rule 13: the legs whose hang-up can end the call — the application leg,
+/// its far side, the leg it is bridged to at the end and that leg's loopback
+/// partner. Legs it left or never reached (the loopback pair mod_callcenter
+/// drops, agents only rung, a transferor, a failed target) do not count.
+fn relevant_legs(legs: &[(String, LegState)], app: usize) -> HashSet<String> {
+    let mut relevant = far_side(legs, app);
+    let (app_id, app_leg) = &legs[app];
+    relevant.insert(app_id.clone());
+    // Its HANGUP_COMPLETE says what it was bridged to at the end (nothing,
+    // when a transfer failed); the latest bridge only when that never came.
+    let at_end = if app_leg.complete {
+        app_leg.other_leg_at_end.as_deref()
+    } else {
+        app_leg.other_leg.as_deref()
+    };
+    if let Some(other) = at_end {
+        relevant.insert(other.to_string());
+        relevant.extend(loopback_partners(legs, other).map(str::to_string));
+    }
+    relevant
+}
+
+/// The legs joined to `id` by a loopback relation, named by either side.
+pub(super) fn loopback_partners<'a>(
+    legs: &'a [(String, LegState)],
+    id: &'a str,
+) -> impl Iterator<Item = &'a str> + 'a {
+    legs.iter().flat_map(move |(leg_id, l)| {
+        l.links.iter().filter_map(move |(target, kind)| {
+            if *kind != LinkKind::Loopback {
+                None
+            } else if leg_id == id {
+                Some(target.as_str())
+            } else if target == id {
+                Some(leg_id.as_str())
+            } else {
+                None
+            }
+        })
+    })
 }
 
 /// Rule 6: the far side starts at the application leg's loopback partner.
@@ -36,20 +127,8 @@ fn far_side(legs: &[(String, LegState)], app: usize) -> HashSet<String> {
             links.link(id, target);
         }
     }
-    let (app_id, app_leg) = &legs[app];
-    let mut partners: Vec<&str> = app_leg
-        .links
-        .iter()
-        .filter(|(_, k)| *k == LinkKind::Loopback)
-        .map(|(id, _)| id.as_str())
-        .collect();
-    // A loopback relation named only by the partner counts as well.
-    partners.extend(legs.iter().filter_map(|(id, l)| {
-        l.links
-            .iter()
-            .any(|(t, k)| t == app_id && *k == LinkKind::Loopback)
-            .then_some(id.as_str())
-    }));
+    let app_id = &legs[app].0;
+    let partners: Vec<&str> = loopback_partners(legs, app_id).collect();
     links.far_side(app_id, partners)
 }
 
@@ -76,10 +155,15 @@ pub fn build_call(mut legs: Vec<(String, LegState)>, settings: &CallSettings) ->
         .find_map(|n| app_leg.variables.get(n).filter(|v| !v.is_empty()))
         .map(str::to_string);
 
+    let relevant = relevant_legs(&legs, app);
     let first_hangup_leg = legs
         .iter()
         .enumerate()
-        .filter_map(|(i, (_, l))| l.hangup_seq.map(|s| (s, i)))
+        .filter(|(_, (id, _))| relevant.contains(id))
+        .filter_map(|(i, (_, l))| {
+            l.hangup_seq
+                .map(|s| ((l.hangup_switch_seq.unwrap_or(u64::MAX), s), i))
+        })
         .min()
         .map(|(_, i)| i);
     let disposition = app_leg
@@ -137,23 +221,7 @@ pub fn build_call(mut legs: Vec<(String, LegState)>, settings: &CallSettings) ->
 
     let mut recordings: Vec<(u64, Recording)> = legs
         .iter()
-        .flat_map(|(id, l)| {
-            l.recordings.iter().map(move |r| {
-                (
-                    r.order,
-                    Recording {
-                        path: r.path.clone(),
-                        leg_id: id.clone(),
-                        started_at: r.started_at,
-                        ended_at: r.ended_at,
-                        seconds: r.seconds.or_else(|| match (r.started_at, r.ended_at) {
-                            (Some(a), Some(b)) if b >= a => Some((b - a).num_seconds() as u64),
-                            _ => None,
-                        }),
-                    },
-                )
-            })
-        })
+        .flat_map(|(id, l)| recordings_of(id, l))
         .collect();
     recordings.sort_by_key(|(order, _)| *order);
 
@@ -177,11 +245,11 @@ pub fn build_call(mut legs: Vec<(String, LegState)>, settings: &CallSettings) ->
         parent_call_id: None,
         application,
         direction,
-        from_raw: app_leg.caller_number.clone(),
-        to_raw: app_leg.destination.clone(),
+        from_raw: caller_number(app_leg),
+        to_raw: dialled_number(app_leg),
         caller_name: app_leg.caller_name.clone(),
         context: app_leg.context.clone(),
-        queue_call: Default::default(),
+        queue_call: callcentre::queue_call(app_leg),
         started_at: var_time(app_leg, "start_uepoch").or(app_leg.created),
         answered_at: var_time(app_leg, "answer_uepoch").or(app_leg.answered_time),
         ended_at: var_time(app_leg, "end_uepoch").or(app_leg.hangup_time),
@@ -196,7 +264,7 @@ pub fn build_call(mut legs: Vec<(String, LegState)>, settings: &CallSettings) ->
         recordings: recordings.into_iter().map(|(_, r)| r).collect(),
         app_variables: app_leg.variables.list.clone(),
         legs: record_legs,
-        transfers: Vec::new(),
+        transfers: callcentre::transfers(&legs, app),
     };
     draft.build(settings)
 }

@@ -92,6 +92,16 @@ pub struct LegState {
     pub channel: Option<String>,
     pub direction: Option<String>,
     pub caller_number: Option<String>,
+    /// `Caller-Orig-Caller-ID-Number`: the caller as the leg was created,
+    /// kept by FreeSWITCH when a bridge rewrites the caller ID.
+    pub orig_caller_number: Option<String>,
+    /// `Caller-RDNIS`: the dialled number once a blind transfer rewrote the
+    /// destination.
+    pub rdnis: Option<String>,
+    /// Its CHANNEL_CREATE was seen (first values are the creation's).
+    pub created_seen: bool,
+    /// The leg it was bridged to when it hung up (HANGUP_COMPLETE).
+    pub other_leg_at_end: Option<String>,
     pub destination: Option<String>,
     pub caller_name: Option<String>,
     pub context: Option<String>,
@@ -101,6 +111,10 @@ pub struct LegState {
     pub answered: bool,
     /// Order of this leg's CHANNEL_HANGUP (or first hang-up evidence).
     pub hangup_seq: Option<u64>,
+    /// The switch's `Event-Sequence` of that hang-up: the order FreeSWITCH
+    /// gave its events, the same on every connection (arrival order of two
+    /// legs' hang-ups can differ between a plain and a json connection).
+    pub hangup_switch_seq: Option<u64>,
     pub complete: bool,
     /// Ended while postcall was away: missing from a later live listing.
     pub gone: bool,
@@ -110,6 +124,8 @@ pub struct LegState {
     pub variables: Variables,
     pub recordings: Vec<LegRecording>,
     pub links: Vec<(String, LinkKind)>,
+    /// The leg it is bridged to, as its latest event names it.
+    pub other_leg: Option<String>,
 }
 
 impl LegState {
@@ -147,6 +163,8 @@ pub fn update_leg(
     first!(channel, "Channel-Name");
     first!(direction, "Call-Direction");
     first!(caller_number, "Caller-Caller-ID-Number");
+    first!(orig_caller_number, "Caller-Orig-Caller-ID-Number");
+    first!(rdnis, "Caller-RDNIS");
     first!(destination, "Caller-Destination-Number");
     first!(caller_name, "Caller-Caller-ID-Name");
     first!(context, "Caller-Context");
@@ -169,16 +187,25 @@ pub fn update_leg(
     if name == "CHANNEL_ANSWER" {
         leg.answered = true;
     }
+    if let Some(other) = non_empty(h, "Other-Leg-Unique-ID") {
+        if name == "CHANNEL_HANGUP_COMPLETE" {
+            leg.other_leg_at_end = Some(other.clone());
+        }
+        leg.other_leg = Some(other);
+    }
+    if name == "CHANNEL_CREATE" {
+        leg.created_seen = true;
+    }
     if let Some(cause) = non_empty(h, "Hangup-Cause") {
         leg.cause = Some(cause);
     }
     match name {
-        "CHANNEL_HANGUP" => {
-            leg.hangup_seq.get_or_insert(seq);
-        }
-        "CHANNEL_HANGUP_COMPLETE" => {
-            leg.hangup_seq.get_or_insert(seq);
-            leg.complete = true;
+        "CHANNEL_HANGUP" | "CHANNEL_HANGUP_COMPLETE" => {
+            if leg.hangup_seq.is_none() {
+                leg.hangup_seq = Some(seq);
+                leg.hangup_switch_seq = h.get("Event-Sequence").and_then(|v| v.trim().parse().ok());
+            }
+            leg.complete |= name == "CHANNEL_HANGUP_COMPLETE";
         }
         "RECORD_START" | "RECORD_STOP" => {
             if let Some(path) = non_empty(h, "Record-File-Path") {

@@ -13,8 +13,10 @@
 
 //!
 //! - [`leg`]: one channel's state and how an event's headers update it.
+//! - [`callcentre`]: mod_callcenter queue data and transfers of a finished call.
 //! - [`draft`]: a finished call → the shared [`CallDraft`](crate::call::tracker::CallDraft).
 
+mod callcentre;
 mod draft;
 mod leg;
 
@@ -60,6 +62,8 @@ const BRIDGE_RELATIONS: &[&str] = &[
     "variable_bridge_uuid",
     "variable_signal_bond",
     "variable_originator",
+    // mod_callcenter's agent attempt names its member (caller) leg only here.
+    "variable_cc_member_session_uuid",
 ];
 const LOOPBACK_RELATION: &str = "variable_other_loopback_leg_uuid";
 
