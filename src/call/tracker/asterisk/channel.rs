@@ -28,6 +28,8 @@ pub struct Cdr {
     pub start: Option<DateTime<Utc>>,
     pub answer: Option<DateTime<Utc>>,
     pub end: Option<DateTime<Utc>>,
+    pub destination_channel: Option<String>,
+    pub duration_seconds: Option<u64>,
 }
 
 impl Cdr {
@@ -44,6 +46,11 @@ impl Cdr {
             start: time("StartTime"),
             answer: time("AnswerTime"),
             end: time("EndTime"),
+            destination_channel: h
+                .get("DestinationChannel")
+                .filter(|d| !d.is_empty())
+                .map(str::to_string),
+            duration_seconds: h.get("Duration").and_then(|v| v.trim().parse().ok()),
         }
     }
 
@@ -102,6 +109,10 @@ pub struct Channel {
     pub absolute_timeout: bool,
     pub cdrs: Vec<Cdr>,
     pub recordings: Vec<Recording>,
+    /// What app_queue said about this channel as a queue caller.
+    pub queue: super::queue::QueueSeen,
+    /// The dialplan ran `Queue()` on this channel.
+    pub ran_queue: bool,
     /// When the `Newchannel` came; `None` for adopted channels.
     pub created_at: Option<DateTime<Utc>>,
     /// Connection epoch of the last event about this channel.
@@ -129,6 +140,8 @@ impl Channel {
             absolute_timeout: false,
             cdrs: Vec::new(),
             recordings: Vec::new(),
+            queue: Default::default(),
+            ran_queue: false,
             created_at: None,
             epoch,
         }
