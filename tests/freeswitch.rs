@@ -459,6 +459,27 @@ fn interleaved_calls_give_the_same_records_as_each_alone() {
             ],
             8,
         ),
+        // Call centres: queue calls (agent attempts, a ring timeout) and
+        // transfers side by side.
+        (
+            vec![
+                "15-cc-queue-agent-hangup.plain.esl",
+                "18-cc-queue-ring-timeout.plain.esl",
+                "20-cc-blind-transfer.plain.esl",
+                "23-cc-attended-transfer-busy.plain.esl",
+            ],
+            9,
+        ),
+        (
+            vec![
+                "16-cc-queue-caller-hangup.json.esl",
+                "17-cc-queue-abandon.json.esl",
+                "19-cc-queue-no-agent.json.esl",
+                "21-cc-attended-transfer.json.esl",
+                "22-cc-blind-transfer-busy.json.esl",
+            ],
+            10,
+        ),
     ] {
         let mut streams = Vec::new();
         let mut alone = Vec::new();

@@ -87,13 +87,15 @@ pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Every id `1795502…` of copy `k` becomes `17955{k}2…`: same length, unique
-/// per copy, and recordings named after Uniqueids follow.
+/// Every id `1795502…` of copy `k` becomes `17955{k}2…` (the call-centre
+/// captures' `1796165…`: `17961{k}5…`): same length, unique per copy, and
+/// recordings named after Uniqueids follow.
 pub fn renumber(text: &str, k: u32) -> String {
     if k == 0 {
         text.to_string()
     } else {
         text.replace("1795502", &format!("17955{}2", k))
+            .replace("1796165", &format!("17961{}5", k))
     }
 }
 

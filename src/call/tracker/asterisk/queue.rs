@@ -60,7 +60,22 @@ impl QueueSeen {
                     self.talk_seconds = None;
                 }
             }
-            "AgentComplete" => self.talk_seconds = number(h, "TalkTime"),
+            "AgentComplete" => {
+                // Adopted while the agent talked: the connect was not seen,
+                // so the agent and queue come from here and the connect
+                // time stays unknown.
+                if self.agent.is_none() {
+                    if let Some(interface) = h.get("Interface").filter(|i| !i.is_empty()) {
+                        let name = h.get("MemberName").filter(|n| !n.is_empty());
+                        self.agent = Some((interface.to_string(), name.map(str::to_string)));
+                        self.hold_seconds = number(h, "HoldTime");
+                    }
+                }
+                if self.queue.is_none() {
+                    self.queue = h.get("Queue").map(str::to_string);
+                }
+                self.talk_seconds = number(h, "TalkTime");
+            }
             "QueueCallerAbandon" if self.agent.is_none() => {
                 self.hold_seconds = number(h, "HoldTime");
             }
