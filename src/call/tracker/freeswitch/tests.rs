@@ -290,3 +290,57 @@ fn legs_sharing_only_a_sip_call_id_are_two_calls() {
     );
     assert_eq!(done.len(), 2);
 }
+
+#[test]
+fn the_dialplan_names_agent_and_queue_of_a_call_without_a_queue() {
+    let named = [
+        ("variable_postcall_app", "sales"),
+        ("variable_postcall_queue", "sales"),
+        ("variable_postcall_agent_id", "1101"),
+        ("variable_postcall_agent_name", "Front desk"),
+        ("Caller-Channel-Answered-Time", "1795502701000000"),
+    ];
+    let done = feed(
+        &mut tracker(),
+        vec![
+            event("CHANNEL_CREATE", A, 0, &named),
+            event("CHANNEL_HANGUP_COMPLETE", A, 3, &named),
+        ],
+    );
+    let r = &done[0].record;
+    assert_eq!(r.queue.as_ref().map(|q| q.id.as_str()), Some("sales"));
+    let agent = r.agent.as_ref().unwrap();
+    assert_eq!(
+        (agent.id.as_str(), agent.name.as_deref()),
+        ("1101", Some("Front desk"))
+    );
+    // Named by the dialplan, not by a queue: no queue timings, the usual outcome.
+    assert_eq!(r.connected_at, None);
+    assert_eq!(r.hold_seconds, None);
+    assert_eq!(r.outcome, Outcome::Answered);
+}
+
+#[test]
+fn a_queue_s_own_agent_wins_over_the_dialplan_s() {
+    let vars = [
+        ("variable_postcall_app", "support"),
+        ("variable_postcall_agent_id", "someone-else"),
+        ("variable_cc_queue", "support@default"),
+        ("variable_cc_agent", "1001@default"),
+        ("variable_cc_agent_bridged", "true"),
+        ("variable_cc_queue_joined_epoch", "1795502701"),
+        ("variable_cc_queue_answered_epoch", "1795502703"),
+        ("variable_end_uepoch", "1795502708000000"),
+        ("Caller-Channel-Answered-Time", "1795502700500000"),
+    ];
+    let done = feed(
+        &mut tracker(),
+        vec![event("CHANNEL_HANGUP_COMPLETE", A, 8, &vars)],
+    );
+    let r = &done[0].record;
+    assert_eq!(r.agent.as_ref().unwrap().id, "1001@default");
+    assert_eq!(r.hold_seconds, Some(2));
+    assert_eq!(r.agent_talk_seconds, Some(5));
+    assert_eq!(r.connected_at, Some(t(3)));
+    assert_eq!(r.wrap_up_seconds, None, "events never say it");
+}
