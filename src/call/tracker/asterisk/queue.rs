@@ -4,10 +4,9 @@
 //! transferee's next DialBegin, and the channel-less DialEnd of an attended
 //! transfer's consultation.
 
-use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
-use super::channel::{uniqueid_order, Channel};
+use super::channel::{number, uniqueid_order, Channel};
 use super::Call;
 use crate::call::causes::name_of;
 use crate::call::classify::leg_status;
@@ -25,64 +24,6 @@ const GAVE_UP: &[&str] = &[
     "LEAVEUNAVAIL",
     "CONTINUE",
 ];
-
-/// What app_queue said about one caller channel.
-#[derive(Debug, Clone, Default)]
-pub struct QueueSeen {
-    /// The `Queue` of the last QueueCallerJoin.
-    pub queue: Option<String>,
-    /// AgentConnect `Interface` and `MemberName` of the last agent connected.
-    pub agent: Option<(String, Option<String>)>,
-    pub connected_at: Option<DateTime<Utc>>,
-    /// AgentConnect / QueueCallerAbandon `HoldTime`.
-    pub hold_seconds: Option<u64>,
-    /// AgentComplete `TalkTime`.
-    pub talk_seconds: Option<u64>,
-}
-
-fn number(h: &Headers, name: &str) -> Option<u64> {
-    h.get(name).and_then(|v| v.trim().parse().ok())
-}
-
-impl QueueSeen {
-    /// Applies one app_queue event about this (caller) channel.
-    pub fn apply(&mut self, event: &str, h: &Headers, at: DateTime<Utc>) {
-        match event {
-            "QueueCallerJoin" => {
-                self.queue = h.get("Queue").map(str::to_string);
-            }
-            "AgentConnect" => {
-                if let Some(interface) = h.get("Interface").filter(|i| !i.is_empty()) {
-                    let name = h.get("MemberName").filter(|n| !n.is_empty());
-                    self.agent = Some((interface.to_string(), name.map(str::to_string)));
-                    self.connected_at = Some(at);
-                    self.hold_seconds = number(h, "HoldTime");
-                    self.talk_seconds = None;
-                }
-            }
-            "AgentComplete" => {
-                // Adopted while the agent talked: the connect was not seen,
-                // so the agent and queue come from here and the connect
-                // time stays unknown.
-                if self.agent.is_none() {
-                    if let Some(interface) = h.get("Interface").filter(|i| !i.is_empty()) {
-                        let name = h.get("MemberName").filter(|n| !n.is_empty());
-                        self.agent = Some((interface.to_string(), name.map(str::to_string)));
-                        self.hold_seconds = number(h, "HoldTime");
-                    }
-                }
-                if self.queue.is_none() {
-                    self.queue = h.get("Queue").map(str::to_string);
-                }
-                self.talk_seconds = number(h, "TalkTime");
-            }
-            "QueueCallerAbandon" if self.agent.is_none() => {
-                self.hold_seconds = number(h, "HoldTime");
-            }
-            _ => {}
-        }
-    }
-}
 
 /// Member wrap-up as QueueMemberStatus states it, by (queue, interface).
 pub type WrapUps = HashMap<(String, String), u64>;

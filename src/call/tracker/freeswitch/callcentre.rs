@@ -5,8 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::draft::{loopback_partners, recordings_of, var_time, var_u64};
-use super::leg::{LegState, LinkKind};
+use super::leg::{loopback_partners, recordings_of, var_time, var_u64, LegState, LinkKind};
 use crate::call::classify::leg_status;
 use crate::call::queue::{seconds_between, QueueCall, QueueResult};
 use crate::call::record::{Named, Transfer, TransferKind};

@@ -1,17 +1,16 @@
 //! A finished FreeSWITCH call → the shared [`CallDraft`]: the first and the
 //! application leg (rule 3), who hung up (rule 6), cause, recordings, times.
 
-use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 
 use super::callcentre;
-use super::leg::{LegState, LinkKind};
+use super::leg::{loopback_partners, recordings_of, var_time, var_u64, LegState};
 use crate::call::classify::CallFacts;
 use crate::call::record::{Direction, HangupBy, HangupCause, Leg as RecordLeg, Recording};
 use crate::call::tracker::far_side::Links;
 use crate::call::tracker::{CallDraft, FinishedCall};
 use crate::call::CallSettings;
-use crate::event::{micros_to_time, SwitchKind};
+use crate::event::SwitchKind;
 
 pub(super) fn direction_of(text: Option<&str>) -> Direction {
     match text.map(str::to_ascii_lowercase).as_deref() {
@@ -19,14 +18,6 @@ pub(super) fn direction_of(text: Option<&str>) -> Direction {
         Some("outbound") => Direction::Outbound,
         _ => Direction::Unknown,
     }
-}
-
-pub(super) fn var_time(leg: &LegState, name: &str) -> Option<DateTime<Utc>> {
-    leg.variables.get(name).and_then(micros_to_time)
-}
-
-pub(super) fn var_u64(leg: &LegState, name: &str) -> Option<u64> {
-    leg.variables.get(name).and_then(|v| v.trim().parse().ok())
 }
 
 /// `from`: the caller ID at creation. A leg adopted mid-call may already
@@ -55,28 +46,6 @@ fn dialled_number(leg: &LegState) -> Option<String> {
     }
 }
 
-/// A leg's recordings, each with its order of first sight.
-pub(super) fn recordings_of(id: &str, leg: &LegState) -> Vec<(u64, Recording)> {
-    leg.recordings
-        .iter()
-        .map(|r| {
-            (
-                r.order,
-                Recording {
-                    path: r.path.clone(),
-                    leg_id: id.to_string(),
-                    started_at: r.started_at,
-                    ended_at: r.ended_at,
-                    seconds: r.seconds.or_else(|| match (r.started_at, r.ended_at) {
-                        (Some(a), Some(b)) if b >= a => Some((b - a).num_seconds() as u64),
-                        _ => None,
-                    }),
-                },
-            )
-        })
-        .collect()
-}
-
 /// Rule 13: the legs whose hang-up can end the call — the application leg,
 /// its far side, the leg it is bridged to at the end and that leg's loopback
 /// partner. Legs it left or never reached (the loopback pair mod_callcenter
@@ -97,26 +66,6 @@ fn relevant_legs(legs: &[(String, LegState)], app: usize) -> HashSet<String> {
         relevant.extend(loopback_partners(legs, other).map(str::to_string));
     }
     relevant
-}
-
-/// The legs joined to `id` by a loopback relation, named by either side.
-pub(super) fn loopback_partners<'a>(
-    legs: &'a [(String, LegState)],
-    id: &'a str,
-) -> impl Iterator<Item = &'a str> + 'a {
-    legs.iter().flat_map(move |(leg_id, l)| {
-        l.links.iter().filter_map(move |(target, kind)| {
-            if *kind != LinkKind::Loopback {
-                None
-            } else if leg_id == id {
-                Some(target.as_str())
-            } else if target == id {
-                Some(leg_id.as_str())
-            } else {
-                None
-            }
-        })
-    })
 }
 
 /// Rule 6: the far side starts at the application leg's loopback partner.

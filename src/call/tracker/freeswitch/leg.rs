@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
+use crate::call::record::Recording;
 use crate::event::{micros_to_time, Headers, SwitchEvent};
 
 /// Header-name prefixes every FreeSWITCH event carries; the other headers of
@@ -249,4 +250,54 @@ pub fn update_leg(
     {
         leg.app_seq = Some(seq);
     }
+}
+
+pub(super) fn var_time(leg: &LegState, name: &str) -> Option<DateTime<Utc>> {
+    leg.variables.get(name).and_then(micros_to_time)
+}
+
+pub(super) fn var_u64(leg: &LegState, name: &str) -> Option<u64> {
+    leg.variables.get(name).and_then(|v| v.trim().parse().ok())
+}
+
+/// A leg's recordings, each with its order of first sight.
+pub(super) fn recordings_of(id: &str, leg: &LegState) -> Vec<(u64, Recording)> {
+    leg.recordings
+        .iter()
+        .map(|r| {
+            (
+                r.order,
+                Recording {
+                    path: r.path.clone(),
+                    leg_id: id.to_string(),
+                    started_at: r.started_at,
+                    ended_at: r.ended_at,
+                    seconds: r.seconds.or_else(|| match (r.started_at, r.ended_at) {
+                        (Some(a), Some(b)) if b >= a => Some((b - a).num_seconds() as u64),
+                        _ => None,
+                    }),
+                },
+            )
+        })
+        .collect()
+}
+
+/// The legs joined to `id` by a loopback relation, named by either side.
+pub(super) fn loopback_partners<'a>(
+    legs: &'a [(String, LegState)],
+    id: &'a str,
+) -> impl Iterator<Item = &'a str> + 'a {
+    legs.iter().flat_map(move |(leg_id, l)| {
+        l.links.iter().filter_map(move |(target, kind)| {
+            if *kind != LinkKind::Loopback {
+                None
+            } else if leg_id == id {
+                Some(target.as_str())
+            } else if target == id {
+                Some(leg_id.as_str())
+            } else {
+                None
+            }
+        })
+    })
 }
