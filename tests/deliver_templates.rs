@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use postcall::call::record::{CallRecord, Direction, Outcome, Status};
+use postcall::call::record::{CallRecord, Direction, Outcome, Status, Transfer, TransferKind};
 use postcall::deliver::render::{CompiledRequest, Method, RequestSpec};
 
 fn render(template: &str, record: &CallRecord, vars: &BTreeMap<String, String>) -> Value {
@@ -54,6 +54,10 @@ fn missed_outbound() -> CallRecord {
     r.talk_time_seconds = 0;
     r.agent = None;
     r.queue = None;
+    r.connected_at = None;
+    r.hold_seconds = None;
+    r.agent_talk_seconds = None;
+    r.wrap_up_seconds = None;
     r.recording_url = None;
     r.recordings.clear();
     r.caller_name = Some("O'Brien \"Jr\"".into());
@@ -109,6 +113,8 @@ fn seed_004_after_call_shape() {
     assert_eq!(v["talk_time_seconds"], 2);
     assert_eq!(v["queue"]["name"], "support");
     assert_eq!(v["agent"]["id"], "agent-7");
+    assert_eq!(v["agent"]["name"], "Alice");
+    assert_eq!(v["wrap_up_seconds"], 5);
     assert_eq!(v["custom_fields"]["survey_q1"], "5");
 
     let missed = render("004-after-call.json.j2", &missed_outbound(), &vars());
@@ -142,8 +148,7 @@ fn seed_002_003_shape_follows_direction() {
             "input_variables",
             "recording_url",
             "status",
-            "transcript",
-            "transfers"
+            "transcript"
         ]
     );
     assert_eq!(v["customer_phone"], "+15551230001");
@@ -152,33 +157,50 @@ fn seed_002_003_shape_follows_direction() {
     assert_eq!(v["finished_at"], "2026-11-24T06:45:38Z");
     assert_eq!(v["status"], "completed");
     assert_eq!(v["input_variables"]["sip_user_agent"], "Obi\"Phone\r\n");
-    assert_eq!(v["transfers"], Value::Array(vec![]));
+    // 003: `transfers` only for calls that had transfers.
+    assert_eq!(v.get("transfers"), None);
 
     let mut out = missed_outbound();
+    let transfer = |id: &str, status: Status, to: Option<&str>| Transfer {
+        id: id.into(),
+        kind: TransferKind::Blind,
+        status,
+        transfer_to: to.map(str::to_string),
+        channel: None,
+        started_at: CallRecord::sample().started_at,
+        answered_at: None,
+        ended_at: CallRecord::sample().ended_at,
+        duration_seconds: Some(4),
+        talk_time_seconds: 0,
+        hangup_cause: None,
+        recordings: Vec::new(),
+    };
     out.transfers = vec![
-        postcall::call::record::Transfer {
-            leg_id: "t1".into(),
-            channel: None,
-            to: Some("+15550000001".into()),
-            answered: true,
-            talk_time_seconds: 12,
-            hangup_cause: Some("NORMAL_CLEARING".into()),
-        },
-        postcall::call::record::Transfer {
-            leg_id: "t2".into(),
-            channel: None,
-            to: None,
-            answered: false,
-            talk_time_seconds: 0,
-            hangup_cause: None,
-        },
+        transfer("t1", Status::Completed, Some("+15550000001")),
+        transfer("t2", Status::Busy, None),
     ];
     let v = render("002-voice-agent-famulor.json.j2", &out, &vars());
     assert_eq!(v["customer_phone"], "+15551230002");
     assert_eq!(v["assistant_phone"], "+15551230001");
     assert_eq!(v["status"], "no-answer");
+    assert_eq!(
+        keys(&v["transfers"][0]),
+        vec![
+            "created_at",
+            "duration",
+            "finished_at",
+            "id",
+            "status",
+            "transfer_to"
+        ]
+    );
+    assert_eq!(v["transfers"][0]["id"], "t1");
     assert_eq!(v["transfers"][0]["status"], "completed");
-    assert_eq!(v["transfers"][1]["status"], "no-answer");
+    assert_eq!(v["transfers"][0]["transfer_to"], "+15550000001");
+    assert_eq!(v["transfers"][0]["duration"], 4);
+    assert_eq!(v["transfers"][0]["created_at"], "2026-11-24T06:45:35Z");
+    assert_eq!(v["transfers"][1]["status"], "busy");
+    assert_eq!(v["transfers"][1]["transfer_to"], Value::Null);
     assert_eq!(v["transfers"].as_array().unwrap().len(), 2);
 }
 

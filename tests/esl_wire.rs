@@ -8,6 +8,9 @@
 //! tests/fixtures/derived/derive.py.
 
 #[allow(dead_code)]
+#[path = "answer_key/mod.rs"]
+mod answer_key;
+#[allow(dead_code)]
 #[path = "freeswitch/expect.rs"]
 mod expect;
 #[allow(dead_code)]

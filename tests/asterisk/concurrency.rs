@@ -68,17 +68,16 @@ fn interleaved_calls_with_reordered_hangups_give_the_same_records() {
         for (name, want) in &expected {
             for k in 0..COPIES {
                 let want: Vec<_> = want.iter().map(|w| renumber_value(w, k)).collect();
-                let prefix = renumber("1795502", k);
+                // The renumbered ids are unique per copy.
                 let mine: Vec<_> = records
                     .iter()
                     .filter(|r| {
-                        r.record.call_id.starts_with(&prefix)
-                            && want.iter().any(|w| {
-                                r.record
-                                    .legs
-                                    .iter()
-                                    .any(|l| w["contains_leg"] == l.id.as_str())
-                            })
+                        want.iter().any(|w| {
+                            r.record
+                                .legs
+                                .iter()
+                                .any(|l| w["contains_leg"] == l.id.as_str())
+                        })
                     })
                     .cloned()
                     .collect();

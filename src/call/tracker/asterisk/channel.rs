@@ -28,6 +28,8 @@ pub struct Cdr {
     pub start: Option<DateTime<Utc>>,
     pub answer: Option<DateTime<Utc>>,
     pub end: Option<DateTime<Utc>>,
+    pub destination_channel: Option<String>,
+    pub duration_seconds: Option<u64>,
 }
 
 impl Cdr {
@@ -44,6 +46,11 @@ impl Cdr {
             start: time("StartTime"),
             answer: time("AnswerTime"),
             end: time("EndTime"),
+            destination_channel: h
+                .get("DestinationChannel")
+                .filter(|d| !d.is_empty())
+                .map(str::to_string),
+            duration_seconds: h.get("Duration").and_then(|v| v.trim().parse().ok()),
         }
     }
 
@@ -102,6 +109,10 @@ pub struct Channel {
     pub absolute_timeout: bool,
     pub cdrs: Vec<Cdr>,
     pub recordings: Vec<Recording>,
+    /// What app_queue said about this channel as a queue caller.
+    pub queue: QueueSeen,
+    /// The dialplan ran `Queue()` on this channel.
+    pub ran_queue: bool,
     /// When the `Newchannel` came; `None` for adopted channels.
     pub created_at: Option<DateTime<Utc>>,
     /// Connection epoch of the last event about this channel.
@@ -129,6 +140,8 @@ impl Channel {
             absolute_timeout: false,
             cdrs: Vec::new(),
             recordings: Vec::new(),
+            queue: Default::default(),
+            ran_queue: false,
             created_at: None,
             epoch,
         }
@@ -215,6 +228,64 @@ impl Channel {
             return None;
         }
         name.strip_suffix(";1").or_else(|| name.strip_suffix(";2"))
+    }
+}
+
+/// What app_queue said about one caller channel.
+#[derive(Debug, Clone, Default)]
+pub struct QueueSeen {
+    /// The `Queue` of the last QueueCallerJoin.
+    pub queue: Option<String>,
+    /// AgentConnect `Interface` and `MemberName` of the last agent connected.
+    pub agent: Option<(String, Option<String>)>,
+    pub connected_at: Option<DateTime<Utc>>,
+    /// AgentConnect / QueueCallerAbandon `HoldTime`.
+    pub hold_seconds: Option<u64>,
+    /// AgentComplete `TalkTime`.
+    pub talk_seconds: Option<u64>,
+}
+
+pub fn number(h: &Headers, name: &str) -> Option<u64> {
+    h.get(name).and_then(|v| v.trim().parse().ok())
+}
+
+impl QueueSeen {
+    /// Applies one app_queue event about this (caller) channel.
+    pub fn apply(&mut self, event: &str, h: &Headers, at: DateTime<Utc>) {
+        match event {
+            "QueueCallerJoin" => {
+                self.queue = h.get("Queue").map(str::to_string);
+            }
+            "AgentConnect" => {
+                if let Some(interface) = h.get("Interface").filter(|i| !i.is_empty()) {
+                    let name = h.get("MemberName").filter(|n| !n.is_empty());
+                    self.agent = Some((interface.to_string(), name.map(str::to_string)));
+                    self.connected_at = Some(at);
+                    self.hold_seconds = number(h, "HoldTime");
+                    self.talk_seconds = None;
+                }
+            }
+            "AgentComplete" => {
+                // Adopted while the agent talked: the connect was not seen,
+                // so the agent and queue come from here and the connect
+                // time stays unknown.
+                if self.agent.is_none() {
+                    if let Some(interface) = h.get("Interface").filter(|i| !i.is_empty()) {
+                        let name = h.get("MemberName").filter(|n| !n.is_empty());
+                        self.agent = Some((interface.to_string(), name.map(str::to_string)));
+                        self.hold_seconds = number(h, "HoldTime");
+                    }
+                }
+                if self.queue.is_none() {
+                    self.queue = h.get("Queue").map(str::to_string);
+                }
+                self.talk_seconds = number(h, "TalkTime");
+            }
+            "QueueCallerAbandon" if self.agent.is_none() => {
+                self.hold_seconds = number(h, "HoldTime");
+            }
+            _ => {}
+        }
     }
 }
 

@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use super::channel::{uniqueid_order, Channel};
+use super::queue::{self, WrapUps};
 use super::sides::{LegView, RequestKind, Topology};
-use super::Call;
+use super::{Call, SeenRequest};
 use crate::call::causes::name_of;
 use crate::call::classify::CallFacts;
 use crate::call::record::{Direction, HangupBy, HangupCause, Leg, Recording};
@@ -14,7 +15,12 @@ use crate::call::CallSettings;
 use crate::event::SwitchKind;
 
 /// Builds the draft of `call`, whose channels are `legs` (any order, not empty).
-pub fn draft(call: &Call, legs: &mut [&Channel], settings: &CallSettings) -> Option<CallDraft> {
+pub fn draft(
+    call: &Call,
+    legs: &mut [&Channel],
+    settings: &CallSettings,
+    wrap_ups: &WrapUps,
+) -> Option<CallDraft> {
     legs.sort_by_key(|c| uniqueid_order(&c.uniqueid));
     let first = *legs.first()?;
     let app = call
@@ -31,13 +37,21 @@ pub fn draft(call: &Call, legs: &mut [&Channel], settings: &CallSettings) -> Opt
         })
         .collect();
     let topology = Topology::new(&views, &call.links, &call.local_pairs);
-    let (first_hangup, ender) = match &call.first_request {
+    let answered = legs.iter().any(|c| c.answered);
+    let seen_request = if answered {
+        first_relevant_request(call, &topology, &app.uniqueid)
+    } else {
+        // Unanswered: whoever gave up first (a busy callee, a caller).
+        call.requests.first()
+    };
+    let first_request = seen_request.map(|r| &r.request);
+    let request_last_app = seen_request.and_then(|r| r.last_app.as_deref());
+    let (first_hangup, ender) = match first_request {
         Some(r) => topology.first_hangup(&app.uniqueid, r),
         None => (HangupBy::Unknown, None),
     };
 
     let direction = direction(app, first, settings);
-    let answered = legs.iter().any(|c| c.answered);
     let cause = app.hangup.as_ref().and_then(|h| h.cause);
     let dial_status = app
         .dial_status
@@ -49,15 +63,12 @@ pub fn draft(call: &Call, legs: &mut [&Channel], settings: &CallSettings) -> Opt
 
     // Rule 7: Set(TIMEOUT(absolute)=N) on a leg, then a SoftHangupRequest on
     // that leg as the call's first hang-up request, not from Hangup().
-    let max_duration = call.first_request.as_ref().is_some_and(|r| {
+    let max_duration = first_request.is_some_and(|r| {
         r.kind == RequestKind::Own
             && legs
                 .iter()
                 .any(|c| c.uniqueid == r.leg && c.absolute_timeout)
-            && !call
-                .request_last_app
-                .as_deref()
-                .is_some_and(|a| a.eq_ignore_ascii_case("Hangup"))
+            && !request_last_app.is_some_and(|a| a.eq_ignore_ascii_case("Hangup"))
     });
 
     let amd_result = std::iter::once(app)
@@ -65,7 +76,20 @@ pub fn draft(call: &Call, legs: &mut [&Channel], settings: &CallSettings) -> Opt
         .find_map(|c| c.var(&settings.amd_variables))
         .map(str::to_string);
 
-    let app_billable = app.cdrs.iter().filter_map(|c| c.billable_seconds).max();
+    // One Cdr: its BillableSeconds. Several (one per bridge segment of a
+    // queue or transfer call): first AnswerTime → last EndTime.
+    let app_billable = match app.cdrs.as_slice() {
+        [one] => one.billable_seconds,
+        [] => None,
+        many => {
+            let answer = many.iter().filter_map(|c| c.answer).min();
+            let end = many.iter().filter_map(|c| c.end).max();
+            match (answer, end) {
+                (Some(_), Some(_)) => Some(seconds(answer, end)),
+                _ => many.iter().filter_map(|c| c.billable_seconds).max(),
+            }
+        }
+    };
     let talk_time_seconds = match app_billable {
         Some(s) => s,
         None if app.answered => seconds(app.answered_at, app.hangup.as_ref().map(|h| h.at)),
@@ -124,8 +148,7 @@ pub fn draft(call: &Call, legs: &mut [&Channel], settings: &CallSettings) -> Opt
         to_raw: app.entry_exten.clone(),
         caller_name: app.caller_name.clone(),
         context: app.entry_context.clone().or_else(|| app.context.clone()),
-        agent: None,
-        queue: None,
+        queue_call: queue::queue_call(app, wrap_ups),
         started_at,
         answered_at,
         ended_at,
@@ -152,8 +175,29 @@ pub fn draft(call: &Call, legs: &mut [&Channel], settings: &CallSettings) -> Opt
         recordings,
         app_variables: app.vars.clone(),
         legs: legs_out,
-        transfers: Vec::new(),
+        transfers: queue::transfers(call, app, legs),
     })
+}
+
+/// Rule 13: the first hang-up request among the application leg, its far
+/// side, and the channels sharing its bridge at that moment with their Local
+/// partners; the first request of all when none of them made one (a call
+/// adopted without its bridge events).
+fn first_relevant_request<'a>(
+    call: &'a Call,
+    topology: &Topology,
+    app: &str,
+) -> Option<&'a SeenRequest> {
+    let far = topology.far_side(app);
+    let relevant = |r: &SeenRequest| {
+        let leg = r.request.leg.as_str();
+        let near = |l: &str| l == app || far.contains(l) || r.app_peers.iter().any(|p| p == l);
+        near(leg) || topology.local_partner(leg).is_some_and(near)
+    };
+    call.requests
+        .iter()
+        .find(|r| relevant(r))
+        .or_else(|| call.requests.first())
 }
 
 /// `POSTCALL_DIRECTION` on the application leg, else an inbound context

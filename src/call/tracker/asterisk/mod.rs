@@ -10,10 +10,12 @@
 //!
 //! - [`channel`]: per-channel state and the snapshot every channel event carries.
 //! - [`sides`]: who hung up first (rule 6), pure.
+//! - [`queue`]: app_queue events, member wrap-up and transfers.
 //! - [`draft`]: a finished call → the shared [`CallDraft`](crate::call::tracker::CallDraft).
 
 mod channel;
 mod draft;
+mod queue;
 mod sides;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -71,20 +73,23 @@ pub struct Call {
     pub legs: Vec<String>,
     /// The first channel on which the application variable was set (rule 3).
     pub app_leg: Option<String>,
-    pub first_request: Option<Request>,
-    /// The requesting leg's last dialplan application when the first request came.
-    pub request_last_app: Option<String>,
+    /// Every hang-up request, in order (the first relevant one decides).
+    pub requests: Vec<SeenRequest>,
     /// Dial and bridge links.
     pub links: Vec<(String, String)>,
     /// Local channel halves from `LocalBridge`.
     pub local_pairs: Vec<(String, String)>,
     bridges: HashMap<String, Vec<String>>,
+    /// The bridge each channel is in now (BridgeEnter → BridgeLeave).
+    current_bridge: HashMap<String, String>,
     cel_seen: bool,
     linkedid_end: bool,
     complete_since: Option<DateTime<Utc>>,
     last_activity: DateTime<Utc>,
     /// Some event of the call carried the switch's own `Timestamp`.
     pub switch_times: bool,
+    /// Transfers seen so far.
+    pub transfers: Vec<queue::SeenTransfer>,
 }
 
 impl Call {
@@ -93,18 +98,29 @@ impl Call {
             linkedid: linkedid.to_string(),
             legs: Vec::new(),
             app_leg: None,
-            first_request: None,
-            request_last_app: None,
+            requests: Vec::new(),
             links: Vec::new(),
             local_pairs: Vec::new(),
             bridges: HashMap::new(),
+            current_bridge: HashMap::new(),
             cel_seen: false,
             linkedid_end: false,
             complete_since: None,
             last_activity: now,
             switch_times: false,
+            transfers: Vec::new(),
         }
     }
+}
+
+/// A hang-up request and what surrounded it.
+#[derive(Debug, Clone)]
+pub struct SeenRequest {
+    pub request: Request,
+    /// The requesting leg's last dialplan application at that moment.
+    pub last_app: Option<String>,
+    /// The channels in the application leg's bridge at that moment.
+    pub app_peers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -125,6 +141,10 @@ pub struct AsteriskTracker {
     /// Incremented at every (re)connection, to tell which channels were seen
     /// since.
     epoch: u64,
+    /// Queue members' wrap-up times as QueueMemberStatus states them.
+    wrap_ups: queue::WrapUps,
+    /// The "no queue events" warning was given.
+    warned_no_queue_events: bool,
 }
 
 impl AsteriskTracker {
@@ -144,6 +164,8 @@ impl AsteriskTracker {
             pending_cel_order: VecDeque::new(),
             finished: RecentIds::new(MAX_FINISHED),
             epoch: 0,
+            wrap_ups: queue::WrapUps::new(),
+            warned_no_queue_events: false,
         }
     }
 
@@ -155,6 +177,15 @@ impl AsteriskTracker {
         let at = e.at;
         match e.name.as_str() {
             "Cdr" => return self.on_cdr(h, at),
+            "QueueMemberStatus" => {
+                queue::note_wrap_up(&mut self.wrap_ups, h);
+                return None;
+            }
+            "BlindTransfer" => {
+                let (lid, transfer) = queue::blind_transfer(h)?;
+                self.calls.get_mut(&lid)?.transfers.push(transfer);
+                return Some(lid);
+            }
             "CEL" => return self.on_cel(h),
             "LocalBridge" => {
                 let (a, b, lid) = (
@@ -220,6 +251,7 @@ impl AsteriskTracker {
                 {
                     channel.absolute_timeout = true;
                 }
+                channel.ran_queue |= app.eq_ignore_ascii_case("Queue");
                 channel.last_app = Some(app.to_string());
             }
             "VarSet" => {
@@ -233,6 +265,9 @@ impl AsteriskTracker {
                     text: h.get("Cause-txt").map(str::to_string),
                     at,
                 });
+            }
+            "QueueCallerJoin" | "AgentConnect" | "AgentComplete" | "QueueCallerAbandon" => {
+                channel.queue.apply(&e.name, h, at);
             }
             _ => {}
         }
@@ -251,15 +286,39 @@ impl AsteriskTracker {
             "HangupRequest" => Some(RequestKind::Peer),
             _ => None,
         };
-        if let (Some(kind), None) = (kind, &call.first_request) {
-            call.first_request = Some(Request {
-                leg: uid.to_string(),
-                kind,
+        if let Some(kind) = kind {
+            // Who shares the application leg's bridge at this moment: rule
+            // 13 counts only them (and the far side), not a transferor or
+            // a failed target the application leg has left.
+            let app_bridge = call
+                .app_leg
+                .as_ref()
+                .and_then(|a| call.current_bridge.get(a));
+            let app_peers = app_bridge
+                .map(|b| {
+                    call.current_bridge
+                        .iter()
+                        .filter(|(_, bridge)| *bridge == b)
+                        .map(|(leg, _)| leg.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            call.requests.push(SeenRequest {
+                request: Request {
+                    leg: uid.to_string(),
+                    kind,
+                },
+                last_app,
+                app_peers,
             });
-            call.request_last_app = last_app;
+        }
+        if e.name == "BridgeLeave" {
+            call.current_bridge.remove(uid);
         }
         if e.name == "BridgeEnter" {
             if let Some(bridge) = h.get("BridgeUniqueid") {
+                call.current_bridge
+                    .insert(uid.to_string(), bridge.to_string());
                 let members = call.bridges.entry(bridge.to_string()).or_default();
                 for m in members.iter() {
                     call.links.push((m.clone(), uid.to_string()));
@@ -283,7 +342,11 @@ impl AsteriskTracker {
                 c.mark_answered(at);
             }
         }
-        if let Some(caller) = exact(h, "Uniqueid") {
+        let caller = exact(h, "Uniqueid");
+        if let Some(call) = self.calls.get_mut(&lid) {
+            queue::on_dial(call, caller, dest, status);
+        }
+        if let Some(caller) = caller {
             if let (Some(status), Some(c)) = (status, self.channels.get_mut(caller)) {
                 c.dial_end_status = Some(status.to_string());
             }
@@ -469,8 +532,27 @@ impl AsteriskTracker {
         }
         self.finished.insert(call.linkedid.clone());
         let mut refs: Vec<&Channel> = channels.iter().collect();
-        let draft = draft::draft(&call, &mut refs, &self.settings)?;
+        self.warn_if_queue_events_missing(&call, &refs);
+        let draft = draft::draft(&call, &mut refs, &self.settings, &self.wrap_ups)?;
         Some(draft.build(&self.settings))
+    }
+
+    /// app_queue's events need the `agent` read class in manager.conf:
+    /// without it `Queue()` runs but no QueueCallerJoin ever arrives, and
+    /// queue calls are reported without queue, agent or queue outcome.
+    fn warn_if_queue_events_missing(&mut self, call: &Call, legs: &[&Channel]) {
+        if self.warned_no_queue_events {
+            return;
+        }
+        let ran_queue = legs.iter().any(|c| c.ran_queue);
+        let joined = legs.iter().any(|c| c.queue.queue.is_some());
+        if ran_queue && !joined {
+            self.warned_no_queue_events = true;
+            tracing::warn!(linkedid = %call.linkedid, switch = %self.settings.switch_name,
+                "Queue() ran but no app_queue event (QueueCallerJoin, AgentConnect) arrived: \
+                 give the AMI user the `agent` read class in manager.conf, or queue calls \
+                 are reported without queue, agent and queue outcome");
+        }
     }
 
     fn emit_due(&mut self, candidates: Vec<String>, now: DateTime<Utc>) -> Vec<FinishedCall> {
