@@ -34,7 +34,8 @@ struct ServiceLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ResultLabel {
+struct ServiceResultLabels {
+    service: String,
     result: String,
 }
 
@@ -45,7 +46,8 @@ pub struct Metrics {
     connected: Family<SwitchLabel, Gauge>,
     reconnects: Family<SwitchLabel, Counter>,
     calls: Family<CallLabels, Counter>,
-    deliveries: Family<ResultLabel, Counter>,
+    attempts: Family<ServiceResultLabels, Counter>,
+    deliveries: Family<ServiceResultLabels, Counter>,
     dead: Family<ServiceLabel, Counter>,
     dead_total: AtomicU64,
     attempt_seconds: Histogram,
@@ -84,7 +86,8 @@ impl Metrics {
         let connected = Family::<SwitchLabel, Gauge>::default();
         let reconnects = Family::<SwitchLabel, Counter>::default();
         let calls = Family::<CallLabels, Counter>::default();
-        let deliveries = Family::<ResultLabel, Counter>::default();
+        let attempts = Family::<ServiceResultLabels, Counter>::default();
+        let deliveries = Family::<ServiceResultLabels, Counter>::default();
         let dead = Family::<ServiceLabel, Counter>::default();
         let attempt_seconds = Histogram::new([
             0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -108,8 +111,13 @@ impl Metrics {
         );
         registry.register("calls_finished", "Calls finished, by status", calls.clone());
         registry.register(
+            "delivery_attempts",
+            "Delivery attempts, by service and result (delivered, retry, dead, disabled, orphaned)",
+            attempts.clone(),
+        );
+        registry.register(
             "deliveries",
-            "Delivery attempts, by result",
+            "Deliveries that ended, by service and result (delivered, dead)",
             deliveries.clone(),
         );
         registry.register(
@@ -148,6 +156,7 @@ impl Metrics {
             connected,
             reconnects,
             calls,
+            attempts,
             deliveries,
             dead,
             dead_total: AtomicU64::new(0),
@@ -184,14 +193,18 @@ impl Metrics {
             .inc();
     }
 
-    /// One delivery attempt ended with `result` (`delivered`, `retry`,
-    /// `dead`, `disabled`, `orphaned`) after `latency`.
-    pub fn attempt(&self, result: &str, latency: Duration) {
-        self.deliveries
-            .get_or_create(&ResultLabel {
-                result: result.to_string(),
-            })
-            .inc();
+    /// One delivery attempt to `service` ended with `result` (`delivered`,
+    /// `retry`, `dead`, `disabled`, `orphaned`) after `latency`; a
+    /// `delivered` or `dead` attempt also ends its delivery.
+    pub fn attempt(&self, service: &str, result: &str, latency: Duration) {
+        let labels = ServiceResultLabels {
+            service: service.to_string(),
+            result: result.to_string(),
+        };
+        self.attempts.get_or_create(&labels).inc();
+        if matches!(result, "delivered" | "dead") {
+            self.deliveries.get_or_create(&labels).inc();
+        }
         self.attempt_seconds.observe(latency.as_secs_f64());
     }
 
@@ -261,7 +274,8 @@ mod tests {
         m.event_read("pbx1");
         m.switch_connected("pbx1", true);
         m.call_finished("pbx1", "completed");
-        m.attempt("delivered", Duration::from_millis(30));
+        m.attempt("crm", "retry", Duration::from_millis(30));
+        m.attempt("crm", "delivered", Duration::from_millis(30));
         m.queue_figures(3, Duration::from_secs(12));
         let text = m.render();
         for line in [
@@ -269,8 +283,10 @@ mod tests {
             "postcall_switch_connected{switch=\"pbx1\"} 1",
             "postcall_switch_reconnects_total{switch=\"pbx1\"} 0",
             "postcall_calls_finished_total{switch=\"pbx1\",status=\"completed\"} 1",
-            "postcall_deliveries_total{result=\"delivered\"} 1",
-            "postcall_delivery_attempt_seconds_bucket{le=\"0.05\"} 1",
+            "postcall_delivery_attempts_total{service=\"crm\",result=\"retry\"} 1",
+            "postcall_delivery_attempts_total{service=\"crm\",result=\"delivered\"} 1",
+            "postcall_deliveries_total{service=\"crm\",result=\"delivered\"} 1",
+            "postcall_delivery_attempt_seconds_bucket{le=\"0.05\"} 2",
             "postcall_delivery_attempt_seconds_bucket{le=\"0.025\"} 0",
             "postcall_queue_depth 3",
             "postcall_queue_oldest_pending_seconds 12.0",

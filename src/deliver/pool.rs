@@ -322,7 +322,7 @@ impl Pool {
         };
         log_attempt(&row, &report, result, error.as_deref(), now, private);
         if let Some(metrics) = self.metrics.get() {
-            metrics.attempt(outcome_name(result), report.latency);
+            metrics.attempt(&row.service, outcome_name(result), report.latency);
             if result == AttemptResult::Dead {
                 metrics.delivery_dead(&row.service);
             }
