@@ -4,7 +4,7 @@
 
 mod cli;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -94,6 +94,9 @@ enum Command {
     },
     /// Print the JSON Schema of the call record every service receives.
     Schema,
+    /// Print the manual page (roff), as contrib/man/postcall.1 ships it.
+    #[command(hide = true)]
+    Man,
     /// SOAP services: list a WSDL's operations, refresh the cached WSDLs.
     Soap {
         /// Configuration file (TOML).
@@ -131,6 +134,7 @@ fn main() -> ExitCode {
         cli.command,
         Command::Check { .. }
             | Command::Schema
+            | Command::Man
             | Command::Queue { .. }
             | Command::Test { .. }
             | Command::Soap { .. }
@@ -166,6 +170,10 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             with_config(config, |c| cli::queue::queue(c, command))
         }
         Command::Schema => cli::schema(),
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Soap { config, cmd } => cli::soap::soap(config, cmd),
     }
 }
