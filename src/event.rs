@@ -107,6 +107,17 @@ pub struct SwitchEvent {
     pub at: DateTime<Utc>,
 }
 
+/// A microsecond epoch as FreeSWITCH writes its times (`Event-Date-Timestamp`,
+/// `Caller-Channel-*-Time`, `variable_*_uepoch`) → time; `0` and junk are
+/// `None`.
+pub fn micros_to_time(text: &str) -> Option<DateTime<Utc>> {
+    let n: i64 = text.trim().parse().ok()?;
+    if n <= 0 {
+        return None;
+    }
+    DateTime::from_timestamp_micros(n)
+}
+
 /// What a connector sends to its tracker.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SwitchMessage {

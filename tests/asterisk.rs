@@ -1,6 +1,8 @@
 //! Asterisk: the AMI connector and call tracker against the real captures in
 //! tests/fixtures/asterisk and the answer key tests/fixtures/expected.json.
 
+#[path = "answer_key/mod.rs"]
+mod answer_key;
 #[path = "asterisk/codec.rs"]
 mod codec;
 #[path = "asterisk/common.rs"]

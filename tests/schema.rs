@@ -68,3 +68,33 @@ fn a_sample_record_validates_structurally() {
         assert!(record.get(required.as_str().unwrap()).is_some());
     }
 }
+
+#[test]
+fn agent_and_queue_are_objects_and_transfers_have_their_own_shape() {
+    let schema = schema_output();
+    let named = &schema["definitions"]["Named"];
+    assert_eq!(named["required"], serde_json::json!(["id", "name"]));
+    for field in ["agent", "queue"] {
+        let text = schema["properties"][field].to_string();
+        assert!(text.contains("#/definitions/Named"), "{field}: {text}");
+    }
+    let transfer = schema["definitions"]["Transfer"]["properties"]
+        .as_object()
+        .unwrap();
+    for key in [
+        "id",
+        "kind",
+        "status",
+        "transfer_to",
+        "channel",
+        "started_at",
+        "answered_at",
+        "ended_at",
+        "duration_seconds",
+        "talk_time_seconds",
+        "hangup_cause",
+        "recordings",
+    ] {
+        assert!(transfer.contains_key(key), "Transfer lacks {key}");
+    }
+}

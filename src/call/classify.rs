@@ -119,6 +119,33 @@ fn classify_answered(
     (Status::Completed, Outcome::Answered, reason)
 }
 
+/// The status of one leg on its own (a transfer target): `completed` when
+/// it answered, else by its cause name, cause code or dial status.
+pub fn leg_status(
+    answered: bool,
+    cause_name: Option<&str>,
+    cause_q850: Option<u16>,
+    dial_status: Option<&str>,
+) -> Status {
+    if answered {
+        return Status::Completed;
+    }
+    classify_unanswered(&CallFacts {
+        answered,
+        direction: Direction::Outbound,
+        cause_name: cause_name.map(str::to_string),
+        cause_q850,
+        dial_status: dial_status.map(str::to_string),
+        first_hangup: HangupBy::Unknown,
+        amd_result: None,
+        max_duration: false,
+        caller_cancelled: false,
+        talk_time_seconds: 0,
+        end_reason_override: None,
+    })
+    .0
+}
+
 fn classify_unanswered(facts: &CallFacts) -> (Status, Outcome, EndCallReason) {
     // Only a caller can abandon: an outbound leg whose own side cancelled
     // simply was not answered.

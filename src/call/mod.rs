@@ -4,12 +4,14 @@
 //! - [`record`]: the canonical [`record::CallRecord`] every service sees.
 //! - [`classify`]: hangup facts → status, outcome, end-call reason (pure).
 //! - [`causes`]: the Q.850 / FreeSWITCH hangup cause table.
+//! - [`queue`]: what a call-centre queue adds: agent, queue, outcome (pure).
 //! - [`numbers`]: E.164 normalisation under a dialling plan (pure).
 //! - [`variables`]: which channel variables a record carries (pure).
 
 pub mod causes;
 pub mod classify;
 pub mod numbers;
+pub mod queue;
 pub mod record;
 pub mod tracker;
 pub mod variables;

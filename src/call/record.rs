@@ -29,6 +29,10 @@ pub const CONTRACT_FIELDS: &[&str] = &[
     "caller_name",
     "agent",
     "queue",
+    "connected_at",
+    "hold_seconds",
+    "agent_talk_seconds",
+    "wrap_up_seconds",
     "started_at",
     "answered_at",
     "ended_at",
@@ -76,8 +80,20 @@ pub struct CallRecord {
     pub caller_name: Option<String>,
     /// The dialplan context the application leg ran in.
     pub context: Option<String>,
-    pub agent: Option<String>,
-    pub queue: Option<String>,
+    /// The queue agent connected last (FreeSWITCH `cc_agent`, Asterisk
+    /// AgentConnect `Interface`/`MemberName`), or one the dialplan named.
+    pub agent: Option<Named>,
+    /// The queue the caller was in (last joined), or one the dialplan named.
+    pub queue: Option<Named>,
+    /// When a queue agent was connected.
+    pub connected_at: Option<DateTime<Utc>>,
+    /// Queue join → agent connected (or → leaving the queue), whole seconds.
+    pub hold_seconds: Option<u64>,
+    /// Agent connected → end of the agent's part, whole seconds.
+    pub agent_talk_seconds: Option<u64>,
+    /// The connected agent's wrap-up as the switch states it in its events
+    /// (Asterisk member `Wrapuptime`); null when the stream does not say.
+    pub wrap_up_seconds: Option<u64>,
 
     pub started_at: Option<DateTime<Utc>>,
     pub answered_at: Option<DateTime<Utc>>,
@@ -104,7 +120,8 @@ pub struct CallRecord {
     pub variables: BTreeMap<String, String>,
     /// Every channel of the call.
     pub legs: Vec<Leg>,
-    /// Child legs that were transferred to.
+    /// Every transfer of the call, failed ones too, in the order their
+    /// target legs were created.
     pub transfers: Vec<Transfer>,
 }
 
@@ -204,6 +221,7 @@ wire_names! {
         HumanPickUpCutOff => "human_pick_up_cut_off", MaxDuration => "max_duration", Undefined => "undefined",
     }
     HangupBy { Remote => "remote", Switch => "switch", Unknown => "unknown" }
+    TransferKind { Blind => "blind", Attended => "attended" }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -234,14 +252,42 @@ pub struct Leg {
     pub hung_up_first: bool,
 }
 
+/// A queue or an agent: the switch's id, and a display name when it has one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Named {
+    pub id: String,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferKind {
+    Blind,
+    Attended,
+}
+
+/// One transfer of the call: its target leg and how that leg ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Transfer {
-    pub leg_id: String,
+    /// The target's first leg (FreeSWITCH the `-a` leg of a loopback
+    /// target, Asterisk the `;1` half of a Local channel).
+    pub id: String,
+    pub kind: TransferKind,
+    /// The target's status, in the call status vocabulary.
+    pub status: Status,
+    /// The requested destination.
+    pub transfer_to: Option<String>,
     pub channel: Option<String>,
-    pub to: Option<String>,
-    pub answered: bool,
+    pub started_at: Option<DateTime<Utc>>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Lifetime of the target leg.
+    pub duration_seconds: Option<u64>,
+    /// The target's answered time; 0 when it did not answer.
     pub talk_time_seconds: u64,
     pub hangup_cause: Option<String>,
+    /// Recordings made on the target's legs.
+    pub recordings: Vec<Recording>,
 }
 
 impl CallRecord {
@@ -271,8 +317,18 @@ impl CallRecord {
             to_raw: Some("5551230002".into()),
             caller_name: Some("Sample Caller".into()),
             context: Some("default".into()),
-            agent: Some("agent-7".into()),
-            queue: Some("support".into()),
+            agent: Some(Named {
+                id: "agent-7".into(),
+                name: Some("Alice".into()),
+            }),
+            queue: Some(Named {
+                id: "support".into(),
+                name: Some("support".into()),
+            }),
+            connected_at: t("2026-11-24T06:45:36Z"),
+            hold_seconds: Some(1),
+            agent_talk_seconds: Some(2),
+            wrap_up_seconds: Some(5),
             started_at: t("2026-11-24T06:45:35Z"),
             answered_at: t("2026-11-24T06:45:36Z"),
             ended_at: t("2026-11-24T06:45:38Z"),

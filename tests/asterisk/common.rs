@@ -1,6 +1,7 @@
 //! Shared by the Asterisk tests: fixtures, settings, capture surgery and the
 //! answer-key comparison (keys described in shared/captures/README.md).
 
+use crate::answer_key;
 use std::path::PathBuf;
 
 use postcall::call::tracker::FinishedCall;
@@ -100,73 +101,20 @@ pub fn renumber_value(v: &Value, k: u32) -> Value {
     serde_json::from_str(&renumber(&v.to_string(), k)).unwrap()
 }
 
-/// Checks `records` (of one capture) against its answer-key entries: one
-/// record per expected call, each checked key by key.
+/// Checks `records` (of one capture) against its answer-key entries with
+/// the shared comparator: exactly one record per expected call.
 pub fn assert_matches(capture: &str, records: &[FinishedCall], expected: &[Value]) {
-    assert_eq!(
-        records.len(),
-        expected.len(),
-        "{capture}: {} records, expected {}: {:#?}",
-        records.len(),
-        expected.len(),
-        records
-            .iter()
-            .map(|r| &r.record.call_id)
-            .collect::<Vec<_>>()
-    );
-    for want in expected {
-        let leg = want["contains_leg"].as_str().expect("contains_leg");
-        let record = records
-            .iter()
-            .map(|r| serde_json::to_value(&r.record).unwrap())
-            .find(|r| r["legs"].as_array().unwrap().iter().any(|l| l["id"] == leg))
-            .unwrap_or_else(|| panic!("{capture}: no record contains leg {leg}"));
-        assert_record(capture, &record, want);
-    }
+    let records: Vec<Value> = records
+        .iter()
+        .map(|r| serde_json::to_value(&r.record).unwrap())
+        .collect();
+    answer_key::assert_no_errors(answer_key::check_records(capture, &records, expected));
 }
 
 pub fn assert_record(capture: &str, record: &Value, want: &Value) {
-    for (key, value) in want.as_object().unwrap() {
-        let got = match key.as_str() {
-            "contains_leg" => continue,
-            "legs_exactly" => {
-                let mut got: Vec<&str> = record["legs"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|l| l["id"].as_str().unwrap())
-                    .collect();
-                let mut want: Vec<&str> = value
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_str().unwrap())
-                    .collect();
-                got.sort();
-                want.sort();
-                assert_eq!(got, want, "{capture}: legs");
-                continue;
-            }
-            "variables" => {
-                for (name, v) in value.as_object().unwrap() {
-                    assert_eq!(&record["variables"][name], v, "{capture}: variable {name}");
-                }
-                continue;
-            }
-            "recordings" => Value::Array(
-                record["recordings"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|r| r["path"].clone())
-                    .collect(),
-            ),
-            "hangup_cause" => record["hangup_cause"]["name"].clone(),
-            "hangup_cause_q850" => record["hangup_cause"]["q850"].clone(),
-            "application" | "status" | "outcome" | "end_call_reason" | "direction" | "from"
-            | "to" | "talk_time_seconds" | "hangup_by" => record[key].clone(),
-            other => panic!("{capture}: answer-key field {other} is not understood"),
-        };
-        assert_eq!(&got, value, "{capture}: {key}");
-    }
+    let errors = answer_key::compare(record, want)
+        .into_iter()
+        .map(|e| format!("{capture}: {e}"))
+        .collect();
+    answer_key::assert_no_errors(errors);
 }

@@ -1,10 +1,13 @@
-//! The answer key (tests/fixtures/expected.json) and the one comparison of a
-//! record against it, plus fixture loading.
+//! FreeSWITCH fixtures, the answer key (tests/fixtures/expected.json) and
+//! typed entry points to the shared comparator in tests/answer_key.
 
 use postcall::call::record::CallRecord;
 use postcall::call::variables::VariableFilter;
 use postcall::call::CallSettings;
-use serde_json::{json, Value};
+use serde_json::Value;
+
+use crate::answer_key;
+pub use crate::answer_key::assert_no_errors;
 use std::path::PathBuf;
 
 pub fn fixtures() -> PathBuf {
@@ -52,120 +55,16 @@ pub fn settings() -> CallSettings {
     s
 }
 
-/// The record's value for a single-valued answer-key key, as JSON (`null`
-/// for an absent optional field).
-fn scalar(record: &CallRecord, key: &str) -> Option<Value> {
-    Some(match key {
-        "application" => json!(record.application),
-        "status" => json!(record.status.as_str()),
-        "outcome" => json!(record.outcome.as_str()),
-        "end_call_reason" => json!(record.end_call_reason.as_str()),
-        "hangup_cause" => json!(record.hangup_cause.name),
-        "hangup_cause_q850" => json!(record.hangup_cause.q850),
-        "direction" => json!(record.direction.as_str()),
-        "from" => json!(record.from),
-        "to" => json!(record.to),
-        "talk_time_seconds" => json!(record.talk_time_seconds),
-        "hangup_by" => json!(record.hangup_by.as_str()),
-        _ => return None,
-    })
-}
-
-fn strings(v: &Value) -> Vec<&str> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect()
-}
-
-/// Compares one record with one answer-key entry; every key of the entry
-/// is interpreted (an unknown key is a failure, so nothing is skipped).
+/// [`answer_key::compare`] for a typed record.
 pub fn compare(record: &CallRecord, expected: &Value) -> Vec<String> {
-    let mut errors = Vec::new();
-    let leg_ids: Vec<&str> = record.legs.iter().map(|l| l.id.as_str()).collect();
-    let mut check = |what: &str, ok: bool, got: String, want: &Value| {
-        if !ok {
-            errors.push(format!("{what}: got {got}, want {want}"));
-        }
-    };
-    for (key, want) in expected.as_object().unwrap() {
-        if let Some(got) = scalar(record, key) {
-            check(key, &got == want, got.to_string(), want);
-            continue;
-        }
-        match key.as_str() {
-            "contains_leg" => {
-                let id = want.as_str().unwrap();
-                check(key, leg_ids.contains(&id), format!("{leg_ids:?}"), want);
-            }
-            "legs_exactly" => {
-                let mut w = strings(want);
-                let mut g = leg_ids.clone();
-                w.sort_unstable();
-                g.sort_unstable();
-                check(key, g == w, format!("{g:?}"), want);
-            }
-            "recordings" => {
-                let got: Vec<&str> = record.recordings.iter().map(|r| r.path.as_str()).collect();
-                check(key, got == strings(want), format!("{got:?}"), want);
-            }
-            "variables" => {
-                for (name, value) in want.as_object().unwrap() {
-                    let got = record.variables.get(name).map(String::as_str);
-                    check(
-                        &format!("variables.{name}"),
-                        got == value.as_str(),
-                        format!("{got:?}"),
-                        value,
-                    );
-                }
-            }
-            other => check(other, false, "an unknown answer-key key".into(), want),
-        }
-    }
-    errors
+    answer_key::compare(&serde_json::to_value(record).unwrap(), expected)
 }
 
-/// Checks a set of records against a scenario's expected records: one
-/// record per expected call (found by `contains_leg`), nothing more.
+/// [`answer_key::check_records`] for typed records.
 pub fn check_records(label: &str, records: &[CallRecord], expected: &[Value]) -> Vec<String> {
-    let mut errors = Vec::new();
-    if records.len() != expected.len() {
-        errors.push(format!(
-            "{label}: {} records, want {}: {:?}",
-            records.len(),
-            expected.len(),
-            records.iter().map(|r| &r.call_id).collect::<Vec<_>>()
-        ));
-    }
-    for want in expected {
-        let leg = want["contains_leg"].as_str().unwrap();
-        let matching: Vec<&CallRecord> = records
-            .iter()
-            .filter(|r| r.legs.iter().any(|l| l.id == leg))
-            .collect();
-        match matching.as_slice() {
-            [record] => errors.extend(
-                compare(record, want)
-                    .into_iter()
-                    .map(|e| format!("{label} [{leg}]: {e}")),
-            ),
-            other => errors.push(format!(
-                "{label}: {} records contain leg {leg}",
-                other.len()
-            )),
-        }
-    }
-    errors
-}
-
-/// Panics with every mismatch at once.
-pub fn assert_no_errors(errors: Vec<String>) {
-    assert!(
-        errors.is_empty(),
-        "{} mismatches:\n{}",
-        errors.len(),
-        errors.join("\n")
-    );
+    let records: Vec<Value> = records
+        .iter()
+        .map(|r| serde_json::to_value(r).unwrap())
+        .collect();
+    answer_key::check_records(label, &records, expected)
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::call::classify::{classify, CallFacts};
 use crate::call::numbers::display_number;
+use crate::call::queue::QueueCall;
 use crate::call::record::{
     CallRecord, Direction, HangupCause, Leg, Recording, SwitchRef, Transfer, CALL_COMPLETED,
 };
@@ -40,8 +41,9 @@ pub struct CallDraft {
     pub to_raw: Option<String>,
     pub caller_name: Option<String>,
     pub context: Option<String>,
-    pub agent: Option<String>,
-    pub queue: Option<String>,
+    /// Queue data as the tracker read it (the dialplan's `postcall_agent_*`
+    /// / `postcall_queue` fill what the queue did not give).
+    pub queue_call: QueueCall,
     pub started_at: Option<DateTime<Utc>>,
     pub answered_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
@@ -88,6 +90,9 @@ impl CallDraft {
         }
         self.facts.talk_time_seconds = self.talk_time_seconds;
         let classification = classify(&self.facts, &settings.classify);
+        let queue_call = std::mem::take(&mut self.queue_call)
+            .with_dialplan(|names| names.iter().find_map(|n| lookup(&[n.to_string()])));
+        let outcome = queue_call.outcome(classification.outcome, classification.hangup_by);
         let plan = settings.dialling_plan.as_ref();
         let seconds_between = |a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>| match (a, b) {
             (Some(a), Some(b)) if b >= a => Some((b - a).num_seconds() as u64),
@@ -114,8 +119,12 @@ impl CallDraft {
             to_raw: self.to_raw,
             caller_name: self.caller_name,
             context: self.context,
-            agent: self.agent,
-            queue: self.queue,
+            agent: queue_call.agent,
+            queue: queue_call.queue,
+            connected_at: queue_call.connected_at,
+            hold_seconds: queue_call.hold_seconds,
+            agent_talk_seconds: queue_call.agent_talk_seconds,
+            wrap_up_seconds: queue_call.wrap_up_seconds,
             started_at: self.started_at,
             answered_at: self.answered_at,
             ended_at: self.ended_at,
@@ -123,7 +132,7 @@ impl CallDraft {
             talk_time_seconds: self.talk_time_seconds,
             ring_seconds,
             status: classification.status,
-            outcome: classification.outcome,
+            outcome,
             end_call_reason: classification.end_call_reason,
             hangup_cause: self.hangup_cause,
             hangup_by: classification.hangup_by,

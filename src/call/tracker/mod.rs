@@ -5,6 +5,7 @@
 
 pub mod asterisk;
 pub mod build;
+pub mod far_side;
 pub mod freeswitch;
 pub mod recent;
 

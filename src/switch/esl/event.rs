@@ -8,7 +8,7 @@
 //! arrays and the event's body in `_body`. Both give identical headers:
 //! arrays are written in the plain form `ARRAY::a|:b`.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use percent_encoding::percent_decode;
 use std::borrow::Cow;
 
@@ -143,14 +143,7 @@ fn finish(headers: Headers, body: Option<String>) -> SwitchEvent {
     }
 }
 
-/// FreeSWITCH microsecond epoch text → time; `0` and junk are `None`.
-pub fn micros_to_time(text: &str) -> Option<DateTime<Utc>> {
-    let n: i64 = text.trim().parse().ok()?;
-    if n <= 0 {
-        return None;
-    }
-    DateTime::from_timestamp_micros(n)
-}
+pub use crate::event::micros_to_time;
 
 /// The values of an `ARRAY::a|:b` header (a single value otherwise).
 pub fn array_values(value: &str) -> Vec<&str> {

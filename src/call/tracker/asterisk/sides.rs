@@ -7,14 +7,13 @@
 //! a Local channel, its partner half; for any other channel, the endpoint
 //! behind it (a phone hanging up).
 //!
-//! The *far side* is the application leg's Local partner and everything
-//! reachable from it without passing through the application leg; every
-//! other leg (the application leg, what it dialled or bridged) is the
-//! *switch side*.
+//! The *far side* ([`Links::far_side`]) starts at the application leg's
+//! Local partner.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 
 use crate::call::record::HangupBy;
+use crate::call::tracker::far_side::Links;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestKind {
@@ -43,7 +42,7 @@ pub struct LegView {
 #[derive(Debug, Default)]
 pub struct Topology {
     partner: HashMap<String, String>,
-    adjacent: HashMap<String, Vec<String>>,
+    links: Links,
 }
 
 impl Topology {
@@ -67,20 +66,12 @@ impl Topology {
         for (a, b) in local_pairs.iter().cloned().chain(named_pairs) {
             t.partner.insert(a.clone(), b.clone());
             t.partner.insert(b.clone(), a.clone());
-            t.link(a, b);
+            t.links.link(&a, &b);
         }
         for (a, b) in links {
-            t.link(a.clone(), b.clone());
+            t.links.link(a, b);
         }
         t
-    }
-
-    fn link(&mut self, a: String, b: String) {
-        if a == b {
-            return;
-        }
-        self.adjacent.entry(a.clone()).or_default().push(b.clone());
-        self.adjacent.entry(b).or_default().push(a);
     }
 
     pub fn local_partner(&self, leg: &str) -> Option<&str> {
@@ -89,20 +80,7 @@ impl Topology {
 
     /// The far side of `app`.
     pub fn far_side(&self, app: &str) -> HashSet<String> {
-        let mut far = HashSet::new();
-        let Some(start) = self.local_partner(app) else {
-            return far;
-        };
-        let mut queue = VecDeque::from([start.to_string()]);
-        while let Some(leg) = queue.pop_front() {
-            if leg == app || !far.insert(leg.clone()) {
-                continue;
-            }
-            for next in self.adjacent.get(&leg).into_iter().flatten() {
-                queue.push_back(next.clone());
-            }
-        }
-        far
+        self.links.far_side(app, self.local_partner(app))
     }
 
     /// Which side ended the call, and the leg that did when it is known.

@@ -1,0 +1,252 @@
+//! One FreeSWITCH channel as the tracker knows it, and how one event's
+//! headers update it: caller-profile fields keep their first value, times and
+//! causes their latest, `variable_*` headers (and a CUSTOM event's own
+//! headers) become leg variables, RECORD_START/STOP become recordings.
+
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+use crate::event::{micros_to_time, Headers, SwitchEvent};
+
+/// Header-name prefixes every FreeSWITCH event carries; the other headers of
+/// a CUSTOM event are what the IVR put there, and become leg variables.
+const STANDARD_HEADER_PREFIXES: &[&str] = &[
+    "Event-",
+    "Core-UUID",
+    "FreeSWITCH-",
+    "Channel-",
+    "Caller-",
+    "Unique-ID",
+    "Call-Direction",
+    "Presence-",
+    "Answer-State",
+    "Other-",
+    "Content-Length",
+    "Hangup-Cause",
+];
+
+/// How many finished leg ids are remembered, so that their late events
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    Loopback,
+    Bridge,
+}
+
+/// A leg's variables in the order they were first set; a later value
+/// replaces an earlier one in place.
+#[derive(Debug, Clone, Default)]
+pub struct Variables {
+    pub list: Vec<(String, String)>,
+    pub index: HashMap<String, usize>,
+}
+
+impl Variables {
+    pub fn set(&mut self, name: &str, value: &str) {
+        match self.index.get(name) {
+            Some(&i) => {
+                if self.list[i].1 != value {
+                    self.list[i].1 = value.to_string();
+                }
+            }
+            None => {
+                self.index.insert(name.to_string(), self.list.len());
+                self.list.push((name.to_string(), value.to_string()));
+            }
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.index
+            .get(name)
+            .map(|&i| self.list[i].1.as_str())
+            .or_else(|| {
+                self.list
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.as_str())
+            })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LegRecording {
+    pub path: String,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub seconds: Option<u64>,
+    pub order: u64,
+}
+
+/// Everything observed about one channel. Caller-profile fields keep their
+/// first value (the call as it entered), times and causes their latest.
+#[derive(Debug, Clone, Default)]
+pub struct LegState {
+    pub call: u64,
+    /// Order of first sight (event or relation).
+    pub order: u64,
+    /// An event or live-channel row of its own was seen (not only named by
+    /// another leg).
+    pub seen: bool,
+    pub last_seq: u64,
+    pub channel: Option<String>,
+    pub direction: Option<String>,
+    pub caller_number: Option<String>,
+    /// `Caller-Orig-Caller-ID-Number`: the caller as the leg was created,
+    /// kept by FreeSWITCH when a bridge rewrites the caller ID.
+    pub orig_caller_number: Option<String>,
+    /// `Caller-RDNIS`: the dialled number once a blind transfer rewrote the
+    /// destination.
+    pub rdnis: Option<String>,
+    /// Its CHANNEL_CREATE was seen (first values are the creation's).
+    pub created_seen: bool,
+    /// The leg it was bridged to when it hung up (HANGUP_COMPLETE).
+    pub other_leg_at_end: Option<String>,
+    pub destination: Option<String>,
+    pub caller_name: Option<String>,
+    pub context: Option<String>,
+    pub created: Option<DateTime<Utc>>,
+    pub answered_time: Option<DateTime<Utc>>,
+    pub hangup_time: Option<DateTime<Utc>>,
+    pub answered: bool,
+    /// Order of this leg's CHANNEL_HANGUP (or first hang-up evidence).
+    pub hangup_seq: Option<u64>,
+    /// The switch's `Event-Sequence` of that hang-up: the order FreeSWITCH
+    /// gave its events, the same on every connection (arrival order of two
+    /// legs' hang-ups can differ between a plain and a json connection).
+    pub hangup_switch_seq: Option<u64>,
+    pub complete: bool,
+    /// Ended while postcall was away: missing from a later live listing.
+    pub gone: bool,
+    pub cause: Option<String>,
+    /// Order at which the application variable first appeared on this leg.
+    pub app_seq: Option<u64>,
+    pub variables: Variables,
+    pub recordings: Vec<LegRecording>,
+    pub links: Vec<(String, LinkKind)>,
+    /// The leg it is bridged to, as its latest event names it.
+    pub other_leg: Option<String>,
+}
+
+impl LegState {
+    pub fn done(&self) -> bool {
+        self.complete || self.gone
+    }
+}
+
+fn non_empty(h: &Headers, name: &str) -> Option<String> {
+    h.get(name).filter(|v| !v.is_empty()).map(str::to_string)
+}
+
+fn is_standard_header(name: &str) -> bool {
+    STANDARD_HEADER_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+pub fn update_leg(
+    leg: &mut LegState,
+    event: &SwitchEvent,
+    seq: u64,
+    custom: bool,
+    app_names: &[String],
+) {
+    let h = &event.headers;
+    let name = event.name.as_str();
+    // The first value: FreeSWITCH swaps caller and callee in an outbound
+    // leg's profile when it ends, and a transfer rewrites the destination.
+    macro_rules! first {
+        ($field:ident, $header:expr) => {
+            if leg.$field.is_none() {
+                leg.$field = non_empty(h, $header);
+            }
+        };
+    }
+    first!(channel, "Channel-Name");
+    first!(direction, "Call-Direction");
+    first!(caller_number, "Caller-Caller-ID-Number");
+    first!(orig_caller_number, "Caller-Orig-Caller-ID-Number");
+    first!(rdnis, "Caller-RDNIS");
+    first!(destination, "Caller-Destination-Number");
+    first!(caller_name, "Caller-Caller-ID-Name");
+    first!(context, "Caller-Context");
+    if let Some(t) = h
+        .get("Caller-Channel-Created-Time")
+        .and_then(micros_to_time)
+    {
+        leg.created = Some(t);
+    }
+    if let Some(t) = h
+        .get("Caller-Channel-Answered-Time")
+        .and_then(micros_to_time)
+    {
+        leg.answered = true;
+        leg.answered_time = Some(t);
+    }
+    if let Some(t) = h.get("Caller-Channel-Hangup-Time").and_then(micros_to_time) {
+        leg.hangup_time = Some(t);
+    }
+    if name == "CHANNEL_ANSWER" {
+        leg.answered = true;
+    }
+    if let Some(other) = non_empty(h, "Other-Leg-Unique-ID") {
+        if name == "CHANNEL_HANGUP_COMPLETE" {
+            leg.other_leg_at_end = Some(other.clone());
+        }
+        leg.other_leg = Some(other);
+    }
+    if name == "CHANNEL_CREATE" {
+        leg.created_seen = true;
+    }
+    if let Some(cause) = non_empty(h, "Hangup-Cause") {
+        leg.cause = Some(cause);
+    }
+    match name {
+        "CHANNEL_HANGUP" | "CHANNEL_HANGUP_COMPLETE" => {
+            if leg.hangup_seq.is_none() {
+                leg.hangup_seq = Some(seq);
+                leg.hangup_switch_seq = h.get("Event-Sequence").and_then(|v| v.trim().parse().ok());
+            }
+            leg.complete |= name == "CHANNEL_HANGUP_COMPLETE";
+        }
+        "RECORD_START" | "RECORD_STOP" => {
+            if let Some(path) = non_empty(h, "Record-File-Path") {
+                let i = match leg.recordings.iter().position(|r| r.path == path) {
+                    Some(i) => i,
+                    None => {
+                        leg.recordings.push(LegRecording {
+                            path,
+                            started_at: None,
+                            ended_at: None,
+                            seconds: None,
+                            order: seq,
+                        });
+                        leg.recordings.len() - 1
+                    }
+                };
+                let rec = &mut leg.recordings[i];
+                if name == "RECORD_START" {
+                    rec.started_at = Some(event.at);
+                } else {
+                    rec.ended_at = Some(event.at);
+                    rec.seconds = h
+                        .get("variable_record_seconds")
+                        .and_then(|s| s.trim().parse().ok());
+                }
+            }
+        }
+        _ => {}
+    }
+    for (k, v) in h.iter() {
+        if let Some(var) = k.strip_prefix("variable_") {
+            leg.variables.set(var, v);
+        } else if custom && !is_standard_header(k) {
+            leg.variables.set(k, v);
+        }
+    }
+    if leg.app_seq.is_none()
+        && app_names
+            .iter()
+            .any(|n| leg.variables.get(n).is_some_and(|v| !v.is_empty()))
+    {
+        leg.app_seq = Some(seq);
+    }
+}
