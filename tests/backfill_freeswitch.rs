@@ -185,3 +185,35 @@ fn a_leg_in_both_log_dir_and_err_dir_is_one_leg_and_junk_is_skipped() {
     let missing = freeswitch(&[tmp.path().join("nope")], all_time(), settings());
     assert!(missing.unwrap_err().to_string().contains("nope"));
 }
+
+#[test]
+fn the_cdr_section_is_checked_with_key_named_errors() {
+    let errors = |text: &str| -> Vec<String> {
+        match postcall::config::Config::from_toml_str(text) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.errors.iter().map(|e| e.to_string()).collect(),
+        }
+    };
+    let ok = "[[switches]]\nkind = \"freeswitch\"\n[switches.cdr]\ndirs = [\"/var/log/freeswitch/json_cdr\"]\n";
+    assert_eq!(errors(ok), Vec::<String>::new());
+    let c = postcall::config::Config::from_toml_str(ok).unwrap();
+    let cdr = c.switches[0].cdr.as_ref().unwrap();
+    assert!(cdr.enabled);
+    assert_eq!(cdr.lookback, std::time::Duration::from_secs(86400));
+
+    let bad =
+        errors("[[switches]]\nkind = \"freeswitch\"\n[switches.cdr]\ndirs = [\"relative/dir\"]\n");
+    assert!(
+        bad.iter().any(|e| e.starts_with("switches[0].cdr.dirs[0]")),
+        "{bad:?}"
+    );
+    let empty = errors("[[switches]]\nkind = \"freeswitch\"\n[switches.cdr]\n");
+    assert!(
+        empty.iter().any(|e| e.starts_with("switches[0].cdr.dirs")),
+        "{empty:?}"
+    );
+    let unknown = errors("[[switches]]\nkind = \"freeswitch\"\n[switches.cdr]\ndir = \"/x\"\n");
+    assert!(unknown.iter().any(|e| e.contains("dir")), "{unknown:?}");
+    let off = "[[switches]]\nkind = \"freeswitch\"\n[switches.cdr]\nenabled = false\n";
+    assert_eq!(errors(off), Vec::<String>::new());
+}

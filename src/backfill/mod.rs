@@ -26,6 +26,41 @@ use crate::event::SwitchMessage;
 /// within moments of each other; an hour is generous).
 const LEG_SPREAD: Duration = Duration::hours(1);
 
+/// Calls that ended this long before a disconnect are looked for again
+/// after the reconnect: their hang-up may have been on the wire when the
+/// connection dropped. The outbox keeps the ones already stored.
+const DISCONNECT_MARGIN: Duration = Duration::seconds(60);
+
+/// One switch's CDR source as the daemon uses it after each connect.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub dirs: Vec<PathBuf>,
+    pub settings: CallSettings,
+    /// How far back to look at start, when postcall's own downtime is unknown.
+    pub lookback: std::time::Duration,
+}
+
+impl Source {
+    /// The window to read at a connect at `now`: since the disconnect (less a
+    /// margin), or `lookback` at start; up to the connect, after which the
+    /// live stream reports the calls.
+    pub fn window(&self, disconnected_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Window {
+        let since = match disconnected_at {
+            Some(t) => t - DISCONNECT_MARGIN,
+            None => now - Duration::from_std(self.lookback).unwrap_or_else(|_| Duration::days(1)),
+        };
+        Window {
+            since,
+            until: Some(now),
+        }
+    }
+
+    /// Reads the window (blocking file I/O: run it off the event loop).
+    pub fn read(&self, window: Window) -> Result<Backfill, BackfillError> {
+        freeswitch(&self.dirs, window, self.settings.clone())
+    }
+}
+
 /// Calls whose end falls in `[since, until)` are backfilled.
 #[derive(Debug, Clone, Copy)]
 pub struct Window {

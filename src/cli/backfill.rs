@@ -35,8 +35,13 @@ pub fn backfill(
             switch.kind.as_str()
         );
     }
+    let dirs = if dirs.is_empty() {
+        switch.cdr.clone().map(|c| c.dirs).unwrap_or_default()
+    } else {
+        dirs
+    };
     if dirs.is_empty() {
-        anyhow::bail!("no CDR directory: pass --dir (mod_json_cdr's log-dir and err-log-dir)");
+        anyhow::bail!("no CDR directory: pass --dir or set switches[0].cdr.dirs (mod_json_cdr's log-dir and err-log-dir)");
     }
     let settings = config.call_settings(&switch);
     let found =

@@ -13,6 +13,7 @@
 //! `service` (the checks of one service).
 
 pub mod app;
+pub mod cdr;
 mod checks;
 mod error;
 pub mod raw;

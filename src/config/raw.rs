@@ -58,6 +58,9 @@ pub struct SwitchConfig {
     /// Time allowed for connect + login.
     #[serde(default = "default_connect_timeout", with = "duration")]
     pub connect_timeout: Duration,
+    /// The switch's own CDR files, for backfill (`[switches.cdr]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cdr: Option<super::cdr::CdrConfig>,
 }
 
 impl SwitchConfig {
@@ -77,6 +80,7 @@ impl SwitchConfig {
             max_frame_bytes: default_max_frame_bytes(),
             keepalive: default_keepalive(),
             connect_timeout: default_connect_timeout(),
+            cdr: None,
         }
     }
 
