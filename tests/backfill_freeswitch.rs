@@ -287,11 +287,7 @@ fn postcall_backfill_prints_the_cdr_records() {
         .arg(Path::new(CDR_DIR).join("10-sip-agent-hangup"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{out:?}");
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
