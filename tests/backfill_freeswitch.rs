@@ -309,3 +309,62 @@ fn postcall_backfill_prints_the_cdr_records() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("RFC 3339"));
 }
+
+/// The daemon's tracker loop: a connect (start: the lookback), then a
+/// disconnect and a reconnect (the gap only) each read the CDRs and pass
+/// the calls on as records with `source = "cdr"`.
+#[tokio::test]
+async fn the_daemon_backfills_after_each_connect() {
+    use postcall::event::SwitchMessage;
+    use std::sync::Arc;
+    use tokio::sync::mpsc;
+    let scenarios = scenarios();
+    let expected: usize = scenarios.iter().map(|s| live(s).len()).sum();
+    let (tx, rx) = mpsc::channel(16);
+    let (records_tx, mut records_rx) = mpsc::channel(64);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let tracked = postcall::daemon::Tracked {
+        backfill: Some(postcall::backfill::Source {
+            dirs: scenarios
+                .iter()
+                .map(|s| Path::new(CDR_DIR).join(s))
+                .collect(),
+            settings: settings(),
+            // The captures are from 2026-11-24; reach them from any later day.
+            lookback: std::time::Duration::from_secs(10 * 365 * 86400),
+        }),
+        ..postcall::daemon::Tracked::new(
+            "switch",
+            postcall::call::tracker::new_tracker(SwitchKind::Freeswitch, settings()),
+            Arc::new(postcall::metrics::Metrics::new(&["switch"])),
+        )
+    };
+    let task = tokio::spawn(postcall::daemon::track(
+        tracked,
+        rx,
+        records_tx,
+        cancel.clone(),
+    ));
+    tx.send(SwitchMessage::Connected).await.unwrap();
+    let mut first = Vec::new();
+    while first.len() < expected {
+        let call = records_rx
+            .recv()
+            .await
+            .expect("the backfill passes every call on");
+        first.push(call.record);
+    }
+    assert!(first.iter().all(|r| r.source == RecordSource::Cdr));
+    // After a reconnect only the gap (now, less the margin) is read: the
+    // captured calls are long over, so nothing more comes.
+    tx.send(SwitchMessage::Disconnected).await.unwrap();
+    tx.send(SwitchMessage::Connected).await.unwrap();
+    drop(tx);
+    cancel.cancel();
+    task.await.unwrap();
+    let mut rest = 0;
+    while records_rx.recv().await.is_some() {
+        rest += 1;
+    }
+    assert_eq!(rest, 0);
+}
