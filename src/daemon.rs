@@ -150,6 +150,13 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<Drained, DaemonEr
         shutdown.tasks.spawn(track(
             Tracked {
                 flush_horizon: config.calls.hangup_grace + Duration::from_secs(1),
+                backfill: switch.cdr.as_ref().filter(|c| c.enabled).map(|c| {
+                    crate::backfill::Source {
+                        dirs: c.dirs.clone(),
+                        settings: config.call_settings(switch),
+                        lookback: c.lookback,
+                    }
+                }),
                 ..Tracked::new(switch.name.clone(), tracker, metrics.clone())
             },
             rx,
@@ -419,6 +426,9 @@ pub struct Tracked {
     /// grace plus a margin, far below the idle timeout, so calls still up
     /// are not cut.
     pub flush_horizon: Duration,
+    /// The switch's own CDRs, read after every connect for the calls that
+    /// ended while postcall was not connected.
+    pub backfill: Option<crate::backfill::Source>,
 }
 
 impl Tracked {
@@ -432,6 +442,7 @@ impl Tracked {
             tracker,
             metrics,
             flush_horizon: Duration::from_secs(3),
+            backfill: None,
         }
     }
 }
@@ -457,7 +468,9 @@ pub async fn track(
         mut tracker,
         metrics,
         flush_horizon,
+        backfill,
     } = tracked;
+    let mut disconnected_at = None;
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let drain_deadline = tokio::time::sleep(Duration::MAX);
@@ -473,8 +486,14 @@ pub async fn track(
                         SwitchMessage::Connected => {
                             tracing::info!(%switch, "switch connected");
                             metrics.switch_connected(&switch, true);
+                            if let Some(source) = &backfill {
+                                spawn_backfill(&switch, source, disconnected_at, records.clone());
+                            }
                         }
-                        SwitchMessage::Disconnected => metrics.switch_connected(&switch, false),
+                        SwitchMessage::Disconnected => {
+                            disconnected_at = Some(Utc::now());
+                            metrics.switch_connected(&switch, false);
+                        }
                         SwitchMessage::LiveChannels(rows) => {
                             tracing::info!(%switch, channels = rows.len(), "adopting live channels");
                         }
@@ -517,6 +536,34 @@ pub async fn track(
         tracing::info!(%switch, open_calls = tracker.open_calls(),
             "calls still up at stop; they are adopted from the switch at the next start");
     }
+}
+
+/// Reads the switch's CDRs of the calls that ended while postcall was not
+/// connected and passes them on like live calls (the outbox keeps one per
+/// `event_id`). A failure is logged; the live stream goes on.
+fn spawn_backfill(
+    switch: &str,
+    source: &crate::backfill::Source,
+    disconnected_at: Option<chrono::DateTime<Utc>>,
+    records: mpsc::Sender<FinishedCall>,
+) {
+    let (switch, source) = (switch.to_string(), source.clone());
+    let window = source.window(disconnected_at, Utc::now());
+    tokio::spawn(async move {
+        match tokio::task::spawn_blocking(move || source.read(window)).await {
+            Ok(Ok(found)) => {
+                tracing::info!(%switch, since = %window.since, calls = found.calls.len(),
+                    legs = found.legs, skipped = found.skipped.len(), "backfilled from CDRs");
+                for call in found.calls {
+                    if records.send(call).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Ok(Err(e)) => tracing::error!(%switch, error = %e, "CDR backfill failed"),
+            Err(e) => tracing::error!(%switch, error = %e, "CDR backfill task failed"),
+        }
+    });
 }
 
 /// The one info line per finished call.

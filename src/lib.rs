@@ -44,6 +44,7 @@
 //!      `main.rs`).
 #![forbid(unsafe_code)]
 
+pub mod backfill;
 pub mod backoff;
 pub mod call;
 pub mod config;

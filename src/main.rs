@@ -92,6 +92,26 @@ enum Command {
         #[command(subcommand)]
         command: QueueCommand,
     },
+    /// Report the calls that ended since TIME from the switch's own CDR
+    /// files (FreeSWITCH mod_json_cdr log-dir / err-log-dir), marked
+    /// `source = "cdr"`; calls already queued are not queued again.
+    Backfill {
+        /// Configuration file (TOML).
+        #[arg(long, short, env = "POSTCALL_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Start of the window: RFC 3339 or epoch seconds.
+        #[arg(long, value_parser = cli::backfill::parse_time)]
+        since: chrono::DateTime<chrono::Utc>,
+        /// End of the window (exclusive); open when not given.
+        #[arg(long, value_parser = cli::backfill::parse_time)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        /// A directory of JSON CDR files; repeat for log-dir and err-log-dir.
+        #[arg(long = "dir", value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// Print one JSON call record per line and queue nothing.
+        #[arg(long)]
+        print: bool,
+    },
     /// Print the JSON Schema of the call record every service receives.
     Schema,
     /// Print the manual page (roff), as contrib/man/postcall.1 ships it.
@@ -138,6 +158,7 @@ fn main() -> ExitCode {
             | Command::Queue { .. }
             | Command::Test { .. }
             | Command::Soap { .. }
+            | Command::Backfill { print: true, .. }
     );
     init_logging(cli.log_format, if quiet { "warn" } else { "info" });
     match dispatch(cli.command) {
@@ -169,6 +190,16 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Queue { config, command } => {
             with_config(config, |c| cli::queue::queue(c, command))
         }
+        Command::Backfill {
+            config,
+            since,
+            until,
+            dirs,
+            print,
+        } => with_config(config, |c| {
+            let window = postcall::backfill::Window { since, until };
+            cli::backfill::backfill(c, window, dirs, print)
+        }),
         Command::Schema => cli::schema(),
         Command::Man => {
             clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;

@@ -67,6 +67,10 @@ pub struct CallRecord {
     /// The call this one was transferred or forked from, when known.
     pub parent_call_id: Option<String>,
     pub switch: SwitchRef,
+    /// Where the record came from: `events` (followed live) or `cdr`
+    /// (backfilled from the switch's own CDRs, which carry less).
+    #[serde(default)]
+    pub source: RecordSource,
     /// The application the call matched; null when no rule matched.
     pub application: Option<String>,
 
@@ -123,6 +127,17 @@ pub struct CallRecord {
     /// Every transfer of the call, failed ones too, in the order their
     /// target legs were created.
     pub transfers: Vec<Transfer>,
+}
+
+/// Where a record's facts were read from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordSource {
+    /// The switch's live event stream.
+    #[default]
+    Events,
+    /// The switch's own call detail records, read after the fact.
+    Cdr,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -309,6 +324,7 @@ impl CallRecord {
                 name: "switch".into(),
                 kind: SwitchKind::Freeswitch,
             },
+            source: RecordSource::Events,
             application: Some("survey".into()),
             direction: Direction::Inbound,
             from: Some("+15551230001".into()),

@@ -4,6 +4,7 @@
 //! configuration the same way ([`with_config`]), builds what it delivers
 //! with through `deliver::plan::wire`, and turns errors into exit codes.
 
+pub mod backfill;
 pub mod queue;
 pub mod replay;
 pub mod run;

@@ -42,7 +42,10 @@ pub fn replay(
 /// Queues every record, delivers until the queue is drained, prints the
 /// queue's figures. Router and plans are the daemon's
 /// (`deliver::plan::wire`): a WSDL URL is fetched, or taken from the cache.
-async fn deliver(config: Config, finished: Vec<FinishedCall>) -> anyhow::Result<ExitCode> {
+pub(crate) async fn deliver(
+    config: Config,
+    finished: Vec<FinishedCall>,
+) -> anyhow::Result<ExitCode> {
     let outbox = super::open_queue(&config.queue.path).await?;
     let wiring = postcall::deliver::plan::wire(&config, Some(&outbox)).await?;
     wiring.log_errors();

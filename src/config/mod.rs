@@ -13,6 +13,7 @@
 //! `service` (the checks of one service).
 
 pub mod app;
+mod cdr;
 mod checks;
 mod error;
 pub mod raw;
@@ -32,8 +33,8 @@ pub use app::{
 };
 pub use error::{ConfigError, ConfigErrors};
 pub use raw::{
-    AuthConfig, CallsConfig, EslEventFormat, MatchDirection, MatchRule, MetricsConfig, QueueConfig,
-    ServiceType, SwitchConfig, TlsConfig,
+    AuthConfig, CallsConfig, CdrConfig, EslEventFormat, MatchDirection, MatchRule, MetricsConfig,
+    QueueConfig, ServiceType, SwitchConfig, TlsConfig,
 };
 pub use secret::{Secret, SecretError};
 pub use service::standard_webhooks_key;

@@ -58,6 +58,9 @@ pub struct SwitchConfig {
     /// Time allowed for connect + login.
     #[serde(default = "default_connect_timeout", with = "duration")]
     pub connect_timeout: Duration,
+    /// The switch's own CDR files, for backfill (`[switches.cdr]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cdr: Option<CdrConfig>,
 }
 
 impl SwitchConfig {
@@ -77,6 +80,7 @@ impl SwitchConfig {
             max_frame_bytes: default_max_frame_bytes(),
             keepalive: default_keepalive(),
             connect_timeout: default_connect_timeout(),
+            cdr: None,
         }
     }
 
@@ -87,6 +91,31 @@ impl SwitchConfig {
             SwitchKind::Asterisk => "127.0.0.1:5038".into(),
         })
     }
+}
+
+/// The switch's own CDR files (FreeSWITCH mod_json_cdr).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CdrConfig {
+    /// Backfill from these files; `false` keeps the section but reads nothing.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// Directories of JSON CDR files: mod_json_cdr's `log-dir` and
+    /// `err-log-dir` (absolute paths).
+    #[serde(default)]
+    pub dirs: Vec<PathBuf>,
+    /// At start, calls that ended this long before are looked for (postcall
+    /// was down then); after a reconnect, the time it was disconnected.
+    #[serde(default = "default_lookback", with = "duration")]
+    pub lookback: Duration,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+fn default_lookback() -> Duration {
+    Duration::from_secs(24 * 3600)
 }
 
 /// How FreeSWITCH should encode events.

@@ -73,6 +73,9 @@ pub(crate) fn switches(switches: &[SwitchConfig], errs: &mut Errors) {
                 errs.push(format!("{key}.user_events[{j}]"), glob_reason(pattern, &e));
             }
         }
+        if let Some(cdr) = &s.cdr {
+            super::cdr::check(cdr, s.kind, &key, errs);
+        }
         if s.keepalive.is_zero() {
             errs.push(format!("{key}.keepalive"), "must be longer than 0s");
         }

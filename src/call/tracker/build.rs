@@ -9,7 +9,8 @@ use crate::call::classify::{classify, CallFacts};
 use crate::call::numbers::display_number;
 use crate::call::queue::QueueCall;
 use crate::call::record::{
-    CallRecord, Direction, HangupCause, Leg, Recording, SwitchRef, Transfer, CALL_COMPLETED,
+    CallRecord, Direction, HangupCause, Leg, RecordSource, Recording, SwitchRef, Transfer,
+    CALL_COMPLETED,
 };
 use crate::call::variables::strip_inheritance;
 use crate::call::{event_id, CallSettings};
@@ -111,6 +112,7 @@ impl CallDraft {
                 name: settings.switch_name.clone(),
                 kind: self.kind,
             },
+            source: RecordSource::Events,
             application: self.application,
             direction: self.direction,
             from: self.from_raw.as_deref().map(|n| display_number(n, plan)),
