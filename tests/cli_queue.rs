@@ -112,6 +112,8 @@ async fn queue_commands_show_hold_and_release_a_gone_service() {
     assert!(stats.contains("disabled services: 1"), "{stats}");
     let disabled = text(&postcall(&config, &["queue", "enable-service"]));
     assert!(disabled.contains("crm"), "{disabled}");
+    assert!(disabled.contains("HTTP 410"), "{disabled}");
+    assert!(!disabled.contains("HTTP 410: HTTP 410"), "{disabled}");
     let list = text(&postcall(&config, &["queue", "list"]));
     let id = list
         .lines()

@@ -46,16 +46,24 @@ async fn deliver(config: Config, finished: Vec<FinishedCall>) -> anyhow::Result<
     let outbox = super::open_queue(&config.queue.path).await?;
     let wiring = postcall::deliver::plan::wire(&config, Some(&outbox)).await?;
     wiring.log_errors();
-    let mut queued = 0;
+    let before = outbox.stats().await?;
+    let mut routed = 0;
     for call in &finished {
-        queued += postcall::deliver::enqueue_call(&outbox, &wiring.router, call)
+        routed += postcall::deliver::enqueue_call(&outbox, &wiring.router, call)
             .await
             .context("cannot queue a replayed call")?
             .len();
     }
+    let queued = total_rows(&outbox.stats().await?).saturating_sub(total_rows(&before));
+    let known = (routed as u64).saturating_sub(queued);
     eprintln!(
-        "postcall: {} call(s) replayed, {queued} delivery(ies) queued",
-        finished.len()
+        "postcall: {} call(s) replayed, {queued} new delivery(ies) queued{}",
+        finished.len(),
+        if known > 0 {
+            format!(", {known} already in the queue (same event id and service: not queued again)")
+        } else {
+            String::new()
+        }
     );
     let pool = postcall::deliver::pool::Pool::new(
         outbox.clone(),
@@ -74,5 +82,23 @@ async fn deliver(config: Config, finished: Vec<FinishedCall>) -> anyhow::Result<
         "{}",
         postcall::outbox::report::format_stats(&stats, chrono::Utc::now())
     );
+    let died = stats.dead.saturating_sub(before.dead);
+    if died > 0 {
+        eprintln!(
+            "postcall: {died} delivery(ies) ended dead in this replay; `postcall queue list --status dead` shows them"
+        );
+        return Ok(ExitCode::from(EXIT_DEAD));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Exit status of a delivering `replay` when a delivery ended dead during
+/// it (README, command table).
+pub const EXIT_DEAD: u8 = 2;
+
+fn total_rows(stats: &postcall::outbox::Stats) -> u64 {
+    postcall::outbox::Status::ALL
+        .iter()
+        .map(|s| stats.count(*s))
+        .sum()
 }

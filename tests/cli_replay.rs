@@ -1,0 +1,152 @@
+//! `postcall replay` and `postcall queue` as scripts see them: exit codes and
+//! the words that explain them, against a real receiver on 127.0.0.1 and the
+//! captured switch bytes in tests/fixtures.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use support::http::{Receiver, Reply};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn run(args: &[&str], config: &Path, files: &[PathBuf]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_postcall"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .args(files)
+        .output()
+        .unwrap()
+}
+
+async fn run_async(args: &'static [&'static str], config: PathBuf, files: Vec<PathBuf>) -> Output {
+    tokio::task::spawn_blocking(move || run(args, &config, &files))
+        .await
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn config(dir: &Path, url: &str) -> PathBuf {
+    let path = dir.join("postcall.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"[queue]
+path = "{}"
+[[applications]]
+name = "survey"
+[[applications.services]]
+name = "crm"
+url = "{url}"
+"#,
+            dir.join("q.sqlite3").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn a_kind_that_does_not_match_the_bytes_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "http://127.0.0.1:9/calls");
+    let fs = fixture("freeswitch/01-answered-agent-hangup.plain.esl");
+    let out = run(&["replay", "--print", "--kind", "asterisk"], &config, &[fs]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("does not look like asterisk input"),
+        "{}",
+        text(&out)
+    );
+    let ami = fixture("asterisk/01-answered-callee-hangup.ami");
+    let out = run(
+        &["replay", "--print", "--kind", "freeswitch"],
+        &config,
+        &[ami.clone()],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("does not look like freeswitch input"),
+        "{}",
+        text(&out)
+    );
+    // The right kind still replays.
+    let out = run(
+        &["replay", "--print", "--kind", "asterisk"],
+        &config,
+        &[ami],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+}
+
+#[test]
+fn queue_commands_do_not_create_a_missing_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "http://127.0.0.1:9/calls");
+    let queue = dir.path().join("q.sqlite3");
+    for args in [
+        &["queue", "stats"][..],
+        &["queue", "list"],
+        &["queue", "show", "1"],
+    ] {
+        let out = run(args, &config, &[]);
+        assert!(!out.status.success(), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains(&format!("no queue at {}", queue.display())),
+            "{args:?}: {}",
+            text(&out)
+        );
+        assert!(!queue.exists(), "{args:?} created {}", queue.display());
+    }
+}
+
+#[test]
+fn enabling_an_unknown_service_is_an_error_naming_the_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "http://127.0.0.1:9/calls");
+    let out = run(&["queue", "enable-service", "crn"], &config, &[]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("no service named \"crn\" in the configuration (configured: crm)"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_delivery_fails_the_replay_and_a_second_replay_queues_nothing_new() {
+    let receiver = Receiver::start(|_, _| Reply::status(400).with_body("bad field")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &receiver.url("/calls"));
+    let capture = vec![fixture("freeswitch/01-answered-agent-hangup.plain.esl")];
+
+    let out = run_async(&["replay"], config.clone(), capture.clone()).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let printed = text(&out);
+    assert!(printed.contains("1 new delivery(ies) queued"), "{printed}");
+    assert!(printed.contains("1 delivery(ies) ended dead"), "{printed}");
+
+    // The same bytes again: deduplicated by event id, nothing new, nothing
+    // newly dead, nothing sent.
+    let out = run_async(&["replay"], config, capture).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = text(&out);
+    assert!(
+        printed.contains("0 new delivery(ies) queued, 1 already in the queue"),
+        "{printed}"
+    );
+    assert_eq!(receiver.requests().len(), 1);
+}
