@@ -150,3 +150,66 @@ async fn a_dead_delivery_fails_the_replay_and_a_second_replay_queues_nothing_new
     );
     assert_eq!(receiver.requests().len(), 1);
 }
+
+fn catchall_config(dir: &Path, url: &str) -> PathBuf {
+    let path = dir.join("catchall.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"[queue]
+path = "{}"
+[[applications]]
+name = "catchall"
+[applications.match]
+any = true
+[[applications.services]]
+name = "everything"
+url = "{url}"
+"#,
+            dir.join("q.sqlite3").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// One meaning for `application`: the application that took the call, in
+/// the printout and in the delivered record alike; the channel variable's
+/// value (`voicemail_drop` in capture 07) stays in `variables`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn print_and_delivery_agree_on_application_for_capture_07() {
+    let receiver = Receiver::start(|_, _| Reply::status(200)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let catchall = catchall_config(dir.path(), &receiver.url("/calls"));
+    let capture = vec![fixture("freeswitch/07-voicemail-amd.plain.esl")];
+
+    let out = run_async(&["replay", "--print"], catchall.clone(), capture.clone()).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["application"], "catchall");
+    assert_eq!(printed["variables"]["postcall_app"], "voicemail_drop");
+
+    let out = run_async(&["replay"], catchall, capture.clone()).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let got = receiver.requests();
+    assert_eq!(got.len(), 1);
+    let delivered: serde_json::Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(delivered["application"], printed["application"]);
+    assert_eq!(delivered["variables"], printed["variables"]);
+
+    // The default rule: an application named like the variable's value.
+    let named = config(dir.path(), "http://127.0.0.1:9/calls");
+    let toml = std::fs::read_to_string(&named).unwrap();
+    std::fs::write(&named, toml.replace("\"survey\"", "\"voicemail_drop\"")).unwrap();
+    let out = run(&["replay", "--print"], &named, &capture);
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["application"], "voicemail_drop");
+
+    // No application takes it (`survey` only): null, the value still in
+    // `variables`.
+    let other = config(dir.path(), "http://127.0.0.1:9/calls");
+    let out = run(&["replay", "--print"], &other, &capture);
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["application"], serde_json::Value::Null);
+    assert_eq!(printed["variables"]["postcall_app"], "voicemail_drop");
+}

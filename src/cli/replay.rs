@@ -1,6 +1,7 @@
 //! `postcall replay FILE…`: captured switch bytes through the codec, tracker
-//! and classifier; then the records printed (`--print`), or queued and
-//! delivered as the daemon would, until the queue is drained.
+//! and classifier; then the records printed (`--print`, routed as the
+//! daemon routes them), or queued and delivered as the daemon would, until
+//! the queue is drained.
 
 use anyhow::Context;
 use std::io::Write;
@@ -29,9 +30,17 @@ pub fn replay(
         ));
     }
     if print {
+        // `application` as services receive it: the application that takes
+        // the call under this configuration's routing, null when none does
+        // (the channel variable's value stays in `variables`).
+        let router = postcall::route::Router::from_config(&config.applications)?;
         let mut out = std::io::stdout().lock();
         for call in &finished {
-            serde_json::to_writer(&mut out, &call.record)?;
+            let mut record = call.record.clone();
+            record.application = router
+                .application(&record, &call.raw_variables)
+                .map(|app| app.name.clone());
+            serde_json::to_writer(&mut out, &record)?;
             out.write_all(b"\n")?;
         }
         return Ok(ExitCode::SUCCESS);
