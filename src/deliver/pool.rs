@@ -232,9 +232,12 @@ impl Pool {
     /// One leased row: attempt, decide, log, report.
     async fn deliver(&self, row: Leased, entry: Option<Arc<ServiceEntry>>) {
         let now = self.outbox.clock().now();
+        let call_id = stored_call_id(&row);
         let Some(entry) = entry else {
             tracing::warn!(
                 delivery_id = row.id,
+                call_id = %call_id,
+                event_id = %row.event_id,
                 application = %row.application,
                 service = %row.service,
                 "service is not in the configuration; delivery held as orphaned"
@@ -293,7 +296,15 @@ impl Pool {
             Decision::Dead { reason } => (AttemptResult::Dead, Some(reason)),
             Decision::DisableService => (AttemptResult::DisableService, report.error.clone()),
         };
-        log_attempt(&row, &report, result, error.as_deref(), now, private);
+        log_attempt(
+            &row,
+            &call_id,
+            &report,
+            result,
+            error.as_deref(),
+            now,
+            private,
+        );
         if let Some(metrics) = self.metrics.get() {
             metrics.attempt(outcome_name(result), report.latency);
         }
@@ -339,6 +350,19 @@ fn stored_payload(row: &Leased) -> Result<(CallRecord, BTreeMap<String, String>)
     Ok((record, vars))
 }
 
+/// The stored record's `call_id` for log lines, read on its own so a row
+/// whose record is otherwise unreadable is still named; empty when even
+/// that fails.
+fn stored_call_id(row: &Leased) -> String {
+    #[derive(serde::Deserialize)]
+    struct Ids {
+        call_id: String,
+    }
+    serde_json::from_str::<Ids>(&row.record_json)
+        .map(|ids| ids.call_id)
+        .unwrap_or_default()
+}
+
 /// Aborts a task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -377,6 +401,7 @@ fn outcome_name(result: AttemptResult) -> &'static str {
 /// service's error is already `<private>`-redacted by [`attempt`].
 fn log_attempt(
     row: &Leased,
+    call_id: &str,
     report: &AttemptReport,
     result: AttemptResult,
     error: Option<&str>,
@@ -392,6 +417,7 @@ fn log_attempt(
     tracing::info!(
         delivery_id = row.id,
         delivery_key = %row.delivery_key,
+        call_id,
         event_id = %row.event_id,
         application = %row.application,
         service = %row.service,
@@ -404,8 +430,25 @@ fn log_attempt(
         error = error.unwrap_or(""),
         "delivery attempt"
     );
+    if result == AttemptResult::Dead {
+        // `journalctl -p warning` must show every delivery given up on.
+        tracing::warn!(
+            delivery_id = row.id,
+            call_id,
+            event_id = %row.event_id,
+            application = %row.application,
+            service = %row.service,
+            attempt = row.attempt,
+            error = error.unwrap_or(""),
+            "delivery dead: no further attempts; `postcall queue retry {}` queues it again",
+            row.id
+        );
+    }
     if result == AttemptResult::DisableService {
         tracing::warn!(
+            delivery_id = row.id,
+            call_id,
+            event_id = %row.event_id,
             application = %row.application,
             service = %row.service,
             "receiver answered 410 Gone: service disabled; its deliveries are held until `postcall queue enable-service {}`",
