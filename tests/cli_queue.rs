@@ -134,3 +134,49 @@ async fn queue_commands_show_hold_and_release_a_gone_service() {
     assert!(stats.contains("disabled services: 0"), "{stats}");
     assert_eq!(receiver.requests().len(), 2, "one 410, then one delivery");
 }
+
+/// Commands that send nothing run from an admin shell where the service's
+/// `LoadCredential=` files are not there: they must not need them, while
+/// `check` (which the daemon's start relies on) still names the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_commands_do_not_need_unreadable_secrets() {
+    let receiver = Receiver::start(|_, _| Reply::status(200)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let plain = config(dir.path(), &receiver.url("/calls"));
+    let capture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/freeswitch/01-answered-agent-hangup.plain.esl");
+    replay(&plain, &capture).await;
+
+    let missing = dir.path().join("credentials/crm-token");
+    let locked = dir.path().join("locked.toml");
+    let toml = std::fs::read_to_string(&plain).unwrap();
+    std::fs::write(
+        &locked,
+        format!(
+            "{toml}auth = [{{ type = \"bearer\", token = {{ file = \"{}\" }} }}]\n",
+            missing.display()
+        ),
+    )
+    .unwrap();
+
+    for args in [
+        &["queue", "stats"][..],
+        &["queue", "list"],
+        &["queue", "show", "1"],
+        &["queue", "retry", "--dead"],
+        &["soap", "refresh"],
+    ] {
+        let out = postcall(&locked, args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    }
+    let stats = text(&postcall(&locked, &["queue", "stats"]));
+    assert!(stats.contains("delivered"), "{stats}");
+
+    let out = postcall(&locked, &["check"]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    assert!(
+        text(&out).contains("applications[0].services[0].auth[0].token"),
+        "{}",
+        text(&out)
+    );
+}

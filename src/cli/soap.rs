@@ -185,8 +185,9 @@ impl SoapCommand {
     }
 }
 
+/// Neither SOAP command sends to a service: secrets are not read.
 fn load_config(path: Option<&Path>) -> Result<Config, SoapCliError> {
-    postcall::deliver::check::load(path).map_err(|errors| {
+    postcall::deliver::check::load_with(path, postcall::config::Secrets::Unread).map_err(|errors| {
         SoapCliError::Config(
             errors
                 .errors
