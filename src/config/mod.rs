@@ -36,7 +36,7 @@ pub use raw::{
     ServiceType, SwitchConfig, TlsConfig,
 };
 pub use secret::{Secret, SecretError};
-pub use service::standard_webhooks_key;
+pub use service::{standard_webhooks_key, webhook_base64};
 
 use checks::Errors;
 use raw::{AppEntry, Entry};
