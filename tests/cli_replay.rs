@@ -74,7 +74,7 @@ fn a_kind_that_does_not_match_the_bytes_is_refused() {
     let out = run(
         &["replay", "--print", "--kind", "freeswitch"],
         &config,
-        &[ami.clone()],
+        std::slice::from_ref(&ami),
     );
     assert!(!out.status.success(), "{}", text(&out));
     assert!(
