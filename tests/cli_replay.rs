@@ -205,6 +205,19 @@ async fn print_and_delivery_agree_on_application_for_capture_07() {
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed["application"], "voicemail_drop");
 
+    // The embedded defaults (no application configured): the default rule,
+    // the application named like the variable's value.
+    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+        .args(["replay", "--print"])
+        .args(&capture)
+        .env_remove("POSTCALL_CONFIG")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["application"], "voicemail_drop");
+
     // No application takes it (`survey` only): null, the value still in
     // `variables`.
     let other = config(dir.path(), "http://127.0.0.1:9/calls");

@@ -32,14 +32,18 @@ pub fn replay(
     if print {
         // `application` as services receive it: the application that takes
         // the call under this configuration's routing, null when none does
-        // (the channel variable's value stays in `variables`).
+        // (the channel variable's value stays in `variables`). Without any
+        // application configured (the embedded defaults), the default match
+        // rule: the application named like the variable's value.
         let router = postcall::route::Router::from_config(&config.applications)?;
         let mut out = std::io::stdout().lock();
         for call in &finished {
             let mut record = call.record.clone();
-            record.application = router
-                .application(&record, &call.raw_variables)
-                .map(|app| app.name.clone());
+            if !config.applications.is_empty() {
+                record.application = router
+                    .application(&record, &call.raw_variables)
+                    .map(|app| app.name.clone());
+            }
             serde_json::to_writer(&mut out, &record)?;
             out.write_all(b"\n")?;
         }
