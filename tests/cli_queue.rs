@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use support::http::{Receiver, Reply};
 
@@ -17,13 +17,7 @@ fn postcall(config: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use support::output_text as text;
 
 /// `postcall replay` (delivering) of one capture; it must succeed.
 async fn replay(config: &Path, capture: &Path) {
@@ -41,24 +35,8 @@ async fn replay(config: &Path, capture: &Path) {
     assert!(out.status.success(), "{}", text(&out));
 }
 
-fn config(dir: &Path, url: &str) -> std::path::PathBuf {
-    let path = dir.join("postcall.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"[queue]
-path = "{}"
-[[applications]]
-name = "survey"
-[[applications.services]]
-name = "crm"
-url = "{url}"
-"#,
-            dir.join("q.sqlite3").display()
-        ),
-    )
-    .unwrap();
-    path
+fn config(dir: &Path, url: &str) -> PathBuf {
+    support::app_config(dir, "postcall", "name = \"survey\"", "crm", url)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,32 +30,10 @@ async fn run_async(args: &'static [&'static str], config: PathBuf, files: Vec<Pa
         .unwrap()
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use support::output_text as text;
 
 fn config(dir: &Path, url: &str) -> PathBuf {
-    let path = dir.join("postcall.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"[queue]
-path = "{}"
-[[applications]]
-name = "survey"
-[[applications.services]]
-name = "crm"
-url = "{url}"
-"#,
-            dir.join("q.sqlite3").display()
-        ),
-    )
-    .unwrap();
-    path
+    support::app_config(dir, "postcall", "name = \"survey\"", "crm", url)
 }
 
 #[test]
@@ -152,25 +130,13 @@ async fn a_dead_delivery_fails_the_replay_and_a_second_replay_queues_nothing_new
 }
 
 fn catchall_config(dir: &Path, url: &str) -> PathBuf {
-    let path = dir.join("catchall.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"[queue]
-path = "{}"
-[[applications]]
-name = "catchall"
-[applications.match]
-any = true
-[[applications.services]]
-name = "everything"
-url = "{url}"
-"#,
-            dir.join("q.sqlite3").display()
-        ),
+    support::app_config(
+        dir,
+        "catchall",
+        "name = \"catchall\"\n[applications.match]\nany = true",
+        "everything",
+        url,
     )
-    .unwrap();
-    path
 }
 
 /// One meaning for `application`: the application that took the call, in
