@@ -430,8 +430,20 @@ fn log_attempt(
         error = error.unwrap_or(""),
         "delivery attempt"
     );
-    if result == AttemptResult::Dead {
-        // `journalctl -p warning` must show every delivery given up on.
+    // `journalctl -p warning` must show every delivery given up on and
+    // every service a 410 disabled.
+    let warning = match result {
+        AttemptResult::Dead => Some(format!(
+            "delivery dead: no further attempts; `postcall queue retry {}` queues it again",
+            row.id
+        )),
+        AttemptResult::DisableService => Some(format!(
+            "receiver answered 410 Gone: service disabled; its deliveries are held until `postcall queue enable-service {}`",
+            row.service
+        )),
+        _ => None,
+    };
+    if let Some(warning) = warning {
         tracing::warn!(
             delivery_id = row.id,
             call_id,
@@ -440,19 +452,7 @@ fn log_attempt(
             service = %row.service,
             attempt = row.attempt,
             error = error.unwrap_or(""),
-            "delivery dead: no further attempts; `postcall queue retry {}` queues it again",
-            row.id
-        );
-    }
-    if result == AttemptResult::DisableService {
-        tracing::warn!(
-            delivery_id = row.id,
-            call_id,
-            event_id = %row.event_id,
-            application = %row.application,
-            service = %row.service,
-            "receiver answered 410 Gone: service disabled; its deliveries are held until `postcall queue enable-service {}`",
-            row.service
+            "{warning}"
         );
     }
 }
