@@ -188,7 +188,9 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             config,
         } => with_config(config, |c| cli::test::test(c, application)),
         Command::Queue { config, command } => {
-            with_config(config, |c| cli::queue::queue(c, command))
+            cli::with_config_secrets(config, postcall::config::Secrets::Unread, |c| {
+                cli::queue::queue(c, command)
+            })
         }
         Command::Backfill {
             config,

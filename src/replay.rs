@@ -65,7 +65,16 @@ pub fn read_capture(
     use anyhow::Context;
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let kind = match kind {
-        Some(k) => k,
+        Some(k) => match detect_kind(&bytes) {
+            Some(seen) if seen != k => anyhow::bail!(
+                "{}: does not look like {} input (its first bytes are {}'s); pass --kind {} or leave --kind out",
+                path.display(),
+                k.as_str(),
+                seen.as_str(),
+                seen.as_str()
+            ),
+            _ => k,
+        },
         None => detect_kind(&bytes).with_context(|| {
             format!("{}: cannot tell the switch kind from the first bytes; pass --kind freeswitch|asterisk", path.display())
         })?,

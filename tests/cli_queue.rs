@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use support::http::{Receiver, Reply};
 
@@ -17,13 +17,7 @@ fn postcall(config: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use support::output_text as text;
 
 /// `postcall replay` (delivering) of one capture; it must succeed.
 async fn replay(config: &Path, capture: &Path) {
@@ -41,24 +35,8 @@ async fn replay(config: &Path, capture: &Path) {
     assert!(out.status.success(), "{}", text(&out));
 }
 
-fn config(dir: &Path, url: &str) -> std::path::PathBuf {
-    let path = dir.join("postcall.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"[queue]
-path = "{}"
-[[applications]]
-name = "survey"
-[[applications.services]]
-name = "crm"
-url = "{url}"
-"#,
-            dir.join("q.sqlite3").display()
-        ),
-    )
-    .unwrap();
-    path
+fn config(dir: &Path, url: &str) -> PathBuf {
+    support::app_config(dir, "postcall", "name = \"survey\"", "crm", url)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,6 +90,8 @@ async fn queue_commands_show_hold_and_release_a_gone_service() {
     assert!(stats.contains("disabled services: 1"), "{stats}");
     let disabled = text(&postcall(&config, &["queue", "enable-service"]));
     assert!(disabled.contains("crm"), "{disabled}");
+    assert!(disabled.contains("HTTP 410"), "{disabled}");
+    assert!(!disabled.contains("HTTP 410: HTTP 410"), "{disabled}");
     let list = text(&postcall(&config, &["queue", "list"]));
     let id = list
         .lines()
@@ -131,4 +111,50 @@ async fn queue_commands_show_hold_and_release_a_gone_service() {
     assert!(stats.contains("delivered          1"), "{stats}");
     assert!(stats.contains("disabled services: 0"), "{stats}");
     assert_eq!(receiver.requests().len(), 2, "one 410, then one delivery");
+}
+
+/// Commands that send nothing run from an admin shell where the service's
+/// `LoadCredential=` files are not there: they must not need them, while
+/// `check` (which the daemon's start relies on) still names the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_commands_do_not_need_unreadable_secrets() {
+    let receiver = Receiver::start(|_, _| Reply::status(200)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let plain = config(dir.path(), &receiver.url("/calls"));
+    let capture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/freeswitch/01-answered-agent-hangup.plain.esl");
+    replay(&plain, &capture).await;
+
+    let missing = dir.path().join("credentials/crm-token");
+    let locked = dir.path().join("locked.toml");
+    let toml = std::fs::read_to_string(&plain).unwrap();
+    std::fs::write(
+        &locked,
+        format!(
+            "{toml}auth = [{{ type = \"bearer\", token = {{ file = \"{}\" }} }}]\n",
+            missing.display()
+        ),
+    )
+    .unwrap();
+
+    for args in [
+        &["queue", "stats"][..],
+        &["queue", "list"],
+        &["queue", "show", "1"],
+        &["queue", "retry", "--dead"],
+        &["soap", "refresh"],
+    ] {
+        let out = postcall(&locked, args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    }
+    let stats = text(&postcall(&locked, &["queue", "stats"]));
+    assert!(stats.contains("delivered"), "{stats}");
+
+    let out = postcall(&locked, &["check"]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    assert!(
+        text(&out).contains("applications[0].services[0].auth[0].token"),
+        "{}",
+        text(&out)
+    );
 }

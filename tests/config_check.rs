@@ -85,10 +85,10 @@ name = "crm"
 url = "https://crm.example.com/calls"
 auth = [
   {{ type = "basic", username = "svc", password = "inline-password-1234" }},
-  {{ type = "bearer", token = "inline-token-5678", next_token = "next-token-9012" }},
+  {{ type = "bearer", token = "inline-token-5678" }},
   {{ type = "header", name = "X-Token", value = {{ env = "POSTCALL_CHECK_TEST_TOKEN" }} }},
   {{ type = "hmac_sha256", secret = "inline-hmac-3456" }},
-  {{ type = "standard_webhooks", secret = "whsec_c2VjcmV0LWtleS1ieXRlcw==" }},
+  {{ type = "standard_webhooks", secret = "whsec_c2VjcmV0LWtleS1ieXRlcw==", next_secret = "whsec_bmV4dC10b2tlbi05MDEy" }},
 ]
 "#,
         secret_file.display()
@@ -108,7 +108,7 @@ auth = [
         "inline-recording-key-0815",
         "inline-password-1234",
         "inline-token-5678",
-        "next-token-9012",
+        "bmV4dC10b2tlbi05MDEy",
         "env-token-value-7777",
         "inline-hmac-3456",
         "whsec_c2VjcmV0LWtleS1ieXRlcw==",
@@ -230,6 +230,12 @@ fn broken_configs_exit_78_naming_key_and_reason() {
             "[[applications]]\nname = \"a\"\n[[applications.services]]\nname = \"soap\"\ntype = \"soap\"\nwsdl = \"https://x.example/?wsdl\"\noperation = \"Report\"\nmethod = \"POST\"\n".to_string(),
             "applications[0].services[0].method",
             "`method` is a REST key but this service is SOAP",
+        ),
+        (
+            "a successor for a scheme that sends one value",
+            app_with_service("auth = [{ type = \"bearer\", token = \"t-1\", next_token = \"t-2\" }]"),
+            "applications[0].services[0].auth[0].next_token",
+            "has no effect: this scheme sends `token` alone",
         ),
         (
             "standard webhooks secret without prefix",
@@ -368,4 +374,49 @@ fn credentials_in_a_url_are_refused_without_echoing_them() {
     );
     assert!(!err.contains("hunter2"), "{err}");
     assert!(!text(&out.stdout).contains("hunter2"));
+}
+
+/// Standard Webhooks secrets are checked by `check` whatever their source
+/// (inline, file): not base64 is an error naming the key without echoing
+/// the value; base64 without its `=` padding is accepted, as the official
+/// libraries accept it.
+#[test]
+fn standard_webhooks_secrets_are_checked_as_the_libraries_decode_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("webhook-secret");
+    std::fs::write(&file, "whsec_not base64!!\n").unwrap();
+    let out = check(
+        dir.path(),
+        &app_with_service(&format!(
+            "auth = [{{ type = \"standard_webhooks\", secret = {{ file = \"{}\" }} }}]",
+            file.display()
+        )),
+    );
+    assert_eq!(out.status.code(), Some(EXIT_CONFIG));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("applications[0].services[0].auth[0].secret: the part after \"whsec_\" is not standard base64"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("not base64!!"),
+        "echoed the secret: {stderr}"
+    );
+
+    // Base64 ending in one `=` of padding, and the same without it.
+    let padded = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwMfKQ9r8GKYqrTwjUPD8ILPY=";
+    for secret in [padded, padded.trim_end_matches('=')] {
+        let out = check(
+            dir.path(),
+            &app_with_service(&format!(
+                "auth = [{{ type = \"standard_webhooks\", secret = \"{secret}\" }}]"
+            )),
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{secret}: {}",
+            text(&out.stderr)
+        );
+    }
 }

@@ -335,7 +335,8 @@ async fn the_example_receiver_verifies_real_signatures() {
         .unwrap()
         .to_string();
 
-    let deliver = |hmac_secret: &str, name: &str| {
+    // `replay` exits 2 when deliveries ended dead.
+    let deliver = |hmac_secret: &str, name: &str, exit: i32| {
         let config = dir.path().join(format!("{name}.toml"));
         std::fs::write(
             &config,
@@ -365,15 +366,16 @@ auth = [
             .args(CAPTURES.iter().map(|c| fixture(c)))
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
+        assert_eq!(
+            out.status.code(),
+            Some(exit),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).to_string()
     };
 
-    let stats = deliver("hmac-s3cret", "signed");
+    let stats = deliver("hmac-s3cret", "signed", 0);
     let expected = survey_event_ids(&dir.path().join("signed.toml"));
     let stored: Vec<serde_json::Value> = std::fs::read_to_string(&out)
         .unwrap()
@@ -387,7 +389,7 @@ auth = [
     assert_eq!(ids, expected, "{stats}");
 
     // A wrong HMAC secret: the receiver answers 401, so the rows are dead.
-    let stats = deliver("wrong", "unsigned");
+    let stats = deliver("wrong", "unsigned", 2);
     let dead: u64 = stats
         .lines()
         .find_map(|l| l.strip_prefix("dead"))

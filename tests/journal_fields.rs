@@ -28,6 +28,11 @@ impl<S: tracing::Subscriber> Layer<S> for Captured {
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
         let mut fields = BTreeMap::new();
         event.record(&mut Fields(&mut fields));
+        // Not a field: the journal's PRIORITY, kept apart for the asserts.
+        fields.insert(
+            "level (priority)".into(),
+            event.metadata().level().to_string(),
+        );
         self.0.lock().unwrap().push(fields);
     }
 }
@@ -48,7 +53,10 @@ fn journal_name(field: &str) -> String {
 }
 
 fn journal_fields(line: &BTreeMap<String, String>) -> Vec<String> {
-    line.keys().map(|k| journal_name(k)).collect()
+    line.keys()
+        .filter(|k| *k != "level (priority)")
+        .map(|k| journal_name(k))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,6 +66,7 @@ async fn call_and_attempt_lines_carry_the_journal_fields() {
         .unwrap();
 
     let receiver = support::http::Receiver::ok().await;
+    let refusing = support::http::Receiver::start(|_, _| support::http::Reply::status(400)).await;
     let dir = tempfile::tempdir().unwrap();
     let config = postcall::config::Config::from_toml_str(&format!(
         r#"[calls]
@@ -70,9 +79,13 @@ name = "survey"
 name = "crm"
 url = "{}"
 auth = [{{ type = "bearer", token = "journal-secret-token" }}]
+[[applications.services]]
+name = "refusing"
+url = "{}"
 "#,
         dir.path().join("q.sqlite3").display(),
-        receiver.url("/calls")
+        receiver.url("/calls"),
+        refusing.url("/calls")
     ))
     .unwrap();
 
@@ -107,6 +120,8 @@ auth = [{{ type = "bearer", token = "journal-secret-token" }}]
         .await
         .unwrap();
     assert_eq!(stats.delivered, 1);
+    assert_eq!(stats.dead, 1);
+    let call_id = format!("{:?}", finished[0].record.call_id);
 
     let lines = captured.0.lock().unwrap().clone();
     let find = |message: &str| {
@@ -123,10 +138,18 @@ auth = [{{ type = "bearer", token = "journal-secret-token" }}]
             "call line lacks {field}: {call:?}"
         );
     }
-    let attempt_line = find("delivery attempt");
+    let attempt_line = lines
+        .iter()
+        .find(|l| {
+            l.get("message").map(String::as_str) == Some("delivery attempt")
+                && l.get("service").map(String::as_str) == Some("crm")
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("no attempt line for crm in {lines:#?}"));
     let attempt = journal_fields(&attempt_line);
     for field in [
         "DELIVERY_ID",
+        "CALL_ID",
         "EVENT_ID",
         "APPLICATION",
         "ATTEMPT",
@@ -138,6 +161,27 @@ auth = [{{ type = "bearer", token = "journal-secret-token" }}]
         );
     }
     assert_eq!(attempt_line["http_status"], "200");
+    assert_eq!(attempt_line["call_id"], call_id);
+
+    // The refused delivery: its attempt line names the call too, and the
+    // dead delivery has a WARN line (`journalctl -p warning` shows it).
+    let dead = lines
+        .iter()
+        .find(|l| {
+            l.get("message")
+                .is_some_and(|m| m.starts_with("delivery dead"))
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("no dead-delivery line in {lines:#?}"));
+    assert_eq!(dead["level (priority)"], "WARN");
+    assert_eq!(dead["call_id"], call_id);
+    assert_eq!(dead["service"], "refusing");
+    for field in ["DELIVERY_ID", "CALL_ID", "EVENT_ID", "APPLICATION", "ERROR"] {
+        assert!(
+            journal_fields(&dead).contains(&field.to_string()),
+            "dead line lacks {field}: {dead:?}"
+        );
+    }
     let everything = format!("{lines:?}");
     assert!(
         !everything.contains("journal-secret-token"),

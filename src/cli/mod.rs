@@ -15,7 +15,7 @@ use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use postcall::config::Config;
+use postcall::config::{Config, Secrets};
 use postcall::outbox::{Outbox, OutboxSettings};
 
 /// Exit status for an unusable configuration (sysexits EX_CONFIG); the
@@ -30,7 +30,17 @@ pub fn with_config(
     path: Option<PathBuf>,
     command: impl FnOnce(Config) -> anyhow::Result<ExitCode>,
 ) -> anyhow::Result<ExitCode> {
-    match postcall::deliver::check::load(path.as_deref()) {
+    with_config_secrets(path, Secrets::Read, command)
+}
+
+/// [`with_config`] for the commands that send nothing: secret files and
+/// variables are not read, so an unreadable one is no error.
+pub fn with_config_secrets(
+    path: Option<PathBuf>,
+    secrets: Secrets,
+    command: impl FnOnce(Config) -> anyhow::Result<ExitCode>,
+) -> anyhow::Result<ExitCode> {
+    match postcall::deliver::check::load_with(path.as_deref(), secrets) {
         Ok(config) => command(config),
         Err(errors) => {
             let source = path

@@ -1,6 +1,7 @@
 //! `postcall replay FILE…`: captured switch bytes through the codec, tracker
-//! and classifier; then the records printed (`--print`), or queued and
-//! delivered as the daemon would, until the queue is drained.
+//! and classifier; then the records printed (`--print`, routed as the
+//! daemon routes them), or queued and delivered as the daemon would, until
+//! the queue is drained.
 
 use anyhow::Context;
 use std::io::Write;
@@ -29,9 +30,21 @@ pub fn replay(
         ));
     }
     if print {
+        // `application` as services receive it: the application that takes
+        // the call under this configuration's routing, null when none does
+        // (the channel variable's value stays in `variables`). Without any
+        // application configured (the embedded defaults), the default match
+        // rule: the application named like the variable's value.
+        let router = postcall::route::Router::from_config(&config.applications)?;
         let mut out = std::io::stdout().lock();
         for call in &finished {
-            serde_json::to_writer(&mut out, &call.record)?;
+            let mut record = call.record.clone();
+            if !config.applications.is_empty() {
+                record.application = router
+                    .application(&record, &call.raw_variables)
+                    .map(|app| app.name.clone());
+            }
+            serde_json::to_writer(&mut out, &record)?;
             out.write_all(b"\n")?;
         }
         return Ok(ExitCode::SUCCESS);
@@ -49,16 +62,24 @@ pub(crate) async fn deliver(
     let outbox = super::open_queue(&config.queue.path).await?;
     let wiring = postcall::deliver::plan::wire(&config, Some(&outbox)).await?;
     wiring.log_errors();
-    let mut queued = 0;
+    let before = outbox.stats().await?;
+    let mut routed = 0;
     for call in &finished {
-        queued += postcall::deliver::enqueue_call(&outbox, &wiring.router, call)
+        routed += postcall::deliver::enqueue_call(&outbox, &wiring.router, call)
             .await
             .context("cannot queue a replayed call")?
             .len();
     }
+    let queued = total_rows(&outbox.stats().await?).saturating_sub(total_rows(&before));
+    let known = (routed as u64).saturating_sub(queued);
     eprintln!(
-        "postcall: {} call(s) replayed, {queued} delivery(ies) queued",
-        finished.len()
+        "postcall: {} call(s) replayed, {queued} new delivery(ies) queued{}",
+        finished.len(),
+        if known > 0 {
+            format!(", {known} already in the queue (same event id and service: not queued again)")
+        } else {
+            String::new()
+        }
     );
     let pool = postcall::deliver::pool::Pool::new(
         outbox.clone(),
@@ -77,5 +98,23 @@ pub(crate) async fn deliver(
         "{}",
         postcall::outbox::report::format_stats(&stats, chrono::Utc::now())
     );
+    let died = stats.dead.saturating_sub(before.dead);
+    if died > 0 {
+        eprintln!(
+            "postcall: {died} delivery(ies) ended dead in this replay; `postcall queue list --status dead` shows them"
+        );
+        return Ok(ExitCode::from(EXIT_DEAD));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Exit status of a delivering `replay` when a delivery ended dead during
+/// it (README, command table).
+pub const EXIT_DEAD: u8 = 2;
+
+fn total_rows(stats: &postcall::outbox::Stats) -> u64 {
+    postcall::outbox::Status::ALL
+        .iter()
+        .map(|s| stats.count(*s))
+        .sum()
 }

@@ -189,9 +189,10 @@ impl SoapCommand {
 
 /// The configuration without the delivery checks: `soap refresh` and `soap
 /// operations APP` judge the parameters themselves, against the copy they
-/// fetch now, so a stale cached copy cannot block its own refresh.
+/// fetch now, so a stale cached copy cannot block its own refresh. Neither
+/// command sends to a service: secrets are not read.
 fn load_config(path: Option<&Path>) -> Result<Config, SoapCliError> {
-    Config::load(path).map_err(|errors| {
+    Config::load_with(path, postcall::config::Secrets::Unread).map_err(|errors| {
         SoapCliError::Config(
             errors
                 .errors

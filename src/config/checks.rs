@@ -8,11 +8,19 @@ use super::error::ConfigError;
 use super::secret::Secret;
 use crate::template::{Checked, TemplateChecker};
 
-/// Every problem found so far.
+/// Every problem found so far; secrets that cannot be read apart (`.1`),
+/// since commands that send nothing load the configuration without them.
 #[derive(Debug, Default)]
-pub(crate) struct Errors(pub Vec<ConfigError>);
+pub(crate) struct Errors(pub Vec<ConfigError>, pub Vec<ConfigError>);
 
 impl Errors {
+    pub fn push_unreadable_secret(&mut self, key: impl Into<String>, reason: impl Into<String>) {
+        self.1.push(ConfigError {
+            key: key.into(),
+            reason: reason.into(),
+        });
+    }
+
     pub fn push(&mut self, key: impl Into<String>, reason: impl Into<String>) {
         self.0.push(ConfigError {
             key: key.into(),
@@ -89,7 +97,7 @@ pub(super) fn check_secret(secret: &Secret, key: &str, errs: &mut Errors) {
         Secret::Inline(_) => {}
         other => {
             if let Err(e) = other.resolve() {
-                errs.push(key, e.to_string());
+                errs.push_unreadable_secret(key, e.to_string());
             }
         }
     }

@@ -37,7 +37,7 @@ pub use raw::{
     QueueConfig, ServiceType, SwitchConfig, TlsConfig,
 };
 pub use secret::{Secret, SecretError};
-pub use service::standard_webhooks_key;
+pub use service::{standard_webhooks_key, webhook_base64};
 
 use checks::Errors;
 use raw::{AppEntry, Entry};
@@ -59,6 +59,16 @@ pub struct Config {
 /// The top-level tables.
 const SECTIONS: [&str; 5] = ["switches", "calls", "queue", "metrics", "applications"];
 
+/// Whether loading a configuration reads its secret files and environment
+/// variables: the daemon, `check`, `test` and `replay` do; the commands that
+/// send nothing (`queue …`, `soap …`) do not, so an admin shell without the
+/// service's `LoadCredential=` files can run them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrets {
+    Read,
+    Unread,
+}
+
 impl Config {
     /// The embedded defaults: FreeSWITCH at 127.0.0.1:8021 (ClueCon), queue
     /// `./postcall.sqlite3`, no applications.
@@ -75,6 +85,11 @@ impl Config {
 
     /// Reads and validates `path`, or returns the embedded defaults.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
+        Config::load_with(path, Secrets::Read)
+    }
+
+    /// [`Config::load`], reading secret files and variables or not.
+    pub fn load_with(path: Option<&Path>, secrets: Secrets) -> Result<Config, ConfigErrors> {
         let Some(path) = path else {
             return Ok(Config::embedded_default());
         };
@@ -84,13 +99,18 @@ impl Config {
                 reason: format!("cannot read {}: {e}", path.display()),
             }],
         })?;
-        let mut config = Config::from_toml_str(&text)?;
+        let mut config = Config::from_toml_str_with(&text, secrets)?;
         config.source = Some(path.to_path_buf());
         Ok(config)
     }
 
     /// Parses and validates configuration text.
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigErrors> {
+        Config::from_toml_str_with(text, Secrets::Read)
+    }
+
+    /// [`Config::from_toml_str`], reading secret files and variables or not.
+    pub fn from_toml_str_with(text: &str, secrets: Secrets) -> Result<Config, ConfigErrors> {
         let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigErrors {
             errors: vec![syntax_error(text, &e)],
         })?;
@@ -142,8 +162,12 @@ impl Config {
             })
             .collect();
 
-        if !errs.0.is_empty() {
-            return Err(ConfigErrors { errors: errs.0 });
+        let Errors(mut errors, unreadable) = errs;
+        if secrets == Secrets::Read {
+            errors.extend(unreadable);
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors { errors });
         }
         Ok(Config {
             switches: if switches.is_empty() {

@@ -272,10 +272,12 @@ fn check_auth(auth: &AuthConfig, key: &str, errs: &mut Errors) {
             if username.contains(':') {
                 errs.push(format!("{key}.username"), "must not contain ':' (RFC 7617)");
             }
-            with_next(("password", password), ("next_password", next_password))
+            refuse_next(("next_password", next_password), "password", key, errs);
+            vec![("password", password)]
         }
         AuthConfig::Bearer { token, next_token } => {
-            with_next(("token", token), ("next_token", next_token))
+            refuse_next(("next_token", next_token), "token", key, errs);
+            vec![("token", token)]
         }
         AuthConfig::Header {
             name,
@@ -288,7 +290,8 @@ fn check_auth(auth: &AuthConfig, key: &str, errs: &mut Errors) {
                     format!("{name:?} is not a valid HTTP header name"),
                 );
             }
-            with_next(("value", value), ("next_value", next_value))
+            refuse_next(("next_value", next_value), "value", key, errs);
+            vec![("value", value)]
         }
         AuthConfig::HmacSha256 {
             secret,
@@ -301,16 +304,19 @@ fn check_auth(auth: &AuthConfig, key: &str, errs: &mut Errors) {
                     format!("{header:?} is not a valid HTTP header name"),
                 );
             }
-            with_next(("secret", secret), ("next_secret", next_secret))
+            refuse_next(("next_secret", next_secret), "secret", key, errs);
+            vec![("secret", secret)]
         }
         AuthConfig::StandardWebhooks {
             secret,
             next_secret,
         } => {
             let pairs = with_next(("secret", secret), ("next_secret", next_secret));
+            // A file's or variable's value too (an unreadable one is
+            // reported by `check_secret`).
             for (name, s) in &pairs {
-                if let Some(value) = s.inline() {
-                    if let Err(reason) = standard_webhooks_key(value) {
+                if let Ok(value) = s.resolve() {
+                    if let Err(reason) = standard_webhooks_key(&value) {
                         errs.push(format!("{key}.{name}"), reason);
                     }
                 }
@@ -327,6 +333,21 @@ fn check_auth(auth: &AuthConfig, key: &str, errs: &mut Errors) {
     }
 }
 
+/// `next_…` of a scheme that sends one value: the receiver would only ever
+/// see the current one, so the key is refused rather than silently unused.
+fn refuse_next(next: (&str, &Option<Secret>), current: &str, key: &str, errs: &mut Errors) {
+    if next.1.is_some() {
+        errs.push(
+            format!("{key}.{}", next.0),
+            format!(
+                "has no effect: this scheme sends `{current}` alone, so the receiver never sees a second value; \
+                 rotate by making the receiver accept the old and the new value, then changing `{current}` \
+                 (only standard_webhooks signs with two secrets)"
+            ),
+        );
+    }
+}
+
 fn with_next<'a>(
     current: (&'a str, &'a Secret),
     next: (&'a str, &'a Option<Secret>),
@@ -338,15 +359,28 @@ fn with_next<'a>(
     out
 }
 
-/// A Standard Webhooks key: `whsec_` + base64 of the key bytes.
+/// A Standard Webhooks key: `whsec_` + base64 of the key bytes. The
+/// reason never contains the secret.
 pub fn standard_webhooks_key(value: &str) -> Result<Vec<u8>, String> {
-    use base64::Engine;
     let Some(encoded) = value.strip_prefix("whsec_") else {
         return Err("a Standard Webhooks secret starts with \"whsec_\"".into());
     };
-    base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .map_err(|_| "the part after \"whsec_\" is not base64".into())
+    webhook_base64(encoded).map_err(|_| {
+        "the part after \"whsec_\" is not standard base64 (A–Z a–z 0–9 + /, padding optional)"
+            .into()
+    })
+}
+
+/// The base64 of a Standard Webhooks key: the standard alphabet, with or
+/// without `=` padding (secrets are often copied without it).
+pub fn webhook_base64(encoded: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    use base64::Engine;
+    const ENGINE: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    ENGINE.decode(encoded)
 }
 
 fn check_tls(tls: &TlsConfig, key: &str, errs: &mut Errors) {

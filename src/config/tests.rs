@@ -160,17 +160,26 @@ recording_url_secret = "rec-key-456"
 [[applications.services]]
 name = "s"
 url = "https://x.example/"
-auth = [{ type = "basic", username = "u", password = "pw-789", next_password = "pw-000" }]
+auth = [
+  { type = "basic", username = "u", password = "pw-789" },
+  { type = "standard_webhooks", secret = "whsec_cHctNzg5", next_secret = "whsec_cHctMDAw" },
+]
 "#,
     )
     .unwrap();
     let shown = c.describe();
-    for secret in ["esl-pass-123", "rec-key-456", "pw-789", "pw-000"] {
+    for secret in [
+        "esl-pass-123",
+        "rec-key-456",
+        "pw-789",
+        "cHctNzg5",
+        "cHctMDAw",
+    ] {
         assert!(!shown.contains(secret), "{secret} in\n{shown}");
     }
     assert_eq!(
         shown.matches(&format!("= \"{}\"", secret::MASK)).count(),
-        4,
+        5,
         "{shown}"
     );
     assert!(shown.contains("username = \"u\""));

@@ -9,7 +9,9 @@
 use std::path::Path;
 
 use crate::call::record::CallRecord;
-use crate::config::{Config, ConfigError, ConfigErrors, RestService, ServiceKind, SoapService};
+use crate::config::{
+    Config, ConfigError, ConfigErrors, RestService, Secrets, ServiceKind, SoapService,
+};
 use crate::deliver::plan::request_spec;
 use crate::deliver::render::CompiledRequest;
 use crate::deliver::soap;
@@ -18,7 +20,13 @@ use crate::deliver::soap;
 /// the daemon and reload use. Errors as one list, the configuration's own
 /// first.
 pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
-    let config = Config::load(path)?;
+    load_with(path, Secrets::Read)
+}
+
+/// [`load`], reading secret files and variables or not (commands that send
+/// nothing).
+pub fn load_with(path: Option<&Path>, secrets: Secrets) -> Result<Config, ConfigErrors> {
+    let config = Config::load_with(path, secrets)?;
     let errors = check(&config);
     if errors.is_empty() {
         Ok(config)

@@ -259,9 +259,12 @@ impl Pool {
     /// One leased row: attempt, decide, log, report.
     async fn deliver(&self, row: Leased, entry: Option<Arc<ServiceEntry>>) {
         let now = self.outbox.clock().now();
+        let call_id = stored_call_id(&row);
         let Some(entry) = entry else {
             tracing::warn!(
                 delivery_id = row.id,
+                call_id = %call_id,
+                event_id = %row.event_id,
                 application = %row.application,
                 service = %row.service,
                 "service is not in the configuration; delivery held as orphaned"
@@ -320,7 +323,15 @@ impl Pool {
             Decision::Dead { reason } => (AttemptResult::Dead, Some(reason)),
             Decision::DisableService => (AttemptResult::DisableService, report.error.clone()),
         };
-        log_attempt(&row, &report, result, error.as_deref(), now, private);
+        log_attempt(
+            &row,
+            &call_id,
+            &report,
+            result,
+            error.as_deref(),
+            now,
+            private,
+        );
         if let Some(metrics) = self.metrics.get() {
             metrics.attempt(&row.service, outcome_name(result), report.latency);
             if result == AttemptResult::Dead {
@@ -369,6 +380,19 @@ fn stored_payload(row: &Leased) -> Result<(CallRecord, BTreeMap<String, String>)
     Ok((record, vars))
 }
 
+/// The stored record's `call_id` for log lines, read on its own so a row
+/// whose record is otherwise unreadable is still named; empty when even
+/// that fails.
+fn stored_call_id(row: &Leased) -> String {
+    #[derive(serde::Deserialize)]
+    struct Ids {
+        call_id: String,
+    }
+    serde_json::from_str::<Ids>(&row.record_json)
+        .map(|ids| ids.call_id)
+        .unwrap_or_default()
+}
+
 /// Aborts a task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -407,6 +431,7 @@ fn outcome_name(result: AttemptResult) -> &'static str {
 /// service's error is already `<private>`-redacted by [`attempt`].
 fn log_attempt(
     row: &Leased,
+    call_id: &str,
     report: &AttemptReport,
     result: AttemptResult,
     error: Option<&str>,
@@ -422,6 +447,7 @@ fn log_attempt(
     tracing::info!(
         delivery_id = row.id,
         delivery_key = %row.delivery_key,
+        call_id,
         event_id = %row.event_id,
         application = %row.application,
         service = %row.service,
@@ -434,12 +460,29 @@ fn log_attempt(
         error = error.unwrap_or(""),
         "delivery attempt"
     );
-    if result == AttemptResult::DisableService {
-        tracing::warn!(
-            application = %row.application,
-            service = %row.service,
+    // `journalctl -p warning` must show every delivery given up on and
+    // every service a 410 disabled.
+    let warning = match result {
+        AttemptResult::Dead => Some(format!(
+            "delivery dead: no further attempts; `postcall queue retry {}` queues it again",
+            row.id
+        )),
+        AttemptResult::DisableService => Some(format!(
             "receiver answered 410 Gone: service disabled; its deliveries are held until `postcall queue enable-service {}`",
             row.service
+        )),
+        _ => None,
+    };
+    if let Some(warning) = warning {
+        tracing::warn!(
+            delivery_id = row.id,
+            call_id,
+            event_id = %row.event_id,
+            application = %row.application,
+            service = %row.service,
+            attempt = row.attempt,
+            error = error.unwrap_or(""),
+            "{warning}"
         );
     }
 }

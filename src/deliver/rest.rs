@@ -318,6 +318,12 @@ pub fn verdict(
                 Some(reason),
             )
         }
+        // The status is recorded on its own (`http_status`); repeating it
+        // here made the disabled-service reason read "HTTP 410: HTTP 410".
+        Verdict::DisableService => (
+            Verdict::DisableService,
+            Some(format!("the receiver says the resource is gone{snippet}")),
+        ),
         v => (v, Some(format!("HTTP {}{snippet}", response.status))),
     }
 }

@@ -175,7 +175,7 @@ pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 /// (the prefix is optional).
 pub fn webhook_key(secret: &str) -> Result<Vec<u8>, base64::DecodeError> {
     let encoded = secret.strip_prefix(WHSEC_PREFIX).unwrap_or(secret);
-    BASE64.decode(encoded.trim())
+    crate::config::webhook_base64(encoded.trim())
 }
 
 /// `v1,<base64 HMAC-SHA256 over "id.timestamp.body">`, one per key,
@@ -279,6 +279,13 @@ mod tests {
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0], SW_SIGNATURE);
         assert!(parts[1].starts_with("v1,") && parts[1] != SW_SIGNATURE);
+        // Padding is optional too: the official libraries take a secret
+        // copied without its `=`.
+        let padded = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwAA==";
+        assert_eq!(
+            webhook_key(padded.trim_end_matches('=')).unwrap(),
+            webhook_key(padded).unwrap()
+        );
         // The prefix is optional: the bare base64 is the same key.
         assert_eq!(
             webhook_key(successor).unwrap(),

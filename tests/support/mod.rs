@@ -8,3 +8,33 @@ pub mod http;
 pub mod pipeline;
 pub mod process;
 pub mod receiver;
+
+/// `DIR/NAME.toml`: a queue in DIR and one application (`app`, TOML lines
+/// after `name = …`) whose one service posts to `url`.
+pub fn app_config(
+    dir: &std::path::Path,
+    name: &str,
+    app: &str,
+    service: &str,
+    url: &str,
+) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[queue]\npath = \"{}\"\n[[applications]]\n{app}\n[[applications.services]]\nname = \"{service}\"\nurl = \"{url}\"\n",
+            dir.join("q.sqlite3").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A finished command's stdout and stderr, as one text for asserts.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
