@@ -121,7 +121,8 @@ url = "{}"
         .unwrap();
     assert_eq!(stats.delivered, 1);
     assert_eq!(stats.dead, 1);
-    let call_id = format!("{:?}", finished[0].record.call_id);
+    // As `journalctl CALL_ID=…` is typed: the bare id, no quotes.
+    let call_id = finished[0].record.call_id.clone();
 
     let lines = captured.0.lock().unwrap().clone();
     let find = |message: &str| {

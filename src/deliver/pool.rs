@@ -447,7 +447,7 @@ fn log_attempt(
     tracing::info!(
         delivery_id = row.id,
         delivery_key = %row.delivery_key,
-        call_id,
+        call_id = %call_id,
         event_id = %row.event_id,
         application = %row.application,
         service = %row.service,
@@ -476,11 +476,12 @@ fn log_attempt(
     if let Some(warning) = warning {
         tracing::warn!(
             delivery_id = row.id,
-            call_id,
+            call_id = %call_id,
             event_id = %row.event_id,
             application = %row.application,
             service = %row.service,
             attempt = row.attempt,
+            http_status = report.status.unwrap_or(0),
             error = error.unwrap_or(""),
             "{warning}"
         );

@@ -332,42 +332,12 @@ pub(crate) fn finish_attempt(
     if report.result == AttemptResult::DisableService {
         disable_service(ctx, &service, report, now)?;
     }
-    if next == Status::Dead {
-        log_dead(conn, id, &event_id, &service, report)?;
-    }
     if next.is_final() {
         release_private_payload(ctx, &event_id)?;
     }
     tracing::debug!(delivery_id = id, attempt = report.attempt, status = %next, private,
         "attempt recorded");
     Ok(next)
-}
-
-/// The one WARN line of a delivery that went dead: the call and service it
-/// was for, and why (as stored: `<private>` for a private service).
-fn log_dead(
-    conn: &Connection,
-    id: i64,
-    event_id: &str,
-    service: &str,
-    report: &AttemptReport,
-) -> Result<()> {
-    let call_id: String = conn
-        .prepare_cached("SELECT call_id FROM calls WHERE event_id = ?1")?
-        .query_row([event_id], |r| r.get(0))
-        .optional()?
-        .unwrap_or_default();
-    tracing::warn!(
-        delivery_id = id,
-        call_id = %call_id,
-        event_id = %event_id,
-        service = %service,
-        attempts = report.attempt,
-        http_status = report.http_status.unwrap_or(0),
-        error = report.error.as_deref().unwrap_or(""),
-        "delivery dead: no more attempts; `postcall queue retry {id}` sends it again"
-    );
-    Ok(())
 }
 
 fn disable_service(

@@ -31,7 +31,8 @@ pub fn freeswitch_fixture(name: &str) -> PathBuf {
 }
 
 /// `postcall replay` (delivering) of the FreeSWITCH fixture `capture`; it
-/// must succeed. Returns what it printed.
+/// must run to the end (exit 0, or 2 when a delivery ended dead, which some
+/// of these tests arrange). Returns what it printed.
 pub fn replay(config: &Path, capture: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
         .args(["replay", "--config"])
@@ -39,6 +40,6 @@ pub fn replay(config: &Path, capture: &str) -> String {
         .arg(freeswitch_fixture(capture))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(matches!(out.status.code(), Some(0 | 2)), "{}", text(&out));
     text(&out)
 }
