@@ -124,11 +124,15 @@ impl TemplateChecker {
             .map_err(|e| vec![syntax_message(&e)])?;
         let mut names: Vec<String> = template.undeclared_variables(true).into_iter().collect();
         names.sort();
+        // minijinja reports a name `{% set %}` inside an `{% if %}` (or a
+        // loop) as undeclared where it is used after the block, though
+        // rendering sees it: whatever the template assigns is its own.
+        let assigned = assigned_names(source);
         let mut problems = Vec::new();
         for name in &names {
             let mut parts = name.split('.');
             let top = parts.next().unwrap_or_default();
-            if self.env.globals().any(|(g, _)| g == top) {
+            if self.env.globals().any(|(g, _)| g == top) || assigned.contains(&top) {
                 continue;
             }
             if !CONTEXT_NAMES.contains(&top) {
@@ -157,6 +161,32 @@ impl TemplateChecker {
             uses_vars: names.iter().any(|n| n == "vars" || n.starts_with("vars.")),
         })
     }
+}
+
+/// The names a template assigns with `{% set name = … %}` or
+/// `{% set name %}…{% endset %}` (tuple targets included), wherever they are.
+fn assigned_names(source: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    for block in source.split("{%").skip(1) {
+        let Some(rest) = block
+            .trim_start_matches(['-', '+'])
+            .trim_start()
+            .strip_prefix("set")
+        else {
+            continue;
+        };
+        if !rest.starts_with(char::is_whitespace) {
+            continue;
+        }
+        let targets = rest.split(['=', '%']).next().unwrap_or_default();
+        names.extend(
+            targets
+                .split(',')
+                .map(|t| t.trim().trim_matches(['(', ')']).trim())
+                .filter(|t| !t.is_empty() && t.chars().all(|c| c.is_alphanumeric() || c == '_')),
+        );
+    }
+    names
 }
 
 /// A template that passed the checks.
@@ -220,6 +250,23 @@ mod tests {
                 .check("{{ call.to }}")
                 .unwrap()
                 .uses_vars
+        );
+    }
+
+    #[test]
+    fn names_set_inside_a_block_are_the_templates_own() {
+        let source = "{%- if call.direction == 'outbound' -%}{%- set who = call.to -%}\
+                      {%- else -%}{% set who, other = call.from, 1 %}{%- endif -%}{{ who }}{{ nobody }}";
+        let e = TemplateChecker::new().check(source).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("`nobody`"), "{e:?}");
+        let ok = TemplateChecker::new()
+            .check("{% if true %}{% set who = call.from %}{% endif %}{{ who }}")
+            .unwrap();
+        assert_eq!(ok.rendered, "+15551230001");
+        assert_eq!(
+            assigned_names("{%- set a = 1 %}{% set (b, c) = x %}{%set d%}x{%endset%}{% setting %}"),
+            ["a", "b", "c", "d"]
         );
     }
 
