@@ -196,6 +196,12 @@ fn broken_configs_exit_78_naming_key_and_reason() {
             "unknown value \"queue\"",
         ),
         (
+            "contradictory filters",
+            "[[applications]]\nname = \"a\"\nfilters = { only_completed = true, statuses = [\"busy\"] }\n".to_string(),
+            "applications[0].filters.statuses",
+            "contradicts applications[0].filters.only_completed = true",
+        ),
+        (
             "client_cert without client_key",
             app_with_service("tls = { client_cert = \"/etc/hostname\" }"),
             "applications[0].services[0].tls.client_cert",

@@ -296,6 +296,14 @@ fn filters(raw: super::raw::RawFilters, key: &str, errs: &mut Errors) -> Filters
         Outcome::from_name,
         Outcome::ALL,
     );
+    if raw.only_completed && !statuses.is_empty() && !statuses.contains(&Status::Completed) {
+        errs.push(
+            format!("{key}.statuses"),
+            format!(
+                "contradicts {key}.only_completed = true: it passes completed calls only and these statuses are all others, so no call would ever be sent"
+            ),
+        );
+    }
     Filters {
         statuses,
         outcomes,
