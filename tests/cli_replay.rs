@@ -192,3 +192,45 @@ async fn print_and_delivery_agree_on_application_for_capture_07() {
     assert_eq!(printed["application"], serde_json::Value::Null);
     assert_eq!(printed["variables"]["postcall_app"], "voicemail_drop");
 }
+
+/// A dialplan that sets `postcall_end_reason` to something that is no
+/// end-call reason gets the classified reason and one warning naming the
+/// call (tests/fixtures/derived/01-bad-end-reason.plain.esl: capture 01 with
+/// the variable added).
+#[test]
+fn an_invalid_end_reason_variable_is_ignored_with_one_warning() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/derived/01-bad-end-reason.plain.esl"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postcall"))
+        .args(["replay", "--print", fixture])
+        .env_remove("POSTCALL_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let record: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(record["end_call_reason"], "agent_goodbye");
+    assert_eq!(record["variables"]["postcall_end_reason"], "not_a_reason");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("end-reason variable"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].contains("call_id=dd4e0193-b8d0-47f7-9fb2-59d186ed06e1"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        warnings[0].contains("value=not_a_reason"),
+        "{}",
+        warnings[0]
+    );
+}

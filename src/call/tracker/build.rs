@@ -9,8 +9,8 @@ use crate::call::classify::{classify, CallFacts};
 use crate::call::numbers::display_number;
 use crate::call::queue::QueueCall;
 use crate::call::record::{
-    CallRecord, Direction, HangupCause, Leg, RecordSource, Recording, SwitchRef, Transfer,
-    CALL_COMPLETED,
+    CallRecord, Direction, EndCallReason, HangupCause, Leg, RecordSource, Recording, SwitchRef,
+    Transfer, CALL_COMPLETED,
 };
 use crate::call::variables::strip_inheritance;
 use crate::call::{event_id, CallSettings};
@@ -91,6 +91,17 @@ impl CallDraft {
         }
         self.facts.talk_time_seconds = self.talk_time_seconds;
         let classification = classify(&self.facts, &settings.classify);
+        if let Some(value) = &self.facts.end_reason_override {
+            if EndCallReason::from_name(value.trim().to_ascii_lowercase().as_str()).is_none() {
+                let expected: Vec<&str> = EndCallReason::ALL.iter().map(|r| r.as_str()).collect();
+                tracing::warn!(
+                    call_id = %self.app_leg_id,
+                    value = %value,
+                    expected = %expected.join(", "),
+                    "the dialplan's end-reason variable is not an end-call reason; the classified one is sent"
+                );
+            }
+        }
         let queue_call = std::mem::take(&mut self.queue_call)
             .with_dialplan(|names| names.iter().find_map(|n| lookup(&[n.to_string()])));
         let outcome = queue_call.outcome(classification.outcome, classification.hangup_by);
