@@ -18,6 +18,7 @@ use postcall::deliver::{enqueue_call, plan};
 use postcall::outbox::{Outbox, OutboxSettings, Status};
 use postcall::route::Router;
 use support::http::{Receiver, Reply};
+use support::pipeline;
 
 /// A configuration with one application `survey` and one service `crm`
 /// posting the default body to `url`; `extra` is appended to the service.
@@ -393,28 +394,14 @@ async fn run_with(
     calls: usize,
     run_for: Duration,
 ) -> Queued {
-    let c = Config::from_toml_str(queued_with).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = Outbox::open(&dir.path().join("q.sqlite3"), OutboxSettings::default())
-        .await
-        .unwrap();
-    let router = Router::from_config(&c.applications).unwrap();
-    let mut ids = Vec::new();
-    for i in 0..calls {
+    let records = (0..calls).map(|i| {
         let mut record = CallRecord::sample();
         record.event_id = format!("event-{i}");
-        let refs = enqueue_call(
-            &outbox,
-            &router,
-            &FinishedCall {
-                raw_variables: Default::default(),
-                record,
-            },
-        )
-        .await
-        .unwrap();
-        ids.push(refs[0].id);
-    }
+        record
+    });
+    let (dir, outbox, refs) =
+        pipeline::queue(&Config::from_toml_str(queued_with).unwrap(), records).await;
+    let ids: Vec<i64> = refs.iter().map(|r| r.id).collect();
     let c = Config::from_toml_str(delivered_with).unwrap();
     outbox
         .reconcile_services(&["crm".to_string()])

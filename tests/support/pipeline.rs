@@ -31,6 +31,34 @@ pub fn one_service_config(app_keys: &str, url: &str) -> Config {
     .unwrap()
 }
 
+/// A fresh outbox in a temporary directory (kept alive with it) holding the
+/// deliveries `config`'s router makes of `records`, in order.
+pub async fn queue(
+    config: &Config,
+    records: impl IntoIterator<Item = CallRecord>,
+) -> (tempfile::TempDir, Outbox, Vec<DeliveryRef>) {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(&dir.path().join("q.sqlite3"), OutboxSettings::default())
+        .await
+        .unwrap();
+    let router = Router::from_config(&config.applications).unwrap();
+    let mut refs = Vec::new();
+    for record in records {
+        let queued = enqueue_call(
+            &outbox,
+            &router,
+            &FinishedCall {
+                raw_variables: Default::default(),
+                record,
+            },
+        )
+        .await
+        .unwrap();
+        refs.extend(queued);
+    }
+    (dir, outbox, refs)
+}
+
 /// Queues `record` under `config`, runs the pool (counting into
 /// `metrics`, if given) until nothing is pending or leased.
 pub async fn deliver_until_drained(
@@ -38,21 +66,7 @@ pub async fn deliver_until_drained(
     record: CallRecord,
     metrics: Option<Arc<Metrics>>,
 ) -> Drained {
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = Outbox::open(&dir.path().join("q.sqlite3"), OutboxSettings::default())
-        .await
-        .unwrap();
-    let router = Router::from_config(&config.applications).unwrap();
-    let refs = enqueue_call(
-        &outbox,
-        &router,
-        &FinishedCall {
-            raw_variables: Default::default(),
-            record,
-        },
-    )
-    .await
-    .unwrap();
+    let (dir, outbox, refs) = queue(config, [record]).await;
     let (pool, _) = Pool::from_config(outbox.clone(), config);
     if let Some(m) = metrics {
         pool.set_metrics(m);
