@@ -523,7 +523,8 @@ pub async fn track(
     }
     let horizon = chrono::Duration::from_std(flush_horizon).unwrap_or(chrono::Duration::zero());
     let now = Utc::now();
-    let flushed = tracker.tick(now.checked_add_signed(horizon).unwrap_or(now));
+    let mut flushed = tracker.tick(now.checked_add_signed(horizon).unwrap_or(now));
+    flushed.extend(tracker.finish_ended(now));
     if !flushed.is_empty() {
         tracing::info!(%switch, calls = flushed.len(), "finished calls that were waiting for late events");
     }
@@ -534,7 +535,7 @@ pub async fn track(
     }
     if tracker.open_calls() > 0 {
         tracing::info!(%switch, open_calls = tracker.open_calls(),
-            "calls still up at stop; they are adopted from the switch at the next start");
+            "calls with a leg still up at stop; they are adopted from the switch at the next start");
     }
 }
 

@@ -15,6 +15,8 @@ mod wire;
 
 use bytes::BytesMut;
 use postcall::call::record::CallRecord;
+use postcall::call::tracker::freeswitch::FreeswitchTracker;
+use postcall::call::tracker::Tracker;
 use postcall::config::{EslEventFormat, SwitchConfig};
 use postcall::event::{SwitchKind, SwitchMessage};
 use postcall::switch::backoff::Backoff;
@@ -31,11 +33,15 @@ use expect::{assert_no_errors, capture_files, check_records, fixture, scenarios,
 use fake_esl::{FakeEsl, Script};
 
 fn replay(bytes: &[u8]) -> Vec<CallRecord> {
+    replay_with(bytes, settings())
+}
+
+fn replay_with(bytes: &[u8], settings: postcall::call::CallSettings) -> Vec<CallRecord> {
     postcall::replay::replay_bytes(
         SwitchKind::Freeswitch,
         bytes,
         &SwitchConfig::default_freeswitch(),
-        settings(),
+        settings,
     )
     .into_iter()
     .map(|f| f.record)
@@ -483,7 +489,12 @@ fn interleaved_calls_give_the_same_records_as_each_alone() {
                 expected.extend(want);
             }
         }
-        let mixed = replay(&interleave(streams, seed));
+        // The captures were recorded minutes apart: interleaved, one's clock
+        // jumps past another's hang-up grace between its CHANNEL_HANGUP and
+        // HANGUP_COMPLETE, which no live stream does.
+        let mut unhurried = settings();
+        unhurried.hangup_grace = Duration::from_secs(3600);
+        let mixed = replay_with(&interleave(streams, seed), unhurried);
         assert_no_errors(check_records("interleaved", &mixed, &expected));
         let mut mixed = mixed;
         mixed.sort_by(|a, b| a.call_id.cmp(&b.call_id));
@@ -539,6 +550,220 @@ fn a_replay_started_mid_call_still_gives_one_complete_record_per_call() {
     }
     assert!(starts > 30, "{starts}");
     assert_no_errors(errors);
+}
+
+// ---------------------------------------------------------------------------
+// (g) when a call is finished: early, lost HANGUP_COMPLETE, stop; event_id
+
+fn derived(name: &str) -> Vec<u8> {
+    let path = expect::fixtures().join("derived").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn messages(bytes: &[u8]) -> Vec<SwitchMessage> {
+    postcall::switch::esl::capture_messages(bytes, &SwitchConfig::default_freeswitch())
+}
+
+/// Feeds every message at its event time (no ticks); returns each call
+/// emitted with the index of the message that finished it, and the tracker.
+fn feed_events(
+    mut tracker: FreeswitchTracker,
+    messages: Vec<SwitchMessage>,
+) -> (Vec<(usize, CallRecord)>, FreeswitchTracker) {
+    let mut out = Vec::new();
+    let mut now = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+    for (i, m) in messages.into_iter().enumerate() {
+        if let SwitchMessage::Event(e) = &m {
+            now = e.at;
+        }
+        out.extend(tracker.handle(m, now).into_iter().map(|f| (i, f.record)));
+    }
+    (out, tracker)
+}
+
+fn last_event_time(messages: &[SwitchMessage]) -> chrono::DateTime<chrono::Utc> {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            SwitchMessage::Event(e) => Some(e.at),
+            _ => None,
+        })
+        .next_back()
+        .unwrap()
+}
+
+#[test]
+fn early_records_equal_the_ones_built_at_hangup_complete() {
+    let mut early_calls = 0;
+    let mut calls = 0;
+    for (scenario, _) in scenarios() {
+        for file in capture_files(&scenario) {
+            let all = messages(&fixture(&file));
+            let (early, _) = feed_events(FreeswitchTracker::new(settings()), all.clone());
+            let (late, _) = feed_events(
+                FreeswitchTracker::new(settings()).emit_early(false),
+                all.clone(),
+            );
+            assert_eq!(early.len(), late.len(), "{file}");
+            for (e, l) in early.iter().zip(&late) {
+                // Field by field: the whole record, legs and recordings included.
+                assert_eq!(e.1, l.1, "{file}");
+                assert!(e.0 <= l.0, "{file}");
+                calls += 1;
+                if e.0 < l.0 {
+                    early_calls += 1;
+                    let finisher = match &all[e.0] {
+                        SwitchMessage::Event(ev) => ev.name.clone(),
+                        _ => String::new(),
+                    };
+                    assert!(finisher.starts_with("CHANNEL_HANGUP"), "{file}: {finisher}");
+                }
+            }
+        }
+    }
+    assert!(calls >= 53, "{calls}");
+    assert!(early_calls > 0, "no call of {calls} was emitted early");
+    eprintln!("{early_calls} of {calls} calls emitted before their last HANGUP_COMPLETE");
+}
+
+#[test]
+fn a_lost_hangup_complete_finishes_the_call_within_the_grace_from_what_arrived() {
+    let key = expect::answer_key();
+    let expected = key["freeswitch"]["15-cc-queue-agent-hangup"]
+        .as_array()
+        .unwrap();
+    for file in [
+        "15-no-hangup-complete.plain.esl",
+        "15-no-hangup-complete.json.esl",
+        "01-hangup-only.plain.esl",
+    ] {
+        let all = messages(&derived(file));
+        let end = last_event_time(&all);
+        let (emitted, mut tracker) = feed_events(FreeswitchTracker::new(settings()), all);
+        if file == "15-no-hangup-complete.plain.esl" {
+            // CHANNEL_DESTROY carries every final variable: the full record,
+            // at once.
+            let records: Vec<CallRecord> = emitted.into_iter().map(|(_, r)| r).collect();
+            assert_no_errors(check_records(file, &records, expected));
+            assert_eq!(tracker.open_calls(), 0);
+            continue;
+        }
+        assert!(emitted.is_empty(), "{file}: waits a moment for late events");
+        assert!(tracker.tick(end + chrono::Duration::seconds(1)).is_empty());
+        let done = tracker.tick(end + chrono::Duration::seconds(2));
+        assert_eq!(done.len(), 1, "{file}: finished at the hang-up grace");
+        assert_eq!(tracker.open_calls(), 0);
+        let r = &done[0].record;
+        assert!(r.legs.iter().any(|l| l.hung_up_first), "{file}");
+        assert!(r.hangup_cause.name.is_some(), "{file}");
+        // Only CHANNEL_HANGUP (and RECORD_STOP): the call, its application
+        // and how it ended are known; the variables of HANGUP_COMPLETE are not.
+        let scenario = if file.starts_with("15-") {
+            "15-cc-queue-agent-hangup"
+        } else {
+            "01-answered-agent-hangup"
+        };
+        let want = &key["freeswitch"][scenario][0];
+        assert!(
+            r.legs.iter().any(|l| l.id == want["contains_leg"]),
+            "{file}"
+        );
+        assert_eq!(
+            r.application.as_deref(),
+            want["application"].as_str(),
+            "{file}"
+        );
+        assert_eq!(
+            r.hangup_cause.name.as_deref(),
+            want["hangup_cause"].as_str(),
+            "{file}"
+        );
+        assert!(!done[0].raw_variables.contains_key("billsec"), "{file}");
+    }
+}
+
+#[test]
+fn a_stop_emits_calls_whose_legs_all_hung_up_and_keeps_calls_still_up() {
+    let all = messages(&derived("01-hangup-only.plain.esl"));
+    let (emitted, mut tracker) = feed_events(FreeswitchTracker::new(settings()), all);
+    assert!(emitted.is_empty());
+    // A second call, still up: only its CHANNEL_CREATE came.
+    let up = messages(&fixture("02-answered-caller-hangup.plain.esl"))
+        .into_iter()
+        .find(|m| matches!(m, SwitchMessage::Event(e) if e.name == "CHANNEL_CREATE"))
+        .unwrap();
+    let now = last_event_time(&[up.clone()]);
+    assert!(tracker.handle(up, now).is_empty());
+    assert_eq!(tracker.open_calls(), 2);
+    let stopped = tracker.finish_ended(now);
+    assert_eq!(
+        stopped.len(),
+        1,
+        "the hung-up call is not left to be adopted"
+    );
+    assert_eq!(
+        stopped[0].record.call_id,
+        "dd4e0193-b8d0-47f7-9fb2-59d186ed06e1"
+    );
+    assert_eq!(tracker.open_calls(), 1, "the call still up stays open");
+}
+
+#[test]
+fn the_switch_s_order_not_arrival_decides_the_first_and_the_call_leg() {
+    for enc in ["plain", "json"] {
+        let original = replay(&fixture(&format!("05a-failed-no-route.{enc}.esl")));
+        let reordered = replay(&derived(&format!("05a-reordered.{enc}.esl")));
+        assert_eq!(original.len(), 1);
+        // Same call leg, direction and event_id: every field.
+        assert_eq!(reordered, original, "{enc}");
+    }
+}
+
+#[test]
+fn one_event_id_and_call_id_however_the_call_was_observed() {
+    let mut compared = 0;
+    for (scenario, expected) in scenarios() {
+        let ids = |records: &[CallRecord]| {
+            let mut v: Vec<(String, String)> = records
+                .iter()
+                .map(|r| (r.call_id.clone(), r.event_id.clone()))
+                .collect();
+            v.sort();
+            v
+        };
+        let from_start = ids(&replay(&fixture(&format!("{scenario}.plain.esl"))));
+        for file in capture_files(&scenario) {
+            let bytes = fixture(&file);
+            assert_eq!(ids(&replay(&bytes)), from_start, "{file} from the start");
+            let capture = wire::capture(&bytes);
+            let answers = capture
+                .frames
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| wire::event_name(f).as_deref() == Some("CHANNEL_ANSWER"));
+            for (i, _) in answers {
+                let rest = capture.frames[i + 1..].concat();
+                // Adopted after a restart: every leg of the record still speaks.
+                let live = wire::leg_ids(&rest);
+                let legs_live = expected.iter().all(|want| {
+                    want.get("legs_exactly")
+                        .and_then(|l| l.as_array())
+                        .is_none_or(|legs| legs.iter().all(|l| live.iter().any(|id| l == id)))
+                });
+                if !legs_live {
+                    continue;
+                }
+                let mut stream = capture.preamble.concat();
+                stream.extend(rest);
+                let adopted = ids(&replay(&stream));
+                if adopted.len() == from_start.len() {
+                    assert_eq!(adopted, from_start, "{file} adopted from frame {}", i + 1);
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert!(compared > 30, "{compared}");
 }
 
 // ---------------------------------------------------------------------------

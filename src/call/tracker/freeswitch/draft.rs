@@ -4,7 +4,9 @@
 use std::collections::HashSet;
 
 use super::callcentre;
-use super::leg::{loopback_partners, recordings_of, var_time, var_u64, LegState};
+use super::leg::{
+    application_leg, first_leg_key, loopback_partners, recordings_of, var_time, var_u64, LegState,
+};
 use crate::call::classify::CallFacts;
 use crate::call::record::{Direction, HangupBy, HangupCause, Leg as RecordLeg, Recording};
 use crate::call::tracker::far_side::Links;
@@ -82,20 +84,9 @@ fn far_side(legs: &[(String, LegState)], app: usize) -> HashSet<String> {
 }
 
 pub fn build_call(mut legs: Vec<(String, LegState)>, settings: &CallSettings) -> FinishedCall {
-    // The first leg: earliest creation, then first seen; stable across
-    // reconnects because the switch's own creation time decides.
-    legs.sort_by_key(|(_, l)| {
-        (
-            l.created.map(|t| t.timestamp_micros()).unwrap_or(i64::MAX),
-            l.order,
-        )
-    });
-    let app = legs
-        .iter()
-        .enumerate()
-        .filter_map(|(i, (_, l))| l.app_seq.map(|s| (s, i)))
-        .min()
-        .map(|(_, i)| i)
+    legs.sort_by(|(a, x), (b, y)| first_leg_key(a, x).cmp(&first_leg_key(b, y)));
+    let app = application_leg(legs.iter().map(|(id, l)| (id.as_str(), l)))
+        .and_then(|id| legs.iter().position(|(i, _)| i == id))
         .unwrap_or(0);
     let (app_id, app_leg) = &legs[app];
     let application = settings

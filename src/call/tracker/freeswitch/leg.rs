@@ -26,8 +26,6 @@ const STANDARD_HEADER_PREFIXES: &[&str] = &[
     "Hangup-Cause",
 ];
 
-/// How many finished leg ids are remembered, so that their late events
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkKind {
     Loopback,
@@ -84,8 +82,6 @@ pub struct LegRecording {
 #[derive(Debug, Clone, Default)]
 pub struct LegState {
     pub call: u64,
-    /// Order of first sight (event or relation).
-    pub order: u64,
     /// An event or live-channel row of its own was seen (not only named by
     /// another leg).
     pub seen: bool,
@@ -120,8 +116,9 @@ pub struct LegState {
     /// Ended while postcall was away: missing from a later live listing.
     pub gone: bool,
     pub cause: Option<String>,
-    /// Order at which the application variable first appeared on this leg.
-    pub app_seq: Option<u64>,
+    /// Order at which the application variable first appeared on this leg:
+    /// the switch's `Event-Sequence` of that event, then arrival.
+    pub app_seq: Option<(u64, u64)>,
     pub variables: Variables,
     pub recordings: Vec<LegRecording>,
     pub links: Vec<(String, LinkKind)>,
@@ -130,9 +127,50 @@ pub struct LegState {
 }
 
 impl LegState {
+    /// Nothing more will come: HANGUP_COMPLETE or DESTROY arrived (both
+    /// carry the leg's final variables), or it ended while postcall was away.
     pub fn done(&self) -> bool {
         self.complete || self.gone
     }
+
+    /// The leg is over: it hung up (CHANNEL_HANGUP), or is done.
+    pub fn ended(&self) -> bool {
+        self.hangup_seq.is_some() || self.done()
+    }
+
+    /// A recording was started and its RECORD_STOP is still to come.
+    pub fn recording_open(&self) -> bool {
+        self.recordings.iter().any(|r| r.ended_at.is_none())
+    }
+}
+
+/// Rule 3's "first leg", by what every observation of the call agrees on
+/// (issue 11 item 5): the switch's creation time, then the loopback pair's
+/// own naming (`loopback/x-a` is created before `loopback/x-b`, with the same
+/// creation time), then the leg id. Never arrival order.
+pub(super) fn first_leg_key<'a>(id: &'a str, leg: &LegState) -> (i64, u8, &'a str) {
+    let created = leg
+        .created
+        .map(|t| t.timestamp_micros())
+        .unwrap_or(i64::MAX);
+    let rank = match leg.channel.as_deref() {
+        Some(c) if c.starts_with("loopback/") && c.ends_with("-a") => 0,
+        Some(c) if c.starts_with("loopback/") && c.ends_with("-b") => 2,
+        _ => 1,
+    };
+    (created, rank, id)
+}
+
+/// Rule 3: the leg on which the application variable was set first, else
+/// the first leg; `None` only for no legs.
+pub(super) fn application_leg<'a>(
+    legs: impl Iterator<Item = (&'a str, &'a LegState)> + Clone,
+) -> Option<&'a str> {
+    let first = legs.clone().min_by_key(|(id, l)| first_leg_key(id, l));
+    legs.filter_map(|(id, l)| l.app_seq.map(|s| (s, first_leg_key(id, l))))
+        .min()
+        .map(|(_, (_, _, id))| id)
+        .or(first.map(|(id, _)| id))
 }
 
 fn non_empty(h: &Headers, name: &str) -> Option<String> {
@@ -201,12 +239,14 @@ pub fn update_leg(
         leg.cause = Some(cause);
     }
     match name {
-        "CHANNEL_HANGUP" | "CHANNEL_HANGUP_COMPLETE" => {
+        "CHANNEL_HANGUP" | "CHANNEL_HANGUP_COMPLETE" | "CHANNEL_DESTROY" => {
             if leg.hangup_seq.is_none() {
                 leg.hangup_seq = Some(seq);
-                leg.hangup_switch_seq = h.get("Event-Sequence").and_then(|v| v.trim().parse().ok());
+                leg.hangup_switch_seq = switch_seq(h);
             }
-            leg.complete |= name == "CHANNEL_HANGUP_COMPLETE";
+            // DESTROY carries what HANGUP_COMPLETE does (the final
+            // variables): it completes a leg whose HANGUP_COMPLETE was lost.
+            leg.complete |= name != "CHANNEL_HANGUP";
         }
         "RECORD_START" | "RECORD_STOP" => {
             if let Some(path) = non_empty(h, "Record-File-Path") {
@@ -248,8 +288,13 @@ pub fn update_leg(
             .iter()
             .any(|n| leg.variables.get(n).is_some_and(|v| !v.is_empty()))
     {
-        leg.app_seq = Some(seq);
+        leg.app_seq = Some((switch_seq(h).unwrap_or(u64::MAX), seq));
     }
+}
+
+/// The switch's own `Event-Sequence` of an event.
+fn switch_seq(h: &Headers) -> Option<u64> {
+    h.get("Event-Sequence").and_then(|v| v.trim().parse().ok())
 }
 
 pub(super) fn var_time(leg: &LegState, name: &str) -> Option<DateTime<Utc>> {

@@ -5,19 +5,20 @@
 //! or from a `show channels` row. Legs join only by explicit relations:
 //! the loopback peer (`variable_other_loopback_leg_uuid`) and bridge links
 //! (`Other-Leg-Unique-ID`, `variable_bridge_uuid`, `variable_signal_bond`,
-//! `variable_originator`); never by `sip_call_id`. A call is finished when
-//! every leg sent CHANNEL_HANGUP_COMPLETE; a leg known only from another
-//! leg's relation stops blocking after the hang-up grace, and a call with no
-//! event for the idle timeout is emitted as it is. Everything else (app leg,
-//! who hung up, timings) is read from the legs when the call is emitted.
+//! `variable_originator`); never by `sip_call_id`. When a call is finished
+//! is [`finish`]'s one rule; a call with no event for the idle timeout is
+//! emitted as it is. Everything else (app leg, who hung up, timings) is read
+//! from the legs when the call is emitted.
 
 //!
 //! - [`leg`]: one channel's state and how an event's headers update it.
+//! - [`finish`]: when a call is finished (early, normal, lost events, stop).
 //! - [`callcentre`]: mod_callcenter queue data and transfers of a finished call.
 //! - [`draft`]: a finished call → the shared [`CallDraft`](crate::call::tracker::CallDraft).
 
 mod callcentre;
 mod draft;
+mod finish;
 mod leg;
 
 use chrono::{DateTime, Utc};
@@ -29,7 +30,8 @@ use crate::call::variables::VariableFilter;
 use crate::call::CallSettings;
 use crate::event::{Headers, SwitchEvent, SwitchMessage};
 use draft::build_call;
-use leg::{update_leg, LegState, LinkKind};
+use finish::{finished, Moment};
+use leg::{application_leg, update_leg, LegState, LinkKind};
 
 /// Events that may introduce a leg first met mid-call. Others (CODEC under a
 /// temporary id, CHANNEL_STATE/DESTROY after the end, …) never create a leg.
@@ -88,6 +90,8 @@ pub struct FreeswitchTracker {
     /// `seq` when the current connection was established.
     connected_seq: u64,
     finished: RecentIds,
+    /// Emit a call as soon as its record is complete ([`finish`]).
+    early: bool,
 }
 
 impl FreeswitchTracker {
@@ -108,7 +112,16 @@ impl FreeswitchTracker {
             seq: 0,
             connected_seq: 0,
             finished: RecentIds::new(FINISHED_MEMORY),
+            early: true,
         }
+    }
+
+    /// With `false`, a call waits for every leg's HANGUP_COMPLETE (or the
+    /// grace) even when its record is already complete: the reference the
+    /// early end is proven against.
+    pub fn emit_early(mut self, early: bool) -> Self {
+        self.early = early;
+        self
     }
 
     // -----------------------------------------------------------------------
@@ -131,7 +144,6 @@ impl FreeswitchTracker {
                 id.to_string(),
                 LegState {
                     call,
-                    order: self.seq,
                     ..LegState::default()
                 },
             );
@@ -225,7 +237,7 @@ impl FreeswitchTracker {
             }
         }
         let call = self.legs.get(&id).map(|l| l.call).unwrap_or(call);
-        self.emit_if_done(call, false)
+        self.emit_if_done(call, Moment::Event)
     }
 
     /// CHANNEL_UUID: a channel got its final id (`Old-Unique-ID` → `Unique-ID`).
@@ -309,7 +321,7 @@ impl FreeswitchTracker {
         touched.dedup();
         let mut out = Vec::new();
         for call in touched {
-            out.extend(self.emit_if_done(call, false));
+            out.extend(self.emit_if_done(call, Moment::Event));
         }
         out
     }
@@ -317,21 +329,23 @@ impl FreeswitchTracker {
     // -----------------------------------------------------------------------
     // Emission
 
-    /// Emits `call` when every leg is done; `grace_over` also lets legs known
-    /// only from relations stop blocking.
-    fn emit_if_done(&mut self, call: u64, grace_over: bool) -> Vec<FinishedCall> {
+    /// Emits `call` when [`finish`] says it is finished at `moment`.
+    fn emit_if_done(&mut self, call: u64, moment: Moment) -> Vec<FinishedCall> {
         let Some(c) = self.calls.get(&call) else {
             return Vec::new();
         };
-        let mut any_seen = false;
+        let mut legs = Vec::with_capacity(c.legs.len());
         for id in &c.legs {
             match self.legs.get(id) {
-                Some(l) if l.done() => any_seen |= l.seen,
-                Some(l) if !l.seen && grace_over => {}
-                _ => return Vec::new(),
+                Some(l) => legs.push((id.as_str(), l)),
+                None => return Vec::new(),
             }
         }
-        if !any_seen {
+        let seen = legs.iter().copied().filter(|(_, l)| l.seen);
+        let Some(app) = application_leg(seen) else {
+            return Vec::new();
+        };
+        if !finished(&legs, app, moment, self.early) {
             return Vec::new();
         }
         self.emit(call).into_iter().collect()
@@ -393,7 +407,7 @@ impl Tracker for FreeswitchTracker {
         let mut out = Vec::new();
         graced.sort_unstable();
         for key in graced {
-            out.extend(self.emit_if_done(key, true));
+            out.extend(self.emit_if_done(key, Moment::GraceOver));
         }
         idled.sort_unstable();
         for key in idled {
@@ -412,6 +426,16 @@ impl Tracker for FreeswitchTracker {
         let mut keys: Vec<u64> = self.calls.keys().copied().collect();
         keys.sort_unstable();
         keys.into_iter().filter_map(|k| self.emit(k)).collect()
+    }
+
+    fn finish_ended(&mut self, _now: DateTime<Utc>) -> Vec<FinishedCall> {
+        let mut keys: Vec<u64> = self.calls.keys().copied().collect();
+        keys.sort_unstable();
+        let mut out = Vec::new();
+        for key in keys {
+            out.extend(self.emit_if_done(key, Moment::Stopping));
+        }
+        out
     }
 
     fn open_calls(&self) -> usize {

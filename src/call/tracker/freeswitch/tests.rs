@@ -80,7 +80,7 @@ fn loopback_pair_ending(first: &str) -> Vec<SwitchMessage> {
 
 #[test]
 fn a_loopback_pair_is_one_call_emitted_after_both_complete() {
-    let mut tr = tracker();
+    let mut tr = tracker().emit_early(false);
     let mut messages = loopback_pair_ending(B);
     let last = messages.pop().unwrap();
     assert!(feed(&mut tr, messages).is_empty());
@@ -343,4 +343,95 @@ fn a_queue_s_own_agent_wins_over_the_dialplan_s() {
     assert_eq!(r.agent_talk_seconds, Some(5));
     assert_eq!(r.connected_at, Some(t(3)));
     assert_eq!(r.wrap_up_seconds, None, "events never say it");
+}
+
+#[test]
+fn a_call_is_emitted_at_the_application_leg_s_completion_when_nothing_else_is_to_come() {
+    // B (the application leg) hangs up first and completes before A does.
+    let mut messages = loopback_pair_ending(B);
+    let a_complete = messages.pop().unwrap();
+    let mut tr = tracker();
+    let done = feed(&mut tr, messages.clone());
+    assert_eq!(done.len(), 1, "A's HANGUP_COMPLETE is not needed");
+    assert_eq!(done[0].record.call_id, B);
+    assert!(feed(&mut tr, vec![a_complete]).is_empty());
+    assert_eq!(tr.open_calls(), 0);
+
+    // A recording still open, or a queue, waits for every leg.
+    for extra in [
+        event("RECORD_START", B, 1, &[("Record-File-Path", "/tmp/r.wav")]),
+        event(
+            "CHANNEL_ANSWER",
+            B,
+            1,
+            &[("variable_cc_queue", "q@default")],
+        ),
+    ] {
+        let mut m = messages.clone();
+        m.insert(3, extra);
+        let mut tr = tracker();
+        assert!(feed(&mut tr, m).is_empty());
+        assert_eq!(tr.open_calls(), 1);
+    }
+}
+
+#[test]
+fn a_call_whose_hangup_complete_is_lost_ends_at_the_grace_or_at_a_stop() {
+    let mut messages = loopback_pair_ending(A);
+    messages
+        .retain(|m| !matches!(m, SwitchMessage::Event(e) if e.name == "CHANNEL_HANGUP_COMPLETE"));
+    let mut tr = tracker();
+    assert!(feed(&mut tr, messages.clone()).is_empty());
+    assert!(tr.tick(t(4)).is_empty(), "within the grace");
+    let done = tr.tick(t(5));
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].record.hangup_by, HangupBy::Remote);
+    let mut tr = tracker();
+    feed(&mut tr, messages);
+    assert_eq!(tr.finish_ended(t(3)).len(), 1);
+    // A leg still up keeps its call open at a stop.
+    let mut tr = tracker();
+    feed(&mut tr, loopback_pair_ending(A)[..3].to_vec());
+    assert!(tr.finish_ended(t(3)).is_empty());
+    assert_eq!(tr.open_calls(), 1);
+}
+
+#[test]
+fn the_first_leg_is_the_loopback_a_leg_whatever_arrived_first() {
+    let created = [("Caller-Channel-Created-Time", "1795502700000000")];
+    fn leg(
+        created: &[(&'static str, &'static str)],
+        peer: &'static str,
+        name: &'static str,
+    ) -> Vec<(&'static str, &'static str)> {
+        let mut h = created.to_vec();
+        h.push(("Channel-Name", name));
+        h.push(("variable_other_loopback_leg_uuid", peer));
+        h
+    }
+    let (a, b) = (
+        leg(&created, B, "loopback/x-a"),
+        leg(&created, A, "loopback/x-b"),
+    );
+    let run = |first: (&str, &[(&str, &str)]), second: (&str, &[(&str, &str)])| {
+        let done = feed(
+            &mut tracker(),
+            vec![
+                event("CHANNEL_CREATE", first.0, 0, first.1),
+                event("CHANNEL_CREATE", second.0, 0, second.1),
+                event("CHANNEL_HANGUP_COMPLETE", A, 1, &a),
+                event("CHANNEL_HANGUP_COMPLETE", B, 1, &b),
+            ],
+        );
+        (
+            done[0].record.call_id.clone(),
+            done[0].record.event_id.clone(),
+        )
+    };
+    let in_order = run((A, &a), (B, &b));
+    assert_eq!(
+        in_order.0, A,
+        "no postcall_app: the first leg is the call leg"
+    );
+    assert_eq!(run((B, &b), (A, &a)), in_order);
 }
