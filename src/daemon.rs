@@ -523,8 +523,7 @@ pub async fn track(
     }
     let horizon = chrono::Duration::from_std(flush_horizon).unwrap_or(chrono::Duration::zero());
     let now = Utc::now();
-    let mut flushed = tracker.tick(now.checked_add_signed(horizon).unwrap_or(now));
-    flushed.extend(tracker.finish_ended(now));
+    let flushed = tracker.tick(now.checked_add_signed(horizon).unwrap_or(now));
     if !flushed.is_empty() {
         tracing::info!(%switch, calls = flushed.len(), "finished calls that were waiting for late events");
     }

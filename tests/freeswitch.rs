@@ -713,32 +713,6 @@ fn a_lost_hangup_complete_finishes_the_call_within_the_grace_from_what_arrived()
 }
 
 #[test]
-fn a_stop_emits_calls_whose_legs_all_hung_up_and_keeps_calls_still_up() {
-    let all = messages(&derived("01-hangup-only.plain.esl"));
-    let (emitted, mut tracker) = feed_events(FreeswitchTracker::new(settings()), all);
-    assert!(emitted.is_empty());
-    // A second call, still up: only its CHANNEL_CREATE came.
-    let up = messages(&fixture("02-answered-caller-hangup.plain.esl"))
-        .into_iter()
-        .find(|m| matches!(m, SwitchMessage::Event(e) if e.name == "CHANNEL_CREATE"))
-        .unwrap();
-    let now = last_event_time(&[up.clone()]);
-    assert!(tracker.handle(up, now).is_empty());
-    assert_eq!(tracker.open_calls(), 2);
-    let stopped = tracker.finish_ended(now);
-    assert_eq!(
-        stopped.len(),
-        1,
-        "the hung-up call is not left to be adopted"
-    );
-    assert_eq!(
-        stopped[0].record.call_id,
-        "dd4e0193-b8d0-47f7-9fb2-59d186ed06e1"
-    );
-    assert_eq!(tracker.open_calls(), 1, "the call still up stays open");
-}
-
-#[test]
 fn the_switch_s_order_not_arrival_decides_the_first_and_the_call_leg() {
     for enc in ["plain", "json"] {
         let original = replay(&fixture(&format!("05a-failed-no-route.{enc}.esl")));

@@ -53,6 +53,22 @@ impl Daemon {
         self.child = None;
     }
 
+    /// SIGTERM, then waits (bounded by `limit`) for the exit; `None` if it
+    /// did not exit in time (it is then killed).
+    pub fn terminate(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let mut guard = self.child.take()?;
+        let pid = guard.0.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let end = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < end {
+            if let Ok(Some(status)) = guard.0.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    }
+
     /// `/healthz` answered 200 (switch connected, queue writable).
     pub fn healthy(&self) -> bool {
         matches!(http_get(self.metrics_port, "/healthz"), Some((200, _)))

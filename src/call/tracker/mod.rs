@@ -31,13 +31,6 @@ pub trait Tracker: Send {
     /// when it stops are adopted again when it starts.
     fn finish_all(&mut self, now: DateTime<Utc>) -> Vec<FinishedCall>;
 
-    /// The daemon stops: finishes every call whose legs have all hung up,
-    /// without waiting for what is still to come for them; calls with a leg
-    /// still up stay open (adopted from the switch at the next start).
-    fn finish_ended(&mut self, _now: DateTime<Utc>) -> Vec<FinishedCall> {
-        Vec::new()
-    }
-
     /// How many calls are being followed.
     fn open_calls(&self) -> usize;
 }

@@ -13,8 +13,10 @@
 //!   application leg's loopback partner (whose hang-up already gave what the
 //!   record reads of it: cause, answer, order), no recording is still open
 //!   and no queue ran (mod_callcenter's events may follow), or
-//! - the hang-up grace passed since its last event, or the daemon stops: what
-//!   did not come will not come, and the call is built from what arrived.
+//! - the hang-up grace passed since its last event: what did not come will
+//!   not come (a lost or oversized HANGUP_COMPLETE), and the call is built
+//!   from what arrived. A stop ticks past the grace, so a call whose legs
+//!   have all hung up is emitted then, never left to be adopted.
 //!
 //! The early end cannot start at the last CHANNEL_HANGUP itself: that event
 //! has `Caller-Channel-Hangup-Time: 0` and FreeSWITCH stamps the leg's end
@@ -31,8 +33,6 @@ pub(super) enum Moment {
     Event,
     /// The hang-up grace passed since the call's last event.
     GraceOver,
-    /// The daemon stops: calls whose legs are all over must not wait.
-    Stopping,
 }
 
 /// Is the call of `legs` finished, `app` being its application leg?

@@ -428,16 +428,6 @@ impl Tracker for FreeswitchTracker {
         keys.into_iter().filter_map(|k| self.emit(k)).collect()
     }
 
-    fn finish_ended(&mut self, _now: DateTime<Utc>) -> Vec<FinishedCall> {
-        let mut keys: Vec<u64> = self.calls.keys().copied().collect();
-        keys.sort_unstable();
-        let mut out = Vec::new();
-        for key in keys {
-            out.extend(self.emit_if_done(key, Moment::Stopping));
-        }
-        out
-    }
-
     fn open_calls(&self) -> usize {
         self.calls.len()
     }
