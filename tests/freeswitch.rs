@@ -16,7 +16,7 @@ mod wire;
 use bytes::BytesMut;
 use postcall::call::record::CallRecord;
 use postcall::call::tracker::freeswitch::FreeswitchTracker;
-use postcall::call::tracker::Tracker;
+use postcall::call::tracker::{FinishedCall, Tracker};
 use postcall::config::{EslEventFormat, SwitchConfig};
 use postcall::event::{SwitchKind, SwitchMessage};
 use postcall::switch::backoff::Backoff;
@@ -599,16 +599,23 @@ fn messages(bytes: &[u8]) -> Vec<SwitchMessage> {
 fn feed_events(
     mut tracker: FreeswitchTracker,
     messages: Vec<SwitchMessage>,
-) -> (Vec<(usize, CallRecord)>, FreeswitchTracker) {
+) -> (Vec<(usize, FinishedCall)>, FreeswitchTracker) {
     let mut out = Vec::new();
     let mut now = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
     for (i, m) in messages.into_iter().enumerate() {
         if let SwitchMessage::Event(e) = &m {
             now = e.at;
         }
-        out.extend(tracker.handle(m, now).into_iter().map(|f| (i, f.record)));
+        out.extend(tracker.handle(m, now).into_iter().map(|f| (i, f)));
     }
     (out, tracker)
+}
+
+fn event_at(messages: &[SwitchMessage], i: usize) -> Option<&postcall::event::SwitchEvent> {
+    match &messages[i] {
+        SwitchMessage::Event(e) => Some(e),
+        _ => None,
+    }
 }
 
 fn last_event_time(messages: &[SwitchMessage]) -> chrono::DateTime<chrono::Utc> {
@@ -626,6 +633,7 @@ fn last_event_time(messages: &[SwitchMessage]) -> chrono::DateTime<chrono::Utc> 
 fn early_records_equal_the_ones_built_at_hangup_complete() {
     let mut early_calls = 0;
     let mut calls = 0;
+    let mut gains = Vec::new();
     for (scenario, _) in scenarios() {
         for file in capture_files(&scenario) {
             let all = messages(&fixture(&file));
@@ -636,24 +644,29 @@ fn early_records_equal_the_ones_built_at_hangup_complete() {
             );
             assert_eq!(early.len(), late.len(), "{file}");
             for (e, l) in early.iter().zip(&late) {
-                // Field by field: the whole record, legs and recordings included.
+                // Field by field: the whole record (legs, recordings, times)
+                // and the raw variables templates reach as `vars.*`.
                 assert_eq!(e.1, l.1, "{file}");
                 assert!(e.0 <= l.0, "{file}");
                 calls += 1;
                 if e.0 < l.0 {
                     early_calls += 1;
-                    let finisher = match &all[e.0] {
-                        SwitchMessage::Event(ev) => ev.name.clone(),
-                        _ => String::new(),
-                    };
-                    assert!(finisher.starts_with("CHANNEL_HANGUP"), "{file}: {finisher}");
+                    let (ev, lv) = (event_at(&all, e.0).unwrap(), event_at(&all, l.0).unwrap());
+                    assert_eq!(ev.name, "CHANNEL_HANGUP_COMPLETE", "{file}");
+                    gains.push((lv.at - ev.at).num_microseconds().unwrap());
                 }
             }
         }
     }
     assert!(calls >= 53, "{calls}");
     assert!(early_calls > 0, "no call of {calls} was emitted early");
-    eprintln!("{early_calls} of {calls} calls emitted before their last HANGUP_COMPLETE");
+    gains.sort_unstable();
+    eprintln!(
+        "{early_calls} of {calls} calls emitted before their last HANGUP_COMPLETE; \
+         switch time saved: median {} µs, max {} µs",
+        gains[gains.len() / 2],
+        gains[gains.len() - 1]
+    );
 }
 
 #[test]
@@ -673,7 +686,7 @@ fn a_lost_hangup_complete_finishes_the_call_within_the_grace_from_what_arrived()
         if file == "15-no-hangup-complete.plain.esl" {
             // CHANNEL_DESTROY carries every final variable: the full record,
             // at once.
-            let records: Vec<CallRecord> = emitted.into_iter().map(|(_, r)| r).collect();
+            let records: Vec<CallRecord> = emitted.into_iter().map(|(_, f)| f.record).collect();
             assert_no_errors(check_records(file, &records, expected));
             assert_eq!(tracker.open_calls(), 0);
             continue;
