@@ -249,6 +249,24 @@ pub enum ParseError {
     Event(#[from] EventError),
 }
 
+/// The `Unique-ID` a frame's bytes name (plain or json), without parsing
+/// it: a frame that cannot be parsed is still reported with its call.
+pub fn leg_of(bytes: &[u8]) -> Option<&str> {
+    [&b"\nUnique-ID: "[..], &b"\"Unique-ID\":\""[..]]
+        .iter()
+        .find_map(|marker| {
+            let at = memchr::memmem::find(bytes, marker)? + marker.len();
+            let rest = &bytes[at..bytes.len().min(at + 64)];
+            let end = rest
+                .iter()
+                .position(|b| !(b.is_ascii_alphanumeric() || *b == b'-'))
+                .unwrap_or(rest.len());
+            std::str::from_utf8(&rest[..end])
+                .ok()
+                .filter(|id| !id.is_empty())
+        })
+}
+
 /// A parsed ESL frame.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Frame {
@@ -305,6 +323,15 @@ pub fn parse_frame(raw: &RawFrame) -> Result<Frame, ParseError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_frame_names_its_leg_even_when_it_cannot_be_parsed() {
+        let plain = b"Content-Type: text/event-plain\n\nEvent-Name: CHANNEL_HANGUP\nUnique-ID: dd4e0193-b8d0\nbroken";
+        assert_eq!(super::leg_of(plain), Some("dd4e0193-b8d0"));
+        let json = b"Content-Type: text/event-json\n\n{\"Other-Leg-Unique-ID\":\"x\",\"Unique-ID\":\"a6427b60-95\",";
+        assert_eq!(super::leg_of(json), Some("a6427b60-95"));
+        assert_eq!(super::leg_of(b"Content-Type: api/response\n\n+OK"), None);
+    }
+
     use super::*;
 
     fn decode_all(codec: &mut EslCodec, buf: &mut BytesMut) -> Vec<RawFrame> {

@@ -42,7 +42,7 @@ pub fn capture_messages(bytes: &[u8], switch: &SwitchConfig) -> Vec<SwitchMessag
             Ok(Some(raw)) => match parse_frame(&raw) {
                 Ok(frame) => out.extend(frame_message(frame)),
                 Err(e) => {
-                    tracing::warn!(switch = %switch.name, size = raw.bytes.len(), error = %e, "skipping a malformed frame")
+                    tracing::warn!(switch = %switch.name, leg_id = codec::leg_of(&raw.bytes).unwrap_or(""), size = raw.bytes.len(), error = %e, "skipping a malformed frame")
                 }
             },
             Ok(None) => {

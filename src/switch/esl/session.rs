@@ -26,7 +26,7 @@ use crate::config::{Secret, SwitchConfig};
 use crate::event::SwitchMessage;
 use crate::switch::backoff::Backoff;
 use crate::switch::esl::channels::live_channels;
-use crate::switch::esl::codec::{parse_frame, EslCodec, Frame};
+use crate::switch::esl::codec::{self, parse_frame, EslCodec, Frame};
 use crate::switch::esl::subscribe::{subscribe_commands, unsubscribable_subclasses};
 use crate::switch::session::{reconnect_loop, SessionEnd, Target};
 
@@ -118,7 +118,7 @@ async fn next_frame<R: AsyncRead + Unpin>(
             Some(Ok(raw)) => match parse_frame(&raw) {
                 Ok(frame) => return Ok(frame),
                 Err(e) => {
-                    tracing::warn!(switch = %switch, size = raw.bytes.len(), error = %e, "skipping a malformed frame")
+                    tracing::warn!(switch = %switch, leg_id = codec::leg_of(&raw.bytes).unwrap_or(""), size = raw.bytes.len(), error = %e, "skipping a malformed frame")
                 }
             },
         }
