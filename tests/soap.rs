@@ -646,6 +646,55 @@ fn split_wcf_and_cxf_wsdls_list_what_the_unsplit_one_lists() {
     assert_eq!(listed[2], listed[0], "CXF form");
 }
 
+/// A listing with its columns' alignment removed: indentation kept, every
+/// other run of spaces one space.
+fn unaligned(listing: &str) -> Vec<String> {
+    listing
+        .lines()
+        .map(|l| {
+            let indent = l.len() - l.trim_start().len();
+            format!(
+                "{}{}",
+                " ".repeat(indent),
+                l.split_whitespace().collect::<Vec<_>>().join(" ")
+            )
+        })
+        .collect()
+}
+
+/// The done-when: `postcall soap operations` lists what zeep 4.3.3
+/// (the reference reader, tests/soap-peer-py/zeep_operations.py) lists —
+/// operations, versions, parameters, types, nesting, arrays, header parts —
+/// for spyne's own WSDL, its WCF-style and CXF-style splits, and node-soap's
+/// SOAP 1.1 + 1.2 WSDL.
+#[test]
+fn soap_operations_lists_what_zeep_reads_from_every_form() {
+    let spyne = Peer::spyne();
+    let node = Peer::start();
+    let mut forms: Vec<(&str, String)> = spyne.forms().into_iter().collect();
+    forms.push(("node-soap", node.wsdl_url()));
+    for (form, url) in forms {
+        let zeep = Command::new(root().join("tests/soap-peer-py/.venv/bin/python"))
+            .arg(root().join("tests/soap-peer-py/zeep_operations.py"))
+            .arg(&url)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run zeep ({e}); run `{PY_INSTALL}`"));
+        assert!(
+            zeep.status.success(),
+            "{form}: zeep failed: {}",
+            String::from_utf8_lossy(&zeep.stderr)
+        );
+        let zeep = String::from_utf8_lossy(&zeep.stdout).into_owned();
+        let (code, text) = postcall(&["soap", "operations", "--wsdl", &url]);
+        assert_eq!(code, Some(0), "{form}: {text}");
+        let listing = text
+            .strip_prefix(&format!("WSDL {url}\n"))
+            .unwrap_or_else(|| panic!("{form}: {text}"));
+        assert!(zeep.lines().count() > 2, "{form}: zeep listed {zeep:?}");
+        assert_eq!(unaligned(listing), unaligned(&zeep), "{form}");
+    }
+}
+
 /// Each form: `postcall check` passes, and a delivery's header part,
 /// structure and array are read back by spyne as they were rendered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
