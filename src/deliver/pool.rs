@@ -40,6 +40,9 @@ const LEASE_RETRY_CAP: Duration = Duration::from_secs(5);
 pub struct Pool {
     outbox: Outbox,
     plans: RwLock<Arc<Plans>>,
+    /// Configured services that cannot be planned now, by name, with why:
+    /// their rows are held with that reason, not orphaned.
+    unplanned: RwLock<Arc<BTreeMap<String, String>>>,
     limits: Limits,
     clients: ClientCache,
     lease_for: Duration,
@@ -53,6 +56,7 @@ impl Pool {
         let pool = Arc::new(Pool {
             outbox,
             plans: RwLock::new(Arc::new(Plans::new())),
+            unplanned: RwLock::new(Arc::new(BTreeMap::new())),
             limits: Limits::new(workers),
             clients: ClientCache::new(),
             lease_for,
@@ -90,6 +94,7 @@ impl Pool {
             tracing::error!(application = %e.application, service = %e.service, error = %e, "service cannot be delivered to");
         }
         let pool = Pool::new(outbox, plans, config.queue.workers, config.queue.lease);
+        pool.set_unplanned(&errors);
         (pool, errors)
     }
 
@@ -108,6 +113,25 @@ impl Pool {
             }
         }
         *self.plans.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(plans);
+    }
+
+    /// The configured services left out of the plans (see
+    /// [`crate::deliver::plan::Wiring::errors`]): their rows are held with
+    /// the reason until a later [`Pool::set_plans`] plans them.
+    pub fn set_unplanned(&self, errors: &[crate::deliver::plan::PlanError]) {
+        let reasons = errors
+            .iter()
+            .map(|e| (e.service.clone(), e.reason.clone()))
+            .collect();
+        *self.unplanned.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(reasons);
+    }
+
+    fn unplanned_reason(&self, service: &str) -> Option<String> {
+        self.unplanned
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(service)
+            .cloned()
     }
 
     fn plans(&self) -> Arc<Plans> {
@@ -261,6 +285,27 @@ impl Pool {
         let now = self.outbox.clock().now();
         let call_id = stored_call_id(&row);
         let Some(entry) = entry else {
+            if let Some(reason) = self.unplanned_reason(&row.service) {
+                tracing::warn!(
+                    delivery_id = row.id,
+                    call_id = %call_id,
+                    event_id = %row.event_id,
+                    application = %row.application,
+                    service = %row.service,
+                    error = %reason,
+                    "service cannot be delivered to now; delivery held until it can be"
+                );
+                let attempt = Attempt {
+                    attempt: row.attempt,
+                    started_at: now,
+                    latency: Duration::ZERO,
+                    http_status: None,
+                    error: Some(format!("held: {reason}")),
+                    result: AttemptResult::Held,
+                };
+                self.report(&row, attempt).await;
+                return;
+            }
             tracing::warn!(
                 delivery_id = row.id,
                 call_id = %call_id,
@@ -424,6 +469,7 @@ fn outcome_name(result: AttemptResult) -> &'static str {
         AttemptResult::Dead => "dead",
         AttemptResult::DisableService => "service_disabled",
         AttemptResult::Orphaned => "orphaned",
+        AttemptResult::Held => "held",
     }
 }
 
