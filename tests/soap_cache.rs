@@ -109,17 +109,29 @@ fn nowhere() -> String {
     format!("127.0.0.1:{}", free_port())
 }
 
-/// `postcall run`, its output discarded.
-fn start_daemon(config: &Path) -> ChildGuard {
+/// `postcall run`, its log written to `log` (or discarded).
+fn start_daemon(config: &Path, log: Option<&Path>) -> ChildGuard {
+    let stderr = match log {
+        Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+        None => Stdio::null(),
+    };
     ChildGuard(
         Command::new(env!("CARGO_BIN_EXE_postcall"))
-            .args(["run", "--config"])
+            .args(["run", "--log-format", "text", "--config"])
             .arg(config)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap(),
     )
+}
+
+/// A fake FreeSWITCH with one call (capture 01) for the first client: the
+/// daemon connects, and takes the call, only once its configuration is
+/// wired.
+async fn one_call_switch() -> FakeSwitch {
+    let capture = support::cli::freeswitch_fixture("01-answered-agent-hangup.plain.esl");
+    FakeSwitch::start(vec![CallTemplate::from_capture(&capture)], 10.0, 1).await
 }
 
 /// Polls `done` every 100 ms for at most `limit`.
@@ -144,35 +156,34 @@ fn cached_has(dir: &Path, url: &str, param: &str) -> bool {
 }
 
 /// Item 3: the provider adds a required parameter and the operator adds it
-/// to the config. `check` and `run` judge against the WSDL fetched now
-/// (not the stale cached copy) and `soap refresh` works whatever the
-/// config says; with the origin down, the cached copy decides, and says so.
+/// to the config. `check`, `run` and reload (SIGHUP) judge against the
+/// WSDL fetched now, not the stale cached copy, and `soap refresh` works
+/// whatever the config says; with the origin down, the cached copy
+/// decides, and says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stale_cached_wsdl_blocks_neither_check_nor_run_nor_refresh() {
+async fn a_stale_cached_wsdl_blocks_neither_check_nor_run_nor_reload_nor_refresh() {
     let dir = tempfile::tempdir().unwrap();
     let (server, served) = wsdl_server(xml(&fixture_wsdl("http://127.0.0.1:9", false))).await;
     let url = server.url("/CallService.svc?wsdl");
-    // A switch with one call for the daemon: it connects (and so takes
-    // the call) only once its configuration is wired.
-    let fake = FakeSwitch::start(
-        vec![CallTemplate::from_capture(
-            &support::cli::freeswitch_fixture("01-answered-agent-hangup.plain.esl"),
-        )],
-        10.0,
-        1,
-    )
-    .await;
-    let switch = fake.addr.to_string();
-    let old = write_config(dir.path(), "old", &switch, &url, OLD_PARAMS);
+    let fake = one_call_switch().await;
+    let old = write_config(dir.path(), "old", &nowhere(), &url, OLD_PARAMS);
+    let fetched = format!("(per the WSDL fetched now from {url})");
 
     let (code, out) = postcall(&["soap", "refresh"], &old);
     assert_eq!(code, Some(0), "{out}");
     assert!(cached_has(dir.path(), &url, "callId") && !cached_has(dir.path(), &url, "agent"));
 
-    // The provider adds `agent`; the old config is now wrong, per the
-    // fresh copy, and both `check` and `run` say so.
+    // A daemon runs the old config; the provider adds `agent`.
+    let live = write_config(dir.path(), "live", &fake.addr.to_string(), &url, OLD_PARAMS);
+    let log = dir.path().join("daemon.log");
+    let daemon = start_daemon(&live, Some(&log));
+    assert!(
+        wait_until(Duration::from_secs(15), || fake.generated() == 1),
+        "the daemon did not start"
+    );
     *served.lock().unwrap() = xml(&fixture_wsdl("http://127.0.0.1:9", true));
-    let fetched = format!("(per the WSDL fetched now from {url})");
+
+    // The old config is now wrong, per the fresh copy.
     let (code, out) = postcall(&["check"], &old);
     assert_eq!(code, Some(78), "{out}");
     assert!(out.contains(&format!("{MISSING_AGENT} {fetched}")), "{out}");
@@ -180,13 +191,48 @@ async fn a_stale_cached_wsdl_blocks_neither_check_nor_run_nor_refresh() {
         !cached_has(dir.path(), &url, "agent"),
         "check wrote the cache"
     );
+
+    // The operator adds it and reloads: accepted against the fresh copy
+    // although the cached one does not know `agent`.
+    write_config(
+        dir.path(),
+        "live",
+        &fake.addr.to_string(),
+        &url,
+        &new_params(),
+    );
+    let pid = daemon.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert!(
+        wait_until(Duration::from_secs(15), || std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("SIGHUP: configuration reloaded")),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    assert!(
+        cached_has(dir.path(), &url, "agent"),
+        "reload cached the fresh copy"
+    );
+    drop(daemon);
+
+    // `run` refuses the old config and starts with the new one; `check`
+    // passes it, naming the copy.
     let (code, out) = postcall(&["run"], &old);
     assert_eq!(code, Some(78), "{out}");
     assert!(out.contains(&format!("{MISSING_AGENT} {fetched}")), "{out}");
-
-    // The operator adds it: `check` passes against the fresh copy although
-    // the cached one does not know `agent` yet, and names the copy.
-    let new = write_config(dir.path(), "new", &switch, &url, &new_params());
+    let second = one_call_switch().await;
+    let new = write_config(
+        dir.path(),
+        "new",
+        &second.addr.to_string(),
+        &url,
+        &new_params(),
+    );
     let (code, out) = postcall(&["check"], &new);
     assert_eq!(code, Some(0), "{out}");
     assert!(
@@ -195,13 +241,10 @@ async fn a_stale_cached_wsdl_blocks_neither_check_nor_run_nor_refresh() {
         )),
         "{out}"
     );
-    // `run` (whose refusal above cached the fresh copy) starts: it follows
-    // the switch.
-    assert!(cached_has(dir.path(), &url, "agent"));
-    let mut daemon = start_daemon(&new);
+    let mut daemon = start_daemon(&new, None);
     assert!(
-        wait_until(Duration::from_secs(15), || fake.generated() == 1),
-        "the daemon did not connect to the switch"
+        wait_until(Duration::from_secs(15), || second.generated() == 1),
+        "the daemon did not start"
     );
     assert!(daemon.0.try_wait().unwrap().is_none(), "the daemon exited");
     drop(daemon);
@@ -239,14 +282,7 @@ async fn a_wsdl_neither_fetched_nor_cached_is_said_held_and_fetched_again() {
     let endpoint = Receiver::start(|_, _| Reply::status(200)).await;
     let (server, served) = wsdl_server(Reply::status(503)).await;
     let url = server.url("/CallService.svc?wsdl");
-    let fake = FakeSwitch::start(
-        vec![CallTemplate::from_capture(
-            &support::cli::freeswitch_fixture("01-answered-agent-hangup.plain.esl"),
-        )],
-        10.0,
-        1,
-    )
-    .await;
+    let fake = one_call_switch().await;
     let config = write_config(
         dir.path(),
         "postcall",
@@ -298,7 +334,7 @@ async fn a_wsdl_neither_fetched_nor_cached_is_said_held_and_fetched_again() {
 
     // The daemon starts, holds the live call's delivery too, and delivers
     // both once the WSDL is served.
-    let _daemon = start_daemon(&config);
+    let _daemon = start_daemon(&config, None);
     assert!(
         wait_until(Duration::from_secs(20), || held(2)),
         "{}",

@@ -285,43 +285,30 @@ impl Pool {
         let now = self.outbox.clock().now();
         let call_id = stored_call_id(&row);
         let Some(entry) = entry else {
-            if let Some(reason) = self.unplanned_reason(&row.service) {
-                tracing::warn!(
-                    delivery_id = row.id,
-                    call_id = %call_id,
-                    event_id = %row.event_id,
-                    application = %row.application,
-                    service = %row.service,
-                    error = %reason,
-                    "service cannot be delivered to now; delivery held until it can be"
-                );
-                let attempt = Attempt {
-                    attempt: row.attempt,
-                    started_at: now,
-                    latency: Duration::ZERO,
-                    http_status: None,
-                    error: Some(format!("held: {reason}")),
-                    result: AttemptResult::Held,
-                };
-                self.report(&row, attempt).await;
-                return;
-            }
+            // A configured service that cannot be planned says why; one
+            // gone from the configuration is orphaned.
+            let (error, result, what) = match self.unplanned_reason(&row.service) {
+                Some(reason) => (
+                    format!("held: {reason}"),
+                    AttemptResult::Held,
+                    "service cannot be delivered to now; delivery held until it can be",
+                ),
+                None => (
+                    "service is not configured (orphaned)".to_string(),
+                    AttemptResult::Orphaned,
+                    "service is not in the configuration; delivery held as orphaned",
+                ),
+            };
             tracing::warn!(
                 delivery_id = row.id,
                 call_id = %call_id,
                 event_id = %row.event_id,
                 application = %row.application,
                 service = %row.service,
-                "service is not in the configuration; delivery held as orphaned"
+                error = %error,
+                "{what}"
             );
-            let attempt = Attempt {
-                attempt: row.attempt,
-                started_at: now,
-                latency: Duration::ZERO,
-                http_status: None,
-                error: Some("service is not configured (orphaned)".into()),
-                result: AttemptResult::Orphaned,
-            };
+            let attempt = unsent(&row, now, error, result);
             self.report(&row, attempt).await;
             return;
         };
@@ -458,6 +445,18 @@ async fn renew_lease(outbox: Outbox, id: i64, attempt: u32, lease_for: Duration)
             Ok(false) => return,
             Err(e) => tracing::warn!(delivery_id = id, error = %e, "cannot renew a lease"),
         }
+    }
+}
+
+/// The report of a row that was not sent: why, and where it goes.
+fn unsent(row: &Leased, now: DateTime<Utc>, error: String, result: AttemptResult) -> Attempt {
+    Attempt {
+        attempt: row.attempt,
+        started_at: now,
+        latency: Duration::ZERO,
+        http_status: None,
+        error: Some(error),
+        result,
     }
 }
 

@@ -272,7 +272,7 @@ async fn fetch_text(client: &reqwest::Client, url: &str) -> Result<String, Fetch
         .get(url)
         .send()
         .await
-        .map_err(|e| unreachable(with_causes(&e.without_url())))?;
+        .map_err(|e| unreachable(crate::deliver::rest::error_chain(&e.without_url())))?;
     let status = response.status();
     if status.is_server_error() {
         return Err(unreachable(format!("HTTP {}", status.as_u16())));
@@ -298,17 +298,4 @@ async fn fetch_text(client: &reqwest::Client, url: &str) -> Result<String, Fetch
         bytes.extend_from_slice(&chunk);
     }
     String::from_utf8(bytes).map_err(|_| refused("not UTF-8 text".into()))
-}
-
-/// An error and every cause under it, `: `-joined (what a refused
-/// connection says is at the bottom).
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }
