@@ -650,6 +650,47 @@ fn split_wcf_and_cxf_wsdls_list_what_the_unsplit_one_lists() {
     assert_eq!(listed[2], listed[0], "CXF form");
 }
 
+/// Item 5 of the follow-up: `postcall check` renders a structure's and an
+/// array's templates over the sample call record and fits their JSON to
+/// the schema, as sending does, so a wrong shape fails the check.
+#[test]
+fn check_fits_structure_templates_to_the_schema() {
+    let peer = Peer::spyne();
+    let dir = tempfile::tempdir().unwrap();
+    let queue = dir.path().join("q.sqlite3");
+    let file = dir.path().join("postcall.toml");
+    let check = |params: &str| {
+        let url = peer.wsdl_url();
+        std::fs::write(&file, config_text(&url, "1.1", &queue, "", params)).unwrap();
+        postcall(&["check", "--config", file.to_str().unwrap()])
+    };
+    let (code, text) = check(PY_PARAMS);
+    assert_eq!(code, Some(0), "{text}");
+
+    let unknown_field = PY_PARAMS.replace(r#""name": call.caller_name"#, r#""colour": "red""#);
+    assert_ne!(unknown_field, PY_PARAMS);
+    let (code, text) = check(&unknown_field);
+    assert_eq!(code, Some(78), "{text}");
+    assert!(
+        text.contains(
+            "applications[0].services[0].params: with the sample call record: param caller: \"colour\" is not a field of Party (its fields: number, name) (per the WSDL fetched now from "
+        ),
+        "{text}"
+    );
+
+    let not_json = PY_PARAMS.replace(
+        r#"legs = '{{ [{"number": call.from, "seconds": 1}, {"number": call.to, "seconds": call.duration_seconds}] | tojson }}'"#,
+        r#"legs = "{{ call.from }}""#,
+    );
+    assert_ne!(not_json, PY_PARAMS);
+    let (code, text) = check(&not_json);
+    assert_eq!(code, Some(78), "{text}");
+    assert!(
+        text.contains("applications[0].services[0].params: with the sample call record: param legs: the template must produce JSON (an array) for this repeated element: "),
+        "{text}"
+    );
+}
+
 /// A listing with its columns' alignment removed: indentation kept, every
 /// other run of spaces one space.
 fn unaligned(listing: &str) -> Vec<String> {

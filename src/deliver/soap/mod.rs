@@ -261,7 +261,27 @@ pub fn check(service: &SoapService, wsdl: &Wsdl) -> Vec<(&'static str, String)> 
             ));
         }
     }
+    if problems.is_empty() {
+        problems.extend(dry_render(service, &binding.body).map(|e| ("params", e)));
+    }
     problems
+}
+
+/// Renders the parameters over the sample call record and builds the
+/// envelope, as a delivery would, so a structure's or an array's JSON that
+/// does not fit the schema fails the check rather than the delivery.
+fn dry_render(service: &SoapService, body: &wsdl::Body) -> Option<String> {
+    let sample = CallRecord::sample();
+    let values = CompiledRequest::compile(&request_spec(service))
+        .and_then(|request| request.render_params(&sample, &sample.variables))
+        .map_err(|e| e.to_string());
+    let built = values.and_then(|values| {
+        envelope::build(service.version, body, &values)
+            .map_err(|e| format!("param {}: {}", e.param, e.message))
+    });
+    built
+        .err()
+        .map(|e| format!("with the sample call record: {e}"))
 }
 
 pub fn version_label(version: SoapVersion) -> &'static str {
