@@ -463,8 +463,7 @@ async fn rewire(config: &Config, live: &Live) -> Result<bool, Vec<String>> {
     if let Ok(mut slot) = live.router.write() {
         *slot = Arc::new(wiring.router);
     }
-    live.pool.set_plans(wiring.plans);
-    live.pool.set_unplanned(&wiring.errors);
+    live.pool.replace(wiring.plans, &wiring.errors);
     release_held(&live.outbox, &services).await;
     Ok(refetch)
 }

@@ -5,8 +5,10 @@
 //! decide the verdict. tests/soap-peer-py is a second, independent toolkit:
 //! a spyne server with strict lxml validation (tests/install-peers.sh puts it
 //! in the virtual environment tests/soap-peer-py/.venv) serving its own WSDL, and the
-//! same WSDL split the way WCF and CXF split theirs. The tests fail, never
-//! skip, when a peer cannot run.
+//! same WSDL split the way WCF and CXF split theirs; zeep, in the same
+//! environment, is the reference reader `soap operations` is compared with.
+//! Which copy of a WSDL URL decides is tests/soap_cache.rs's. The tests
+//! fail, never skip, when a peer cannot run.
 
 mod support;
 

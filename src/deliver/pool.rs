@@ -126,6 +126,18 @@ impl Pool {
         *self.unplanned.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(reasons);
     }
 
+    /// [`Pool::set_plans`] and [`Pool::set_unplanned`] at once, as reload
+    /// does: while the two are swapped, a row of a service that changes
+    /// sides is held (and released after), never orphaned.
+    pub fn replace(&self, plans: Plans, errors: &[crate::deliver::plan::PlanError]) {
+        let mut both: BTreeMap<String, String> =
+            (**self.unplanned.read().unwrap_or_else(|p| p.into_inner())).clone();
+        both.extend(errors.iter().map(|e| (e.service.clone(), e.reason.clone())));
+        *self.unplanned.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(both);
+        self.set_plans(plans);
+        self.set_unplanned(errors);
+    }
+
     fn unplanned_reason(&self, service: &str) -> Option<String> {
         self.unplanned
             .read()
