@@ -54,7 +54,18 @@ pub enum DaemonError {
     Queue(#[from] OutboxError),
     #[error("cannot build the routing table: {0}")]
     Routes(#[from] RouteError),
+    /// The WSDLs obtained at start contradict the configuration.
+    #[error("{0}")]
+    Config(crate::config::ConfigErrors),
 }
+
+/// The pace of fetching again the WSDL URLs that could not be used: a few
+/// seconds, doubling to ten minutes, until every one is obtained.
+const WSDL_REFETCH: Exponential = Exponential {
+    base: Duration::from_secs(4),
+    factor: 2,
+    cap: Duration::from_secs(600),
+};
 
 /// What a reload swaps: the routing table and the pool's service plans.
 #[derive(Clone)]
@@ -102,7 +113,16 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<Drained, DaemonEr
     let outbox = Outbox::open(&config.queue.path, OutboxSettings::default()).await?;
     reconcile(&outbox, &config).await?;
     let wiring = wire(&config, Some(&outbox)).await?;
+    let problems = crate::deliver::check::soap_problems(&config, &wiring.wsdls);
+    if !problems.is_empty() {
+        outbox.close().await;
+        return Err(DaemonError::Config(crate::config::ConfigErrors {
+            errors: problems,
+        }));
+    }
     wiring.log_errors();
+    let refetch = log_refetch(&wiring);
+    release_planned(&outbox, &wiring.plans).await;
     let router = wiring.router;
     let pool = Pool::new(
         outbox.clone(),
@@ -110,6 +130,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<Drained, DaemonEr
         config.queue.workers,
         config.queue.lease,
     );
+    pool.set_unplanned(&wiring.errors);
     pool.set_metrics(metrics.clone());
     let live = Live {
         router: Arc::new(RwLock::new(Arc::new(router))),
@@ -128,14 +149,13 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<Drained, DaemonEr
         config.queue.retention,
         shutdown.token.child_token(),
     ));
-    if let Err(e) = spawn_reload(
+    spawn_reload(
         config.source.clone(),
         config.clone(),
         live.clone(),
+        refetch,
         &shutdown,
-    ) {
-        tracing::warn!(error = %e, "cannot listen for SIGHUP; reload needs a restart");
-    }
+    );
 
     let (records_tx, mut records_rx) = mpsc::channel::<FinishedCall>(1024);
     for switch in &config.switches {
@@ -326,30 +346,94 @@ async fn maintain_queue(live: Live, retention: Duration, cancel: CancellationTok
     }
 }
 
+/// Held rows of the services `plans` can send to go out again (a WSDL
+/// obtained at last, a configuration fixed).
+async fn release_planned(outbox: &Outbox, plans: &crate::deliver::plan::Plans) {
+    release_held(outbox, &planned(plans)).await;
+}
+
+fn planned(plans: &crate::deliver::plan::Plans) -> Vec<String> {
+    plans.values().map(|e| e.plan.service.clone()).collect()
+}
+
+async fn release_held(outbox: &Outbox, services: &[String]) {
+    match outbox.release_held(services).await {
+        Ok(0) => {}
+        Ok(released) => tracing::info!(
+            released,
+            "held deliveries of services that can be delivered to again released"
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot release held deliveries"),
+    }
+}
+
+/// Says which WSDL URLs could not be used (their services' rows are held);
+/// true when there are some to fetch again.
+fn log_refetch(wiring: &crate::deliver::plan::Wiring) -> bool {
+    let failed = wiring.wsdls.failed_urls();
+    if failed.is_empty() {
+        return false;
+    }
+    tracing::warn!(wsdls = %failed.join(" "), "WSDLs not obtained: their services' deliveries are held and the WSDLs fetched again until they can be used");
+    true
+}
+
 /// SIGHUP: re-reads the configuration; a valid one replaces applications
 /// and services for new deliveries (connections and queued rows stay), an
-/// invalid one is logged and the running configuration stays.
+/// invalid one is logged and the running configuration stays. While some
+/// WSDL URL could not be used (`refetch`), the configuration is wired
+/// again on the [`WSDL_REFETCH`] pace until every WSDL is obtained.
 fn spawn_reload(
     source: Option<PathBuf>,
     mut current: Config,
     live: Live,
+    mut refetch: bool,
     shutdown: &Shutdown,
-) -> std::io::Result<()> {
+) {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut hup = signal(SignalKind::hangup())?;
+    let mut hup = signal(SignalKind::hangup())
+        .map_err(|e| tracing::warn!(error = %e, "cannot listen for SIGHUP; reload needs a restart"))
+        .ok();
     let cancel = shutdown.token.child_token();
     shutdown.tasks.spawn(async move {
+        let mut failures = 0;
         loop {
+            let wait = WSDL_REFETCH.delay(failures, &mut rand::thread_rng());
+            let hangup = async {
+                match hup.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                got = hup.recv() => if got.is_none() { return },
+                got = hangup => if got.is_none() { return },
+                _ = tokio::time::sleep(wait), if refetch => {
+                    failures = failures.saturating_add(1);
+                    match rewire(&current, &live).await {
+                        Ok(again) => refetch = again,
+                        Err(errors) => {
+                            // The WSDL obtained now contradicts the
+                            // configuration: only a fixed one can help.
+                            refetch = false;
+                            for e in errors {
+                                tracing::error!("WSDL fetched again: {e}; its deliveries stay held until the configuration is fixed and reloaded");
+                            }
+                        }
+                    }
+                    continue;
+                }
             }
             let Some(path) = source.as_deref() else {
                 tracing::info!("SIGHUP: running on embedded defaults, nothing to reload");
                 continue;
             };
             match reload(path, &current, &live).await {
-                Ok(next) => current = next,
+                Ok((next, again)) => {
+                    current = next;
+                    refetch = again;
+                    failures = 0;
+                }
                 Err(errors) => {
                     tracing::error!(config = %path.display(), "SIGHUP: the new configuration is not usable; keeping the running one");
                     for e in errors {
@@ -359,24 +443,39 @@ fn spawn_reload(
             }
         }
     });
-    Ok(())
+}
+
+/// Wires `config` again (WSDL URLs fetched, or cached copies when their
+/// origin is down) and swaps it in, unless a WSDL obtained contradicts it.
+/// True when some WSDL URL could still not be used.
+async fn rewire(config: &Config, live: &Live) -> Result<bool, Vec<String>> {
+    let wiring = wire(config, Some(&live.outbox))
+        .await
+        .map_err(|e| vec![e.to_string()])?;
+    let problems = crate::deliver::check::soap_problems(config, &wiring.wsdls);
+    if !problems.is_empty() {
+        return Err(problems.iter().map(|e| e.to_string()).collect());
+    }
+    wiring.log_errors();
+    let refetch = log_refetch(&wiring);
+    // Plans first, then the release: a released row must meet them.
+    let services = planned(&wiring.plans);
+    if let Ok(mut slot) = live.router.write() {
+        *slot = Arc::new(wiring.router);
+    }
+    live.pool.replace(wiring.plans, &wiring.errors);
+    release_held(&live.outbox, &services).await;
+    Ok(refetch)
 }
 
 async fn reload(
     path: &std::path::Path,
     current: &Config,
     live: &Live,
-) -> Result<Config, Vec<String>> {
+) -> Result<(Config, bool), Vec<String>> {
     let next = crate::deliver::check::load(Some(path))
         .map_err(|e| e.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
-    let wiring = wire(&next, Some(&live.outbox))
-        .await
-        .map_err(|e| vec![e.to_string()])?;
-    wiring.log_errors();
-    if let Ok(mut slot) = live.router.write() {
-        *slot = Arc::new(wiring.router);
-    }
-    live.pool.set_plans(wiring.plans);
+    let refetch = rewire(&next, live).await?;
     if let Err(e) = reconcile(&live.outbox, &next).await {
         tracing::warn!(error = %e, "cannot reconcile queued deliveries with the new services");
     }
@@ -387,7 +486,7 @@ async fn reload(
     }
     tracing::info!(config = %path.display(), applications = next.applications.len(),
         "SIGHUP: configuration reloaded");
-    Ok(next)
+    Ok((next, refetch))
 }
 
 /// Proof that the daemon's main loop still turns: the sink loop beats it,

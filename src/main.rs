@@ -48,6 +48,11 @@ enum Command {
         /// Configuration file (TOML); without it the embedded defaults are shown.
         #[arg(long, short, env = "POSTCALL_CONFIG", value_name = "FILE")]
         config: Option<PathBuf>,
+        /// Accept a SOAP service whose WSDL URL cannot be fetched now and has
+        /// no cached copy (a warning, not an error): `postcall run` holds its
+        /// deliveries and fetches the WSDL again until it can be used.
+        #[arg(long)]
+        allow_unreachable_wsdl: bool,
     },
     /// Feed captured switch bytes through the codec, tracker and classifier.
     ///
@@ -174,7 +179,10 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     use cli::with_config;
     match command {
         Command::Run { config } => with_config(config, cli::run::run),
-        Command::Check { config } => with_config(config, |c| cli::check(&c)),
+        Command::Check {
+            config,
+            allow_unreachable_wsdl,
+        } => with_config(config, |c| cli::check(&c, allow_unreachable_wsdl)),
         Command::Replay {
             config,
             kind,

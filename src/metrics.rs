@@ -112,7 +112,7 @@ impl Metrics {
         registry.register("calls_finished", "Calls finished, by status", calls.clone());
         registry.register(
             "delivery_attempts",
-            "Delivery attempts, by service and result (delivered, retry, dead, disabled, orphaned)",
+            "Delivery attempts, by service and result (delivered, retry, dead, disabled, orphaned, held)",
             attempts.clone(),
         );
         registry.register(
@@ -194,7 +194,7 @@ impl Metrics {
     }
 
     /// One delivery attempt to `service` ended with `result` (`delivered`,
-    /// `retry`, `dead`, `disabled`, `orphaned`) after `latency`; a
+    /// `retry`, `dead`, `disabled`, `orphaned`, `held`) after `latency`; a
     /// `delivered` or `dead` attempt also ends its delivery.
     pub fn attempt(&self, service: &str, result: &str, latency: Duration) {
         let labels = ServiceResultLabels {

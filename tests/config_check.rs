@@ -2,10 +2,42 @@
 //! temporary directory. The example config passes; each broken config exits
 //! 78 and names the key and the reason; secrets never reach the output.
 
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
 const EXIT_CONFIG: i32 = 78;
+
+/// The example's one WSDL URL, an outside host no test may reach.
+const EXAMPLE_WSDL: &str = "https://billing.example.com/CallService?wsdl";
+
+/// The example configuration with its WSDL URL replaced by `url`.
+fn example_with_wsdl(url: &str) -> String {
+    let example = include_str!("../contrib/postcall.example.toml");
+    assert!(example.contains(EXAMPLE_WSDL), "the example changed");
+    example.replace(EXAMPLE_WSDL, url)
+}
+
+/// The example with its WSDL served on 127.0.0.1 (tests/fixtures/soap/
+/// billing.wsdl, the WSDL of the service it calls), so `check` fetches and
+/// judges the example's SOAP parameters without reaching billing.example.com.
+/// The server runs as long as the returned runtime.
+fn local_example() -> (tokio::runtime::Runtime, support::http::Receiver, String) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let wsdl = include_str!("fixtures/soap/billing.wsdl");
+    let server = runtime.block_on(support::http::Receiver::start(move |_, _| {
+        support::http::Reply::status(200)
+            .with_header("content-type", "text/xml")
+            .with_body(wsdl)
+    }));
+    let text = example_with_wsdl(&server.url("/CallService?wsdl"));
+    (runtime, server, text)
+}
 
 fn check(dir: &Path, text: &str) -> Output {
     let path = dir.join("postcall.toml");
@@ -33,10 +65,19 @@ fn app_with_service(service_extra: &str) -> String {
 
 #[test]
 fn the_example_config_passes() {
-    let example = include_str!("../contrib/postcall.example.toml");
+    let (_runtime, server, example) = local_example();
     let dir = tempfile::tempdir().unwrap();
-    let out = check(dir.path(), example);
+    let out = check(dir.path(), &example);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(server.requests().len(), 1, "the WSDL was not fetched");
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "judged against the WSDL fetched now from {}",
+            server.url("/CallService?wsdl")
+        )),
+        "{}",
+        text(&out.stderr)
+    );
     let shown = text(&out.stdout);
     for key in [
         "[[switches]]",
@@ -55,11 +96,48 @@ fn the_example_config_passes() {
 
 #[test]
 fn the_effective_config_parses_as_toml() {
+    let (_runtime, _server, example) = local_example();
     let dir = tempfile::tempdir().unwrap();
-    let out = check(dir.path(), include_str!("../contrib/postcall.example.toml"));
+    let out = check(dir.path(), &example);
     let shown: toml::Table = text(&out.stdout).parse().unwrap();
     assert_eq!(shown["applications"].as_array().unwrap().len(), 5);
     assert_eq!(shown["queue"]["workers"].as_integer(), Some(8));
+}
+
+/// With its WSDL host unreachable and nothing cached, the example fails
+/// `check` naming the key, and passes with `--allow-unreachable-wsdl`.
+#[test]
+fn the_example_with_its_wsdl_host_down_passes_only_when_tolerated() {
+    let url = format!(
+        "http://127.0.0.1:{}/CallService?wsdl",
+        support::process::free_port()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = check(dir.path(), &example_with_wsdl(&url));
+    assert_eq!(out.status.code(), Some(EXIT_CONFIG));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "applications[2].services[0].wsdl: WSDL {url} could not be fetched ("
+        )) && stderr.contains(
+            ") and nothing is cached (`postcall check --allow-unreachable-wsdl` tolerates this"
+        ),
+        "{stderr}"
+    );
+    let path = dir.path().join("postcall.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+        .args(["check", "--allow-unreachable-wsdl", "--config"])
+        .arg(&path)
+        .current_dir(dir.path())
+        .env_remove("POSTCALL_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("postcall: warning: applications[2].services[0].wsdl: "),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

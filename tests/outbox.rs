@@ -488,6 +488,36 @@ async fn a_retry_scheduled_before_a_410_is_held_not_sent() {
     assert_eq!(outbox.stats().await.unwrap().held, 2);
 }
 
+/// A configured service that cannot be sent to now (its WSDL not obtained)
+/// holds its rows; `release_held` lets them go once it can be, but leaves a
+/// 410-disabled service's rows for `enable-service`.
+#[tokio::test]
+async fn held_rows_are_released_for_their_service_except_a_disabled_one() {
+    let (_clock, settings) = manual();
+    let outbox = open_memory(settings).await;
+    add(&outbox, "e1", vec![to("soap", false), to("gone", false)]).await;
+    for l in outbox.lease(10, LEASE).await.unwrap() {
+        let result = if l.service == "soap" {
+            AttemptResult::Held
+        } else {
+            AttemptResult::DisableService
+        };
+        let status = if l.service == "soap" { None } else { Some(410) };
+        let st = outbox
+            .finish_attempt(l.id, report(1, status, result))
+            .await
+            .unwrap();
+        assert_eq!(st, Status::Held);
+    }
+    assert!(outbox.lease(10, LEASE).await.unwrap().is_empty());
+    let services = ["soap".to_string(), "gone".to_string()];
+    assert_eq!(outbox.release_held(&services).await.unwrap(), 1);
+    let again = outbox.lease(10, LEASE).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].service.as_str(), again[0].attempt), ("soap", 2));
+    assert_eq!(outbox.stats().await.unwrap().held, 1);
+}
+
 #[tokio::test]
 async fn orphaned_rows_wait_for_their_service() {
     let (_clock, settings) = manual();

@@ -5,8 +5,10 @@
 //! decide the verdict. tests/soap-peer-py is a second, independent toolkit:
 //! a spyne server with strict lxml validation (tests/install-peers.sh puts it
 //! in the virtual environment tests/soap-peer-py/.venv) serving its own WSDL, and the
-//! same WSDL split the way WCF and CXF split theirs. The tests fail, never
-//! skip, when a peer cannot run.
+//! same WSDL split the way WCF and CXF split theirs; zeep, in the same
+//! environment, is the reference reader `soap operations` is compared with.
+//! Which copy of a WSDL URL decides is tests/soap_cache.rs's. The tests
+//! fail, never skip, when a peer cannot run.
 
 mod support;
 
@@ -523,10 +525,17 @@ fn soap_operations_refresh_and_check_with_a_wsdl_url_and_its_cache() {
     let missing_error =
         "missing required parameter \"durationSeconds\" (xsd:int) of operation RecordCall";
 
-    // Nothing cached yet: check cannot know; `soap operations APP` fetches,
-    // lists, names the problem and caches the WSDL.
+    // `check` fetches the WSDL and judges against it (caching nothing);
+    // `soap operations APP` fetches, lists, names the problem and caches it.
     write(missing);
-    assert_eq!(run(&["check"]).0, Some(0));
+    let (code, text) = run(&["check"]);
+    assert_eq!(code, Some(78), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{missing_error} (per the WSDL fetched now from {url})"
+        )),
+        "{text}"
+    );
     let (code, text) = run(&["soap", "operations", "survey"]);
     assert_eq!(code, Some(1), "{text}");
     assert!(
@@ -537,16 +546,6 @@ fn soap_operations_refresh_and_check_with_a_wsdl_url_and_its_cache() {
     );
     assert!(
         text.contains(&format!("error: calls.params: {missing_error}")),
-        "{text}"
-    );
-
-    // Now `postcall check` checks against the cached copy, and says so.
-    let (code, text) = run(&["check"]);
-    assert_eq!(code, Some(78), "{text}");
-    assert!(
-        text.contains(&format!(
-            "{missing_error} (per the copy of the WSDL cached "
-        )),
         "{text}"
     );
 
@@ -568,6 +567,13 @@ fn soap_operations_refresh_and_check_with_a_wsdl_url_and_its_cache() {
     );
     assert!(text.contains("the cached copy fetched "), "{text}");
     assert!(text.contains("RecordCall (SOAP 1.1, 1.2)"), "{text}");
+    // …and `postcall check` judges against the cached copy, and says so.
+    let (code, text) = run(&["check"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(&format!("judged against the copy of {url} cached ")),
+        "{text}"
+    );
     let (code, text) = run(&["soap", "refresh"]);
     assert_eq!(code, Some(1), "{text}");
     assert!(
@@ -646,6 +652,96 @@ fn split_wcf_and_cxf_wsdls_list_what_the_unsplit_one_lists() {
     assert_eq!(listed[2], listed[0], "CXF form");
 }
 
+/// Item 5 of the follow-up: `postcall check` renders a structure's and an
+/// array's templates over the sample call record and fits their JSON to
+/// the schema, as sending does, so a wrong shape fails the check.
+#[test]
+fn check_fits_structure_templates_to_the_schema() {
+    let peer = Peer::spyne();
+    let dir = tempfile::tempdir().unwrap();
+    let queue = dir.path().join("q.sqlite3");
+    let file = dir.path().join("postcall.toml");
+    let check = |params: &str| {
+        let url = peer.wsdl_url();
+        std::fs::write(&file, config_text(&url, "1.1", &queue, "", params)).unwrap();
+        postcall(&["check", "--config", file.to_str().unwrap()])
+    };
+    let (code, text) = check(PY_PARAMS);
+    assert_eq!(code, Some(0), "{text}");
+
+    let unknown_field = PY_PARAMS.replace(r#""name": call.caller_name"#, r#""colour": "red""#);
+    assert_ne!(unknown_field, PY_PARAMS);
+    let (code, text) = check(&unknown_field);
+    assert_eq!(code, Some(78), "{text}");
+    assert!(
+        text.contains(
+            "applications[0].services[0].params: with the sample call record: param caller: \"colour\" is not a field of Party (its fields: number, name) (per the WSDL fetched now from "
+        ),
+        "{text}"
+    );
+
+    let not_json = PY_PARAMS.replace(
+        r#"legs = '{{ [{"number": call.from, "seconds": 1}, {"number": call.to, "seconds": call.duration_seconds}] | tojson }}'"#,
+        r#"legs = "{{ call.from }}""#,
+    );
+    assert_ne!(not_json, PY_PARAMS);
+    let (code, text) = check(&not_json);
+    assert_eq!(code, Some(78), "{text}");
+    assert!(
+        text.contains("applications[0].services[0].params: with the sample call record: param legs: the template must produce JSON (an array) for this repeated element: "),
+        "{text}"
+    );
+}
+
+/// A listing with its columns' alignment removed: indentation kept, every
+/// other run of spaces one space.
+fn unaligned(listing: &str) -> Vec<String> {
+    listing
+        .lines()
+        .map(|l| {
+            let indent = l.len() - l.trim_start().len();
+            format!(
+                "{}{}",
+                " ".repeat(indent),
+                l.split_whitespace().collect::<Vec<_>>().join(" ")
+            )
+        })
+        .collect()
+}
+
+/// The issue's done-when: `postcall soap operations` lists what zeep 4.3.3
+/// (the reference reader, tests/soap-peer-py/zeep_operations.py) lists —
+/// operations, versions, parameters, types, nesting, arrays, header parts —
+/// for spyne's own WSDL, its WCF-style and CXF-style splits, and node-soap's
+/// SOAP 1.1 + 1.2 WSDL.
+#[test]
+fn soap_operations_lists_what_zeep_reads_from_every_form() {
+    let spyne = Peer::spyne();
+    let node = Peer::start();
+    let mut forms: Vec<(&str, String)> = spyne.forms().into_iter().collect();
+    forms.push(("node-soap", node.wsdl_url()));
+    for (form, url) in forms {
+        let zeep = Command::new(root().join("tests/soap-peer-py/.venv/bin/python"))
+            .arg(root().join("tests/soap-peer-py/zeep_operations.py"))
+            .arg(&url)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run zeep ({e}); run `{PY_INSTALL}`"));
+        assert!(
+            zeep.status.success(),
+            "{form}: zeep failed: {}",
+            String::from_utf8_lossy(&zeep.stderr)
+        );
+        let zeep = String::from_utf8_lossy(&zeep.stdout).into_owned();
+        let (code, text) = postcall(&["soap", "operations", "--wsdl", &url]);
+        assert_eq!(code, Some(0), "{form}: {text}");
+        let listing = text
+            .strip_prefix(&format!("WSDL {url}\n"))
+            .unwrap_or_else(|| panic!("{form}: {text}"));
+        assert!(zeep.lines().count() > 2, "{form}: zeep listed {zeep:?}");
+        assert_eq!(unaligned(listing), unaligned(&zeep), "{form}");
+    }
+}
+
 /// Each form: `postcall check` passes, and a delivery's header part,
 /// structure and array are read back by spyne as they were rendered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -702,177 +798,6 @@ async fn spyne_reads_back_the_header_the_structure_and_the_array_through_every_f
     }
     assert_eq!(seen.len(), 3);
     assert!(seen.iter().all(|b| b == &seen[0]), "{seen:#?}");
-}
-
-/// The WSDL that the fixture server answers with, swappable.
-type Served = std::sync::Arc<std::sync::Mutex<support::http::Reply>>;
-
-async fn wsdl_server(first: support::http::Reply) -> (support::http::Receiver, Served) {
-    let served: Served = std::sync::Arc::new(std::sync::Mutex::new(first));
-    let s = served.clone();
-    let receiver = support::http::Receiver::start(move |_, _| s.lock().unwrap().clone()).await;
-    (receiver, served)
-}
-
-fn fixture_wsdl(endpoint: &str, extra_required: bool) -> String {
-    let text = std::fs::read_to_string(root().join("tests/soap-peer/calls.wsdl"))
-        .unwrap()
-        .replace("__BASE__", endpoint);
-    if !extra_required {
-        return text;
-    }
-    // The provider adds a required parameter to RecordCall.
-    let marker = "<xsd:element name=\"status\"";
-    assert!(text.contains(marker), "the fixture changed");
-    text.replacen(
-        marker,
-        "<xsd:element name=\"agent\" type=\"xsd:string\"/><xsd:element name=\"status\"",
-        1,
-    )
-}
-
-/// Issue 12 items 3, 4 and 6: a stale cache does not block `soap refresh`
-/// (through the binary) and the fresh copy decides (`judge_url`); a WSDL
-/// neither fetched nor cached says so; an oversized WSDL is refused with
-/// the URL and the cap.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refresh_and_judging_use_the_fresh_copy_and_say_which_copy() {
-    use postcall::config::ServiceKind;
-    use postcall::deliver::soap::judge_url;
-    use support::http::Reply;
-    let dir = tempfile::tempdir().unwrap();
-    let queue = dir.path().join("q.sqlite3");
-    let file = dir.path().join("postcall.toml");
-    let xml = |text: String| {
-        Reply::status(200)
-            .with_header("content-type", "text/xml")
-            .with_body(&text)
-    };
-    let (server, served) = wsdl_server(xml(fixture_wsdl("http://127.0.0.1:9", false))).await;
-    let url = server.url("/calls?wsdl");
-    let old_params = r#"callId = "x", eventId = "e", caller = "c", callee = "d", status = "s", durationSeconds = "1""#;
-    let new_params = format!(r#"{old_params}, agent = "a""#);
-    let run = |params: &str, args: &[&str]| {
-        std::fs::write(&file, config_text(&url, "1.1", &queue, "", params)).unwrap();
-        let mut all: Vec<&str> = args.to_vec();
-        let file = file.display().to_string();
-        all.extend(["--config", &file]);
-        postcall(&all)
-    };
-    let soap_service = |params: &str| {
-        let config = Config::from_toml_str(&config_text(&url, "1.1", &queue, "", params)).unwrap();
-        match &config.applications[0].services[0].kind {
-            ServiceKind::Soap(s) => s.clone(),
-            other => panic!("{other:?}"),
-        }
-    };
-    let missing_agent = "missing required parameter \"agent\" (xsd:string) of operation RecordCall";
-
-    // Cache the old WSDL.
-    let (code, text) = run(old_params, &["soap", "refresh"]);
-    assert_eq!(code, Some(0), "{text}");
-    let old = soap_service(old_params);
-    // The provider adds `agent`: the fresh copy decides, and says so.
-    *served.lock().unwrap() = xml(fixture_wsdl("http://127.0.0.1:9", true));
-    assert_eq!(
-        judge_url(&old, &queue),
-        vec![(
-            "params",
-            format!("{missing_agent} (per the WSDL fetched now)")
-        )]
-    );
-    let new = soap_service(old_params).clone();
-    let mut new = new;
-    new.params.insert("agent".into(), "a".into());
-    assert_eq!(judge_url(&new, &queue), vec![]);
-    // The operator adds it to the config: `soap refresh` works although
-    // the cached copy does not know `agent` yet (the old check exits 78).
-    let (code, text) = run(&new_params, &["check"]);
-    assert_eq!(code, Some(78), "{text}");
-    assert!(text.contains("(per the copy of the WSDL cached "), "{text}");
-    let (code, text) = run(&new_params, &["soap", "refresh"]);
-    assert_eq!(code, Some(0), "{text}");
-    assert!(
-        text.contains(&format!("{url}: refreshed (2 operations)")),
-        "{text}"
-    );
-    let (code, text) = run(&new_params, &["check"]);
-    assert_eq!(code, Some(0), "{text}");
-
-    // The origin goes down: the cached (new) copy decides, and says so.
-    drop(server);
-    let problems = judge_url(&old, &queue);
-    assert_eq!(problems.len(), 1, "{problems:?}");
-    assert!(
-        problems[0].1.starts_with(&format!(
-            "{missing_agent} (per the copy of the WSDL cached "
-        )) && problems[0].1.contains("(the origin is unreachable: "),
-        "{problems:?}"
-    );
-    assert_eq!(judge_url(&new, &queue), vec![]);
-
-    // Nothing cached and the origin down: said, not skipped.
-    let empty = tempfile::tempdir().unwrap();
-    let problems = judge_url(&new, &empty.path().join("q.sqlite3"));
-    assert_eq!(problems.len(), 1, "{problems:?}");
-    assert_eq!(problems[0].0, "wsdl");
-    assert!(
-        problems[0]
-            .1
-            .starts_with(&format!("WSDL {url} could not be fetched ("))
-            && problems[0].1.ends_with(") and nothing is cached"),
-        "{problems:?}"
-    );
-    let lone = empty.path().join("postcall.toml");
-    std::fs::write(
-        &lone,
-        config_text(
-            &url,
-            "1.1",
-            &empty.path().join("q.sqlite3"),
-            "",
-            &new_params,
-        ),
-    )
-    .unwrap();
-    let (code, text) = postcall(&[
-        "soap",
-        "operations",
-        "survey",
-        "--config",
-        lone.to_str().unwrap(),
-    ]);
-    assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains(") and nothing is cached"), "{text}");
-
-    // An oversized WSDL: refused, naming the URL and the cap.
-    let huge = format!(
-        "{}{}",
-        fixture_wsdl("http://127.0.0.1:9", false),
-        " ".repeat(5 * 1024 * 1024)
-    );
-    let (big, _) = wsdl_server(xml(huge)).await;
-    let big_url = big.url("/big?wsdl");
-    let (code, text) = postcall(&["soap", "operations", "--wsdl", &big_url]);
-    assert_eq!(code, Some(1), "{text}");
-    assert!(
-        text.contains(&big_url)
-            && text.contains("larger than the 4 MiB limit for one WSDL document"),
-        "{text}"
-    );
-    let big_config = dir.path().join("big.toml");
-    std::fs::write(
-        &big_config,
-        config_text(&big_url, "1.1", &queue, "", &new_params),
-    )
-    .unwrap();
-    let (code, text) = postcall(&["soap", "refresh", "--config", big_config.to_str().unwrap()]);
-    assert_eq!(code, Some(1), "{text}");
-    assert!(
-        text.contains(&big_url)
-            && text.contains("larger than the 4 MiB limit for one WSDL document"),
-        "{text}"
-    );
 }
 
 /// A split WSDL is cached with every document it imports, so it is read

@@ -15,7 +15,7 @@ use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use postcall::config::{Config, Secrets};
+use postcall::config::{Config, ConfigError, Secrets};
 use postcall::outbox::{Outbox, OutboxSettings};
 
 /// Exit status for an unusable configuration (sysexits EX_CONFIG); the
@@ -42,22 +42,51 @@ pub fn with_config_secrets(
 ) -> anyhow::Result<ExitCode> {
     match postcall::deliver::check::load_with(path.as_deref(), secrets) {
         Ok(config) => command(config),
-        Err(errors) => {
-            let source = path
-                .as_deref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| "embedded defaults".into());
-            eprintln!("postcall: configuration {source} is not usable:");
-            for error in &errors.errors {
-                eprintln!("  {error}");
-            }
-            Ok(ExitCode::from(EXIT_CONFIG))
-        }
+        Err(errors) => Ok(unusable(path.as_deref(), &errors.errors)),
     }
 }
 
+/// Prints every error of the configuration at `path`; exit 78.
+pub fn unusable(path: Option<&Path>, errors: &[ConfigError]) -> ExitCode {
+    let source = path
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "embedded defaults".into());
+    eprintln!("postcall: configuration {source} is not usable:");
+    for error in errors {
+        eprintln!("  {error}");
+    }
+    ExitCode::from(EXIT_CONFIG)
+}
+
 /// `postcall check`: the configuration as it will be used, secrets masked.
-pub fn check(config: &Config) -> anyhow::Result<ExitCode> {
+/// WSDL URLs are fetched now (fetch-then-judge: the queue's cache is read,
+/// not written, and decides only when the origin cannot be reached) and
+/// each SOAP service's parameters judged against the copy obtained, which
+/// is named. A WSDL URL that cannot be fetched with nothing cached fails
+/// the check, unless `allow_unreachable_wsdl` (the daemon then holds that
+/// service's deliveries and fetches it again until it can be used).
+pub fn check(config: &Config, allow_unreachable_wsdl: bool) -> anyhow::Result<ExitCode> {
+    use postcall::deliver::check::{soap_problems, soap_sources, unobtainable};
+    use postcall::deliver::soap::{Cache, Wsdls};
+    let wsdls = runtime()?.block_on(Wsdls::load_with(config, Cache::File(&config.queue.path)));
+    let mut errors = soap_problems(config, &wsdls);
+    for (key, e) in unobtainable(config, &wsdls) {
+        let reason = match (e.origin_unreachable(), allow_unreachable_wsdl) {
+            (true, true) => {
+                eprintln!("postcall: warning: {key}: {e}; tolerated (--allow-unreachable-wsdl): `postcall run` holds the service's deliveries and fetches the WSDL again until it can be used");
+                continue;
+            }
+            (true, false) => format!("{e} (`postcall check --allow-unreachable-wsdl` tolerates this; `postcall run` holds the service's deliveries and fetches the WSDL again until it can be used)"),
+            (false, _) => e.to_string(),
+        };
+        errors.push(ConfigError { key, reason });
+    }
+    if !errors.is_empty() {
+        return Ok(unusable(config.source.as_deref(), &errors));
+    }
+    for (key, source) in soap_sources(config, &wsdls) {
+        eprintln!("postcall: {key}: judged against {source}");
+    }
     print!("{}", config.describe());
     Ok(ExitCode::SUCCESS)
 }

@@ -61,6 +61,11 @@ pub(crate) async fn deliver(
 ) -> anyhow::Result<ExitCode> {
     let outbox = super::open_queue(&config.queue.path).await?;
     let wiring = postcall::deliver::plan::wire(&config, Some(&outbox)).await?;
+    let problems = postcall::deliver::check::soap_problems(&config, &wiring.wsdls);
+    if !problems.is_empty() {
+        outbox.close().await;
+        return Ok(super::unusable(config.source.as_deref(), &problems));
+    }
     wiring.log_errors();
     let before = outbox.stats().await?;
     let mut routed = 0;
@@ -87,6 +92,7 @@ pub(crate) async fn deliver(
         config.queue.workers,
         config.queue.lease,
     );
+    pool.set_unplanned(&wiring.errors);
     let shutdown = Shutdown::new();
     shutdown
         .cancel_on_signals()

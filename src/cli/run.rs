@@ -16,7 +16,15 @@ pub fn run(config: Config) -> anyhow::Result<ExitCode> {
             Some(path) => tracing::info!(config = %path.display(), "postcall starting"),
             None => tracing::info!("postcall starting on embedded defaults"),
         }
-        let drained = postcall::daemon::run(config, shutdown).await?;
+        let source = config.source.clone();
+        let drained = match postcall::daemon::run(config, shutdown).await {
+            Ok(drained) => drained,
+            Err(postcall::daemon::DaemonError::Config(errors)) => {
+                // The WSDLs fetched at start contradict the configuration.
+                return Ok(super::unusable(source.as_deref(), &errors.errors));
+            }
+            Err(e) => return Err(e.into()),
+        };
         if drained == Drained::TimedOut {
             tracing::warn!("some tasks did not finish within the shutdown grace period");
         }

@@ -169,8 +169,9 @@ impl SoapCommand {
                             }
                         },
                         Err(e) => {
+                            // `e` names the URL.
                             failed = true;
-                            let _ = writeln!(out, "{url}: {e}");
+                            let _ = writeln!(out, "{e}");
                         }
                     }
                 }

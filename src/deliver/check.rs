@@ -1,10 +1,13 @@
 //! The checks of a loaded configuration that only the delivery code can
 //! make: each REST service compiled and rendered over the sample call record
 //! (a body that is not JSON, a header that renders CR/LF, a URL that does not
-//! parse), each SOAP service's parameters against its WSDL. `postcall check`,
-//! every command that loads a configuration, and reload run them after
-//! [`Config::load`]; the errors are keyed like the configuration's own
-//! (`applications[i].services[j]…`).
+//! parse), each SOAP service's parameters against its WSDL. [`check`] needs
+//! no network: every command that loads a configuration runs it after
+//! [`Config::load`] (the errors are keyed like the configuration's own,
+//! `applications[i].services[j]…`). A WSDL URL is judged once it has been
+//! obtained, fetch-then-judge ([`crate::deliver::soap::Wsdls::load`]): by
+//! [`soap_problems`] for `postcall check`, the daemon, reload and replay,
+//! and [`unobtainable`] names the WSDLs that could not be obtained at all.
 
 use std::path::Path;
 
@@ -14,7 +17,7 @@ use crate::config::{
 };
 use crate::deliver::plan::request_spec;
 use crate::deliver::render::CompiledRequest;
-use crate::deliver::soap;
+use crate::deliver::soap::{self, ObtainError, Wsdls};
 
 /// [`Config::load`] and then [`check`]: the configuration every command,
 /// the daemon and reload use. Errors as one list, the configuration's own
@@ -43,7 +46,7 @@ pub fn check(config: &Config) -> Vec<ConfigError> {
             let key = format!("applications[{i}].services[{j}]");
             match &service.kind {
                 ServiceKind::Rest(rest) => dry_render(rest, &key, &mut errors),
-                ServiceKind::Soap(soap) => soap_params(soap, &key, &config.queue.path, &mut errors),
+                ServiceKind::Soap(soap) => soap_params(soap, &key, &mut errors),
             }
         }
     }
@@ -70,28 +73,10 @@ fn dry_render(service: &RestService, key: &str, errors: &mut Vec<ConfigError>) {
 }
 
 /// A local WSDL is read now and the parameters checked against the
-/// operation. A WSDL URL is checked against the copy cached in the queue
-/// file, when there is one (the errors say so); `postcall soap operations
-/// APP` fetches it and checks it too.
-fn soap_params(service: &SoapService, key: &str, queue: &Path, errors: &mut Vec<ConfigError>) {
-    if soap::is_url(&service.wsdl) {
-        match soap::cached(queue, &service.wsdl) {
-            Ok(Some((wsdl, soap::Source::Cached { fetched_at, .. }))) => {
-                for (field, problem) in soap::check(service, &wsdl) {
-                    push(
-                        errors,
-                        format!("{key}.{field}"),
-                        format!("{problem} (per the copy of the WSDL cached {fetched_at})"),
-                    );
-                }
-            }
-            Ok(_) => {}
-            Err(e) => push(errors, format!("{key}.wsdl"), e),
-        }
-        return;
-    }
+/// operation; a WSDL URL waits for [`soap_problems`].
+fn soap_params(service: &SoapService, key: &str, errors: &mut Vec<ConfigError>) {
     let path = Path::new(&service.wsdl);
-    if !path.is_file() {
+    if soap::is_url(&service.wsdl) || !path.is_file() {
         return;
     }
     match soap::wsdl::Wsdl::from_file(path) {
@@ -102,4 +87,61 @@ fn soap_params(service: &SoapService, key: &str, queue: &Path, errors: &mut Vec<
         }
         Err(e) => push(errors, format!("{key}.wsdl"), e.to_string()),
     }
+}
+
+/// Each SOAP service with a WSDL URL, keyed like the configuration.
+fn url_services(config: &Config) -> impl Iterator<Item = (String, &SoapService)> {
+    config.applications.iter().enumerate().flat_map(|(i, app)| {
+        app.services
+            .iter()
+            .enumerate()
+            .filter_map(move |(j, service)| match &service.kind {
+                ServiceKind::Soap(soap) if soap::is_url(&soap.wsdl) => {
+                    Some((format!("applications[{i}].services[{j}]"), soap))
+                }
+                _ => None,
+            })
+    })
+}
+
+/// The parameters of every SOAP service with a WSDL URL against the copy
+/// `wsdls` obtained (fetched now, or cached because the origin cannot be
+/// reached); each problem says which copy judged it. A WSDL not obtained
+/// is [`unobtainable`]'s, not a problem here.
+pub fn soap_problems(config: &Config, wsdls: &Wsdls) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    for (key, service) in url_services(config) {
+        if let Some(Ok((wsdl, source))) = wsdls.entry(&service.wsdl) {
+            for (field, problem) in soap::check(service, wsdl) {
+                push(
+                    &mut errors,
+                    format!("{key}.{field}"),
+                    format!("{problem} (per {})", source.describe(&service.wsdl)),
+                );
+            }
+        }
+    }
+    errors
+}
+
+/// Which copy of its WSDL each SOAP service with a WSDL URL was judged
+/// against, keyed: `postcall check` prints it.
+pub fn soap_sources(config: &Config, wsdls: &Wsdls) -> Vec<(String, String)> {
+    url_services(config)
+        .filter_map(|(key, service)| match wsdls.entry(&service.wsdl) {
+            Some(Ok((_, source))) => Some((format!("{key}.wsdl"), source.describe(&service.wsdl))),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every SOAP service whose WSDL URL could not be obtained, keyed, with
+/// why (see [`ObtainError::origin_unreachable`]).
+pub fn unobtainable<'a>(config: &Config, wsdls: &'a Wsdls) -> Vec<(String, &'a ObtainError)> {
+    url_services(config)
+        .filter_map(|(key, service)| match wsdls.entry(&service.wsdl) {
+            Some(Err(e)) => Some((format!("{key}.wsdl"), e)),
+            _ => None,
+        })
+        .collect()
 }

@@ -32,8 +32,8 @@ pub struct ServiceEntry {
 /// configuration, swapped whole on reload.
 pub type Plans = HashMap<(String, String), Arc<ServiceEntry>>;
 
-/// A service that cannot be sent to as configured; its rows are held as
-/// orphaned until the configuration is fixed.
+/// A service that cannot be sent to as configured; its rows are held, with
+/// this reason, until it can be (a WSDL fetched, the configuration fixed).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("applications.{application}.services.{service}: {reason}")]
 pub struct PlanError {
@@ -48,8 +48,11 @@ pub struct PlanError {
 pub struct Wiring {
     pub router: Router,
     pub plans: Plans,
-    /// Services left out of `plans`; their rows are held as orphaned.
+    /// Services left out of `plans`; their rows are held with the reason.
     pub errors: Vec<PlanError>,
+    /// The SOAP services' WSDLs as loaded (which copy; which failed), for
+    /// [`crate::deliver::check::soap_problems`] and the daemon's refetch.
+    pub wsdls: Wsdls,
 }
 
 impl Wiring {
@@ -72,6 +75,7 @@ pub async fn wire(config: &Config, cache: Option<&Outbox>) -> Result<Wiring, Rou
         router,
         plans,
         errors,
+        wsdls,
     })
 }
 
@@ -92,7 +96,7 @@ pub fn retry_policy(queue: &QueueConfig) -> RetryPolicy {
 }
 
 /// Every service's entry; services that cannot be planned are left out and
-/// reported (their rows become orphaned, not lost).
+/// reported (their rows are held, not lost).
 pub fn plans(config: &Config) -> (Plans, Vec<PlanError>) {
     plans_with(config, &Wsdls::files(config))
 }

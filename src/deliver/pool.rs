@@ -40,6 +40,9 @@ const LEASE_RETRY_CAP: Duration = Duration::from_secs(5);
 pub struct Pool {
     outbox: Outbox,
     plans: RwLock<Arc<Plans>>,
+    /// Configured services that cannot be planned now, by name, with why:
+    /// their rows are held with that reason, not orphaned.
+    unplanned: RwLock<Arc<BTreeMap<String, String>>>,
     limits: Limits,
     clients: ClientCache,
     lease_for: Duration,
@@ -53,6 +56,7 @@ impl Pool {
         let pool = Arc::new(Pool {
             outbox,
             plans: RwLock::new(Arc::new(Plans::new())),
+            unplanned: RwLock::new(Arc::new(BTreeMap::new())),
             limits: Limits::new(workers),
             clients: ClientCache::new(),
             lease_for,
@@ -90,6 +94,7 @@ impl Pool {
             tracing::error!(application = %e.application, service = %e.service, error = %e, "service cannot be delivered to");
         }
         let pool = Pool::new(outbox, plans, config.queue.workers, config.queue.lease);
+        pool.set_unplanned(&errors);
         (pool, errors)
     }
 
@@ -108,6 +113,37 @@ impl Pool {
             }
         }
         *self.plans.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(plans);
+    }
+
+    /// The configured services left out of the plans (see
+    /// [`crate::deliver::plan::Wiring::errors`]): their rows are held with
+    /// the reason until a later [`Pool::set_plans`] plans them.
+    pub fn set_unplanned(&self, errors: &[crate::deliver::plan::PlanError]) {
+        let reasons = errors
+            .iter()
+            .map(|e| (e.service.clone(), e.reason.clone()))
+            .collect();
+        *self.unplanned.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(reasons);
+    }
+
+    /// [`Pool::set_plans`] and [`Pool::set_unplanned`] at once, as reload
+    /// does: while the two are swapped, a row of a service that changes
+    /// sides is held (and released after), never orphaned.
+    pub fn replace(&self, plans: Plans, errors: &[crate::deliver::plan::PlanError]) {
+        let mut both: BTreeMap<String, String> =
+            (**self.unplanned.read().unwrap_or_else(|p| p.into_inner())).clone();
+        both.extend(errors.iter().map(|e| (e.service.clone(), e.reason.clone())));
+        *self.unplanned.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(both);
+        self.set_plans(plans);
+        self.set_unplanned(errors);
+    }
+
+    fn unplanned_reason(&self, service: &str) -> Option<String> {
+        self.unplanned
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(service)
+            .cloned()
     }
 
     fn plans(&self) -> Arc<Plans> {
@@ -261,22 +297,30 @@ impl Pool {
         let now = self.outbox.clock().now();
         let call_id = stored_call_id(&row);
         let Some(entry) = entry else {
+            // A configured service that cannot be planned says why; one
+            // gone from the configuration is orphaned.
+            let (error, result, what) = match self.unplanned_reason(&row.service) {
+                Some(reason) => (
+                    format!("held: {reason}"),
+                    AttemptResult::Held,
+                    "service cannot be delivered to now; delivery held until it can be",
+                ),
+                None => (
+                    "service is not configured (orphaned)".to_string(),
+                    AttemptResult::Orphaned,
+                    "service is not in the configuration; delivery held as orphaned",
+                ),
+            };
             tracing::warn!(
                 delivery_id = row.id,
                 call_id = %call_id,
                 event_id = %row.event_id,
                 application = %row.application,
                 service = %row.service,
-                "service is not in the configuration; delivery held as orphaned"
+                error = %error,
+                "{what}"
             );
-            let attempt = Attempt {
-                attempt: row.attempt,
-                started_at: now,
-                latency: Duration::ZERO,
-                http_status: None,
-                error: Some("service is not configured (orphaned)".into()),
-                result: AttemptResult::Orphaned,
-            };
+            let attempt = unsent(&row, now, error, result);
             self.report(&row, attempt).await;
             return;
         };
@@ -416,6 +460,18 @@ async fn renew_lease(outbox: Outbox, id: i64, attempt: u32, lease_for: Duration)
     }
 }
 
+/// The report of a row that was not sent: why, and where it goes.
+fn unsent(row: &Leased, now: DateTime<Utc>, error: String, result: AttemptResult) -> Attempt {
+    Attempt {
+        attempt: row.attempt,
+        started_at: now,
+        latency: Duration::ZERO,
+        http_status: None,
+        error: Some(error),
+        result,
+    }
+}
+
 /// How an attempt ended, as logs and metrics name it.
 fn outcome_name(result: AttemptResult) -> &'static str {
     match result {
@@ -424,6 +480,7 @@ fn outcome_name(result: AttemptResult) -> &'static str {
         AttemptResult::Dead => "dead",
         AttemptResult::DisableService => "service_disabled",
         AttemptResult::Orphaned => "orphaned",
+        AttemptResult::Held => "held",
     }
 }
 

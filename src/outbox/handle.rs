@@ -247,6 +247,16 @@ impl Outbox {
             .await
     }
 
+    /// Held rows of `services` become due now, except a 410's (those wait
+    /// for `enable_service`); returns how many.
+    pub async fn release_held(&self, services: &[String]) -> Result<u64> {
+        let services = services.to_vec();
+        self.inner
+            .writer
+            .call(move |ctx| queries::release_held(ctx, &services))
+            .await
+    }
+
     /// Deletes delivered rows finished before `older_than`, with their
     /// attempts and calls nothing refers to any more.
     pub async fn sweep_retention(&self, older_than: DateTime<Utc>) -> Result<u64> {

@@ -69,6 +69,9 @@ pub enum AttemptResult {
     DisableService,
     /// The service left the configuration: held as orphaned, retryable.
     Orphaned,
+    /// The service is configured but cannot be sent to now (its WSDL could
+    /// not be obtained, …): held, the reason recorded, until it can be.
+    Held,
 }
 
 impl AttemptResult {
@@ -79,6 +82,7 @@ impl AttemptResult {
             AttemptResult::Dead => "dead",
             AttemptResult::DisableService => "service_disabled",
             AttemptResult::Orphaned => "orphaned",
+            AttemptResult::Held => "held",
         }
     }
 }

@@ -315,6 +315,7 @@ pub(crate) fn finish_attempt(
         AttemptResult::Dead => (Status::Dead, now),
         AttemptResult::DisableService => (Status::Held, now),
         AttemptResult::Orphaned => (Status::Orphaned, now),
+        AttemptResult::Held => (Status::Held, now),
     };
     let finished_at = next.is_final().then_some(now);
     conn.prepare_cached(
@@ -580,6 +581,23 @@ pub(crate) fn reconcile_services(ctx: &mut WriteCtx<'_>, known: &[String]) -> Re
         );
     }
     Ok(Reconciled { orphaned, released })
+}
+
+/// Held rows of `services` (configured and deliverable again) become due
+/// now; rows a 410 disabled stay held until `queue enable-service`.
+pub(crate) fn release_held(ctx: &mut WriteCtx<'_>, services: &[String]) -> Result<u64> {
+    let now = to_ms(ctx.now());
+    let list = vec!["?"; services.len()].join(", ");
+    let released = ctx.conn.execute(
+        &format!(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = {now}
+             WHERE status = 'held' AND service IN ({list})
+               AND service NOT IN (SELECT name FROM disabled_services)"
+        ),
+        params_from_iter(services),
+    )? as u64;
+    ctx.wake |= released > 0;
+    Ok(released)
 }
 
 #[cfg(test)]

@@ -51,21 +51,22 @@ pub struct SoapPlan {
 /// The configuration's WSDLs, parsed, by their configured location.
 #[derive(Debug, Clone, Default)]
 pub struct Wsdls {
-    loaded: BTreeMap<String, Result<(Arc<Wsdl>, Source), String>>,
+    loaded: BTreeMap<String, Result<(Arc<Wsdl>, Source), ObtainError>>,
 }
 
 impl Wsdls {
     /// Every SOAP service's WSDL: files read, URLs fetched (and cached in
     /// `cache`), or taken from `cache` when the fetch fails.
     pub async fn load(config: &Config, cache: Option<&Outbox>) -> Wsdls {
+        Wsdls::load_with(config, cache.map_or(Cache::None, Cache::Queue)).await
+    }
+
+    /// [`Wsdls::load`] with any [`Cache`] (`postcall check` reads the
+    /// queue file's cache without writing it).
+    pub async fn load_with(config: &Config, cache: Cache<'_>) -> Wsdls {
         let mut out = Wsdls::default();
-        let services: Vec<_> = config
-            .applications
-            .iter()
-            .flat_map(|a| a.services.iter().cloned())
-            .collect();
-        for location in locations(&services) {
-            let loaded = load(&location, cache).await;
+        for location in locations(&services(config)) {
+            let loaded = obtain(&location, cache).await.map(|o| (o.wsdl, o.source));
             if let Ok((_, Source::Cached { fetched_at, error })) = &loaded {
                 tracing::warn!(wsdl = %location, %fetched_at, %error, "WSDL unreachable; using the cached copy");
             }
@@ -78,15 +79,11 @@ impl Wsdls {
     /// the queue file (read-only) — what a plan built without
     /// [`Wsdls::load`] can use.
     pub fn files(config: &Config) -> Wsdls {
-        let services: Vec<_> = config
-            .applications
-            .iter()
-            .flat_map(|a| a.services.iter().cloned())
-            .collect();
+        let services = services(config);
         let mut out = Wsdls::files_of(&services);
         for url in locations(&services).into_iter().filter(|l| is_url(l)) {
-            let loaded = match cached(&config.queue.path, &url) {
-                Ok(Some(found)) => Ok(found),
+            let loaded = match source::cached(&config.queue.path, &url) {
+                Ok(Some(found)) => Ok((found.wsdl, found.source)),
                 Ok(None) => continue,
                 Err(e) => Err(e),
             };
@@ -101,7 +98,10 @@ impl Wsdls {
         for location in locations(services).into_iter().filter(|l| !is_url(l)) {
             let loaded = Wsdl::from_file(Path::new(&location))
                 .map(|w| (Arc::new(w), Source::File))
-                .map_err(|e| e.to_string());
+                .map_err(|e| ObtainError::Invalid {
+                    location: location.clone(),
+                    error: e.to_string(),
+                });
             out.loaded.insert(location, loaded);
         }
         out
@@ -110,12 +110,34 @@ impl Wsdls {
     pub fn get(&self, location: &str) -> Result<&(Arc<Wsdl>, Source), String> {
         match self.loaded.get(location) {
             Some(Ok(w)) => Ok(w),
-            Some(Err(e)) => Err(e.clone()),
+            Some(Err(e)) => Err(e.to_string()),
             None => Err(format!(
                 "WSDL {location} was not loaded (a WSDL URL is fetched when the daemon starts; `postcall soap refresh` fetches it into the cache)"
             )),
         }
     }
+
+    /// How the WSDL at `location` was loaded, when it was.
+    pub fn entry(&self, location: &str) -> Option<&Result<(Arc<Wsdl>, Source), ObtainError>> {
+        self.loaded.get(location)
+    }
+
+    /// The WSDL URLs that could not be used: worth fetching again.
+    pub fn failed_urls(&self) -> Vec<&str> {
+        self.loaded
+            .iter()
+            .filter(|(l, r)| is_url(l) && r.is_err())
+            .map(|(l, _)| l.as_str())
+            .collect()
+    }
+}
+
+fn services(config: &Config) -> Vec<crate::config::ServiceConfig> {
+    config
+        .applications
+        .iter()
+        .flat_map(|a| a.services.iter().cloned())
+        .collect()
 }
 
 fn locations(services: &[crate::config::ServiceConfig]) -> Vec<String> {
@@ -134,7 +156,9 @@ fn locations(services: &[crate::config::ServiceConfig]) -> Vec<String> {
 /// The cached copy of the WSDL at `url` in the queue file `db`, parsed
 /// (without trying the origin; [`obtain`] tries it first).
 pub fn cached(db: &Path, url: &str) -> Result<Option<(Arc<Wsdl>, Source)>, String> {
-    Ok(source::cached(db, url)?.map(|o| (o.wsdl, o.source)))
+    source::cached(db, url)
+        .map(|found| found.map(|o| (o.wsdl, o.source)))
+        .map_err(|e| e.to_string())
 }
 
 pub use wsdl::documents::is_url;
@@ -237,38 +261,27 @@ pub fn check(service: &SoapService, wsdl: &Wsdl) -> Vec<(&'static str, String)> 
             ));
         }
     }
+    if problems.is_empty() {
+        problems.extend(dry_render(service, &binding.body).map(|e| ("params", e)));
+    }
     problems
 }
 
-/// [`check`] for a service whose WSDL is a URL, fetch-then-judge: the
-/// copy fetched now decides, the copy cached in the queue file `db` only
-/// when the origin cannot be reached; every problem says which copy it was
-/// judged against. A WSDL that can be neither fetched nor found in the
-/// cache is a `wsdl` problem. Synchronous (configuration checks are): the
-/// fetch runs on a thread of its own, bounded by [`FETCH_TIMEOUT`] per
-/// document.
-pub fn judge_url(service: &SoapService, db: &Path) -> Vec<(&'static str, String)> {
-    let obtained = std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| format!("cannot fetch the WSDL: {e}"))?;
-                runtime
-                    .block_on(obtain(&service.wsdl, Cache::File(db)))
-                    .map_err(|e| e.to_string())
-            })
-            .join()
-            .unwrap_or_else(|_| Err("the WSDL fetch failed".into()))
+/// Renders the parameters over the sample call record and builds the
+/// envelope, as a delivery would, so a structure's or an array's JSON that
+/// does not fit the schema fails the check rather than the delivery.
+fn dry_render(service: &SoapService, body: &wsdl::Body) -> Option<String> {
+    let sample = CallRecord::sample();
+    let values = CompiledRequest::compile(&request_spec(service))
+        .and_then(|request| request.render_params(&sample, &sample.variables))
+        .map_err(|e| e.to_string());
+    let built = values.and_then(|values| {
+        envelope::build(service.version, body, &values)
+            .map_err(|e| format!("param {}: {}", e.param, e.message))
     });
-    match obtained {
-        Ok(got) => check(service, &got.wsdl)
-            .into_iter()
-            .map(|(field, problem)| (field, format!("{problem} (per {})", got.source.describe())))
-            .collect(),
-        Err(e) => vec![("wsdl", e)],
-    }
+    built
+        .err()
+        .map(|e| format!("with the sample call record: {e}"))
 }
 
 pub fn version_label(version: SoapVersion) -> &'static str {

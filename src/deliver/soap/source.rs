@@ -38,15 +38,13 @@ pub enum Source {
 
 impl Source {
     /// Words for messages: which copy was used.
-    pub fn describe(&self) -> String {
+    pub fn describe(&self, location: &str) -> String {
         match self {
-            Source::File => "the WSDL file".into(),
-            Source::Fetched => "the WSDL fetched now".into(),
-            Source::Cached { fetched_at, error } => {
-                format!(
-                    "the copy of the WSDL cached {fetched_at} (the origin is unreachable: {error})"
-                )
-            }
+            Source::File => format!("the WSDL file {location}"),
+            Source::Fetched => format!("the WSDL fetched now from {location}"),
+            Source::Cached { fetched_at, error } => format!(
+                "the copy of {location} cached {fetched_at}, because it cannot be fetched now: {error}"
+            ),
         }
     }
 }
@@ -84,6 +82,39 @@ pub enum ObtainError {
     },
     #[error("WSDL {url}: the WSDL cache: {error}")]
     Cache { url: String, error: String },
+    #[error("WSDL {url}: the copy cached {fetched_at} cannot be read: {error}")]
+    CachedCopy {
+        url: String,
+        fetched_at: DateTime<Utc>,
+        error: String,
+    },
+}
+
+impl ObtainError {
+    /// The origin could not be reached and no cached copy could stand in:
+    /// what `postcall check --allow-unreachable-wsdl` tolerates, and what
+    /// the daemon holds deliveries for and fetches again.
+    pub fn origin_unreachable(&self) -> bool {
+        matches!(
+            self,
+            ObtainError::NothingCached { .. } | ObtainError::CachedUnreadable { .. }
+        )
+    }
+}
+
+/// A document that could not be read or parsed, as an [`ObtainError`]; the
+/// location is said once (a read error names it already).
+fn unusable(location: &str, e: WsdlError) -> ObtainError {
+    let error = match e {
+        WsdlError::Read { path, message } if path == location => {
+            format!("cannot be read: {message}")
+        }
+        e => e.to_string(),
+    };
+    ObtainError::Invalid {
+        location: location.to_string(),
+        error,
+    }
 }
 
 /// Why one document could not be fetched: `unreachable` when the origin
@@ -96,10 +127,7 @@ struct FetchError {
 
 /// The WSDL at `location`, per fetch-then-judge (see the module).
 pub async fn obtain(location: &str, cache: Cache<'_>) -> Result<Obtained, ObtainError> {
-    let invalid = |e: WsdlError| ObtainError::Invalid {
-        location: location.to_string(),
-        error: e.to_string(),
-    };
+    let invalid = |e: WsdlError| unusable(location, e);
     if !is_url(location) {
         let wsdl = Wsdl::assemble(&gather_files(location).map_err(invalid)?).map_err(invalid)?;
         return Ok(Obtained {
@@ -170,13 +198,20 @@ pub async fn obtain(location: &str, cache: Cache<'_>) -> Result<Obtained, Obtain
 
 /// The cached copy of the WSDL at `url` in the queue file `db`, read
 /// without trying the origin.
-pub fn cached(db: &Path, url: &str) -> Result<Option<Obtained>, String> {
-    let found = crate::outbox::wsdl_cache::read_cached(db, url)
-        .map_err(|e| format!("{url}: the WSDL cache: {e}"))?;
+pub fn cached(db: &Path, url: &str) -> Result<Option<Obtained>, ObtainError> {
+    let found =
+        crate::outbox::wsdl_cache::read_cached(db, url).map_err(|e| ObtainError::Cache {
+            url: url.to_string(),
+            error: e.to_string(),
+        })?;
     let Some(found) = found else {
         return Ok(None);
     };
-    let wsdl = from_cache(url, &found).map_err(|e| format!("{url}: the cached copy: {e}"))?;
+    let wsdl = from_cache(url, &found).map_err(|e| ObtainError::CachedCopy {
+        url: url.to_string(),
+        fetched_at: found.fetched_at,
+        error: e.to_string(),
+    })?;
     Ok(Some(Obtained {
         wsdl: Arc::new(wsdl),
         source: Source::Cached {
@@ -233,13 +268,11 @@ async fn fetch_text(client: &reqwest::Client, url: &str) -> Result<String, Fetch
         unreachable: false,
         message,
     };
-    let mut response = client.get(url).send().await.map_err(|e| {
-        let e = e.without_url();
-        unreachable(match std::error::Error::source(&e) {
-            Some(s) => format!("{e}: {s}"),
-            None => e.to_string(),
-        })
-    })?;
+    let mut response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| unreachable(crate::deliver::rest::error_chain(&e.without_url())))?;
     let status = response.status();
     if status.is_server_error() {
         return Err(unreachable(format!("HTTP {}", status.as_u16())));
