@@ -44,14 +44,7 @@ pub(crate) fn switches(switches: &[SwitchConfig], errs: &mut Errors) {
             }
         }
         if let Some(zone) = &s.timezone {
-            if zone.parse::<chrono_tz::Tz>().is_err() {
-                errs.push(
-                    format!("{key}.timezone"),
-                    format!(
-                        "unknown time zone {zone:?}; use an IANA name such as \"Europe/London\""
-                    ),
-                );
-            }
+            time_zone(zone, &format!("{key}.timezone"), errs);
         }
         if s.kind == SwitchKind::Asterisk && s.username.as_deref().unwrap_or("").is_empty() {
             errs.push(
@@ -230,6 +223,10 @@ pub(crate) fn application(
             "must be longer than 0s",
         );
     }
+    let timezone = match &raw.timezone {
+        Some(zone) => time_zone(zone, &format!("{key}.timezone"), errs),
+        None => None,
+    };
     let services = services
         .into_iter()
         .filter_map(|(k, s)| super::service::service(s, &k, queue, templates, errs))
@@ -244,8 +241,21 @@ pub(crate) fn application(
         recording_url_secret: raw.recording_url_secret,
         next_recording_url_secret: raw.next_recording_url_secret,
         recording_url_expiry,
+        timezone: timezone.unwrap_or(chrono_tz::Tz::UTC),
         services,
     }
+}
+
+/// An IANA time zone name, or an error naming `key`.
+fn time_zone(zone: &str, key: &str, errs: &mut Errors) -> Option<chrono_tz::Tz> {
+    let parsed = zone.parse::<chrono_tz::Tz>().ok();
+    if parsed.is_none() {
+        errs.push(
+            key,
+            format!("unknown time zone {zone:?}; use an IANA name such as \"Europe/London\""),
+        );
+    }
+    parsed
 }
 
 /// The effective rule; nothing written means `postcall_app` = the name.
