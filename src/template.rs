@@ -183,6 +183,21 @@ impl TemplateChecker {
     /// syntax, names outside `call`/`vars`, `call.X` that is no record field.
     /// On success, the template rendered with [`CallRecord::sample`].
     pub fn check(&self, source: &str) -> Result<Checked, Vec<String>> {
+        self.check_with(source, &[])
+    }
+
+    /// [`Self::check`] for an application's `recording_url`, which also
+    /// sees `path` and `file` (the sample's recording).
+    pub fn check_recording_link(&self, source: &str) -> Result<Checked, Vec<String>> {
+        let sample = CallRecord::sample();
+        let path = sample.recordings.first().map_or("", |r| r.path.as_str());
+        let file = path.rsplit(['/', '\\']).next().unwrap_or(path);
+        self.check_with(source, &[("path", path), ("file", file)])
+    }
+
+    /// [`Self::check`] with `extra` names beside the context's, rendered
+    /// with the values given.
+    fn check_with(&self, source: &str, extra: &[(&str, &str)]) -> Result<Checked, Vec<String>> {
         let template = self
             .env
             .template_from_str(source)
@@ -197,7 +212,10 @@ impl TemplateChecker {
         for name in &names {
             let mut parts = name.split('.');
             let top = parts.next().unwrap_or_default();
-            if self.env.globals().any(|(g, _)| g == top) || assigned.contains(&top) {
+            if self.env.globals().any(|(g, _)| g == top)
+                || assigned.contains(&top)
+                || extra.iter().any(|(n, _)| *n == top)
+            {
                 continue;
             }
             if !CONTEXT_NAMES.contains(&top) {
@@ -218,8 +236,12 @@ impl TemplateChecker {
             problems.dedup();
             return Err(problems);
         }
+        let mut context = self.sample_context.clone();
+        for (name, value) in extra {
+            context[*name] = Value::from(*value);
+        }
         let rendered = template
-            .render(&self.sample_context)
+            .render(&context)
             .map_err(|e| vec![format!("template does not render: {}", syntax_message(&e))])?;
         Ok(Checked {
             rendered,
@@ -377,6 +399,19 @@ mod tests {
         );
         let bad = render("{{ call.caller_name|local }}", berlin).unwrap_err();
         assert!(bad.contains("not an RFC 3339 time"), "{bad}");
+    }
+
+    #[test]
+    fn a_recording_link_sees_path_and_file() {
+        let checker = TemplateChecker::new();
+        let ok = checker
+            .check_recording_link("https://f.example{{ path }}?f={{ file }}")
+            .unwrap();
+        assert_eq!(
+            ok.rendered,
+            "https://f.example/var/lib/freeswitch/recordings/dd4e0193.wav?f=dd4e0193.wav"
+        );
+        assert!(checker.check("{{ path }}").is_err(), "only recording links");
     }
 
     #[test]

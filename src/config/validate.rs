@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use super::app::{ApplicationConfig, Filters};
 pub(crate) use super::checks::Errors;
-use super::checks::{absolute_url, check_secret, list, template};
+use super::checks::{absolute_url, check_secret, list, reported};
 use super::raw::{
     CallsConfig, MatchRule, QueueConfig, RawApplication, RawService, SwitchConfig,
     DEFAULT_RECORDING_URL_EXPIRY,
@@ -198,7 +198,7 @@ pub(crate) fn application(
     let filters = filters(raw.filters, &format!("{key}.filters"), errs);
     if let Some(url) = &raw.recording_url {
         let k = format!("{key}.recording_url");
-        if let Some(checked) = template(templates, url, &k, errs) {
+        if let Some(checked) = reported(templates.check_recording_link(url), &k, errs) {
             absolute_url(&checked, &k, errs);
         }
     }
