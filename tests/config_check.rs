@@ -508,9 +508,7 @@ fn a_url_from_a_channel_variable_passes_check_in_the_plain_form() {
     // A recording link sees `path` and `file`, as README says.
     let out = check(
         dir.path(),
-        &format!(
-            "[queue]\npath = \"q.sqlite3\"\n[[applications]]\nname = \"a\"\ninclude_recordings = true\nrecording_url = \"https://files.example.com{{{{ path }}}}?f={{{{ file }}}}\"\n[[applications.services]]\nname = \"s\"\nurl = \"http://127.0.0.1:9/h\"\n"
-        ),
+        "[queue]\npath = \"q.sqlite3\"\n[[applications]]\nname = \"a\"\ninclude_recordings = true\nrecording_url = \"https://files.example.com{{ path }}?f={{ file }}\"\n[[applications.services]]\nname = \"s\"\nurl = \"http://127.0.0.1:9/h\"\n",
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
