@@ -603,3 +603,60 @@ fn seed_003_transfers_for_the_call_centre_captures() {
         "blind and attended, answered and busy, both switches"
     );
 }
+
+/// A per-call URL from a channel variable in the plain form, through the
+/// configuration's plan to a real receiver; without the variable, the
+/// stated fallback or a dead delivery that says why.
+#[tokio::test]
+async fn a_per_call_url_from_a_channel_variable() {
+    let rx = support::http::Receiver::ok().await;
+    let config = |url: &str| {
+        postcall::config::Config::from_toml_str(&format!(
+            "[[applications]]\nname = \"a\"\n[[applications.services]]\nname = \"s\"\nurl = \"{url}\"\n"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let attempt = |config: postcall::config::Config, vars: BTreeMap<String, String>| async move {
+        let (app, service) = config.service("s").unwrap();
+        let plan = postcall::deliver::plan::service_plan(app, service).unwrap();
+        postcall::deliver::attempt(
+            &plan,
+            &postcall::deliver::rest::ClientCache::new(),
+            &CallRecord::sample(),
+            &vars,
+            "delivery-1",
+            chrono::Utc::now(),
+        )
+        .await
+    };
+    let with_var: BTreeMap<String, String> = [("crm_url".to_string(), rx.url("/tenant-7"))].into();
+
+    let plain = config("{{ vars.crm_url }}/calls/{{ call.call_id }}");
+    let report = attempt(plain.clone(), with_var.clone()).await;
+    assert!(report.error.is_none(), "{:?}", report.error);
+    assert_eq!(
+        rx.requests().last().unwrap().path(),
+        "/tenant-7/calls/dd4e0193-b8d0-47f7-9fb2-59d186ed06e1"
+    );
+
+    let report = attempt(plain, BTreeMap::new()).await;
+    assert!(
+        matches!(
+            report.verdict,
+            postcall::deliver::policy::Verdict::Dead { .. }
+        ),
+        "{:?}",
+        report.verdict
+    );
+    let error = report.error.unwrap();
+    assert!(error.contains("empty for this call"), "{error}");
+
+    let fallback = rx.url("/default");
+    let with_fallback = config(&format!("{{{{ vars.crm_url or '{fallback}' }}}}/calls"));
+    let before = rx.requests().len();
+    let report = attempt(with_fallback, BTreeMap::new()).await;
+    assert!(report.error.is_none(), "{:?}", report.error);
+    let got = rx.requests();
+    assert_eq!(got.len(), before + 1, "dead deliveries sent nothing");
+    assert_eq!(got.last().unwrap().path(), "/default/calls");
+}
