@@ -3,21 +3,31 @@
 //! [`context`], and the [`TemplateChecker`] that `postcall check` runs on
 //! every template of the configuration.
 //!
-//! Templates are minijinja over a context of two names: `call` (the call
-//! record as JSON) and `vars` (the application leg's raw variables). Delivery
-//! renders with the same [`environment`], so what `check` accepts is what is
-//! sent.
+//! Templates are minijinja over a context of three names: `call` (the call
+//! record as JSON), `vars` (the application leg's raw variables) and
+//! `timezone` (the application's time zone name, `UTC` unless configured).
+//! Beside minijinja's own filters there are `tojson`, `urlencode`, `e164`
+//! (the number when it is E.164, else none) and `local` (an RFC 3339 time
+//! in the application's time zone, or in the zone given as argument).
+//! Delivery renders with the same [`environment`], so what `check` accepts
+//! is what is sent.
 
+use chrono::{DateTime, SecondsFormat};
+use chrono_tz::Tz;
 use minijinja::value::Value as TemplateValue;
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use minijinja::{AutoEscape, Environment, ErrorKind, State, UndefinedBehavior};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+use crate::call::numbers::to_e164;
 use crate::call::record::CallRecord;
 
 /// The names a template can use at the top level.
-pub const CONTEXT_NAMES: [&str; 2] = ["call", "vars"];
+pub const CONTEXT_NAMES: [&str; 3] = ["call", "vars", TIMEZONE];
+
+/// The context name of the application's time zone, which `local` reads.
+pub const TIMEZONE: &str = "timezone";
 
 /// What is left unencoded in a URL component: RFC 3986 unreserved.
 pub const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -61,6 +71,8 @@ pub fn environment() -> Environment<'static> {
             ))
         },
     );
+    env.add_filter("e164", e164);
+    env.add_filter("local", local);
     env.set_formatter(|out, state, value| {
         let escape = state.auto_escape();
         if escape != AutoEscape::Json && (value.is_none() || value.is_undefined()) {
@@ -82,11 +94,64 @@ pub fn environment() -> Environment<'static> {
     env
 }
 
-/// The render context: `{ call: <record as JSON>, vars: {...} }`.
-pub fn context(record: &CallRecord, vars: &BTreeMap<String, String>) -> Value {
+/// `{{ x|e164 }}`: `x` when it is an E.164 number (`+` and 7–15 digits),
+/// else none, so a receiver that expects E.164 or null never gets an
+/// extension.
+fn e164(value: TemplateValue) -> TemplateValue {
+    match value.as_str().and_then(|s| to_e164(s, None)) {
+        Some(number) => TemplateValue::from(number),
+        None => TemplateValue::from(()),
+    }
+}
+
+/// `{{ t|local }}` / `{{ t|local("America/New_York") }}`: the RFC 3339 time
+/// `t` in the application's time zone (or the one given), to the second,
+/// with its offset (`2025-10-27T10:59:46+01:00`); none stays none.
+fn local(
+    state: &State,
+    value: TemplateValue,
+    zone: Option<String>,
+) -> Result<TemplateValue, minijinja::Error> {
+    if value.is_none() || value.is_undefined() {
+        return Ok(TemplateValue::from(()));
+    }
+    let zone = match zone {
+        Some(z) => z,
+        None => state
+            .lookup(TIMEZONE)
+            .and_then(|z| z.as_str().map(str::to_string))
+            .unwrap_or_else(|| "UTC".into()),
+    };
+    let tz: Tz = zone.parse().map_err(|_| {
+        minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            format!("local: {zone:?} is not an IANA time zone"),
+        )
+    })?;
+    let text = value.as_str().ok_or_else(|| {
+        minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            "local: the value is not a time",
+        )
+    })?;
+    let time = DateTime::parse_from_rfc3339(text).map_err(|e| {
+        minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            format!("local: {text:?} is not an RFC 3339 time: {e}"),
+        )
+    })?;
+    Ok(TemplateValue::from(
+        time.with_timezone(&tz)
+            .to_rfc3339_opts(SecondsFormat::Secs, false),
+    ))
+}
+
+/// The render context: `{ call: <record as JSON>, vars: {...}, timezone }`.
+pub fn context(record: &CallRecord, vars: &BTreeMap<String, String>, timezone: Tz) -> Value {
     serde_json::json!({
         "call": serde_json::to_value(record).unwrap_or(Value::Null),
         "vars": vars,
+        TIMEZONE: timezone.name(),
     })
 }
 
@@ -106,7 +171,7 @@ impl Default for TemplateChecker {
 impl TemplateChecker {
     pub fn new() -> Self {
         let record = CallRecord::sample();
-        let sample_context = context(&record, &record.variables);
+        let sample_context = context(&record, &record.variables, Tz::UTC);
         TemplateChecker {
             env: environment(),
             sample: sample_context["call"].clone(),
@@ -118,6 +183,21 @@ impl TemplateChecker {
     /// syntax, names outside `call`/`vars`, `call.X` that is no record field.
     /// On success, the template rendered with [`CallRecord::sample`].
     pub fn check(&self, source: &str) -> Result<Checked, Vec<String>> {
+        self.check_with(source, &[])
+    }
+
+    /// [`Self::check`] for an application's `recording_url`, which also
+    /// sees `path` and `file` (the sample's recording).
+    pub fn check_recording_link(&self, source: &str) -> Result<Checked, Vec<String>> {
+        let sample = CallRecord::sample();
+        let path = sample.recordings.first().map_or("", |r| r.path.as_str());
+        let file = path.rsplit(['/', '\\']).next().unwrap_or(path);
+        self.check_with(source, &[("path", path), ("file", file)])
+    }
+
+    /// [`Self::check`] with `extra` names beside the context's, rendered
+    /// with the values given.
+    fn check_with(&self, source: &str, extra: &[(&str, &str)]) -> Result<Checked, Vec<String>> {
         let template = self
             .env
             .template_from_str(source)
@@ -132,12 +212,15 @@ impl TemplateChecker {
         for name in &names {
             let mut parts = name.split('.');
             let top = parts.next().unwrap_or_default();
-            if self.env.globals().any(|(g, _)| g == top) || assigned.contains(&top) {
+            if self.env.globals().any(|(g, _)| g == top)
+                || assigned.contains(&top)
+                || extra.iter().any(|(n, _)| *n == top)
+            {
                 continue;
             }
             if !CONTEXT_NAMES.contains(&top) {
                 problems.push(format!(
-                    "unknown template variable `{top}`; templates see `call` (the call record) and `vars` (the leg's variables)"
+                    "unknown template variable `{top}`; templates see `call` (the call record), `vars` (the leg's variables) and `timezone`"
                 ));
                 continue;
             }
@@ -153,8 +236,12 @@ impl TemplateChecker {
             problems.dedup();
             return Err(problems);
         }
+        let mut context = self.sample_context.clone();
+        for (name, value) in extra {
+            context[*name] = Value::from(*value);
+        }
         let rendered = template
-            .render(&self.sample_context)
+            .render(&context)
             .map_err(|e| vec![format!("template does not render: {}", syntax_message(&e))])?;
         Ok(Checked {
             rendered,
@@ -268,6 +355,63 @@ mod tests {
             assigned_names("{%- set a = 1 %}{% set (b, c) = x %}{%set d%}x{%endset%}{% setting %}"),
             ["a", "b", "c", "d"]
         );
+    }
+
+    #[test]
+    fn e164_keeps_e164_numbers_only() {
+        let r = |src: &str| TemplateChecker::new().check(src).unwrap().rendered;
+        assert_eq!(r("{{ call.from|e164 }}"), "+15551230001");
+        // The sample's raw dialled number is not E.164: none (empty here).
+        assert_eq!(r("{{ call.to_raw|e164 }}|{{ call.amd_result|e164 }}"), "|");
+        assert_eq!(r("{{ '1001'|e164 is none }}"), "True");
+    }
+
+    #[test]
+    fn local_renders_times_in_the_time_zone() {
+        let env = environment();
+        let record = CallRecord::sample();
+        let render = |src: &str, zone: Tz| {
+            env.render_str(src, context(&record, &record.variables, zone))
+                .map_err(|e| e.to_string())
+        };
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        // 06:45:35Z in November is 07:45:35 in Berlin (CET, +01:00).
+        assert_eq!(
+            render("{{ call.started_at|local }} {{ timezone }}", berlin).unwrap(),
+            "2026-11-24T07:45:35+01:00 Europe/Berlin"
+        );
+        assert_eq!(
+            render("{{ call.started_at|local }}", Tz::UTC).unwrap(),
+            "2026-11-24T06:45:35+00:00"
+        );
+        assert_eq!(
+            render("{{ call.started_at|local('America/New_York') }}", berlin).unwrap(),
+            "2026-11-24T01:45:35-05:00"
+        );
+        assert_eq!(
+            render("{{ call.amd_result|local is none }}", berlin).unwrap(),
+            "True"
+        );
+        let bad = render("{{ call.started_at|local('Mars/Base') }}", berlin).unwrap_err();
+        assert!(
+            bad.contains("\"Mars/Base\" is not an IANA time zone"),
+            "{bad}"
+        );
+        let bad = render("{{ call.caller_name|local }}", berlin).unwrap_err();
+        assert!(bad.contains("not an RFC 3339 time"), "{bad}");
+    }
+
+    #[test]
+    fn a_recording_link_sees_path_and_file() {
+        let checker = TemplateChecker::new();
+        let ok = checker
+            .check_recording_link("https://f.example{{ path }}?f={{ file }}")
+            .unwrap();
+        assert_eq!(
+            ok.rendered,
+            "https://f.example/var/lib/freeswitch/recordings/dd4e0193.wav?f=dd4e0193.wav"
+        );
+        assert!(checker.check("{{ path }}").is_err(), "only recording links");
     }
 
     #[test]

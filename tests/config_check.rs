@@ -535,5 +535,58 @@ fn every_contrib_template_passes_check() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 3, "the three seed shapes");
+    assert_eq!(checked, 3, "the seed shapes: 001, 002 (and 003), 004");
+}
+
+#[test]
+fn an_applications_time_zone_is_checked_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = |zone: &str| {
+        format!(
+            "[queue]\npath = \"q.sqlite3\"\n[[applications]]\nname = \"a\"\ntimezone = \"{zone}\"\n[[applications.services]]\nname = \"s\"\nurl = \"http://127.0.0.1:9/h\"\n"
+        )
+    };
+    let out = check(dir.path(), &app("Mars/Olympus"));
+    assert_eq!(out.status.code(), Some(EXIT_CONFIG));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("applications[0].timezone: unknown time zone \"Mars/Olympus\""),
+        "{err}"
+    );
+    let out = check(dir.path(), &app("Europe/Berlin"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("timezone = \"Europe/Berlin\""),
+        "the effective config shows it: {}",
+        text(&out.stdout)
+    );
+}
+
+/// A per-call URL from a channel variable in the plain form: the sample
+/// call has no such variable, and check does not refuse the URL for it.
+#[test]
+fn a_url_from_a_channel_variable_passes_check_in_the_plain_form() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in [
+        "{{ vars.crm_url }}/calls/{{ call.call_id }}",
+        "{{ vars.crm_url or 'https://crm.example.com' }}/calls",
+    ] {
+        let out = check(
+            dir.path(),
+            &format!(
+                "[queue]\npath = \"q.sqlite3\"\n{}",
+                app_with_service("").replace(
+                    "url = \"https://crm.example.com/calls\"",
+                    &format!("url = \"{url}\""),
+                )
+            ),
+        );
+        assert_eq!(out.status.code(), Some(0), "{url}: {}", text(&out.stderr));
+    }
+    // A recording link sees `path` and `file`, as README says.
+    let out = check(
+        dir.path(),
+        "[queue]\npath = \"q.sqlite3\"\n[[applications]]\nname = \"a\"\ninclude_recordings = true\nrecording_url = \"https://files.example.com{{ path }}?f={{ file }}\"\n[[applications.services]]\nname = \"s\"\nurl = \"http://127.0.0.1:9/h\"\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }

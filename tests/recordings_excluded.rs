@@ -1,11 +1,12 @@
 //! `include_recordings = false`: nothing about the call's recordings reaches
 //! the application's services (`recordings: []`, `recording_url: null`,
-//! no path anywhere in the body); with `include_recordings = true` they are
-//! sent. Real pool, real SQLite outbox, a real receiver.
+//! no path anywhere in the body, a transfer's recordings included); with
+//! `include_recordings = true` they are sent, each transfer's with its own
+//! link. Real pool, real SQLite outbox, a real receiver.
 
 mod support;
 
-use postcall::call::record::CallRecord;
+use postcall::call::record::{CallRecord, Status, Transfer, TransferKind};
 use support::http::Receiver;
 use support::pipeline::{deliver_until_drained, one_service_config};
 
@@ -14,8 +15,25 @@ use support::pipeline::{deliver_until_drained, one_service_config};
 async fn delivered_body(app_keys: &str) -> (serde_json::Value, String) {
     let receiver = Receiver::ok().await;
     let config = one_service_config(app_keys, &receiver.url("/calls"));
-    let record = CallRecord::sample();
+    let mut record = CallRecord::sample();
     assert!(!record.recordings.is_empty(), "the sample has a recording");
+    let mut target = record.recordings[0].clone();
+    target.path = "/var/lib/freeswitch/recordings/target.wav".into();
+    record.transfers = vec![Transfer {
+        id: "target-leg".into(),
+        kind: TransferKind::Blind,
+        status: Status::Completed,
+        transfer_to: Some("2001".into()),
+        channel: None,
+        started_at: record.answered_at,
+        answered_at: record.answered_at,
+        ended_at: record.ended_at,
+        duration_seconds: Some(2),
+        talk_time_seconds: 2,
+        hangup_cause: None,
+        recordings: vec![target],
+        recording_url: None,
+    }];
     let run = deliver_until_drained(&config, record, None).await;
     assert_eq!(run.stats.delivered, 1);
     let got = receiver.requests();
@@ -35,7 +53,7 @@ async fn an_application_without_recordings_sends_nothing_about_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_application_with_recordings_sends_them() {
     let (body, text) = delivered_body(
-        "include_recordings = true\nrecording_url = \"https://files.example/{{ call.call_id }}.wav\"",
+        "include_recordings = true\nrecording_url = \"https://files.example/{{ file }}\"",
     )
     .await;
     let recordings = body["recordings"].as_array().unwrap();
@@ -45,4 +63,14 @@ async fn an_application_with_recordings_sends_them() {
         .as_str()
         .unwrap()
         .starts_with("https://files.example/"));
+    let transfer = &body["transfers"][0];
+    assert_eq!(
+        transfer["recordings"].as_array().unwrap().len(),
+        1,
+        "{text}"
+    );
+    assert_eq!(
+        transfer["recording_url"], "https://files.example/target.wav",
+        "{text}"
+    );
 }

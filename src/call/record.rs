@@ -303,6 +303,11 @@ pub struct Transfer {
     pub hangup_cause: Option<String>,
     /// Recordings made on the target's legs.
     pub recordings: Vec<Recording>,
+    /// Link to the target's first recording, from the application's
+    /// `recording_url` template; only when the application includes
+    /// recordings.
+    #[serde(default)]
+    pub recording_url: Option<String>,
 }
 
 impl CallRecord {

@@ -31,7 +31,15 @@ pub struct ApplicationConfig {
     pub next_recording_url_secret: Option<Secret>,
     #[serde(with = "duration")]
     pub recording_url_expiry: Duration,
+    /// The time zone of the templates' `local` filter and `timezone` name
+    /// (times a payload shape gives in local time); default UTC.
+    #[serde(serialize_with = "zone_name")]
+    pub timezone: chrono_tz::Tz,
     pub services: Vec<ServiceConfig>,
+}
+
+fn zone_name<S: serde::Serializer>(zone: &chrono_tz::Tz, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(zone.name())
 }
 
 /// Which of an application's calls are sent.

@@ -36,7 +36,16 @@ pub(super) fn template(
     key: &str,
     errs: &mut Errors,
 ) -> Option<Checked> {
-    match templates.check(source) {
+    reported(templates.check(source), key, errs)
+}
+
+/// A check's result: the rendering, or its problems pushed under `key`.
+pub(super) fn reported(
+    result: Result<Checked, Vec<String>>,
+    key: &str,
+    errs: &mut Errors,
+) -> Option<Checked> {
+    match result {
         Ok(checked) => Some(checked),
         Err(problems) => {
             for p in problems {

@@ -269,6 +269,9 @@ pub(crate) struct RawApplication {
     /// How long a signed recording link is valid.
     #[serde(default, with = "durations_opt_one")]
     pub recording_url_expiry: Option<Duration>,
+    /// IANA time zone of the templates' local times (`Europe/Berlin`).
+    #[serde(default)]
+    pub timezone: Option<String>,
     /// `[[applications.services]]`: taken out and read one by one before
     /// this table is deserialised; named here so that error messages list it.
     #[serde(default, rename = "services")]

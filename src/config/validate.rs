@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use super::app::{ApplicationConfig, Filters};
 pub(crate) use super::checks::Errors;
-use super::checks::{absolute_url, check_secret, list, template};
+use super::checks::{absolute_url, check_secret, list, reported};
 use super::raw::{
     CallsConfig, MatchRule, QueueConfig, RawApplication, RawService, SwitchConfig,
     DEFAULT_RECORDING_URL_EXPIRY,
@@ -44,14 +44,7 @@ pub(crate) fn switches(switches: &[SwitchConfig], errs: &mut Errors) {
             }
         }
         if let Some(zone) = &s.timezone {
-            if zone.parse::<chrono_tz::Tz>().is_err() {
-                errs.push(
-                    format!("{key}.timezone"),
-                    format!(
-                        "unknown time zone {zone:?}; use an IANA name such as \"Europe/London\""
-                    ),
-                );
-            }
+            time_zone(zone, &format!("{key}.timezone"), errs);
         }
         if s.kind == SwitchKind::Asterisk && s.username.as_deref().unwrap_or("").is_empty() {
             errs.push(
@@ -205,7 +198,7 @@ pub(crate) fn application(
     let filters = filters(raw.filters, &format!("{key}.filters"), errs);
     if let Some(url) = &raw.recording_url {
         let k = format!("{key}.recording_url");
-        if let Some(checked) = template(templates, url, &k, errs) {
+        if let Some(checked) = reported(templates.check_recording_link(url), &k, errs) {
             absolute_url(&checked, &k, errs);
         }
     }
@@ -230,6 +223,10 @@ pub(crate) fn application(
             "must be longer than 0s",
         );
     }
+    let timezone = match &raw.timezone {
+        Some(zone) => time_zone(zone, &format!("{key}.timezone"), errs),
+        None => None,
+    };
     let services = services
         .into_iter()
         .filter_map(|(k, s)| super::service::service(s, &k, queue, templates, errs))
@@ -244,8 +241,21 @@ pub(crate) fn application(
         recording_url_secret: raw.recording_url_secret,
         next_recording_url_secret: raw.next_recording_url_secret,
         recording_url_expiry,
+        timezone: timezone.unwrap_or(chrono_tz::Tz::UTC),
         services,
     }
+}
+
+/// An IANA time zone name, or an error naming `key`.
+fn time_zone(zone: &str, key: &str, errs: &mut Errors) -> Option<chrono_tz::Tz> {
+    let parsed = zone.parse::<chrono_tz::Tz>().ok();
+    if parsed.is_none() {
+        errs.push(
+            key,
+            format!("unknown time zone {zone:?}; use an IANA name such as \"Europe/London\""),
+        );
+    }
+    parsed
 }
 
 /// The effective rule; nothing written means `postcall_app` = the name.

@@ -58,11 +58,19 @@ fn push(errors: &mut Vec<ConfigError>, key: String, reason: String) {
 }
 
 /// Compiles and renders the service the way a delivery does, over the
-/// sample call record, so what would fail at send time fails `check`.
+/// sample call record, so what would fail at send time fails `check`. A
+/// channel variable the URL reads and the sample lacks stands for a URL:
+/// the dialplan's values are not known here.
 fn dry_render(service: &RestService, key: &str, errors: &mut Vec<ConfigError>) {
     let sample = CallRecord::sample();
-    let rendered = CompiledRequest::compile(&request_spec(service))
-        .and_then(|request| request.render(&sample, &sample.variables));
+    let rendered = CompiledRequest::compile(&request_spec(service)).and_then(|request| {
+        let mut vars = sample.variables.clone();
+        for name in request.url_variables() {
+            vars.entry(name)
+                .or_insert_with(|| "https://channel-variable.invalid".into());
+        }
+        request.render(&sample, &vars)
+    });
     if let Err(e) = rendered {
         push(
             errors,

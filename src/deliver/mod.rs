@@ -84,6 +84,36 @@ impl AttemptReport {
     }
 }
 
+/// The record as the plan sends it: without recordings when the application
+/// does not include them, else with the call's and each transfer's
+/// `recording_url` made from the application's template at `now`.
+fn fill_recording_links(
+    plan: &ServicePlan,
+    record: &mut CallRecord,
+    vars: &BTreeMap<String, String>,
+    now: DateTime<Utc>,
+) -> Result<(), render::RenderError> {
+    if !plan.include_recordings {
+        record.recordings.clear();
+        for t in &mut record.transfers {
+            t.recordings.clear();
+        }
+    }
+    record.recording_url = None;
+    for t in &mut record.transfers {
+        t.recording_url = None;
+    }
+    let Some(link) = &plan.recording else {
+        return Ok(());
+    };
+    record.recording_url = link.render(record, vars, now.timestamp())?;
+    let links = link.render_transfers(record, vars, now.timestamp())?;
+    for (t, url) in record.transfers.iter_mut().zip(links) {
+        t.recording_url = url;
+    }
+    Ok(())
+}
+
 /// One attempt: fills `recording_url`, renders the plan's request for
 /// `record`, signs it for `delivery_id` at `now`, sends it and classifies
 /// the result. Never panics on the record's content: a template or signing
@@ -97,16 +127,9 @@ pub async fn attempt(
     now: DateTime<Utc>,
 ) -> AttemptReport {
     let mut record = record.clone();
-    if !plan.include_recordings {
-        record.recordings.clear();
+    if let Err(e) = fill_recording_links(plan, &mut record, vars, now) {
+        return render_failure(plan, &e);
     }
-    record.recording_url = match &plan.recording {
-        None => None,
-        Some(link) => match link.render(&record, vars, now.timestamp()) {
-            Ok(url) => url,
-            Err(e) => return render_failure(plan, &e),
-        },
-    };
     let rendered = match &plan.soap {
         Some(soap) => soap::render(&plan.request, soap, &record, vars),
         None => plan.request.render(&record, vars),

@@ -182,7 +182,9 @@ pub fn service_plan_with(
             )
         }
     };
-    let request = CompiledRequest::compile(&spec).map_err(|e| e.to_string())?;
+    let request = CompiledRequest::compile(&spec)
+        .map_err(|e| e.to_string())?
+        .with_timezone(app.timezone);
     let auth = service
         .auth
         .iter()

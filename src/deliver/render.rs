@@ -6,6 +6,12 @@
 //!
 //! - **URL**: every `{{ … }}` is percent-encoded as a URL component (`/`,
 //!   `?`, `&`, `=`, `#` included); mark a value `|safe` to insert it as is.
+//!   A value at the very start of the URL supplies its scheme and host and
+//!   is inserted as is: `{{ vars.crm_url }}/calls` works for a per-call URL
+//!   from a channel variable. When that value is empty for a call the
+//!   delivery fails permanently (dead, retryable) with a message saying so;
+//!   the stated fallback is written in the template:
+//!   `{{ vars.crm_url or "https://crm.example.com/hook" }}/calls`.
 //! - **Parameters**: rendered raw, then serialised by a form-urlencoded
 //!   serializer into the body for POST, into the query for every other
 //!   method.
@@ -21,14 +27,15 @@
 //! A template that fails at send time is a permanent failure with a message
 //! naming the part (`url`, `header X-Foo`, `param id`, `body`), never a panic.
 
+use chrono_tz::Tz;
 use minijinja::value::Value;
-use minijinja::Environment;
+use minijinja::{Environment, ErrorKind};
 use percent_encoding::{utf8_percent_encode, AsciiSet};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use url::Url;
 
-use crate::call::record::CallRecord;
+use crate::call::record::{CallRecord, Recording};
 use crate::deliver::sign::{check_header, hmac_sha256_hex, HeaderProblem};
 use crate::template::{environment, COMPONENT};
 
@@ -139,6 +146,72 @@ pub struct CompiledRequest {
     param_names: Vec<String>,
     body_name: Option<&'static str>,
     content_type: String,
+    timezone: Tz,
+}
+
+/// The filter the leading value of a URL template is wrapped in.
+const URL_BASE: &str = "postcall_url_base";
+
+/// `{{ x }}{rest}` at the start of a URL template becomes
+/// `{{ (x)|postcall_url_base }}{rest}`: that value is the URL's scheme and
+/// host, not a component. Anything else is left alone.
+fn leading_value_as_base(source: &str) -> String {
+    let start = source.len() - source.trim_start().len();
+    let Some(body) = source[start..].strip_prefix("{{") else {
+        return source.to_string();
+    };
+    let Some(end) = body.find("}}") else {
+        return source.to_string();
+    };
+    let inner = &body[..end];
+    // A `}}` inside a string literal: not the tag's end; leave it alone.
+    if inner.matches('"').count() % 2 == 1 || inner.matches('\'').count() % 2 == 1 {
+        return source.to_string();
+    }
+    let (open, inner) = match inner.strip_prefix(['-', '+']) {
+        Some(rest) => (&inner[..1], rest),
+        None => ("", inner),
+    };
+    let (inner, close) = match inner.strip_suffix(['-', '+']) {
+        Some(rest) => (rest, &inner[inner.len() - 1..]),
+        None => (inner, ""),
+    };
+    if inner.trim().is_empty() {
+        return source.to_string();
+    }
+    format!(
+        "{}{{{{{open} ({}) | {URL_BASE} {close}}}}}{}",
+        &source[..start],
+        inner.trim(),
+        &body[end + 2..]
+    )
+}
+
+/// The leading value of a URL, inserted as is; an empty one is an error
+/// that says what to write.
+fn url_base(value: Value) -> Result<Value, minijinja::Error> {
+    let text = if value.is_none() || value.is_undefined() {
+        String::new()
+    } else {
+        value.to_string()
+    };
+    if text.trim().is_empty() {
+        return Err(minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            "the value at the start of the URL is empty for this call; \
+             write a fallback as {{ vars.x or \"https://…\" }}",
+        ));
+    }
+    Ok(Value::from_safe_string(text.trim().to_string()))
+}
+
+/// The template context of one call.
+fn call_context(record: &CallRecord, vars: &BTreeMap<String, String>, timezone: Tz) -> Value {
+    minijinja::context! {
+        call => Value::from_serialize(record),
+        vars => Value::from_serialize(vars),
+        timezone => timezone.name(),
+    }
 }
 
 impl std::fmt::Debug for CompiledRequest {
@@ -156,6 +229,7 @@ impl CompiledRequest {
     /// that does not compile.
     pub fn compile(spec: &RequestSpec) -> Result<CompiledRequest, RenderError> {
         let mut env = environment();
+        env.add_filter(URL_BASE, url_base);
         let add = |env: &mut Environment<'static>, name: String, part: String, source: &str| {
             env.add_template_owned(name, source.to_string())
                 .map_err(|e| RenderError::Compile {
@@ -163,7 +237,12 @@ impl CompiledRequest {
                     message: e.to_string(),
                 })
         };
-        add(&mut env, "url".into(), "url".into(), &spec.url)?;
+        add(
+            &mut env,
+            "url".into(),
+            "url".into(),
+            &leading_value_as_base(&spec.url),
+        )?;
         let mut header_names = Vec::new();
         for (i, (name, value)) in spec.headers.iter().enumerate() {
             if check_header(name, "") == Err(HeaderProblem::Name) {
@@ -209,7 +288,28 @@ impl CompiledRequest {
             param_names,
             body_name,
             content_type,
+            timezone: Tz::UTC,
         })
+    }
+
+    /// The time zone the templates' `local` filter and `timezone` use.
+    pub fn with_timezone(mut self, timezone: Tz) -> Self {
+        self.timezone = timezone;
+        self
+    }
+
+    /// The channel variables the URL template reads (`vars.NAME` → NAME).
+    pub fn url_variables(&self) -> Vec<String> {
+        let Ok(template) = self.env.get_template("url") else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = template
+            .undeclared_variables(true)
+            .into_iter()
+            .filter_map(|n| n.strip_prefix("vars.").map(str::to_string))
+            .collect();
+        names.sort();
+        names
     }
 
     /// Renders only the parameters, raw, in order (a SOAP service's parts,
@@ -219,10 +319,7 @@ impl CompiledRequest {
         record: &CallRecord,
         vars: &BTreeMap<String, String>,
     ) -> Result<Vec<(String, String)>, RenderError> {
-        let ctx = minijinja::context! {
-            call => Value::from_serialize(record),
-            vars => Value::from_serialize(vars),
-        };
+        let ctx = call_context(record, vars, self.timezone);
         let mut params = Vec::with_capacity(self.param_names.len());
         for (i, name) in self.param_names.iter().enumerate() {
             let value = self
@@ -244,10 +341,7 @@ impl CompiledRequest {
         record: &CallRecord,
         vars: &BTreeMap<String, String>,
     ) -> Result<RenderedRequest, RenderError> {
-        let ctx = minijinja::context! {
-            call => Value::from_serialize(record),
-            vars => Value::from_serialize(vars),
-        };
+        let ctx = call_context(record, vars, self.timezone);
         let render = |name: &str, part: &dyn Fn() -> String| {
             self.env
                 .get_template(name)
@@ -416,7 +510,32 @@ impl RecordingLink {
         vars: &BTreeMap<String, String>,
         now: i64,
     ) -> Result<Option<String>, RenderError> {
-        let Some(recording) = record.recordings.first() else {
+        self.render_for(record.recordings.first(), record, vars, now)
+    }
+
+    /// The link for each transfer's first recording, in the record's order
+    /// (`None` for a transfer without one).
+    pub fn render_transfers(
+        &self,
+        record: &CallRecord,
+        vars: &BTreeMap<String, String>,
+        now: i64,
+    ) -> Result<Vec<Option<String>>, RenderError> {
+        record
+            .transfers
+            .iter()
+            .map(|t| self.render_for(t.recordings.first(), record, vars, now))
+            .collect()
+    }
+
+    fn render_for(
+        &self,
+        recording: Option<&Recording>,
+        record: &CallRecord,
+        vars: &BTreeMap<String, String>,
+        now: i64,
+    ) -> Result<Option<String>, RenderError> {
+        let Some(recording) = recording else {
             return Ok(None);
         };
         let path = &recording.path;
@@ -424,8 +543,7 @@ impl RecordingLink {
         let ctx = minijinja::context! {
             path => Value::from_safe_string(utf8_percent_encode(path, PATH).to_string()),
             file => file,
-            call => Value::from_serialize(record),
-            vars => Value::from_serialize(vars),
+            ..call_context(record, vars, Tz::UTC)
         };
         let text = self
             .env
@@ -531,6 +649,78 @@ mod tests {
             .render(&CallRecord::sample(), &vars)
             .unwrap();
         assert_eq!(r.url.as_str(), "https://h.example/x/hook");
+    }
+
+    #[test]
+    fn a_leading_value_is_the_urls_base_and_needs_no_safe() {
+        let vars: BTreeMap<String, String> = [
+            ("crm_url".to_string(), "https://crm.example/x".to_string()),
+            ("id".to_string(), "a/b?c".to_string()),
+        ]
+        .into();
+        let url = |template: &str, vars: &BTreeMap<String, String>| {
+            let mut s = spec(Method::Get);
+            s.url = template.into();
+            CompiledRequest::compile(&s)
+                .unwrap()
+                .render(&CallRecord::sample(), vars)
+                .map(|r| r.url.to_string())
+        };
+        // Plain: the base as is, a later value still one component.
+        assert_eq!(
+            url("{{ vars.crm_url }}/calls/{{ vars.id }}", &vars).unwrap(),
+            "https://crm.example/x/calls/a%2Fb%3Fc"
+        );
+        assert_eq!(
+            url("  {{- vars.crm_url -}} /calls", &vars).unwrap(),
+            "https://crm.example/x/calls"
+        );
+        // The stated fallback, and the old idiom, still work.
+        let none = BTreeMap::new();
+        let fallback = "{{ vars.crm_url or \"https://default.example\" }}/calls";
+        assert_eq!(
+            url(fallback, &none).unwrap(),
+            "https://default.example/calls"
+        );
+        assert_eq!(url(fallback, &vars).unwrap(), "https://crm.example/x/calls");
+        assert_eq!(
+            url("{{ (vars.crm_url or 'https://d.example')|safe }}/c", &none).unwrap(),
+            "https://d.example/c"
+        );
+        // No value and no fallback: an error saying so.
+        let err = url("{{ vars.crm_url }}/calls", &none).unwrap_err();
+        assert!(err.to_string().starts_with("url: template failed"), "{err}");
+        assert!(err.to_string().contains("empty for this call"), "{err}");
+        // Only the leading value: the same value later is a component.
+        assert_eq!(
+            url("https://h.example/{{ vars.crm_url }}", &vars).unwrap(),
+            "https://h.example/https%3A%2F%2Fcrm.example%2Fx"
+        );
+        assert_eq!(
+            leading_value_as_base("{{ '}}' }}/x"),
+            "{{ '}}' }}/x",
+            "a }} inside a string is left alone"
+        );
+        let mut s = spec(Method::Get);
+        s.url = "{{ vars.crm_url }}/c?x={{ vars.id }}&y={{ call.to }}".into();
+        assert_eq!(
+            CompiledRequest::compile(&s).unwrap().url_variables(),
+            ["crm_url", "id"]
+        );
+    }
+
+    #[test]
+    fn the_time_zone_reaches_the_templates() {
+        let mut s = spec(Method::PostRaw);
+        s.body = Some(r#"{"t": {{ call.started_at|local }}, "z": {{ timezone }}}"#.into());
+        let request = CompiledRequest::compile(&s)
+            .unwrap()
+            .with_timezone("Asia/Kolkata".parse().unwrap())
+            .render(&CallRecord::sample(), &vars())
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&request.body.unwrap().bytes).unwrap();
+        assert_eq!(v["t"], "2026-11-24T12:15:35+05:30");
+        assert_eq!(v["z"], "Asia/Kolkata");
     }
 
     #[test]
@@ -737,5 +927,38 @@ mod tests {
         let mut silent = record.clone();
         silent.recordings.clear();
         assert_eq!(link.render(&silent, &vars(), 1_000).unwrap(), None);
+
+        // Per transfer, from the transfer's own recordings.
+        let mut with_transfers = record.clone();
+        let transfer = |recordings: Vec<Recording>| crate::call::record::Transfer {
+            id: "t".into(),
+            kind: crate::call::record::TransferKind::Blind,
+            status: crate::call::record::Status::Completed,
+            transfer_to: Some("2001".into()),
+            channel: None,
+            started_at: None,
+            answered_at: None,
+            ended_at: None,
+            duration_seconds: None,
+            talk_time_seconds: 0,
+            hangup_cause: None,
+            recordings,
+            recording_url: None,
+        };
+        let mut target = record.recordings[0].clone();
+        target.path = "/rec/target leg.wav".into();
+        with_transfers.transfers = vec![transfer(vec![target]), transfer(Vec::new())];
+        let links = link
+            .render_transfers(&with_transfers, &vars(), 1_000)
+            .unwrap();
+        assert_eq!(links.len(), 2);
+        let first = Url::parse(links[0].as_deref().unwrap()).unwrap();
+        assert_eq!(first.path(), "/rec/target%20leg.wav");
+        let q: BTreeMap<String, String> = first.query_pairs().into_owned().collect();
+        assert_eq!(
+            q["signature"],
+            hmac_sha256_hex(b"k", b"/rec/target%20leg.wav\n4600")
+        );
+        assert_eq!(links[1], None);
     }
 }

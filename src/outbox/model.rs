@@ -159,7 +159,11 @@ pub struct DeliverySummary {
     pub service: String,
     pub private: bool,
     pub status: Status,
+    /// Leases taken (the attempt counter), sent or not.
     pub attempts: u32,
+    /// Attempts that went as far as trying to send: leases that found the
+    /// service unconfigured (orphaned) are not tries.
+    pub tries: u32,
     pub next_attempt_at: DateTime<Utc>,
     pub lease_until: Option<DateTime<Utc>>,
     pub last_error: Option<String>,

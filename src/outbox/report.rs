@@ -27,7 +27,16 @@ pub fn format_stats(stats: &Stats, now: DateTime<Utc>) -> String {
     out
 }
 
-/// `postcall queue list`: one line per delivery, newest first.
+/// A row's tries for the TRY column: `-` when it was never tried.
+fn tries(r: &DeliverySummary) -> String {
+    match r.tries {
+        0 => "-".into(),
+        n => n.to_string(),
+    }
+}
+
+/// `postcall queue list`: one line per delivery, newest first; TRY counts
+/// the attempts that tried to send (`-`: never tried).
 pub fn format_list(rows: &[DeliverySummary]) -> String {
     if rows.is_empty() {
         return "no deliveries\n".to_string();
@@ -43,7 +52,7 @@ pub fn format_list(rows: &[DeliverySummary]) -> String {
             "{:>8}  {:<9}  {:>3}  {:<20}  {:<20}  {:<20}  {}",
             r.id,
             r.status.as_str(),
-            r.attempts,
+            tries(r),
             one_line(&r.service, 20),
             time(when),
             one_line(&r.event_id, 20),
@@ -70,7 +79,16 @@ pub fn format_show(detail: &DeliveryDetail) -> String {
     field("private", if d.private { "yes" } else { "no" }.into());
     field("event id", one_line(&d.event_id, 200));
     field("call id", one_line(&d.call_id, 200));
-    field("attempts", d.attempts.to_string());
+    let untried = d.attempts.saturating_sub(d.tries);
+    field(
+        "tries",
+        match (d.tries, untried) {
+            (0, 0) => "none: never tried".into(),
+            (0, n) => format!("none: never tried ({n} lease(s) found the service unconfigured)"),
+            (t, 0) => t.to_string(),
+            (t, n) => format!("{t} (and {n} lease(s) that found the service unconfigured)"),
+        },
+    );
     field("created", time(d.created_at));
     match d.status {
         Status::Pending => field("next attempt", time(d.next_attempt_at)),
@@ -107,10 +125,15 @@ pub fn format_show(detail: &DeliveryDetail) -> String {
         "TRY", "STARTED", "LATENCY", "HTTP", "RESULT"
     );
     for a in &detail.attempts {
+        let not_sent = a.result == "orphaned";
         let _ = writeln!(
             out,
             "{:>3}  {:<20}  {:>9}  {:>4}  {:<16}  {}",
-            a.attempt,
+            if not_sent {
+                "-".into()
+            } else {
+                a.attempt.to_string()
+            },
             time(a.started_at),
             format!("{} ms", a.latency.as_millis()),
             a.http_status.map_or_else(|| "-".into(), |s| s.to_string()),
@@ -227,6 +250,7 @@ mod tests {
             private: false,
             status,
             attempts: 2,
+            tries: 2,
             next_attempt_at: at(60),
             lease_until: None,
             last_error: Some("HTTP 503\r\nX-Evil: 1".into()),
@@ -294,6 +318,49 @@ mod tests {
         );
         let last = text.lines().last().unwrap();
         assert!(last.contains("37 ms") && last.contains(" 400 ") && last.contains("<private>"));
+    }
+
+    #[test]
+    fn never_tried_rows_say_so() {
+        let mut orphan = summary(Status::Orphaned);
+        orphan.attempts = 1;
+        orphan.tries = 0;
+        let line = format_list(std::slice::from_ref(&orphan));
+        let row = line.lines().nth(1).unwrap();
+        assert_eq!(row.split_whitespace().nth(2), Some("-"), "{line}");
+        let detail = DeliveryDetail {
+            delivery: orphan.clone(),
+            attempts: vec![AttemptRecord {
+                attempt: 1,
+                started_at: at(1),
+                latency: Duration::ZERO,
+                http_status: None,
+                error: Some("service is not configured (orphaned)".into()),
+                result: "orphaned".into(),
+            }],
+            payload_stored: true,
+        };
+        let text = format_show(&detail);
+        assert!(
+            text.contains(
+                "tries            none: never tried (1 lease(s) found the service unconfigured)"
+            ),
+            "{text}"
+        );
+        assert!(text.lines().last().unwrap().starts_with("  -  "), "{text}");
+        orphan.attempts = 3;
+        orphan.tries = 2;
+        let text = format_show(&DeliveryDetail {
+            delivery: orphan,
+            attempts: vec![],
+            payload_stored: true,
+        });
+        assert!(
+            text.contains(
+                "tries            2 (and 1 lease(s) that found the service unconfigured)"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -38,7 +38,8 @@ pub(crate) fn stats(conn: &Connection) -> Result<Stats> {
 
 const SUMMARY: &str = "SELECT d.id, d.delivery_key, d.event_id, c.call_id, d.application,
         d.service, d.private, d.status, d.attempts, d.next_attempt_at, d.lease_until,
-        d.last_error, d.created_at, d.finished_at
+        d.last_error, d.created_at, d.finished_at,
+        (SELECT COUNT(*) FROM attempts a WHERE a.delivery_id = d.id AND a.result <> 'orphaned')
     FROM deliveries d JOIN calls c ON c.event_id = d.event_id";
 
 fn summary(r: &Row<'_>) -> rusqlite::Result<DeliverySummary> {
@@ -57,6 +58,7 @@ fn summary(r: &Row<'_>) -> rusqlite::Result<DeliverySummary> {
         last_error: r.get(11)?,
         created_at: time_col(r, 12)?,
         finished_at: opt_time_col(r, 13)?,
+        tries: r.get(14)?,
     })
 }
 

@@ -188,5 +188,6 @@ fn transfer(seen: &SeenTransfer, target: &Channel, app: &Channel, legs: &[&Chann
         talk_time_seconds: cdr.and_then(|c| c.billable_seconds).unwrap_or(0),
         hangup_cause: cause.and_then(name_of).map(str::to_string),
         recordings: Vec::new(),
+        recording_url: None,
     }
 }

@@ -133,6 +133,7 @@ fn transfer(
         talk_time_seconds: var_u64(leg, "billsec").unwrap_or(0),
         hangup_cause: cause,
         recordings: recordings.into_iter().map(|(_, r)| r).collect(),
+        recording_url: None,
     }
 }
 

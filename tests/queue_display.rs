@@ -1,0 +1,54 @@
+//! `postcall queue list` / `queue show` on a row that was never tried: a
+//! SOAP service whose WSDL cannot be fetched cannot be planned, so the
+//! replay's delivery is held as orphaned without a request being sent.
+
+mod support;
+
+use std::process::Command;
+
+#[test]
+fn an_orphaned_row_shows_it_was_never_tried() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on a port just freed: the WSDL fetch fails.
+    let port = support::process::free_port();
+    let config = dir.path().join("postcall.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[queue]\npath = \"{}\"\n[[applications]]\nname = \"survey\"\n[[applications.services]]\nname = \"calls\"\ntype = \"soap\"\nwsdl = \"http://127.0.0.1:{port}/calls.wsdl\"\noperation = \"RecordCall\"\nparams = {{ callId = \"{{{{ call.call_id }}}}\" }}\n",
+            dir.path().join("q.sqlite3").display()
+        ),
+    )
+    .unwrap();
+    let capture = support::cli::freeswitch_fixture("01-answered-agent-hangup.plain.esl");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        support::output_text(&out)
+    };
+    let replayed = run(&["replay", capture.to_str().unwrap()]);
+
+    let list = run(&["queue", "list"]);
+    let row = list
+        .lines()
+        .find(|l| l.contains("orphaned"))
+        .unwrap_or_else(|| panic!("no orphaned row: {list}\nreplay: {replayed}"));
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(columns[1], "orphaned", "{list}");
+    assert_eq!(columns[2], "-", "TRY of a never-tried row: {list}");
+
+    let show = run(&["queue", "show", columns[0]]);
+    assert!(
+        show.contains(
+            "tries            none: never tried (1 lease(s) found the service unconfigured)"
+        ),
+        "{show}"
+    );
+    let last = show.lines().last().unwrap();
+    assert!(last.trim_start().starts_with("- "), "{show}");
+    assert!(last.contains("orphaned"), "{show}");
+}
