@@ -68,11 +68,8 @@ pub(crate) fn switches(switches: &[SwitchConfig], errs: &mut Errors) {
         if let Some(secret) = &s.secret {
             check_secret(secret, &format!("{key}.secret"), errs);
         }
-        for (j, pattern) in s.user_events.iter().enumerate() {
-            if let Err(e) = Glob::new(pattern) {
-                errs.push(format!("{key}.user_events[{j}]"), glob_reason(pattern, &e));
-            }
-        }
+        globs(&s.user_events, &format!("{key}.user_events"), errs);
+        wrap_up(s, &key, errs);
         if let Some(cdr) = &s.cdr {
             super::cdr::check(cdr, s.kind, &key, errs);
         }
@@ -267,10 +264,12 @@ fn match_rule(mut rule: MatchRule, name: &str, key: &str, errs: &mut Errors) -> 
     if rule.value.is_some() && rule.variable.is_none() {
         errs.push(format!("{key}.value"), "needs match.variable");
     }
-    for (i, pattern) in rule.destination.iter().enumerate() {
-        if let Err(e) = Glob::new(pattern) {
-            errs.push(format!("{key}.destination[{i}]"), glob_reason(pattern, &e));
-        }
+    for (name, patterns) in [
+        ("context", &rule.context),
+        ("destination", &rule.destination),
+        ("queue", &rule.queue),
+    ] {
+        globs(patterns, &format!("{key}.{name}"), errs);
     }
     if rule == MatchRule::default() {
         rule.variable = Some("postcall_app".into());
@@ -281,7 +280,36 @@ fn match_rule(mut rule: MatchRule, name: &str, key: &str, errs: &mut Errors) -> 
     rule
 }
 
-fn filters(raw: super::raw::RawFilters, key: &str, errs: &mut Errors) -> Filters {
+/// The wrap-up question is a mod_callcenter API, asked over ESL.
+fn wrap_up(s: &SwitchConfig, key: &str, errs: &mut Errors) {
+    if s.ask_wrap_up && s.kind != SwitchKind::Freeswitch {
+        errs.push(
+            format!("{key}.ask_wrap_up"),
+            "FreeSWITCH only: Asterisk states the wrap-up in its QueueMemberStatus events",
+        );
+    }
+    if s.wrap_up_timeout.is_zero() || s.wrap_up_timeout > MAX_WRAP_UP_TIMEOUT {
+        errs.push(
+            format!("{key}.wrap_up_timeout"),
+            "must be longer than 0s and at most 10s: the call's record waits for the answer",
+        );
+    }
+}
+
+/// The longest a record may wait for the switch's wrap-up answer.
+const MAX_WRAP_UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Each pattern that is not a glob, an error at `key[i]`.
+fn globs(patterns: &[String], key: &str, errs: &mut Errors) {
+    for (i, pattern) in patterns.iter().enumerate() {
+        if let Err(e) = Glob::new(pattern) {
+            errs.push(format!("{key}[{i}]"), glob_reason(pattern, &e));
+        }
+    }
+}
+
+/// An application's or a service's `filters`.
+pub(super) fn filters(raw: super::raw::RawFilters, key: &str, errs: &mut Errors) -> Filters {
     let statuses = vocabulary(
         &raw.statuses,
         &format!("{key}.statuses"),
@@ -304,11 +332,13 @@ fn filters(raw: super::raw::RawFilters, key: &str, errs: &mut Errors) -> Filters
             ),
         );
     }
+    globs(&raw.queues, &format!("{key}.queues"), errs);
     Filters {
         statuses,
         outcomes,
         only_completed: raw.only_completed,
         min_duration: raw.min_duration,
+        queues: raw.queues,
     }
 }
 
