@@ -149,13 +149,7 @@ impl Router {
         };
         let app = &compiled.app;
         if !compiled.filters.accept(record) {
-            tracing::debug!(
-                call_id = %record.call_id,
-                event_id = %record.event_id,
-                application = %app.name,
-                status = %record.status,
-                "call filtered out by the application's filters"
-            );
+            filtered_out(record, &app.name, None);
             return Vec::new();
         }
         app.services
@@ -165,13 +159,7 @@ impl Router {
             .filter(|(s, filters)| {
                 let wanted = filters.accept(record);
                 if !wanted {
-                    tracing::debug!(
-                        call_id = %record.call_id,
-                        event_id = %record.event_id,
-                        application = %app.name,
-                        service = %s.name,
-                        "call filtered out by the service's filters"
-                    );
+                    filtered_out(record, &app.name, Some(&s.name));
                 }
                 wanted
             })
@@ -272,6 +260,21 @@ impl CompiledFilters {
             && record.duration_seconds.unwrap_or(0) >= f.min_duration
             && any_match(&self.queues, queue_id(record))
     }
+}
+
+/// The debug line of a call that the application's filters (no `service`)
+/// or a service's drop.
+fn filtered_out(record: &CallRecord, application: &str, service: Option<&str>) {
+    tracing::debug!(
+        call_id = %record.call_id,
+        event_id = %record.event_id,
+        application = %application,
+        service = service.unwrap_or("-"),
+        status = %record.status,
+        queue = queue_id(record).unwrap_or("-"),
+        "call filtered out by the {} filters",
+        if service.is_some() { "service's" } else { "application's" }
+    );
 }
 
 /// What queue globs are matched against: the queue's id, the switch's own

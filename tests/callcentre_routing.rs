@@ -194,14 +194,9 @@ fn replay_leaves_the_freeswitch_wrap_up_null() {
         "[[switches]]\nkind = \"freeswitch\"\nask_wrap_up = true\n",
     )
     .unwrap();
-    let mut args = vec!["replay".to_string(), "--print".to_string()];
-    args.push(
-        freeswitch_fixture("24-cc-queue-wrap-up.plain.esl")
-            .display()
-            .to_string(),
-    );
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = postcall(&args, &config);
+    let capture = freeswitch_fixture("24-cc-queue-wrap-up.plain.esl");
+    let capture = capture.to_str().unwrap();
+    let out = postcall(&["replay", "--print", capture], &config);
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let records: Vec<serde_json::Value> = stdout

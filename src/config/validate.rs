@@ -8,17 +8,16 @@
 //! small checks both use (templates, URLs, secrets, files) are in
 //! `super::checks`.
 
-use globset::Glob;
 use std::collections::HashMap;
 
-use super::app::{ApplicationConfig, Filters};
+use super::app::ApplicationConfig;
 pub(crate) use super::checks::Errors;
-use super::checks::{absolute_url, check_secret, list, template};
+use super::checks::{absolute_url, check_secret, glob_reason, globs, template};
+use super::filters::filters;
 use super::raw::{
     CallsConfig, MatchRule, QueueConfig, RawApplication, RawService, SwitchConfig,
     DEFAULT_RECORDING_URL_EXPIRY,
 };
-use crate::call::record::{Outcome, Status};
 use crate::event::SwitchKind;
 use crate::template::TemplateChecker;
 
@@ -299,69 +298,6 @@ fn wrap_up(s: &SwitchConfig, key: &str, errs: &mut Errors) {
 /// The longest a record may wait for the switch's wrap-up answer.
 const MAX_WRAP_UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Each pattern that is not a glob, an error at `key[i]`.
-fn globs(patterns: &[String], key: &str, errs: &mut Errors) {
-    for (i, pattern) in patterns.iter().enumerate() {
-        if let Err(e) = Glob::new(pattern) {
-            errs.push(format!("{key}[{i}]"), glob_reason(pattern, &e));
-        }
-    }
-}
-
-/// An application's or a service's `filters`.
-pub(super) fn filters(raw: super::raw::RawFilters, key: &str, errs: &mut Errors) -> Filters {
-    let statuses = vocabulary(
-        &raw.statuses,
-        &format!("{key}.statuses"),
-        errs,
-        Status::from_name,
-        Status::ALL,
-    );
-    let outcomes = vocabulary(
-        &raw.outcomes,
-        &format!("{key}.outcomes"),
-        errs,
-        Outcome::from_name,
-        Outcome::ALL,
-    );
-    if raw.only_completed && !statuses.is_empty() && !statuses.contains(&Status::Completed) {
-        errs.push(
-            format!("{key}.statuses"),
-            format!(
-                "contradicts {key}.only_completed = true: it passes completed calls only and these statuses are all others, so no call would ever be sent"
-            ),
-        );
-    }
-    globs(&raw.queues, &format!("{key}.queues"), errs);
-    Filters {
-        statuses,
-        outcomes,
-        only_completed: raw.only_completed,
-        min_duration: raw.min_duration,
-        queues: raw.queues,
-    }
-}
-
-fn vocabulary<T: Copy + std::fmt::Display>(
-    names: &[String],
-    key: &str,
-    errs: &mut Errors,
-    parse: fn(&str) -> Option<T>,
-    all: &[T],
-) -> Vec<T> {
-    let mut out = Vec::new();
-    for (i, name) in names.iter().enumerate() {
-        match parse(name) {
-            Some(v) => out.push(v),
-            None => errs.push(
-                format!("{key}[{i}]"),
-                format!("unknown value {name:?}; expected one of {}", list(all)),
-            ),
-        }
-    }
-    out
-}
-
 /// Application and service names are each unique: operators and the queue
 /// refer to them by name.
 pub(crate) fn unique_names(apps: &[super::raw::AppEntry], errs: &mut Errors) {
@@ -386,10 +322,6 @@ pub(crate) fn unique_names(apps: &[super::raw::AppEntry], errs: &mut Errors) {
             }
         }
     }
-}
-
-fn glob_reason(pattern: &str, e: &globset::Error) -> String {
-    format!("invalid pattern {pattern:?}: {}", e.kind())
 }
 
 #[cfg(test)]
