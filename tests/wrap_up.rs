@@ -136,3 +136,107 @@ async fn a_switch_that_does_not_answer_leaves_null_with_one_warning_and_the_reco
         warnings[0]
     );
 }
+
+/// The session pairs each `api/response` with the command it answers, in
+/// command order, whatever events come between: here the reply to `show
+/// channels as json` is held back until after the question was asked, and
+/// events interleave with both replies.
+#[tokio::test]
+async fn api_replies_are_paired_in_command_order_with_events_between() {
+    use postcall::config::SwitchConfig;
+    use postcall::event::SwitchMessage;
+    use postcall::switch::esl::api::EslApi;
+    use postcall::switch::esl::session::{session, SessionOptions};
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tokio::io::{AsyncWriteExt, BufReader};
+
+    let (api, requests) = EslApi::new();
+    let options = Arc::new(SessionOptions {
+        api: Some(requests),
+        ..SessionOptions::from_config(&SwitchConfig::default_freeswitch())
+    });
+    let (ours, theirs) = tokio::io::duplex(1 << 20);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(session(ours, options, tx, cancel.clone()));
+
+    let (read, mut write) = tokio::io::split(theirs);
+    let mut read = BufReader::new(read);
+    let reply = |text: &str| format!("Content-Type: command/reply\nReply-Text: {text}\n\n");
+    write
+        .write_all(b"Content-Type: auth/request\n\n")
+        .await
+        .unwrap();
+    assert_eq!(command(&mut read).await, "auth ClueCon");
+    write
+        .write_all(reply("+OK accepted").as_bytes())
+        .await
+        .unwrap();
+    loop {
+        let c = command(&mut read).await;
+        write.write_all(reply("+OK").as_bytes()).await.unwrap();
+        if c.starts_with("event ") {
+            break;
+        }
+    }
+    assert_eq!(command(&mut read).await, "api show channels as json");
+    let asked = tokio::spawn(async move {
+        api.ask("callcenter_config agent list", Duration::from_secs(10))
+            .await
+    });
+    assert_eq!(command(&mut read).await, AGENT_LIST);
+
+    let frames = events();
+    let frames = wire::split_frames(&frames);
+    let live = "{\"row_count\":0}\n";
+    let mut out = frames[0].to_vec();
+    out.extend(
+        format!(
+            "Content-Type: api/response\nContent-Length: {}\n\n{live}",
+            live.len()
+        )
+        .as_bytes(),
+    );
+    out.extend(frames[1]);
+    out.extend(captured_agent_list());
+    out.extend(frames[2]);
+    write.write_all(&out).await.unwrap();
+
+    let body = asked.await.unwrap().expect("the agent list");
+    assert!(body.starts_with("name|instance_id|uuid|"), "{body}");
+    assert!(
+        body.contains("1001@default|single_box||callback|"),
+        "{body}"
+    );
+    let mut seen = Vec::new();
+    while seen.len() < 5 {
+        let m = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("messages")
+            .expect("open");
+        seen.push(match m {
+            SwitchMessage::Connected => "connected",
+            SwitchMessage::LiveChannels(_) => "live",
+            SwitchMessage::Event(_) => "event",
+            SwitchMessage::Disconnected => "disconnected",
+        });
+    }
+    assert_eq!(seen, ["connected", "event", "live", "event", "event"]);
+    cancel.cancel();
+    let _ = running.await;
+}
+
+/// One command from postcall: lines up to a blank line.
+async fn command<R: tokio::io::AsyncBufRead + Unpin>(read: &mut R) -> String {
+    use tokio::io::AsyncBufReadExt;
+    let mut text = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(read.read_line(&mut line).await.unwrap() > 0, "closed");
+        if line == "\n" && !text.is_empty() {
+            return text.trim_end().to_string();
+        }
+        text.push_str(&line);
+    }
+}
