@@ -142,30 +142,14 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<Drained, DaemonEr
         let (tx, rx) = mpsc::channel::<SwitchMessage>(4096);
         let tracker = new_tracker(switch.kind, config.call_settings(switch));
         tracing::info!(switch = %switch.name, kind = %switch.kind, address = %switch.address(), "following switch");
-        // FreeSWITCH wrap-up questions go over the connector's own session.
-        let (api, requests) = switch
-            .ask_wrap_up
-            .then(crate::switch::esl::api::EslApi::new)
-            .unzip();
+        let (requests, finished_tx) =
+            crate::switch::esl::wrap_up::stage(switch, records_tx.clone(), &shutdown.tasks);
         shutdown.tasks.spawn(crate::switch::run_connector(
             switch.clone(),
             requests,
             tx,
             shutdown.token.child_token(),
         ));
-        let finished_tx = match api {
-            Some(api) => {
-                let (calls_tx, calls_rx) = mpsc::channel::<FinishedCall>(1024);
-                shutdown.tasks.spawn(crate::switch::esl::wrap_up::forward(
-                    calls_rx,
-                    records_tx.clone(),
-                    api,
-                    switch.wrap_up_timeout,
-                ));
-                calls_tx
-            }
-            None => records_tx.clone(),
-        };
         shutdown.tasks.spawn(track(
             Tracked {
                 flush_horizon: config.calls.hangup_grace + Duration::from_secs(1),

@@ -9,11 +9,13 @@
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tokio_util::task::TaskTracker;
 
 use crate::call::record::CallRecord;
 use crate::call::tracker::FinishedCall;
+use crate::config::SwitchConfig;
 use crate::event::SwitchKind;
-use crate::switch::esl::api::EslApi;
+use crate::switch::esl::api::{ApiRequests, EslApi};
 use crate::switch::esl::callcenter::{wrap_up_time, AGENT_LIST};
 
 /// The agent whose wrap-up to ask for: set on a FreeSWITCH queue call whose
@@ -51,6 +53,27 @@ pub async fn fill(record: &mut CallRecord, api: &EslApi, timeout: Duration) {
         ),
     }
 }
+
+/// Where a switch's finished calls go: with `ask_wrap_up`, into a
+/// [`forward`] stage (spawned on `tasks`) in front of `out`, with the
+/// requests the switch's connector must serve; otherwise straight to `out`.
+pub fn stage(
+    switch: &SwitchConfig,
+    out: mpsc::Sender<FinishedCall>,
+    tasks: &TaskTracker,
+) -> (Option<ApiRequests>, mpsc::Sender<FinishedCall>) {
+    if !switch.ask_wrap_up {
+        return (None, out);
+    }
+    let (api, requests) = EslApi::new();
+    let (calls_tx, calls_rx) = mpsc::channel(STAGE_CAPACITY);
+    tasks.spawn(forward(calls_rx, out, api, switch.wrap_up_timeout));
+    (Some(requests), calls_tx)
+}
+
+/// Finished calls waiting for the stage, as many as the daemon's own
+/// channel of finished calls holds.
+const STAGE_CAPACITY: usize = 1024;
 
 /// Passes finished calls from `calls` to `out`, filling the wrap-up of
 /// those that need it (concurrently: one slow answer holds up only its own
