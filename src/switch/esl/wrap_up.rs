@@ -4,24 +4,28 @@
 //! connector's session asks `api callcenter_config agent list` and the
 //! agent's `wrap_up_time` is read from the reply. Any failure leaves the
 //! field null with one warning naming the call; the record always goes on.
-//! Records that need no question pass straight through.
+//! Records that need no question pass straight through, and so do calls
+//! backfilled from CDRs: they ended while postcall was away, so the answer
+//! now would not be the one of their time (and a backfill can bring
+//! thousands at once).
 
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::task::TaskTracker;
 
-use crate::call::record::CallRecord;
+use crate::call::record::{CallRecord, RecordSource};
 use crate::call::tracker::FinishedCall;
 use crate::config::SwitchConfig;
 use crate::event::SwitchKind;
 use crate::switch::esl::api::{ApiRequests, EslApi};
 use crate::switch::esl::callcenter::{wrap_up_time, AGENT_LIST};
 
-/// The agent whose wrap-up to ask for: set on a FreeSWITCH queue call whose
-/// record has no wrap-up yet.
+/// The agent whose wrap-up to ask for: set on a FreeSWITCH queue call
+/// followed live whose record has no wrap-up yet.
 pub fn agent_to_ask(record: &CallRecord) -> Option<&str> {
     let asked = record.switch.kind == SwitchKind::Freeswitch
+        && record.source == RecordSource::Events
         && record.queue.is_some()
         && record.wrap_up_seconds.is_none();
     record
@@ -134,7 +138,9 @@ mod tests {
         no_queue.queue = None;
         let mut asterisk = queue_call();
         asterisk.switch.kind = SwitchKind::Asterisk;
-        for r in [stated, no_agent, no_queue, asterisk] {
+        let mut backfilled = queue_call();
+        backfilled.source = RecordSource::Cdr;
+        for r in [stated, no_agent, no_queue, asterisk, backfilled] {
             assert_eq!(agent_to_ask(&r), None);
         }
     }
