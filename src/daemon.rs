@@ -162,8 +162,11 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<Drained, DaemonEr
         let (tx, rx) = mpsc::channel::<SwitchMessage>(4096);
         let tracker = new_tracker(switch.kind, config.call_settings(switch));
         tracing::info!(switch = %switch.name, kind = %switch.kind, address = %switch.address(), "following switch");
+        let (requests, finished_tx) =
+            crate::switch::esl::wrap_up::stage(switch, records_tx.clone(), &shutdown.tasks);
         shutdown.tasks.spawn(crate::switch::run_connector(
             switch.clone(),
+            requests,
             tx,
             shutdown.token.child_token(),
         ));
@@ -180,7 +183,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<Drained, DaemonEr
                 ..Tracked::new(switch.name.clone(), tracker, metrics.clone())
             },
             rx,
-            records_tx.clone(),
+            finished_tx,
             shutdown.token.child_token(),
         ));
     }

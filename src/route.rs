@@ -6,21 +6,23 @@
 //! hold: a channel variable and its value (by default `postcall_app` equal
 //! to the application's name, compared case-insensitively by variable
 //! name), dialplan contexts, dialled numbers (globs, case-insensitive,
-//! against `to` and `to_raw`), a direction; or it is a catch-all (`any`),
-//! which, listed last, reports the calls nothing else took, such as
-//! outbound calls that failed before any IVR ran. The application's filters
-//! (statuses, outcomes, only completed, minimum duration) then drop the
-//! calls it does not want, and each of its enabled services gets one
+//! against `to` and `to_raw`), queues (globs against `queue.id`), a
+//! direction; or it is a catch-all (`any`), which, listed last, reports the
+//! calls nothing else took, such as outbound calls that failed before any
+//! IVR ran. The application's filters (statuses, outcomes, only completed,
+//! minimum duration, queues) then drop the calls it does not want, and each
+//! of its enabled services whose own filters accept the call gets one
 //! delivery. Pure: no I/O, no clock.
 
 use globset::{GlobBuilder, GlobMatcher};
 use std::collections::BTreeMap;
 
-use crate::call::record::{CallRecord, Direction, Status};
-pub use crate::config::Filters;
+use crate::call::record::{CallRecord, Status};
+pub use crate::config::{Filters, MatchRule};
 pub use crate::outbox::NewDelivery;
 
-/// An application as the router sees it.
+/// An application as the router sees it. Its rule is the configuration's
+/// own [`MatchRule`], so a match key is added in one place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppRoute {
     pub name: String,
@@ -37,34 +39,8 @@ pub struct ServiceRoute {
     /// Carried to the outbox, which deletes a private row's payload once it
     /// ends.
     pub private: bool,
-}
-
-/// Criteria that must all hold. A rule with none is the default rule:
-/// `postcall_app` equals the application's name.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MatchRule {
-    /// A channel variable (name compared case-insensitively) …
-    pub variable: Option<String>,
-    /// … and the value it must have (default: the application's name).
-    pub value: Option<String>,
-    /// Dialplan context globs (any may match).
-    pub contexts: Vec<String>,
-    /// Dialled-number globs (any may match).
-    pub destinations: Vec<String>,
-    pub direction: Option<Direction>,
-    /// Every call.
-    pub any: bool,
-}
-
-impl MatchRule {
-    fn is_empty(&self) -> bool {
-        self.variable.is_none()
-            && self.value.is_none()
-            && self.contexts.is_empty()
-            && self.destinations.is_empty()
-            && self.direction.is_none()
-            && !self.any
-    }
+    /// Which of the application's calls this service sends.
+    pub filters: Filters,
 }
 
 /// A pattern that is not a valid glob.
@@ -72,7 +48,9 @@ impl MatchRule {
 #[error("application {application}: {field} pattern {pattern:?}: {message}")]
 pub struct RouteError {
     pub application: String,
-    pub field: &'static str,
+    /// The key under the application, e.g. `match.queue` or
+    /// `services[0].filters.queues`.
+    pub field: String,
     pub pattern: String,
     pub message: String,
 }
@@ -81,10 +59,20 @@ pub struct RouteError {
 /// (the same name, compared case-insensitively).
 pub const APPLICATION_VARIABLE: &str = "postcall_app";
 
+/// Filters with their queue globs compiled.
+struct CompiledFilters {
+    filters: Filters,
+    queues: Vec<GlobMatcher>,
+}
+
 struct CompiledApp {
     app: AppRoute,
     contexts: Vec<GlobMatcher>,
     destinations: Vec<GlobMatcher>,
+    queues: Vec<GlobMatcher>,
+    filters: CompiledFilters,
+    /// One per service, in order.
+    services: Vec<CompiledFilters>,
 }
 
 /// The compiled routing table.
@@ -95,51 +83,21 @@ pub struct Router {
 impl Router {
     /// Compiles every application's patterns, keeping their order.
     pub fn new(apps: Vec<AppRoute>) -> Result<Router, RouteError> {
-        let compile = |app: &AppRoute, field: &'static str, patterns: &[String]| {
-            patterns
-                .iter()
-                .map(|p| {
-                    glob(p).map_err(|message| RouteError {
-                        application: app.name.clone(),
-                        field,
-                        pattern: p.clone(),
-                        message,
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()
-        };
         let apps = apps
             .into_iter()
-            .map(|app| {
-                Ok(CompiledApp {
-                    contexts: compile(&app, "context", &app.rule.contexts)?,
-                    destinations: compile(&app, "destination", &app.rule.destinations)?,
-                    app,
-                })
-            })
+            .map(CompiledApp::new)
             .collect::<Result<Vec<_>, RouteError>>()?;
         Ok(Router { apps })
     }
 
     /// The routing table of the configuration's applications, in order.
     pub fn from_config(apps: &[crate::config::ApplicationConfig]) -> Result<Router, RouteError> {
-        use crate::config::MatchDirection;
         Router::new(
             apps.iter()
                 .map(|a| AppRoute {
                     name: a.name.clone(),
                     enabled: a.enabled,
-                    rule: MatchRule {
-                        variable: a.match_rule.variable.clone(),
-                        value: a.match_rule.value.clone(),
-                        contexts: a.match_rule.context.clone(),
-                        destinations: a.match_rule.destination.clone(),
-                        direction: a.match_rule.direction.map(|d| match d {
-                            MatchDirection::Inbound => Direction::Inbound,
-                            MatchDirection::Outbound => Direction::Outbound,
-                        }),
-                        any: a.match_rule.any,
-                    },
+                    rule: a.match_rule.clone(),
                     filters: a.filters.clone(),
                     services: a
                         .services
@@ -148,6 +106,7 @@ impl Router {
                             name: s.name.clone(),
                             enabled: s.enabled,
                             private: s.private,
+                            filters: s.filters.clone(),
                         })
                         .collect(),
                 })
@@ -162,17 +121,25 @@ impl Router {
         record: &CallRecord,
         vars: &BTreeMap<String, String>,
     ) -> Option<&AppRoute> {
+        self.compiled_application(record, vars).map(|a| &a.app)
+    }
+
+    fn compiled_application(
+        &self,
+        record: &CallRecord,
+        vars: &BTreeMap<String, String>,
+    ) -> Option<&CompiledApp> {
         self.apps
             .iter()
             .filter(|a| a.app.enabled)
             .find(|a| a.rule_holds(record, vars))
-            .map(|a| &a.app)
     }
 
     /// The deliveries for one finished call: one per enabled service of the
-    /// matching application, when its filters accept the call.
+    /// matching application, when its filters and the service's accept the
+    /// call.
     pub fn route(&self, record: &CallRecord, vars: &BTreeMap<String, String>) -> Vec<NewDelivery> {
-        let Some(app) = self.application(record, vars) else {
+        let Some(compiled) = self.compiled_application(record, vars) else {
             tracing::debug!(
                 call_id = %record.call_id,
                 event_id = %record.event_id,
@@ -180,20 +147,23 @@ impl Router {
             );
             return Vec::new();
         };
-        if !app.filters.accept(record) {
-            tracing::debug!(
-                call_id = %record.call_id,
-                event_id = %record.event_id,
-                application = %app.name,
-                status = %record.status,
-                "call filtered out by the application's filters"
-            );
+        let app = &compiled.app;
+        if !compiled.filters.accept(record) {
+            filtered_out(record, &app.name, None);
             return Vec::new();
         }
         app.services
             .iter()
-            .filter(|s| s.enabled)
-            .map(|s| NewDelivery {
+            .zip(&compiled.services)
+            .filter(|(s, _)| s.enabled)
+            .filter(|(s, filters)| {
+                let wanted = filters.accept(record);
+                if !wanted {
+                    filtered_out(record, &app.name, Some(&s.name));
+                }
+                wanted
+            })
+            .map(|(s, _)| NewDelivery {
                 application: app.name.clone(),
                 service: s.name.clone(),
                 private: s.private,
@@ -203,12 +173,48 @@ impl Router {
 }
 
 impl CompiledApp {
+    fn new(app: AppRoute) -> Result<CompiledApp, RouteError> {
+        let compile = |field: &str, patterns: &[String]| {
+            patterns
+                .iter()
+                .map(|p| {
+                    glob(p).map_err(|message| RouteError {
+                        application: app.name.clone(),
+                        field: field.to_string(),
+                        pattern: p.clone(),
+                        message,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let filters = |field: &str, filters: &Filters| {
+            Ok::<_, RouteError>(CompiledFilters {
+                queues: compile(field, &filters.queues)?,
+                filters: filters.clone(),
+            })
+        };
+        let services = app
+            .services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| filters(&format!("services[{i}].filters.queues"), &s.filters))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(CompiledApp {
+            contexts: compile("match.context", &app.rule.context)?,
+            destinations: compile("match.destination", &app.rule.destination)?,
+            queues: compile("match.queue", &app.rule.queue)?,
+            filters: filters("filters.queues", &app.filters)?,
+            services,
+            app,
+        })
+    }
+
     fn rule_holds(&self, record: &CallRecord, vars: &BTreeMap<String, String>) -> bool {
         let rule = &self.app.rule;
         if rule.any {
             return true;
         }
-        let (variable, value) = if rule.is_empty() {
+        let (variable, value) = if *rule == MatchRule::default() {
             (Some(APPLICATION_VARIABLE), Some(self.app.name.as_str()))
         } else {
             (
@@ -232,29 +238,54 @@ impl CompiledApp {
                 found.is_some() && found == value
             }
         };
-        let context_ok = self.contexts.is_empty()
-            || record
-                .context
-                .as_deref()
-                .is_some_and(|c| self.contexts.iter().any(|g| g.is_match(c)));
+        let context_ok = any_match(&self.contexts, record.context.as_deref());
         let destination_ok = self.destinations.is_empty()
             || [record.to.as_deref(), record.to_raw.as_deref()]
                 .into_iter()
                 .flatten()
                 .any(|n| self.destinations.iter().any(|g| g.is_match(n)));
-        let direction_ok = rule.direction.map_or(true, |d| d == record.direction);
-        variable_ok && context_ok && destination_ok && direction_ok
+        let queue_ok = any_match(&self.queues, queue_id(record));
+        let direction_ok = rule.direction.map_or(true, |d| d.holds(record.direction));
+        variable_ok && context_ok && destination_ok && queue_ok && direction_ok
     }
 }
 
-impl Filters {
+impl CompiledFilters {
     /// Whether a matched call is wanted.
-    pub fn accept(&self, record: &CallRecord) -> bool {
-        (self.statuses.is_empty() || self.statuses.contains(&record.status))
-            && (self.outcomes.is_empty() || self.outcomes.contains(&record.outcome))
-            && (!self.only_completed || record.status == Status::Completed)
-            && record.duration_seconds.unwrap_or(0) >= self.min_duration
+    fn accept(&self, record: &CallRecord) -> bool {
+        let f = &self.filters;
+        (f.statuses.is_empty() || f.statuses.contains(&record.status))
+            && (f.outcomes.is_empty() || f.outcomes.contains(&record.outcome))
+            && (!f.only_completed || record.status == Status::Completed)
+            && record.duration_seconds.unwrap_or(0) >= f.min_duration
+            && any_match(&self.queues, queue_id(record))
     }
+}
+
+/// The debug line of a call that the application's filters (no `service`)
+/// or a service's drop.
+fn filtered_out(record: &CallRecord, application: &str, service: Option<&str>) {
+    tracing::debug!(
+        call_id = %record.call_id,
+        event_id = %record.event_id,
+        application = %application,
+        service = service.unwrap_or("-"),
+        status = %record.status,
+        queue = queue_id(record).unwrap_or("-"),
+        "call filtered out by the {} filters",
+        if service.is_some() { "service's" } else { "application's" }
+    );
+}
+
+/// What queue globs are matched against: the queue's id, the switch's own
+/// name for it (`support@default` on FreeSWITCH, `support` on Asterisk).
+fn queue_id(record: &CallRecord) -> Option<&str> {
+    record.queue.as_ref().map(|q| q.id.as_str())
+}
+
+/// No patterns: anything, even nothing; else a value one of them matches.
+fn any_match(globs: &[GlobMatcher], value: Option<&str>) -> bool {
+    globs.is_empty() || value.is_some_and(|v| globs.iter().any(|g| g.is_match(v)))
 }
 
 fn glob(pattern: &str) -> Result<GlobMatcher, String> {
@@ -269,7 +300,8 @@ fn glob(pattern: &str) -> Result<GlobMatcher, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::record::Outcome;
+    use crate::call::record::{Direction, Named, Outcome};
+    use crate::config::MatchDirection;
 
     fn app(name: &str) -> AppRoute {
         AppRoute {
@@ -277,11 +309,16 @@ mod tests {
             enabled: true,
             rule: MatchRule::default(),
             filters: Filters::default(),
-            services: vec![ServiceRoute {
-                name: format!("{name}-hook"),
-                enabled: true,
-                private: false,
-            }],
+            services: vec![service(&format!("{name}-hook"))],
+        }
+    }
+
+    fn service(name: &str) -> ServiceRoute {
+        ServiceRoute {
+            name: name.into(),
+            enabled: true,
+            private: false,
+            filters: Filters::default(),
         }
     }
 
@@ -342,21 +379,12 @@ mod tests {
     fn one_delivery_per_enabled_service_and_disabled_apps_are_skipped() {
         let mut a = app("survey");
         a.services = vec![
+            service("crm"),
             ServiceRoute {
-                name: "crm".into(),
-                enabled: true,
-                private: false,
-            },
-            ServiceRoute {
-                name: "old".into(),
                 enabled: false,
-                private: false,
+                ..service("old")
             },
-            ServiceRoute {
-                name: "bi".into(),
-                enabled: true,
-                private: false,
-            },
+            service("bi"),
         ];
         assert_eq!(
             route(vec![a.clone()], &call(), &vars("survey")),
@@ -375,8 +403,8 @@ mod tests {
     fn context_destination_and_direction_must_all_hold() {
         let none = BTreeMap::new();
         let mut by_number = app("support-line");
-        by_number.rule.destinations = vec!["+1555123*".into()];
-        by_number.rule.direction = Some(Direction::Inbound);
+        by_number.rule.destination = vec!["+1555123*".into()];
+        by_number.rule.direction = Some(MatchDirection::Inbound);
         assert_eq!(
             route(vec![by_number.clone()], &call(), &none),
             vec!["support-line/support-line-hook"]
@@ -386,7 +414,7 @@ mod tests {
         assert!(route(vec![by_number], &outbound, &none).is_empty());
 
         let mut by_context = app("ctx");
-        by_context.rule.contexts = vec!["DEF*".into()];
+        by_context.rule.context = vec!["DEF*".into()];
         assert_eq!(
             route(vec![by_context.clone()], &outbound, &none),
             vec!["ctx/ctx-hook"]
@@ -397,7 +425,7 @@ mod tests {
 
         // The raw dialled number counts too.
         let mut raw = app("raw");
-        raw.rule.destinations = vec!["555*".into()];
+        raw.rule.destination = vec!["555*".into()];
         assert_eq!(route(vec![raw], &call(), &none), vec!["raw/raw-hook"]);
     }
 
@@ -406,7 +434,7 @@ mod tests {
         let mut fallback = app("everything-else");
         fallback.rule.any = true;
         let mut by_context = app("ctx");
-        by_context.rule.contexts = vec!["default".into()];
+        by_context.rule.context = vec!["default".into()];
         let apps = || vec![app("survey"), by_context.clone(), fallback.clone()];
         assert_eq!(
             route(apps(), &call(), &vars("survey")),
@@ -512,12 +540,80 @@ mod tests {
         assert_eq!(private, vec![false, true]);
     }
 
+    fn in_queue(id: &str) -> CallRecord {
+        let mut r = call();
+        r.queue = Some(Named {
+            id: id.into(),
+            name: Some("Support line".into()),
+        });
+        r
+    }
+
+    #[test]
+    fn a_queue_rule_matches_the_queue_id_and_never_a_call_without_a_queue() {
+        let none = BTreeMap::new();
+        let mut by_queue = app("support");
+        by_queue.rule.queue = vec!["SUPPORT*".into()];
+        let mut fallback = app("rest");
+        fallback.rule.any = true;
+        let apps = || vec![by_queue.clone(), fallback.clone()];
+        assert_eq!(
+            route(apps(), &in_queue("support@default"), &none),
+            vec!["support/support-hook"]
+        );
+        // The display name does not count, only the id.
+        assert_eq!(
+            route(apps(), &in_queue("sales@default"), &none),
+            vec!["rest/rest-hook"]
+        );
+        let mut no_queue = call();
+        no_queue.queue = None;
+        assert_eq!(route(apps(), &no_queue, &none), vec!["rest/rest-hook"]);
+    }
+
+    #[test]
+    fn queue_filters_of_the_application_and_of_each_service() {
+        let v = vars("survey");
+        let mut a = app("survey");
+        a.services = vec![
+            service("all"),
+            ServiceRoute {
+                filters: Filters {
+                    queues: vec!["sales*".into()],
+                    ..Filters::default()
+                },
+                ..service("sales-only")
+            },
+        ];
+        let mut no_queue = call();
+        no_queue.queue = None;
+        assert_eq!(
+            route(vec![a.clone()], &in_queue("sales@default"), &v),
+            vec!["survey/all", "survey/sales-only"]
+        );
+        assert_eq!(
+            route(vec![a.clone()], &in_queue("support@default"), &v),
+            vec!["survey/all"]
+        );
+        assert_eq!(route(vec![a.clone()], &no_queue, &v), vec!["survey/all"]);
+        a.filters.queues = vec!["support@*".into(), "sales@*".into()];
+        assert_eq!(
+            route(vec![a.clone()], &in_queue("support@default"), &v),
+            vec!["survey/all"]
+        );
+        assert!(route(vec![a], &no_queue, &v).is_empty());
+    }
+
     #[test]
     fn a_bad_glob_is_named() {
         let mut a = app("x");
-        a.rule.contexts = vec!["[".into()];
+        a.rule.context = vec!["[".into()];
         let err = Router::new(vec![a]).err().unwrap();
         assert_eq!(err.application, "x");
-        assert_eq!(err.field, "context");
+        assert_eq!(err.field, "match.context");
+        let mut a = app("y");
+        a.services[0].filters.queues = vec!["{".into()];
+        let err = Router::new(vec![a]).err().unwrap();
+        assert_eq!(err.field, "services[0].filters.queues");
     }
 }

@@ -52,6 +52,16 @@ pub struct Filters {
     pub only_completed: bool,
     /// Seconds.
     pub min_duration: u64,
+    /// Globs over the record's `queue.id`; empty: every call.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub queues: Vec<String>,
+}
+
+impl Filters {
+    /// Whether these filters let every call through.
+    pub fn is_open(&self) -> bool {
+        *self == Filters::default()
+    }
 }
 
 /// One receiver of an application's calls.
@@ -71,6 +81,9 @@ pub struct ServiceConfig {
     pub concurrency: usize,
     pub auth: Vec<AuthConfig>,
     pub tls: TlsConfig,
+    /// Applied after the application's filters.
+    #[serde(skip_serializing_if = "Filters::is_open")]
+    pub filters: Filters,
 }
 
 /// REST or SOAP, with the keys that belong to each.

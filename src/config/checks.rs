@@ -1,5 +1,5 @@
 //! The small checks that the application and the service validation share:
-//! the error list they collect into, templates, URLs, secrets, files.
+//! the error list they collect into, templates, URLs, secrets, files, globs.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -129,6 +129,19 @@ pub(super) fn list<T: std::fmt::Display>(items: &[T]) -> String {
         .map(|i| i.to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Each pattern that is not a glob, an error at `key[i]`.
+pub(crate) fn globs(patterns: &[String], key: &str, errs: &mut Errors) {
+    for (i, pattern) in patterns.iter().enumerate() {
+        if let Err(e) = globset::Glob::new(pattern) {
+            errs.push(format!("{key}[{i}]"), glob_reason(pattern, &e));
+        }
+    }
+}
+
+pub(crate) fn glob_reason(pattern: &str, e: &globset::Error) -> String {
+    format!("invalid pattern {pattern:?}: {}", e.kind())
 }
 
 #[cfg(test)]

@@ -9,13 +9,15 @@
 //!
 //! Submodules: [`raw`] (serde shapes), [`secret`] (secret sources, masking),
 //! [`app`]
-//! (validated applications and services), [`validate`] (the checks) and
-//! `service` (the checks of one service).
+//! (validated applications and services), [`validate`] (the checks),
+//! `service` (the checks of one service) and `filters` (of an application
+//! or a service).
 
 pub mod app;
 mod cdr;
 mod checks;
 mod error;
+mod filters;
 pub mod raw;
 pub mod secret;
 mod service;

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::secret::Secret;
+use crate::call::record::Direction;
 use crate::event::SwitchKind;
 
 // ---------------------------------------------------------------------------
@@ -61,6 +62,15 @@ pub struct SwitchConfig {
     /// The switch's own CDR files, for backfill (`[switches.cdr]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cdr: Option<CdrConfig>,
+    /// FreeSWITCH only: when a queue call with an agent ends, ask
+    /// mod_callcenter (`api callcenter_config agent list`) for the agent's
+    /// `wrap_up_time`, which no event carries, and fill `wrap_up_seconds`.
+    #[serde(default)]
+    pub ask_wrap_up: bool,
+    /// How long a record waits for that answer; past it, `wrap_up_seconds`
+    /// stays null.
+    #[serde(default = "default_wrap_up_timeout", with = "duration")]
+    pub wrap_up_timeout: Duration,
 }
 
 impl SwitchConfig {
@@ -81,6 +91,8 @@ impl SwitchConfig {
             keepalive: default_keepalive(),
             connect_timeout: default_connect_timeout(),
             cdr: None,
+            ask_wrap_up: false,
+            wrap_up_timeout: default_wrap_up_timeout(),
         }
     }
 
@@ -294,6 +306,10 @@ pub struct MatchRule {
     /// Dialled numbers (globs such as `+4420*`), raw or E.164.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub destination: Vec<String>,
+    /// Queues (globs such as `support*`), matched against the record's
+    /// `queue.id`; a call without a queue matches none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queue: Vec<String>,
     /// Only calls of this direction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direction: Option<MatchDirection>,
@@ -308,6 +324,17 @@ pub struct MatchRule {
 pub enum MatchDirection {
     Inbound,
     Outbound,
+}
+
+impl MatchDirection {
+    /// Whether a call of direction `d` is of this one.
+    pub fn holds(self, d: Direction) -> bool {
+        matches!(
+            (self, d),
+            (MatchDirection::Inbound, Direction::Inbound)
+                | (MatchDirection::Outbound, Direction::Outbound)
+        )
+    }
 }
 
 /// `filters` as written; names are checked against the record's vocabulary.
@@ -326,6 +353,10 @@ pub(crate) struct RawFilters {
     /// Send only calls lasting at least this many seconds.
     #[serde(default)]
     pub min_duration: u64,
+    /// Send only calls whose `queue.id` matches one of these globs (empty:
+    /// all, with a queue or not).
+    #[serde(default)]
+    pub queues: Vec<String>,
 }
 
 // ---------------------------------------------------------------------------
@@ -389,6 +420,10 @@ pub(crate) struct RawService {
     /// Requests in flight (default `queue.default_concurrency`).
     #[serde(default)]
     pub concurrency: Option<usize>,
+    /// Which of the application's calls this service sends (after the
+    /// application's own filters); same keys as `applications.filters`.
+    #[serde(default)]
+    pub filters: RawFilters,
 }
 
 /// `type` of a service.
@@ -512,6 +547,9 @@ fn default_keepalive() -> Duration {
 }
 fn default_connect_timeout() -> Duration {
     Duration::from_secs(10)
+}
+fn default_wrap_up_timeout() -> Duration {
+    Duration::from_secs(1)
 }
 fn default_variable_patterns() -> Vec<String> {
     vec!["postcall_*".into()]

@@ -56,6 +56,7 @@ pub(super) fn service(
         check_auth(auth, &format!("{key}.auth[{i}]"), errs);
     }
     check_tls(&raw.tls, &format!("{key}.tls"), errs);
+    let filters = super::filters::filters(raw.filters, &format!("{key}.filters"), errs);
     if errs.0.len() > before {
         return None;
     }
@@ -69,6 +70,7 @@ pub(super) fn service(
         concurrency,
         auth: raw.auth,
         tls: raw.tls,
+        filters,
     })
 }
 

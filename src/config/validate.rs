@@ -8,17 +8,16 @@
 //! small checks both use (templates, URLs, secrets, files) are in
 //! `super::checks`.
 
-use globset::Glob;
 use std::collections::HashMap;
 
-use super::app::{ApplicationConfig, Filters};
+use super::app::ApplicationConfig;
 pub(crate) use super::checks::Errors;
-use super::checks::{absolute_url, check_secret, list, reported};
+use super::checks::{absolute_url, check_secret, glob_reason, globs, reported};
+use super::filters::filters;
 use super::raw::{
     CallsConfig, MatchRule, QueueConfig, RawApplication, RawService, SwitchConfig,
     DEFAULT_RECORDING_URL_EXPIRY,
 };
-use crate::call::record::{Outcome, Status};
 use crate::event::SwitchKind;
 use crate::template::TemplateChecker;
 
@@ -61,11 +60,8 @@ pub(crate) fn switches(switches: &[SwitchConfig], errs: &mut Errors) {
         if let Some(secret) = &s.secret {
             check_secret(secret, &format!("{key}.secret"), errs);
         }
-        for (j, pattern) in s.user_events.iter().enumerate() {
-            if let Err(e) = Glob::new(pattern) {
-                errs.push(format!("{key}.user_events[{j}]"), glob_reason(pattern, &e));
-            }
-        }
+        globs(&s.user_events, &format!("{key}.user_events"), errs);
+        wrap_up(s, &key, errs);
         if let Some(cdr) = &s.cdr {
             super::cdr::check(cdr, s.kind, &key, errs);
         }
@@ -277,10 +273,12 @@ fn match_rule(mut rule: MatchRule, name: &str, key: &str, errs: &mut Errors) -> 
     if rule.value.is_some() && rule.variable.is_none() {
         errs.push(format!("{key}.value"), "needs match.variable");
     }
-    for (i, pattern) in rule.destination.iter().enumerate() {
-        if let Err(e) = Glob::new(pattern) {
-            errs.push(format!("{key}.destination[{i}]"), glob_reason(pattern, &e));
-        }
+    for (name, patterns) in [
+        ("context", &rule.context),
+        ("destination", &rule.destination),
+        ("queue", &rule.queue),
+    ] {
+        globs(patterns, &format!("{key}.{name}"), errs);
     }
     if rule == MatchRule::default() {
         rule.variable = Some("postcall_app".into());
@@ -291,56 +289,24 @@ fn match_rule(mut rule: MatchRule, name: &str, key: &str, errs: &mut Errors) -> 
     rule
 }
 
-fn filters(raw: super::raw::RawFilters, key: &str, errs: &mut Errors) -> Filters {
-    let statuses = vocabulary(
-        &raw.statuses,
-        &format!("{key}.statuses"),
-        errs,
-        Status::from_name,
-        Status::ALL,
-    );
-    let outcomes = vocabulary(
-        &raw.outcomes,
-        &format!("{key}.outcomes"),
-        errs,
-        Outcome::from_name,
-        Outcome::ALL,
-    );
-    if raw.only_completed && !statuses.is_empty() && !statuses.contains(&Status::Completed) {
+/// The wrap-up question is a mod_callcenter API, asked over ESL.
+fn wrap_up(s: &SwitchConfig, key: &str, errs: &mut Errors) {
+    if s.ask_wrap_up && s.kind != SwitchKind::Freeswitch {
         errs.push(
-            format!("{key}.statuses"),
-            format!(
-                "contradicts {key}.only_completed = true: it passes completed calls only and these statuses are all others, so no call would ever be sent"
-            ),
+            format!("{key}.ask_wrap_up"),
+            "FreeSWITCH only: Asterisk states the wrap-up in its QueueMemberStatus events",
         );
     }
-    Filters {
-        statuses,
-        outcomes,
-        only_completed: raw.only_completed,
-        min_duration: raw.min_duration,
+    if s.wrap_up_timeout.is_zero() || s.wrap_up_timeout > MAX_WRAP_UP_TIMEOUT {
+        errs.push(
+            format!("{key}.wrap_up_timeout"),
+            "must be longer than 0s and at most 10s: the call's record waits for the answer",
+        );
     }
 }
 
-fn vocabulary<T: Copy + std::fmt::Display>(
-    names: &[String],
-    key: &str,
-    errs: &mut Errors,
-    parse: fn(&str) -> Option<T>,
-    all: &[T],
-) -> Vec<T> {
-    let mut out = Vec::new();
-    for (i, name) in names.iter().enumerate() {
-        match parse(name) {
-            Some(v) => out.push(v),
-            None => errs.push(
-                format!("{key}[{i}]"),
-                format!("unknown value {name:?}; expected one of {}", list(all)),
-            ),
-        }
-    }
-    out
-}
+/// The longest a record may wait for the switch's wrap-up answer.
+const MAX_WRAP_UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Application and service names are each unique: operators and the queue
 /// refer to them by name.
@@ -366,10 +332,6 @@ pub(crate) fn unique_names(apps: &[super::raw::AppEntry], errs: &mut Errors) {
             }
         }
     }
-}
-
-fn glob_reason(pattern: &str, e: &globset::Error) -> String {
-    format!("invalid pattern {pattern:?}: {}", e.kind())
 }
 
 #[cfg(test)]

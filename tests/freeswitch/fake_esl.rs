@@ -27,6 +27,9 @@ pub struct Script {
     /// Reply to a wrong password exactly with these bytes (00-auth-bad).
     pub refusal: Vec<u8>,
     pub seed: u64,
+    /// Commands (after the events) answered with these exact bytes, or
+    /// never answered (`None`: a switch that does not reply).
+    pub answers: Vec<(String, Option<Vec<u8>>)>,
 }
 
 impl Script {
@@ -39,6 +42,7 @@ impl Script {
             verbatim: false,
             refusal: b"Content-Type: command/reply\nReply-Text: -ERR invalid\n\n".to_vec(),
             seed,
+            answers: Vec::new(),
         }
     }
 }
@@ -179,6 +183,12 @@ async fn serve(socket: TcpStream, script: Script, commands: Arc<Mutex<Vec<String
     }
     while let Some(command) = read_command(&mut reader).await {
         commands.lock().unwrap().push(command.clone());
+        if let Some((_, answer)) = script.answers.iter().find(|(c, _)| *c == command) {
+            match answer {
+                Some(bytes) if write.write_all(bytes).await.is_err() => return,
+                _ => continue,
+            }
+        }
         let answer = match command.as_str() {
             "api status" => api_response("UP 0 years, 0 days\n"),
             "exit" => {

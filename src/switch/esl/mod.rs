@@ -5,17 +5,24 @@
 //! - [`event`]: plain and json event bodies → [`SwitchEvent`](crate::event::SwitchEvent).
 //! - [`subscribe`]: the `filter …` and `event …` commands.
 //! - [`channels`]: `show channels as json` → live legs.
-//! - [`session`]: auth, subscription, live-channel adoption, liveness, reconnect.
+//! - [`api`]: asking the switch an `api` question over the session.
+//! - [`callcenter`]: mod_callcenter's `callcenter_config agent list` reply.
+//! - [`session`]: auth, subscription, live-channel adoption, liveness,
+//!   questions, reconnect.
+//! - [`wrap_up`]: fills a finished queue call's `wrap_up_seconds` by asking.
 //!
 //! [`capture_messages`] runs a recorded byte stream through the same codec,
 //! for `postcall replay`.
 
+pub mod api;
+pub mod callcenter;
 pub mod channels;
 pub mod codec;
 pub mod event;
 pub mod grammar;
 pub mod session;
 pub mod subscribe;
+pub mod wrap_up;
 
 use bytes::BytesMut;
 use tokio_util::codec::Decoder;

@@ -8,16 +8,18 @@
 //! → `api show channels as json` (its rows become
 //! [`SwitchMessage::LiveChannels`]) → events. Every `keepalive` the session
 //! sends `api status`; a connection silent for three intervals is dropped and
-//! redialled. Replies arrive in command order, so a queue of the commands
-//! sent tells which `api/response` answers which. The password is written to
-//! the socket and nowhere else.
+//! redialled. Questions asked through an [`EslApi`](super::api::EslApi) go
+//! out as `api …` on the same socket. Replies arrive in command order, so a
+//! queue of the commands sent tells which `api/response` answers which,
+//! whatever events come between. The password is written to the socket and
+//! nowhere else.
 
 use futures::StreamExt;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot, MutexGuard};
 use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Secret, SwitchConfig};
 use crate::event::SwitchMessage;
 use crate::switch::backoff::Backoff;
+use crate::switch::esl::api::{ApiRequest, ApiRequests};
 use crate::switch::esl::channels::live_channels;
 use crate::switch::esl::codec::{self, parse_frame, EslCodec, Frame};
 use crate::switch::esl::subscribe::{subscribe_commands, unsubscribable_subclasses};
@@ -45,6 +48,8 @@ pub struct SessionOptions {
     pub keepalive: Duration,
     /// Time allowed from connect to a confirmed subscription.
     pub login_timeout: Duration,
+    /// Questions to send as `api …` commands, when something asks them.
+    pub api: Option<ApiRequests>,
 }
 
 impl SessionOptions {
@@ -56,12 +61,19 @@ impl SessionOptions {
             max_frame_bytes: config.max_frame_bytes,
             keepalive: config.keepalive.max(Duration::from_millis(10)),
             login_timeout: config.connect_timeout,
+            api: None,
         }
     }
 }
 
-/// Runs the ESL connector until `cancel` fires.
-pub async fn run(config: SwitchConfig, tx: mpsc::Sender<SwitchMessage>, cancel: CancellationToken) {
+/// Runs the ESL connector until `cancel` fires; `api` carries the
+/// questions its sessions send to the switch.
+pub async fn run(
+    config: SwitchConfig,
+    api: Option<ApiRequests>,
+    tx: mpsc::Sender<SwitchMessage>,
+    cancel: CancellationToken,
+) {
     let globs = unsubscribable_subclasses(&config.custom_subclasses);
     if !globs.is_empty() {
         tracing::info!(switch = %config.name, patterns = ?globs,
@@ -72,7 +84,10 @@ pub async fn run(config: SwitchConfig, tx: mpsc::Sender<SwitchMessage>, cancel: 
         address: config.address(),
         connect_timeout: config.connect_timeout,
     };
-    let options = Arc::new(SessionOptions::from_config(&config));
+    let options = Arc::new(SessionOptions {
+        api,
+        ..SessionOptions::from_config(&config)
+    });
     run_with(target, options, Backoff::default(), tx, cancel).await
 }
 
@@ -98,10 +113,27 @@ pub async fn run_with(
 }
 
 /// A command whose reply is still to come.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 enum Pending {
     LiveChannels,
     Status,
+    /// An asked question: the reply goes back to the asker (who may have
+    /// stopped waiting).
+    Api(oneshot::Sender<String>),
+}
+
+/// Commands awaiting their reply beyond which no keep-alive or question is
+/// sent: a switch that stopped answering is not flooded.
+const MAX_PENDING: usize = 16;
+
+/// The next question to send; never, when nobody can ask.
+async fn next_request(
+    requests: &mut Option<MutexGuard<'_, mpsc::Receiver<ApiRequest>>>,
+) -> Option<ApiRequest> {
+    match requests {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 type Frames<R> = FramedRead<R, EslCodec>;
@@ -222,6 +254,10 @@ where
         };
     }
     pending.push_back(Pending::LiveChannels);
+    let mut requests = match &options.api {
+        Some(api) => Some(api.lock().await),
+        None => None,
+    };
 
     let keepalive = options.keepalive;
     let mut ticker = tokio::time::interval_at(Instant::now() + keepalive, keepalive);
@@ -237,12 +273,28 @@ where
                 if last_read.elapsed() >= keepalive * 3 {
                     return SessionEnd::Lost { reason: format!("no data for {} ms", last_read.elapsed().as_millis()) };
                 }
-                if pending.len() < 16 {
+                if pending.len() < MAX_PENDING {
                     match tokio::time::timeout(keepalive, writer.write_all(b"api status\n\n")).await {
                         Ok(Ok(())) => pending.push_back(Pending::Status),
                         Ok(Err(e)) => return SessionEnd::Lost { reason: e.to_string() },
                         Err(_) => return SessionEnd::Lost { reason: "keep-alive write timed out".into() },
                     }
+                }
+                continue;
+            }
+            request = next_request(&mut requests), if pending.len() < MAX_PENDING => {
+                let Some(request) = request else {
+                    requests = None;
+                    continue;
+                };
+                if request.reply.is_closed() {
+                    continue;
+                }
+                let command = format!("api {}\n\n", request.command);
+                match tokio::time::timeout(keepalive, writer.write_all(command.as_bytes())).await {
+                    Ok(Ok(())) => pending.push_back(Pending::Api(request.reply)),
+                    Ok(Err(e)) => return SessionEnd::Lost { reason: e.to_string() },
+                    Err(_) => return SessionEnd::Lost { reason: "api write timed out".into() },
                 }
                 continue;
             }
@@ -260,7 +312,11 @@ where
                         None
                     }
                 },
-                _ => None,
+                Some(Pending::Api(reply)) => {
+                    let _ = reply.send(String::from_utf8_lossy(&body).into_owned());
+                    None
+                }
+                Some(Pending::Status) | None => None,
             },
             Ok(Frame::CommandReply { .. }) => {
                 pending.pop_front();
