@@ -1,13 +1,14 @@
 //! `postcall queue list` / `queue show` on a row that was never tried: a
-//! SOAP service whose WSDL cannot be fetched cannot be planned, so the
-//! replay's delivery is held as orphaned without a request being sent.
+//! SOAP service whose WSDL cannot be fetched (and has nothing cached)
+//! cannot be planned, so the replay's delivery is held, with that reason,
+//! without a request being sent.
 
 mod support;
 
 use std::process::Command;
 
 #[test]
-fn an_orphaned_row_shows_it_was_never_tried() {
+fn a_held_row_shows_it_was_never_tried() {
     let dir = tempfile::tempdir().unwrap();
     // Nothing listens on a port just freed: the WSDL fetch fails.
     let port = support::process::free_port();
@@ -35,20 +36,20 @@ fn an_orphaned_row_shows_it_was_never_tried() {
     let list = run(&["queue", "list"]);
     let row = list
         .lines()
-        .find(|l| l.contains("orphaned"))
-        .unwrap_or_else(|| panic!("no orphaned row: {list}\nreplay: {replayed}"));
+        .find(|l| l.contains("held"))
+        .unwrap_or_else(|| panic!("no held row: {list}\nreplay: {replayed}"));
     let columns: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(columns[1], "orphaned", "{list}");
+    assert_eq!(columns[1], "held", "{list}");
     assert_eq!(columns[2], "-", "TRY of a never-tried row: {list}");
 
     let show = run(&["queue", "show", columns[0]]);
     assert!(
         show.contains(
-            "tries            none: never tried (1 lease(s) found the service unconfigured)"
+            "tries            none: never tried (1 lease(s) found the service not deliverable)"
         ),
         "{show}"
     );
     let last = show.lines().last().unwrap();
     assert!(last.trim_start().starts_with("- "), "{show}");
-    assert!(last.contains("orphaned"), "{show}");
+    assert!(last.contains("could not be fetched"), "{show}");
 }

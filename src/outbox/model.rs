@@ -162,7 +162,7 @@ pub struct DeliverySummary {
     /// Leases taken (the attempt counter), sent or not.
     pub attempts: u32,
     /// Attempts that went as far as trying to send: leases that found the
-    /// service unconfigured (orphaned) are not tries.
+    /// service not deliverable (orphaned or held) are not tries.
     pub tries: u32,
     pub next_attempt_at: DateTime<Utc>,
     pub lease_until: Option<DateTime<Utc>>,

@@ -84,9 +84,9 @@ pub fn format_show(detail: &DeliveryDetail) -> String {
         "tries",
         match (d.tries, untried) {
             (0, 0) => "none: never tried".into(),
-            (0, n) => format!("none: never tried ({n} lease(s) found the service unconfigured)"),
+            (0, n) => format!("none: never tried ({n} lease(s) found the service not deliverable)"),
             (t, 0) => t.to_string(),
-            (t, n) => format!("{t} (and {n} lease(s) that found the service unconfigured)"),
+            (t, n) => format!("{t} (and {n} lease(s) that found the service not deliverable)"),
         },
     );
     field("created", time(d.created_at));
@@ -125,7 +125,7 @@ pub fn format_show(detail: &DeliveryDetail) -> String {
         "TRY", "STARTED", "LATENCY", "HTTP", "RESULT"
     );
     for a in &detail.attempts {
-        let not_sent = a.result == "orphaned";
+        let not_sent = matches!(a.result.as_str(), "orphaned" | "held");
         let _ = writeln!(
             out,
             "{:>3}  {:<20}  {:>9}  {:>4}  {:<16}  {}",
@@ -343,7 +343,7 @@ mod tests {
         let text = format_show(&detail);
         assert!(
             text.contains(
-                "tries            none: never tried (1 lease(s) found the service unconfigured)"
+                "tries            none: never tried (1 lease(s) found the service not deliverable)"
             ),
             "{text}"
         );
@@ -357,7 +357,7 @@ mod tests {
         });
         assert!(
             text.contains(
-                "tries            2 (and 1 lease(s) that found the service unconfigured)"
+                "tries            2 (and 1 lease(s) that found the service not deliverable)"
             ),
             "{text}"
         );

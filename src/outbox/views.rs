@@ -39,7 +39,7 @@ pub(crate) fn stats(conn: &Connection) -> Result<Stats> {
 const SUMMARY: &str = "SELECT d.id, d.delivery_key, d.event_id, c.call_id, d.application,
         d.service, d.private, d.status, d.attempts, d.next_attempt_at, d.lease_until,
         d.last_error, d.created_at, d.finished_at,
-        (SELECT COUNT(*) FROM attempts a WHERE a.delivery_id = d.id AND a.result <> 'orphaned')
+        (SELECT COUNT(*) FROM attempts a WHERE a.delivery_id = d.id AND a.result NOT IN ('orphaned', 'held'))
     FROM deliveries d JOIN calls c ON c.event_id = d.event_id";
 
 fn summary(r: &Row<'_>) -> rusqlite::Result<DeliverySummary> {
