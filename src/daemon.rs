@@ -152,6 +152,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<Drained, DaemonEr
                 flush_horizon: config.calls.hangup_grace + Duration::from_secs(1),
                 backfill: switch.cdr.as_ref().filter(|c| c.enabled).map(|c| {
                     crate::backfill::Source {
+                        kind: switch.kind,
                         dirs: c.dirs.clone(),
                         settings: config.call_settings(switch),
                         lookback: c.lookback,

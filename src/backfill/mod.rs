@@ -8,8 +8,14 @@
 //! NOTHING`): what was emitted already is remembered there, not here.
 //!
 //! - [`freeswitch_cdr`]: one mod_json_cdr file → the leg's hang-up event.
+//! - [`asterisk_cdr`]: one cdr_custom line → the channel's `Cdr` event.
+//! - [`asterisk`](asterisk()): cdr_custom lines → the channels' events → calls.
 
+pub mod asterisk_cdr;
+mod asterisk_events;
 pub mod freeswitch_cdr;
+
+pub use asterisk_events::asterisk;
 
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{HashMap, HashSet};
@@ -19,7 +25,7 @@ use crate::call::record::{HangupBy, RecordSource};
 use crate::call::tracker::freeswitch::FreeswitchTracker;
 use crate::call::tracker::{FinishedCall, Tracker};
 use crate::call::CallSettings;
-use crate::event::SwitchMessage;
+use crate::event::{SwitchKind, SwitchMessage};
 
 /// How long before the window's start a leg's file may have been written
 /// and still belong to a call that ended inside it (the legs of one call end
@@ -34,6 +40,9 @@ const DISCONNECT_MARGIN: Duration = Duration::seconds(60);
 /// One switch's CDR source as the daemon uses it after each connect.
 #[derive(Debug, Clone)]
 pub struct Source {
+    /// Which switch wrote the files: FreeSWITCH mod_json_cdr (`*.json`) or
+    /// Asterisk cdr_custom (`*.csv`).
+    pub kind: SwitchKind,
     pub dirs: Vec<PathBuf>,
     pub settings: CallSettings,
     /// How far back to look at start, when postcall's own downtime is unknown.
@@ -57,7 +66,21 @@ impl Source {
 
     /// Reads the window (blocking file I/O: run it off the event loop).
     pub fn read(&self, window: Window) -> Result<Backfill, BackfillError> {
-        freeswitch(&self.dirs, window, self.settings.clone())
+        read(self.kind, &self.dirs, window, self.settings.clone())
+    }
+}
+
+/// The calls of `window` from the CDR files in `dirs`, as the switch `kind`
+/// writes them.
+pub fn read(
+    kind: SwitchKind,
+    dirs: &[PathBuf],
+    window: Window,
+    settings: CallSettings,
+) -> Result<Backfill, BackfillError> {
+    match kind {
+        SwitchKind::Freeswitch => freeswitch(dirs, window, settings),
+        SwitchKind::Asterisk => asterisk(dirs, window, settings),
     }
 }
 
@@ -100,9 +123,13 @@ pub struct Backfill {
     pub skipped: Vec<Skipped>,
 }
 
-/// Files in `dir` that may hold a CDR of the window (`*.json`, written no
-/// earlier than [`LEG_SPREAD`] before it), sorted by name.
-fn candidate_files(dir: &Path, window: &Window) -> Result<Vec<PathBuf>, BackfillError> {
+/// Files in `dir` that may hold a CDR of the window (`*.{extension}`,
+/// written no earlier than [`LEG_SPREAD`] before it), sorted by name.
+fn candidate_files(
+    dir: &Path,
+    window: &Window,
+    extension: &str,
+) -> Result<Vec<PathBuf>, BackfillError> {
     let dir_error = |source| BackfillError::Dir {
         path: dir.to_path_buf(),
         source,
@@ -112,7 +139,7 @@ fn candidate_files(dir: &Path, window: &Window) -> Result<Vec<PathBuf>, Backfill
     for entry in std::fs::read_dir(dir).map_err(dir_error)? {
         let entry = entry.map_err(dir_error)?;
         let path = entry.path();
-        if path.extension().map_or(true, |e| e != "json") {
+        if path.extension().map_or(true, |e| e != extension) {
             continue;
         }
         let recent = entry
@@ -139,7 +166,7 @@ pub fn freeswitch(
     let mut legs = Vec::new();
     let mut seen = HashSet::new();
     for dir in dirs {
-        for path in candidate_files(dir, &window)? {
+        for path in candidate_files(dir, &window, "json")? {
             let parsed = std::fs::read_to_string(&path)
                 .map_err(|e| e.to_string())
                 .and_then(|body| freeswitch_cdr::parse(&body).map_err(|e| e.to_string()));
@@ -173,14 +200,22 @@ pub fn freeswitch(
         calls.extend(tracker.handle(SwitchMessage::Event(leg.event), leg.ended_at));
     }
     calls.extend(tracker.finish_all(last));
+    out.calls = in_window(calls, window);
+    for call in &mut out.calls {
+        unknown_when_tied(call, &ends);
+    }
+    Ok(out)
+}
+
+/// The calls that ended in `window`, oldest end first, marked as built from
+/// CDRs.
+fn in_window(mut calls: Vec<FinishedCall>, window: Window) -> Vec<FinishedCall> {
     calls.retain(|c| c.record.ended_at.is_some_and(|t| window.contains(t)));
     calls.sort_by_key(|c| c.record.ended_at);
     for call in &mut calls {
         call.record.source = RecordSource::Cdr;
-        unknown_when_tied(call, &ends);
     }
-    out.calls = calls;
-    Ok(out)
+    calls
 }
 
 /// Who hung up first is read from the order the legs ended. When the first
