@@ -235,6 +235,7 @@ fn a_restart_gap_is_filled_and_every_call_is_counted_once() {
     let seen_live: Vec<&CallRecord> = by_end[..8].iter().collect();
 
     let source = postcall::backfill::Source {
+        kind: SwitchKind::Freeswitch,
         dirs: scenarios
             .iter()
             .map(|s| Path::new(CDR_DIR).join(s))
@@ -325,6 +326,7 @@ async fn the_daemon_backfills_after_each_connect() {
     let cancel = tokio_util::sync::CancellationToken::new();
     let tracked = postcall::daemon::Tracked {
         backfill: Some(postcall::backfill::Source {
+            kind: SwitchKind::Freeswitch,
             dirs: scenarios
                 .iter()
                 .map(|s| Path::new(CDR_DIR).join(s))
@@ -367,4 +369,90 @@ async fn the_daemon_backfills_after_each_connect() {
         rest += 1;
     }
     assert_eq!(rest, 0);
+}
+
+/// A restart: the queue remembers the last session with the switch (here
+/// it was last seen 60 s after the third-last call ended, then postcall
+/// crashed), so the first backfill of the new process reads from then
+/// (less the margin), not only the lookback (1 s here, which would find
+/// nothing). The new session is stored at the connect.
+#[tokio::test]
+async fn after_a_restart_the_first_backfill_covers_the_stored_gap() {
+    use postcall::event::SwitchMessage;
+    use postcall::outbox::{Outbox, OutboxSettings};
+    use std::sync::Arc;
+    use tokio::sync::mpsc;
+    let dirs: Vec<PathBuf> = scenarios()
+        .iter()
+        .map(|s| Path::new(CDR_DIR).join(s))
+        .collect();
+    let all = backfilled(&dirs, all_time());
+    let cut = all[all.len() - 3].ended_at.unwrap();
+    let expected: Vec<String> = all[all.len() - 3..]
+        .iter()
+        .map(|r| r.event_id.clone())
+        .collect();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let queue = tmp.path().join("q.sqlite3");
+    let outbox = Outbox::open(&queue, OutboxSettings::default())
+        .await
+        .unwrap();
+    let seen = cut + chrono::Duration::seconds(60);
+    outbox.session_connected("switch", seen).await.unwrap();
+    // The run before ended with kill -9: no end was written.
+    assert_eq!(
+        outbox
+            .last_session("switch")
+            .await
+            .unwrap()
+            .unwrap()
+            .ended_at,
+        None
+    );
+
+    let (tx, rx) = mpsc::channel(16);
+    let (records_tx, mut records_rx) = mpsc::channel(64);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let tracked = postcall::daemon::Tracked {
+        backfill: Some(postcall::backfill::Source {
+            kind: SwitchKind::Freeswitch,
+            dirs,
+            settings: settings(),
+            lookback: std::time::Duration::from_secs(1),
+        }),
+        outbox: Some(outbox.clone()),
+        ..postcall::daemon::Tracked::new(
+            "switch",
+            postcall::call::tracker::new_tracker(SwitchKind::Freeswitch, settings()),
+            Arc::new(postcall::metrics::Metrics::new(&["switch"])),
+        )
+    };
+    let task = tokio::spawn(postcall::daemon::track(
+        tracked,
+        rx,
+        records_tx,
+        cancel.clone(),
+    ));
+    let before = chrono::Utc::now();
+    tx.send(SwitchMessage::Connected).await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < expected.len() {
+        let call = tokio::time::timeout(std::time::Duration::from_secs(10), records_rx.recv())
+            .await
+            .expect("the gap's calls come")
+            .unwrap();
+        got.push(call.record.event_id);
+    }
+    assert_eq!(got, expected);
+    drop(tx);
+    cancel.cancel();
+    task.await.unwrap();
+    assert!(records_rx.recv().await.is_none(), "nothing before the gap");
+    let session = outbox.last_session("switch").await.unwrap().unwrap();
+    assert!(session.connected_at >= before - chrono::Duration::seconds(1));
+    assert!(
+        session.ended_at.is_some(),
+        "a stop writes the session's end"
+    );
 }
