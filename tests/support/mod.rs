@@ -8,6 +8,7 @@ pub mod http;
 pub mod pipeline;
 pub mod process;
 pub mod receiver;
+pub mod restarts;
 
 /// `DIR/NAME.toml`: a queue in DIR and one application (`app`, TOML lines
 /// after `name = …`) whose one service posts to `url`.
