@@ -4,11 +4,8 @@
 //! records on every field a CDR can tell; where it cannot, the test names
 //! the field and the CDR record leaves it null or unknown.
 
-use chrono::DateTime;
 use postcall::backfill::{asterisk, Window};
 use postcall::call::record::{CallRecord, RecordSource};
-use postcall::call::CallSettings;
-use postcall::config::SwitchConfig;
 use postcall::event::SwitchKind;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -17,47 +14,21 @@ mod support;
 
 const CDR_DIR: &str = "tests/fixtures/cdr/asterisk";
 
-fn settings() -> CallSettings {
-    let mut s = CallSettings::new("switch");
-    s.variables =
-        postcall::call::variables::VariableFilter::new(&["postcall_*", "survey_*", "amd*"])
-            .unwrap();
-    s.timezone = Some(chrono_tz::UTC);
-    s
-}
+use support::backfill::{all_time, records, settings};
 
 fn scenarios() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(CDR_DIR)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
+    support::backfill::scenarios(CDR_DIR)
 }
 
 fn live(scenario: &str) -> Vec<CallRecord> {
-    let bytes = std::fs::read(format!("tests/fixtures/asterisk/{scenario}.ami")).unwrap();
-    let mut switch = SwitchConfig::default_freeswitch();
-    switch.kind = SwitchKind::Asterisk;
-    postcall::replay::replay_bytes(SwitchKind::Asterisk, &bytes, &switch, settings())
-        .into_iter()
-        .map(|f| f.record)
-        .collect()
-}
-
-fn all_time() -> Window {
-    Window {
-        since: DateTime::from_timestamp(0, 0).unwrap(),
-        until: None,
-    }
+    support::backfill::live(
+        SwitchKind::Asterisk,
+        &format!("tests/fixtures/asterisk/{scenario}.ami"),
+    )
 }
 
 fn backfilled(dirs: &[PathBuf], window: Window) -> Vec<CallRecord> {
-    let found = asterisk(dirs, window, settings()).unwrap();
-    assert!(found.skipped.is_empty(), "{:?}", found.skipped);
-    found.calls.into_iter().map(|f| f.record).collect()
+    records(asterisk(dirs, window, settings()))
 }
 
 /// Fields a CDR tells as the live events do, in every scenario.

@@ -3,13 +3,12 @@
 //! give the records the live ESL bytes of the same calls give, field by
 //! field, with the same `event_id`; where a CDR cannot tell, it says so.
 
-use chrono::DateTime;
 use postcall::backfill::{freeswitch, Window};
 use postcall::call::record::{CallRecord, HangupBy, RecordSource};
-use postcall::call::CallSettings;
-use postcall::config::SwitchConfig;
 use postcall::event::SwitchKind;
 use std::path::{Path, PathBuf};
+
+mod support;
 
 const CDR_DIR: &str = "tests/fixtures/cdr/freeswitch";
 
@@ -27,47 +26,21 @@ const TIED_HANGUPS: &[&str] = &[
     "08-caller-cancel",
 ];
 
-fn settings() -> CallSettings {
-    let mut s = CallSettings::new("switch");
-    s.variables =
-        postcall::call::variables::VariableFilter::new(&["postcall_*", "survey_*", "amd*"])
-            .unwrap();
-    s
-}
+use support::backfill::{all_time, records, settings};
 
 fn scenarios() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(CDR_DIR)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
+    support::backfill::scenarios(CDR_DIR)
 }
 
 fn live(scenario: &str) -> Vec<CallRecord> {
-    let bytes = std::fs::read(format!("tests/fixtures/freeswitch/{scenario}.plain.esl")).unwrap();
-    postcall::replay::replay_bytes(
+    support::backfill::live(
         SwitchKind::Freeswitch,
-        &bytes,
-        &SwitchConfig::default_freeswitch(),
-        settings(),
+        &format!("tests/fixtures/freeswitch/{scenario}.plain.esl"),
     )
-    .into_iter()
-    .map(|f| f.record)
-    .collect()
-}
-
-fn all_time() -> Window {
-    Window {
-        since: DateTime::from_timestamp(0, 0).unwrap(),
-        until: None,
-    }
 }
 
 fn backfilled(dirs: &[PathBuf], window: Window) -> Vec<CallRecord> {
-    let found = freeswitch(dirs, window, settings()).unwrap();
-    assert!(found.skipped.is_empty(), "{:?}", found.skipped);
-    found.calls.into_iter().map(|f| f.record).collect()
+    records(freeswitch(dirs, window, settings()))
 }
 
 #[test]
@@ -317,30 +290,18 @@ fn postcall_backfill_prints_the_cdr_records() {
 #[tokio::test]
 async fn the_daemon_backfills_after_each_connect() {
     use postcall::event::SwitchMessage;
-    use std::sync::Arc;
     use tokio::sync::mpsc;
     let scenarios = scenarios();
     let expected: usize = scenarios.iter().map(|s| live(s).len()).sum();
     let (tx, rx) = mpsc::channel(16);
     let (records_tx, mut records_rx) = mpsc::channel(64);
     let cancel = tokio_util::sync::CancellationToken::new();
-    let tracked = postcall::daemon::Tracked {
-        backfill: Some(postcall::backfill::Source {
-            kind: SwitchKind::Freeswitch,
-            dirs: scenarios
-                .iter()
-                .map(|s| Path::new(CDR_DIR).join(s))
-                .collect(),
-            settings: settings(),
-            // The captures are from 2026-11-24; reach them from any later day.
-            lookback: std::time::Duration::from_secs(10 * 365 * 86400),
-        }),
-        ..postcall::daemon::Tracked::new(
-            "switch",
-            postcall::call::tracker::new_tracker(SwitchKind::Freeswitch, settings()),
-            Arc::new(postcall::metrics::Metrics::new(&["switch"])),
-        )
-    };
+    let dirs = scenarios
+        .iter()
+        .map(|s| Path::new(CDR_DIR).join(s))
+        .collect();
+    // The captures are from 2026-11-24; reach them from any later day.
+    let tracked = tracked(dirs, 10 * 365 * 86400, None);
     let task = tokio::spawn(postcall::daemon::track(
         tracked,
         rx,
@@ -380,7 +341,6 @@ async fn the_daemon_backfills_after_each_connect() {
 async fn after_a_restart_the_first_backfill_covers_the_stored_gap() {
     use postcall::event::SwitchMessage;
     use postcall::outbox::{Outbox, OutboxSettings};
-    use std::sync::Arc;
     use tokio::sync::mpsc;
     let dirs: Vec<PathBuf> = scenarios()
         .iter()
@@ -414,20 +374,7 @@ async fn after_a_restart_the_first_backfill_covers_the_stored_gap() {
     let (tx, rx) = mpsc::channel(16);
     let (records_tx, mut records_rx) = mpsc::channel(64);
     let cancel = tokio_util::sync::CancellationToken::new();
-    let tracked = postcall::daemon::Tracked {
-        backfill: Some(postcall::backfill::Source {
-            kind: SwitchKind::Freeswitch,
-            dirs,
-            settings: settings(),
-            lookback: std::time::Duration::from_secs(1),
-        }),
-        outbox: Some(outbox.clone()),
-        ..postcall::daemon::Tracked::new(
-            "switch",
-            postcall::call::tracker::new_tracker(SwitchKind::Freeswitch, settings()),
-            Arc::new(postcall::metrics::Metrics::new(&["switch"])),
-        )
-    };
+    let tracked = tracked(dirs, 1, Some(outbox.clone()));
     let task = tokio::spawn(postcall::daemon::track(
         tracked,
         rx,
@@ -455,4 +402,27 @@ async fn after_a_restart_the_first_backfill_covers_the_stored_gap() {
         session.ended_at.is_some(),
         "a stop writes the session's end"
     );
+}
+
+/// The daemon's tracker loop for switch `switch`, backfilling from `dirs`
+/// with a lookback of `lookback_secs`.
+fn tracked(
+    dirs: Vec<PathBuf>,
+    lookback_secs: u64,
+    outbox: Option<postcall::outbox::Outbox>,
+) -> postcall::daemon::Tracked {
+    postcall::daemon::Tracked {
+        backfill: Some(postcall::backfill::Source {
+            kind: SwitchKind::Freeswitch,
+            dirs,
+            settings: settings(),
+            lookback: std::time::Duration::from_secs(lookback_secs),
+        }),
+        outbox,
+        ..postcall::daemon::Tracked::new(
+            "switch",
+            postcall::call::tracker::new_tracker(SwitchKind::Freeswitch, settings()),
+            std::sync::Arc::new(postcall::metrics::Metrics::new(&["switch"])),
+        )
+    }
 }

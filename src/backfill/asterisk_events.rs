@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use super::asterisk_cdr::{self, CdrRow};
-use super::{candidate_files, in_window, Backfill, BackfillError, Skipped, Window};
+use super::pass::{candidate_files, in_window, Backfill, BackfillError, Skipped, Window};
 use crate::call::tracker::asterisk::AsteriskTracker;
 use crate::call::tracker::Tracker;
 use crate::call::CallSettings;

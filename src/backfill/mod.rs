@@ -5,32 +5,34 @@
 //! The event id is the live one (switch name + first leg), so a call seen
 //! both live and from its CDR is one call to the outbox, which keeps the
 //! first record of an `event_id` and its deliveries (`ON CONFLICT DO
-//! NOTHING`): what was emitted already is remembered there, not here.
+//! NOTHING`): what was emitted already is remembered there (and the
+//! sessions with each switch, for the window after a restart:
+//! `crate::outbox::sessions`), not here.
 //!
-//! - [`freeswitch_cdr`]: one mod_json_cdr file → the leg's hang-up event.
-//! - [`asterisk_cdr`]: one cdr_custom line → the channel's `Cdr` event.
-//! - [`asterisk`](asterisk()): cdr_custom lines → the channels' events → calls.
+//! - [`pass`]: the window, the candidate files and what a pass found.
+//! - [`freeswitch_cdr`]: one mod_json_cdr file → the leg's hang-up event;
+//!   [`freeswitch()`] joins them into calls.
+//! - [`asterisk_cdr`]: one cdr_custom line → the channel's `Cdr` event;
+//!   [`asterisk()`] turns the lines into the channels' events → calls.
 
 pub mod asterisk_cdr;
 mod asterisk_events;
 pub mod freeswitch_cdr;
+pub mod pass;
 
 pub use asterisk_events::asterisk;
+use pass::{candidate_files, in_window};
+pub use pass::{Backfill, BackfillError, Skipped, Window};
 
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::call::record::{HangupBy, RecordSource};
+use crate::call::record::HangupBy;
 use crate::call::tracker::freeswitch::FreeswitchTracker;
 use crate::call::tracker::{FinishedCall, Tracker};
 use crate::call::CallSettings;
 use crate::event::{SwitchKind, SwitchMessage};
-
-/// How long before the window's start a leg's file may have been written
-/// and still belong to a call that ended inside it (the legs of one call end
-/// within moments of each other; an hour is generous).
-const LEG_SPREAD: Duration = Duration::hours(1);
 
 /// Calls that ended this long before a disconnect are looked for again
 /// after the reconnect: their hang-up may have been on the wire when the
@@ -84,77 +86,6 @@ pub fn read(
     }
 }
 
-/// Calls whose end falls in `[since, until)` are backfilled.
-#[derive(Debug, Clone, Copy)]
-pub struct Window {
-    pub since: DateTime<Utc>,
-    pub until: Option<DateTime<Utc>>,
-}
-
-impl Window {
-    pub fn contains(&self, t: DateTime<Utc>) -> bool {
-        t >= self.since && self.until.map_or(true, |u| t < u)
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum BackfillError {
-    #[error("cannot read the CDR directory {}: {source}", path.display())]
-    Dir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-/// A CDR file that could not be used; it stays where it is.
-#[derive(Debug, Clone)]
-pub struct Skipped {
-    pub path: PathBuf,
-    pub reason: String,
-}
-
-/// What one backfill pass found.
-#[derive(Debug, Default)]
-pub struct Backfill {
-    /// The calls that ended in the window, oldest end first.
-    pub calls: Vec<FinishedCall>,
-    /// CDR files read as legs.
-    pub legs: usize,
-    pub skipped: Vec<Skipped>,
-}
-
-/// Files in `dir` that may hold a CDR of the window (`*.{extension}`,
-/// written no earlier than [`LEG_SPREAD`] before it), sorted by name.
-fn candidate_files(
-    dir: &Path,
-    window: &Window,
-    extension: &str,
-) -> Result<Vec<PathBuf>, BackfillError> {
-    let dir_error = |source| BackfillError::Dir {
-        path: dir.to_path_buf(),
-        source,
-    };
-    let earliest = window.since - LEG_SPREAD;
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(dir_error)? {
-        let entry = entry.map_err(dir_error)?;
-        let path = entry.path();
-        if path.extension().map_or(true, |e| e != extension) {
-            continue;
-        }
-        let recent = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .map(|t| DateTime::<Utc>::from(t) >= earliest)
-            .unwrap_or(true);
-        if recent && path.is_file() {
-            files.push(path);
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
 /// FreeSWITCH: reads the mod_json_cdr files in `dirs` (its `log-dir` and
 /// `err-log-dir`) and returns the calls that ended in `window`.
 pub fn freeswitch(
@@ -205,17 +136,6 @@ pub fn freeswitch(
         unknown_when_tied(call, &ends);
     }
     Ok(out)
-}
-
-/// The calls that ended in `window`, oldest end first, marked as built from
-/// CDRs.
-fn in_window(mut calls: Vec<FinishedCall>, window: Window) -> Vec<FinishedCall> {
-    calls.retain(|c| c.record.ended_at.is_some_and(|t| window.contains(t)));
-    calls.sort_by_key(|c| c.record.ended_at);
-    for call in &mut calls {
-        call.record.source = RecordSource::Cdr;
-    }
-    calls
 }
 
 /// Who hung up first is read from the order the legs ended. When the first

@@ -1,5 +1,6 @@
 //! Shared test helpers.
 #![allow(dead_code)]
+pub mod backfill;
 pub mod cli;
 pub mod driver;
 pub mod fake_switch;
