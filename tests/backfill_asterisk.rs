@@ -5,7 +5,7 @@
 //! the field and the CDR record leaves it null or unknown.
 
 use postcall::backfill::{asterisk, Window};
-use postcall::call::record::{CallRecord, RecordSource};
+use postcall::call::record::CallRecord;
 use postcall::event::SwitchKind;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -105,17 +105,8 @@ fn every_scenario_cdr_agrees_with_the_live_record_where_a_cdr_can_tell() {
     let scenarios = scenarios();
     assert_eq!(scenarios.len(), 19, "one cdr_custom file per call scenario");
     for sc in &scenarios {
-        let live = live(sc);
         let cdr = backfilled(&[Path::new(CDR_DIR).join(sc)], all_time());
-        assert!(!live.is_empty(), "{sc}");
-        assert_eq!(live.len(), cdr.len(), "{sc}: one record per call");
-        for l in &live {
-            let c = cdr
-                .iter()
-                .find(|c| c.event_id == l.event_id)
-                .unwrap_or_else(|| panic!("{sc}: no CDR record with event_id {}", l.event_id));
-            assert_eq!(l.source, RecordSource::Events, "{sc}");
-            assert_eq!(c.source, RecordSource::Cdr, "{sc}");
+        for (l, c) in &support::backfill::pairs(sc, live(sc), cdr) {
             let (lj, cj) = (
                 serde_json::to_value(l).unwrap(),
                 serde_json::to_value(c).unwrap(),

@@ -48,17 +48,8 @@ fn every_scenario_cdr_gives_the_live_record() {
     let scenarios = scenarios();
     assert_eq!(scenarios.len(), 16, "one CDR folder per shared scenario");
     for sc in &scenarios {
-        let live = live(sc);
         let cdr = backfilled(&[Path::new(CDR_DIR).join(sc)], all_time());
-        assert!(!live.is_empty(), "{sc}");
-        assert_eq!(live.len(), cdr.len(), "{sc}: one record per call");
-        for l in &live {
-            let c = cdr
-                .iter()
-                .find(|c| c.event_id == l.event_id)
-                .unwrap_or_else(|| panic!("{sc}: no CDR record with event_id {}", l.event_id));
-            assert_eq!(l.source, RecordSource::Events, "{sc}");
-            assert_eq!(c.source, RecordSource::Cdr, "{sc}");
+        for (l, c) in &support::backfill::pairs(sc, live(sc), cdr) {
             macro_rules! same {
                 ($($f:ident),*) => {$(assert_eq!(l.$f, c.$f, "{sc}: {}", stringify!($f));)*};
             }

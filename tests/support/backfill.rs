@@ -55,3 +55,27 @@ pub fn records(found: Result<Backfill, BackfillError>) -> Vec<CallRecord> {
     assert!(found.skipped.is_empty(), "{:?}", found.skipped);
     found.calls.into_iter().map(|f| f.record).collect()
 }
+
+/// Each live record of scenario `sc` with the CDR record of the same
+/// `event_id`: one CDR record per live call, each marked by its source.
+pub fn pairs(
+    sc: &str,
+    live: Vec<CallRecord>,
+    cdr: Vec<CallRecord>,
+) -> Vec<(CallRecord, CallRecord)> {
+    use postcall::call::record::RecordSource;
+    assert!(!live.is_empty(), "{sc}");
+    assert_eq!(live.len(), cdr.len(), "{sc}: one record per call");
+    live.into_iter()
+        .map(|l| {
+            let c = cdr
+                .iter()
+                .find(|c| c.event_id == l.event_id)
+                .unwrap_or_else(|| panic!("{sc}: no CDR record with event_id {}", l.event_id))
+                .clone();
+            assert_eq!(l.source, RecordSource::Events, "{sc}");
+            assert_eq!(c.source, RecordSource::Cdr, "{sc}");
+            (l, c)
+        })
+        .collect()
+}
