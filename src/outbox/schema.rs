@@ -164,6 +164,7 @@ mod tests {
                 "calls",
                 "deliveries",
                 "disabled_services",
+                "switch_sessions",
                 "wsdl_cache",
                 "wsdl_cache_import"
             ]
