@@ -82,7 +82,9 @@ const SAME_BUT: &[(&str, &[&str], &str)] = &[
 ];
 
 /// What no CDR tells: null, unknown or empty from CDRs, never invented.
-const UNKNOWN: &[(&str, fn() -> Value)] = &[
+type Unknown = fn() -> Value;
+
+const UNKNOWN: &[(&str, Unknown)] = &[
     (
         "hangup_cause",
         || json!({"name": null, "q850": null, "text": null}),
