@@ -5,7 +5,12 @@
 //! `FAULTS_KILLS` (20) and `FAULTS_KILL_RATE` (50 calls/s): `kill -9` and
 //! restart every 3 s; `FAULTS_MALFORMED_CALLS` (500): calls at 50/s with a
 //! malformed frame (a non-UTF-8 byte, a lying Content-Length) every 25th.
-//! `FAULTS_ONLY=down|kill|malformed` runs one. Default settings throughout.
+//! `FAULTS_RESTART_RATE` (50 calls/s) and `FAULTS_RESTART_PHASE_SECS` (4):
+//! calls with mod_json_cdr files while postcall is killed (-9) and down for
+//! a phase, then the switch restarts (refuses logins for a phase); every
+//! call must arrive once, live or backfilled from its CDRs.
+//! `FAULTS_ONLY=down|kill|malformed|restart` runs one. Default settings
+//! throughout.
 //!
 //! cargo bench --bench faults
 
@@ -146,6 +151,29 @@ async fn malformed() {
     );
 }
 
+async fn restart() {
+    let rate = knob("FAULTS_RESTART_RATE", 50);
+    let phase = knob("FAULTS_RESTART_PHASE_SECS", 4);
+    let o = support::restarts::run(
+        rate as f64,
+        Duration::from_secs(phase),
+        Duration::from_secs(120),
+    )
+    .await;
+    println!(
+        "restart rate={rate}/s phase={phase}s generated={} lost={} split_event_ids={} distinct_event_ids={} live={} from_cdr={} repeats={} healthy_after_kill={:.2}s healthy_after_switch={:.2}s",
+        o.generated,
+        o.lost,
+        o.split,
+        o.distinct_event_ids,
+        o.live,
+        o.from_cdr,
+        o.repeats,
+        o.back_after_kill.as_secs_f64(),
+        o.back_after_switch.as_secs_f64()
+    );
+}
+
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` runs it too:
     // only the former runs the long scenarios.
@@ -167,6 +195,9 @@ fn main() {
         }
         if only.is_empty() || only == "malformed" {
             malformed().await;
+        }
+        if only.is_empty() || only == "restart" {
+            restart().await;
         }
     });
 }

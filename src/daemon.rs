@@ -175,11 +175,13 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<Drained, DaemonEr
                 flush_horizon: config.calls.hangup_grace + Duration::from_secs(1),
                 backfill: switch.cdr.as_ref().filter(|c| c.enabled).map(|c| {
                     crate::backfill::Source {
+                        kind: switch.kind,
                         dirs: c.dirs.clone(),
                         settings: config.call_settings(switch),
                         lookback: c.lookback,
                     }
                 }),
+                outbox: Some(outbox.clone()),
                 ..Tracked::new(switch.name.clone(), tracker, metrics.clone())
             },
             rx,
@@ -531,6 +533,10 @@ pub struct Tracked {
     /// The switch's own CDRs, read after every connect for the calls that
     /// ended while postcall was not connected.
     pub backfill: Option<crate::backfill::Source>,
+    /// Where the sessions with the switch are remembered across restarts
+    /// (so the first backfill covers the real gap) and which calls were
+    /// stored (so a backfilled call is passed on once).
+    pub outbox: Option<Outbox>,
 }
 
 impl Tracked {
@@ -545,6 +551,7 @@ impl Tracked {
             metrics,
             flush_horizon: Duration::from_secs(3),
             backfill: None,
+            outbox: None,
         }
     }
 }
@@ -571,8 +578,18 @@ pub async fn track(
         metrics,
         flush_horizon,
         backfill,
+        outbox,
     } = tracked;
-    let mut disconnected_at = None;
+    let sessions = Sessions {
+        switch: &switch,
+        outbox: outbox.as_ref(),
+    };
+    // Since when calls went unseen: the last session of the previous run
+    // (its end, or its last sighting after a crash), else unknown (the
+    // backfill's lookback).
+    let mut disconnected_at = sessions.unseen_since().await;
+    let mut connected = false;
+    let mut seen_written = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let drain_deadline = tokio::time::sleep(Duration::MAX);
@@ -589,12 +606,18 @@ pub async fn track(
                             tracing::info!(%switch, "switch connected");
                             metrics.switch_connected(&switch, true);
                             if let Some(source) = &backfill {
-                                spawn_backfill(&switch, source, disconnected_at, records.clone());
+                                spawn_backfill(&switch, source, disconnected_at, outbox.clone(), records.clone());
                             }
+                            connected = true;
+                            sessions.connected(Utc::now()).await;
+                            seen_written = tokio::time::Instant::now();
                         }
                         SwitchMessage::Disconnected => {
-                            disconnected_at = Some(Utc::now());
+                            let now = Utc::now();
+                            disconnected_at = Some(now);
                             metrics.switch_connected(&switch, false);
+                            connected = false;
+                            sessions.ended(now).await;
                         }
                         SwitchMessage::LiveChannels(rows) => {
                             tracing::info!(%switch, channels = rows.len(), "adopting live channels");
@@ -615,13 +638,22 @@ pub async fn track(
                 tracing::warn!(%switch, "stopping before the connector closed; unread events are dropped");
                 break;
             }
-            _ = tick.tick() => tracker.tick(Utc::now()),
+            _ = tick.tick() => {
+                if connected && seen_written.elapsed() >= SESSION_SEEN_EVERY {
+                    sessions.seen(Utc::now()).await;
+                    seen_written = tokio::time::Instant::now();
+                }
+                tracker.tick(Utc::now())
+            }
         };
         for record in finished {
             if records.send(record).await.is_err() {
                 return;
             }
         }
+    }
+    if connected {
+        sessions.ended(Utc::now()).await;
     }
     let horizon = chrono::Duration::from_std(flush_horizon).unwrap_or(chrono::Duration::zero());
     let now = Utc::now();
@@ -640,13 +672,63 @@ pub async fn track(
     }
 }
 
+/// While connected, the session's last sighting is stored this often: after
+/// a crash the backfill starts from it (less its margin, far larger).
+const SESSION_SEEN_EVERY: Duration = Duration::from_secs(5);
+
+/// One switch's sessions in the outbox. A failed write is logged: it costs
+/// a wider backfill after a restart, never a call.
+struct Sessions<'a> {
+    switch: &'a str,
+    outbox: Option<&'a Outbox>,
+}
+
+impl Sessions<'_> {
+    async fn unseen_since(&self) -> Option<chrono::DateTime<Utc>> {
+        let outbox = self.outbox?;
+        match outbox.last_session(self.switch).await {
+            Ok(session) => session.map(|s| s.unseen_since()),
+            Err(e) => {
+                tracing::warn!(switch = %self.switch, error = %e, "cannot read the last session; the backfill uses its lookback");
+                None
+            }
+        }
+    }
+
+    fn log(&self, result: Result<(), crate::outbox::OutboxError>) {
+        if let Err(e) = result {
+            tracing::warn!(switch = %self.switch, error = %e, "cannot store the session with the switch");
+        }
+    }
+
+    async fn connected(&self, at: chrono::DateTime<Utc>) {
+        if let Some(o) = self.outbox {
+            self.log(o.session_connected(self.switch, at).await);
+        }
+    }
+
+    async fn seen(&self, at: chrono::DateTime<Utc>) {
+        if let Some(o) = self.outbox {
+            self.log(o.session_seen(self.switch, at).await);
+        }
+    }
+
+    async fn ended(&self, at: chrono::DateTime<Utc>) {
+        if let Some(o) = self.outbox {
+            self.log(o.session_ended(self.switch, at).await);
+        }
+    }
+}
+
 /// Reads the switch's CDRs of the calls that ended while postcall was not
-/// connected and passes them on like live calls (the outbox keeps one per
-/// `event_id`). A failure is logged; the live stream goes on.
+/// connected and passes on those the outbox does not hold yet, like live
+/// calls (the outbox keeps one per `event_id` in any case). A failure is
+/// logged; the live stream goes on.
 fn spawn_backfill(
     switch: &str,
     source: &crate::backfill::Source,
     disconnected_at: Option<chrono::DateTime<Utc>>,
+    outbox: Option<Outbox>,
     records: mpsc::Sender<FinishedCall>,
 ) {
     let (switch, source) = (switch.to_string(), source.clone());
@@ -654,9 +736,25 @@ fn spawn_backfill(
     tokio::spawn(async move {
         match tokio::task::spawn_blocking(move || source.read(window)).await {
             Ok(Ok(found)) => {
+                let ids = found
+                    .calls
+                    .iter()
+                    .map(|c| c.record.event_id.clone())
+                    .collect();
+                let known = match &outbox {
+                    Some(o) => o.known_calls(ids).await.unwrap_or_else(|e| {
+                        tracing::warn!(%switch, error = %e, "cannot tell which backfilled calls are stored; passing all on");
+                        Default::default()
+                    }),
+                    None => Default::default(),
+                };
                 tracing::info!(%switch, since = %window.since, calls = found.calls.len(),
-                    legs = found.legs, skipped = found.skipped.len(), "backfilled from CDRs");
+                    already_stored = known.len(), legs = found.legs,
+                    skipped = found.skipped.len(), "backfilled from CDRs");
                 for call in found.calls {
+                    if known.contains(&call.record.event_id) {
+                        continue;
+                    }
                     if records.send(call).await.is_err() {
                         return;
                     }

@@ -98,7 +98,8 @@ enum Command {
         command: QueueCommand,
     },
     /// Report the calls that ended since TIME from the switch's own CDR
-    /// files (FreeSWITCH mod_json_cdr log-dir / err-log-dir), marked
+    /// files (FreeSWITCH mod_json_cdr log-dir / err-log-dir, Asterisk
+    /// cdr_custom's directory), marked
     /// `source = "cdr"`; calls already queued are not queued again.
     Backfill {
         /// Configuration file (TOML).
@@ -110,7 +111,8 @@ enum Command {
         /// End of the window (exclusive); open when not given.
         #[arg(long, value_parser = cli::backfill::parse_time)]
         until: Option<chrono::DateTime<chrono::Utc>>,
-        /// A directory of JSON CDR files; repeat for log-dir and err-log-dir.
+        /// A directory of CDR files (mod_json_cdr `*.json`, cdr_custom
+        /// `*.csv`); repeat for log-dir and err-log-dir.
         #[arg(long = "dir", value_name = "DIR")]
         dirs: Vec<PathBuf>,
         /// Print one JSON call record per line and queue nothing.

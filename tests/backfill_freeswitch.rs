@@ -3,13 +3,12 @@
 //! give the records the live ESL bytes of the same calls give, field by
 //! field, with the same `event_id`; where a CDR cannot tell, it says so.
 
-use chrono::DateTime;
 use postcall::backfill::{freeswitch, Window};
 use postcall::call::record::{CallRecord, HangupBy, RecordSource};
-use postcall::call::CallSettings;
-use postcall::config::SwitchConfig;
 use postcall::event::SwitchKind;
 use std::path::{Path, PathBuf};
+
+mod support;
 
 const CDR_DIR: &str = "tests/fixtures/cdr/freeswitch";
 
@@ -27,47 +26,21 @@ const TIED_HANGUPS: &[&str] = &[
     "08-caller-cancel",
 ];
 
-fn settings() -> CallSettings {
-    let mut s = CallSettings::new("switch");
-    s.variables =
-        postcall::call::variables::VariableFilter::new(&["postcall_*", "survey_*", "amd*"])
-            .unwrap();
-    s
-}
+use support::backfill::{all_time, records, settings};
 
 fn scenarios() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(CDR_DIR)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
+    support::backfill::scenarios(CDR_DIR)
 }
 
 fn live(scenario: &str) -> Vec<CallRecord> {
-    let bytes = std::fs::read(format!("tests/fixtures/freeswitch/{scenario}.plain.esl")).unwrap();
-    postcall::replay::replay_bytes(
+    support::backfill::live(
         SwitchKind::Freeswitch,
-        &bytes,
-        &SwitchConfig::default_freeswitch(),
-        settings(),
+        &format!("tests/fixtures/freeswitch/{scenario}.plain.esl"),
     )
-    .into_iter()
-    .map(|f| f.record)
-    .collect()
-}
-
-fn all_time() -> Window {
-    Window {
-        since: DateTime::from_timestamp(0, 0).unwrap(),
-        until: None,
-    }
 }
 
 fn backfilled(dirs: &[PathBuf], window: Window) -> Vec<CallRecord> {
-    let found = freeswitch(dirs, window, settings()).unwrap();
-    assert!(found.skipped.is_empty(), "{:?}", found.skipped);
-    found.calls.into_iter().map(|f| f.record).collect()
+    records(freeswitch(dirs, window, settings()))
 }
 
 #[test]
@@ -75,17 +48,8 @@ fn every_scenario_cdr_gives_the_live_record() {
     let scenarios = scenarios();
     assert_eq!(scenarios.len(), 16, "one CDR folder per shared scenario");
     for sc in &scenarios {
-        let live = live(sc);
         let cdr = backfilled(&[Path::new(CDR_DIR).join(sc)], all_time());
-        assert!(!live.is_empty(), "{sc}");
-        assert_eq!(live.len(), cdr.len(), "{sc}: one record per call");
-        for l in &live {
-            let c = cdr
-                .iter()
-                .find(|c| c.event_id == l.event_id)
-                .unwrap_or_else(|| panic!("{sc}: no CDR record with event_id {}", l.event_id));
-            assert_eq!(l.source, RecordSource::Events, "{sc}");
-            assert_eq!(c.source, RecordSource::Cdr, "{sc}");
+        for (l, c) in &support::backfill::pairs(sc, live(sc), cdr) {
             macro_rules! same {
                 ($($f:ident),*) => {$(assert_eq!(l.$f, c.$f, "{sc}: {}", stringify!($f));)*};
             }
@@ -235,6 +199,7 @@ fn a_restart_gap_is_filled_and_every_call_is_counted_once() {
     let seen_live: Vec<&CallRecord> = by_end[..8].iter().collect();
 
     let source = postcall::backfill::Source {
+        kind: SwitchKind::Freeswitch,
         dirs: scenarios
             .iter()
             .map(|s| Path::new(CDR_DIR).join(s))
@@ -316,29 +281,18 @@ fn postcall_backfill_prints_the_cdr_records() {
 #[tokio::test]
 async fn the_daemon_backfills_after_each_connect() {
     use postcall::event::SwitchMessage;
-    use std::sync::Arc;
     use tokio::sync::mpsc;
     let scenarios = scenarios();
     let expected: usize = scenarios.iter().map(|s| live(s).len()).sum();
     let (tx, rx) = mpsc::channel(16);
     let (records_tx, mut records_rx) = mpsc::channel(64);
     let cancel = tokio_util::sync::CancellationToken::new();
-    let tracked = postcall::daemon::Tracked {
-        backfill: Some(postcall::backfill::Source {
-            dirs: scenarios
-                .iter()
-                .map(|s| Path::new(CDR_DIR).join(s))
-                .collect(),
-            settings: settings(),
-            // The captures are from 2026-11-24; reach them from any later day.
-            lookback: std::time::Duration::from_secs(10 * 365 * 86400),
-        }),
-        ..postcall::daemon::Tracked::new(
-            "switch",
-            postcall::call::tracker::new_tracker(SwitchKind::Freeswitch, settings()),
-            Arc::new(postcall::metrics::Metrics::new(&["switch"])),
-        )
-    };
+    let dirs = scenarios
+        .iter()
+        .map(|s| Path::new(CDR_DIR).join(s))
+        .collect();
+    // The captures are from 2026-11-24; reach them from any later day.
+    let tracked = tracked(dirs, 10 * 365 * 86400, None);
     let task = tokio::spawn(postcall::daemon::track(
         tracked,
         rx,
@@ -367,4 +321,99 @@ async fn the_daemon_backfills_after_each_connect() {
         rest += 1;
     }
     assert_eq!(rest, 0);
+}
+
+/// A restart: the queue remembers the last session with the switch (here
+/// it was last seen 60 s after the third-last call ended, then postcall
+/// crashed), so the first backfill of the new process reads from then
+/// (less the margin), not only the lookback (1 s here, which would find
+/// nothing). The new session is stored at the connect.
+#[tokio::test]
+async fn after_a_restart_the_first_backfill_covers_the_stored_gap() {
+    use postcall::event::SwitchMessage;
+    use postcall::outbox::{Outbox, OutboxSettings};
+    use tokio::sync::mpsc;
+    let dirs: Vec<PathBuf> = scenarios()
+        .iter()
+        .map(|s| Path::new(CDR_DIR).join(s))
+        .collect();
+    let all = backfilled(&dirs, all_time());
+    let cut = all[all.len() - 3].ended_at.unwrap();
+    let expected: Vec<String> = all[all.len() - 3..]
+        .iter()
+        .map(|r| r.event_id.clone())
+        .collect();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let queue = tmp.path().join("q.sqlite3");
+    let outbox = Outbox::open(&queue, OutboxSettings::default())
+        .await
+        .unwrap();
+    let seen = cut + chrono::Duration::seconds(60);
+    outbox.session_connected("switch", seen).await.unwrap();
+    // The run before ended with kill -9: no end was written.
+    assert_eq!(
+        outbox
+            .last_session("switch")
+            .await
+            .unwrap()
+            .unwrap()
+            .ended_at,
+        None
+    );
+
+    let (tx, rx) = mpsc::channel(16);
+    let (records_tx, mut records_rx) = mpsc::channel(64);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let tracked = tracked(dirs, 1, Some(outbox.clone()));
+    let task = tokio::spawn(postcall::daemon::track(
+        tracked,
+        rx,
+        records_tx,
+        cancel.clone(),
+    ));
+    let before = chrono::Utc::now();
+    tx.send(SwitchMessage::Connected).await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < expected.len() {
+        let call = tokio::time::timeout(std::time::Duration::from_secs(10), records_rx.recv())
+            .await
+            .expect("the gap's calls come")
+            .unwrap();
+        got.push(call.record.event_id);
+    }
+    assert_eq!(got, expected);
+    drop(tx);
+    cancel.cancel();
+    task.await.unwrap();
+    assert!(records_rx.recv().await.is_none(), "nothing before the gap");
+    let session = outbox.last_session("switch").await.unwrap().unwrap();
+    assert!(session.connected_at >= before - chrono::Duration::seconds(1));
+    assert!(
+        session.ended_at.is_some(),
+        "a stop writes the session's end"
+    );
+}
+
+/// The daemon's tracker loop for switch `switch`, backfilling from `dirs`
+/// with a lookback of `lookback_secs`.
+fn tracked(
+    dirs: Vec<PathBuf>,
+    lookback_secs: u64,
+    outbox: Option<postcall::outbox::Outbox>,
+) -> postcall::daemon::Tracked {
+    postcall::daemon::Tracked {
+        backfill: Some(postcall::backfill::Source {
+            kind: SwitchKind::Freeswitch,
+            dirs,
+            settings: settings(),
+            lookback: std::time::Duration::from_secs(lookback_secs),
+        }),
+        outbox,
+        ..postcall::daemon::Tracked::new(
+            "switch",
+            postcall::call::tracker::new_tracker(SwitchKind::Freeswitch, settings()),
+            std::sync::Arc::new(postcall::metrics::Metrics::new(&["switch"])),
+        )
+    }
 }

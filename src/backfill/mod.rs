@@ -5,26 +5,34 @@
 //! The event id is the live one (switch name + first leg), so a call seen
 //! both live and from its CDR is one call to the outbox, which keeps the
 //! first record of an `event_id` and its deliveries (`ON CONFLICT DO
-//! NOTHING`): what was emitted already is remembered there, not here.
+//! NOTHING`): what was emitted already is remembered there (and the
+//! sessions with each switch, for the window after a restart:
+//! `crate::outbox::sessions`), not here.
 //!
-//! - [`freeswitch_cdr`]: one mod_json_cdr file → the leg's hang-up event.
+//! - [`pass`]: the window, the candidate files and what a pass found.
+//! - [`freeswitch_cdr`]: one mod_json_cdr file → the leg's hang-up event;
+//!   [`freeswitch()`] joins them into calls.
+//! - [`asterisk_cdr`]: one cdr_custom line → the channel's `Cdr` event;
+//!   [`asterisk()`] turns the lines into the channels' events → calls.
 
+pub mod asterisk_cdr;
+mod asterisk_events;
 pub mod freeswitch_cdr;
+pub mod pass;
+
+pub use asterisk_events::asterisk;
+use pass::{candidate_files, in_window};
+pub use pass::{Backfill, BackfillError, Skipped, Window};
 
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::call::record::{HangupBy, RecordSource};
+use crate::call::record::HangupBy;
 use crate::call::tracker::freeswitch::FreeswitchTracker;
 use crate::call::tracker::{FinishedCall, Tracker};
 use crate::call::CallSettings;
-use crate::event::SwitchMessage;
-
-/// How long before the window's start a leg's file may have been written
-/// and still belong to a call that ended inside it (the legs of one call end
-/// within moments of each other; an hour is generous).
-const LEG_SPREAD: Duration = Duration::hours(1);
+use crate::event::{SwitchKind, SwitchMessage};
 
 /// Calls that ended this long before a disconnect are looked for again
 /// after the reconnect: their hang-up may have been on the wire when the
@@ -34,6 +42,9 @@ const DISCONNECT_MARGIN: Duration = Duration::seconds(60);
 /// One switch's CDR source as the daemon uses it after each connect.
 #[derive(Debug, Clone)]
 pub struct Source {
+    /// Which switch wrote the files: FreeSWITCH mod_json_cdr (`*.json`) or
+    /// Asterisk cdr_custom (`*.csv`).
+    pub kind: SwitchKind,
     pub dirs: Vec<PathBuf>,
     pub settings: CallSettings,
     /// How far back to look at start, when postcall's own downtime is unknown.
@@ -57,75 +68,22 @@ impl Source {
 
     /// Reads the window (blocking file I/O: run it off the event loop).
     pub fn read(&self, window: Window) -> Result<Backfill, BackfillError> {
-        freeswitch(&self.dirs, window, self.settings.clone())
+        read(self.kind, &self.dirs, window, self.settings.clone())
     }
 }
 
-/// Calls whose end falls in `[since, until)` are backfilled.
-#[derive(Debug, Clone, Copy)]
-pub struct Window {
-    pub since: DateTime<Utc>,
-    pub until: Option<DateTime<Utc>>,
-}
-
-impl Window {
-    pub fn contains(&self, t: DateTime<Utc>) -> bool {
-        t >= self.since && self.until.map_or(true, |u| t < u)
+/// The calls of `window` from the CDR files in `dirs`, as the switch `kind`
+/// writes them.
+pub fn read(
+    kind: SwitchKind,
+    dirs: &[PathBuf],
+    window: Window,
+    settings: CallSettings,
+) -> Result<Backfill, BackfillError> {
+    match kind {
+        SwitchKind::Freeswitch => freeswitch(dirs, window, settings),
+        SwitchKind::Asterisk => asterisk(dirs, window, settings),
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum BackfillError {
-    #[error("cannot read the CDR directory {}: {source}", path.display())]
-    Dir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-/// A CDR file that could not be used; it stays where it is.
-#[derive(Debug, Clone)]
-pub struct Skipped {
-    pub path: PathBuf,
-    pub reason: String,
-}
-
-/// What one backfill pass found.
-#[derive(Debug, Default)]
-pub struct Backfill {
-    /// The calls that ended in the window, oldest end first.
-    pub calls: Vec<FinishedCall>,
-    /// CDR files read as legs.
-    pub legs: usize,
-    pub skipped: Vec<Skipped>,
-}
-
-/// Files in `dir` that may hold a CDR of the window (`*.json`, written no
-/// earlier than [`LEG_SPREAD`] before it), sorted by name.
-fn candidate_files(dir: &Path, window: &Window) -> Result<Vec<PathBuf>, BackfillError> {
-    let dir_error = |source| BackfillError::Dir {
-        path: dir.to_path_buf(),
-        source,
-    };
-    let earliest = window.since - LEG_SPREAD;
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(dir_error)? {
-        let entry = entry.map_err(dir_error)?;
-        let path = entry.path();
-        if path.extension().map_or(true, |e| e != "json") {
-            continue;
-        }
-        let recent = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .map(|t| DateTime::<Utc>::from(t) >= earliest)
-            .unwrap_or(true);
-        if recent && path.is_file() {
-            files.push(path);
-        }
-    }
-    files.sort();
-    Ok(files)
 }
 
 /// FreeSWITCH: reads the mod_json_cdr files in `dirs` (its `log-dir` and
@@ -139,7 +97,7 @@ pub fn freeswitch(
     let mut legs = Vec::new();
     let mut seen = HashSet::new();
     for dir in dirs {
-        for path in candidate_files(dir, &window)? {
+        for path in candidate_files(dir, &window, "json")? {
             let parsed = std::fs::read_to_string(&path)
                 .map_err(|e| e.to_string())
                 .and_then(|body| freeswitch_cdr::parse(&body).map_err(|e| e.to_string()));
@@ -173,13 +131,10 @@ pub fn freeswitch(
         calls.extend(tracker.handle(SwitchMessage::Event(leg.event), leg.ended_at));
     }
     calls.extend(tracker.finish_all(last));
-    calls.retain(|c| c.record.ended_at.is_some_and(|t| window.contains(t)));
-    calls.sort_by_key(|c| c.record.ended_at);
-    for call in &mut calls {
-        call.record.source = RecordSource::Cdr;
+    out.calls = in_window(calls, window);
+    for call in &mut out.calls {
         unknown_when_tied(call, &ends);
     }
-    out.calls = calls;
     Ok(out)
 }
 

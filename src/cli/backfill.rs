@@ -10,7 +10,6 @@ use std::process::ExitCode;
 
 use postcall::backfill::Window;
 use postcall::config::Config;
-use postcall::event::SwitchKind;
 
 /// `TIME`: RFC 3339 (`2026-11-24T06:45:00Z`) or seconds since the epoch.
 pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
@@ -29,23 +28,17 @@ pub fn backfill(
     print: bool,
 ) -> anyhow::Result<ExitCode> {
     let switch = config.switches[0].clone();
-    if switch.kind != SwitchKind::Freeswitch {
-        anyhow::bail!(
-            "backfill reads FreeSWITCH mod_json_cdr files; the first switch is {}",
-            switch.kind.as_str()
-        );
-    }
     let dirs = if dirs.is_empty() {
         switch.cdr.clone().map(|c| c.dirs).unwrap_or_default()
     } else {
         dirs
     };
     if dirs.is_empty() {
-        anyhow::bail!("no CDR directory: pass --dir or set switches[0].cdr.dirs (mod_json_cdr's log-dir and err-log-dir)");
+        anyhow::bail!("no CDR directory: pass --dir or set switches[0].cdr.dirs (mod_json_cdr's log-dir and err-log-dir, or cdr_custom's directory)");
     }
     let settings = config.call_settings(&switch);
-    let found =
-        postcall::backfill::freeswitch(&dirs, window, settings).context("backfill failed")?;
+    let found = postcall::backfill::read(switch.kind, &dirs, window, settings)
+        .context("backfill failed")?;
     eprintln!(
         "postcall: {} CDR leg(s) read, {} skipped, {} call(s) ended in the window",
         found.legs,

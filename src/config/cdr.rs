@@ -12,17 +12,12 @@ pub(crate) fn check(cdr: &CdrConfig, kind: SwitchKind, key: &str, errs: &mut Err
     if !cdr.enabled {
         return;
     }
-    if kind != SwitchKind::Freeswitch {
-        errs.push(
-            format!("{key}.cdr"),
-            "backfill reads FreeSWITCH mod_json_cdr files only; remove the section or set enabled = false",
-        );
-    }
     if cdr.dirs.is_empty() {
-        errs.push(
-            format!("{key}.cdr.dirs"),
-            "missing: name mod_json_cdr's log-dir (and err-log-dir)",
-        );
+        let what = match kind {
+            SwitchKind::Freeswitch => "mod_json_cdr's log-dir (and err-log-dir)",
+            SwitchKind::Asterisk => "cdr_custom's directory (/var/log/asterisk/cdr-custom)",
+        };
+        errs.push(format!("{key}.cdr.dirs"), format!("missing: name {what}"));
     }
     for (i, dir) in cdr.dirs.iter().enumerate() {
         if !dir.is_absolute() {

@@ -105,15 +105,16 @@ impl SwitchConfig {
     }
 }
 
-/// The switch's own CDR files (FreeSWITCH mod_json_cdr).
+/// The switch's own CDR files (FreeSWITCH mod_json_cdr, Asterisk cdr_custom).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CdrConfig {
     /// Backfill from these files; `false` keeps the section but reads nothing.
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
-    /// Directories of JSON CDR files: mod_json_cdr's `log-dir` and
-    /// `err-log-dir` (absolute paths).
+    /// Directories of CDR files (absolute paths): mod_json_cdr's `log-dir`
+    /// and `err-log-dir` (`*.json`), or cdr_custom's directory (`*.csv`,
+    /// contrib/asterisk/cdr_custom.conf).
     #[serde(default)]
     pub dirs: Vec<PathBuf>,
     /// At start, calls that ended this long before are looked for (postcall

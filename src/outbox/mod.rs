@@ -12,6 +12,8 @@
 //! - [`model`]: the values crossing the API, and the injectable [`Clock`].
 //! - [`queries`] / [`views`]: the write and read SQL.
 //! - [`report`] / [`QueueCommand`]: `postcall queue …`, its arguments and text.
+//! - [`sessions`]: per switch, the last session (for the backfill after a
+//!   restart) and which calls were stored.
 
 mod backoff;
 mod command;
@@ -21,6 +23,7 @@ mod model;
 mod queries;
 pub mod report;
 pub mod schema;
+pub mod sessions;
 mod status;
 mod views;
 mod writer;

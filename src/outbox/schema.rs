@@ -19,6 +19,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "003_wsdl_cache_imports",
         include_str!("migrations/003_wsdl_cache_imports.sql"),
     ),
+    (
+        "004_switch_sessions",
+        include_str!("migrations/004_switch_sessions.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
@@ -160,6 +164,7 @@ mod tests {
                 "calls",
                 "deliveries",
                 "disabled_services",
+                "switch_sessions",
                 "wsdl_cache",
                 "wsdl_cache_import"
             ]

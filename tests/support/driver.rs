@@ -19,12 +19,25 @@ impl Daemon {
     /// taking every call, service `sink` posting to `url`; `extra` is added
     /// to `[queue]`.
     pub fn new(bin: &Path, dir: &Path, switch: &str, url: &str, extra: &str) -> Daemon {
+        Self::with_switch_extra(bin, dir, switch, url, extra, "")
+    }
+
+    /// The same; `switch_extra` is added to the switch's table (e.g. its
+    /// `[switches.cdr]`).
+    pub fn with_switch_extra(
+        bin: &Path,
+        dir: &Path,
+        switch: &str,
+        url: &str,
+        extra: &str,
+        switch_extra: &str,
+    ) -> Daemon {
         let metrics_port = free_port();
         let config = dir.join("postcall.toml");
         std::fs::write(
             &config,
             format!(
-                "[queue]\npath = \"{}\"\n{extra}\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n\n[[switches]]\nname = \"lab\"\nkind = \"freeswitch\"\naddress = \"{switch}\"\n\n[[applications]]\nname = \"load\"\n[applications.match]\nany = true\n[[applications.services]]\nname = \"sink\"\nurl = \"{url}\"\n",
+                "[queue]\npath = \"{}\"\n{extra}\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n\n[[switches]]\nname = \"lab\"\nkind = \"freeswitch\"\naddress = \"{switch}\"\n{switch_extra}\n\n[[applications]]\nname = \"load\"\n[applications.match]\nany = true\n[[applications.services]]\nname = \"sink\"\nurl = \"{url}\"\n",
                 dir.join("q.sqlite3").display()
             ),
         )

@@ -4,6 +4,12 @@
 //! lost to the socket's nature, and counted as never sent). For each call it
 //! remembers its fresh ids and when its last event was written to a client,
 //! so a run can tell which calls postcall must have.
+//!
+//! Optionally it also writes, for every call it generates, the leg's
+//! mod_json_cdr files into a directory (as FreeSWITCH does whether or not a
+//! client is connected), from the captured CDRs of the same call with the
+//! fresh ids and times shifted to now; and it can "restart": drop its client
+//! and refuse logins for a while.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,6 +26,9 @@ pub struct CallTemplate {
     frames: Vec<Vec<u8>>,
     /// Ids to replace in every copy (the switch's own Core-UUID stays).
     ids: Vec<String>,
+    core: Option<String>,
+    /// The captured mod_json_cdr files of the same call, one per leg.
+    cdrs: Vec<String>,
 }
 
 impl CallTemplate {
@@ -39,11 +48,66 @@ impl CallTemplate {
             .collect();
         ids.sort();
         ids.dedup();
-        CallTemplate { frames, ids }
+        CallTemplate {
+            frames,
+            ids,
+            core,
+            cdrs: Vec::new(),
+        }
     }
 
-    /// One copy with fresh ids: (frames, the fresh ids).
-    fn fresh(&self) -> (Vec<Vec<u8>>, Vec<String>) {
+    /// The same, with the call's CDR files (`*.cdr.json` in `dir`), which
+    /// every copy writes with its own ids when a CDR directory is given.
+    pub fn with_cdrs(mut self, dir: &std::path::Path) -> CallTemplate {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        self.cdrs = files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .collect();
+        let mut more: Vec<String> = self
+            .cdrs
+            .iter()
+            .flat_map(|c| uuids(c))
+            .filter(|u| Some(u) != self.core.as_ref() && !self.ids.contains(u))
+            .collect();
+        self.ids.append(&mut more);
+        self.ids.sort();
+        self.ids.dedup();
+        self
+    }
+
+    /// Writes this copy's CDR files into `dir`, ids replaced per `map`,
+    /// times moved so that the call ends now.
+    fn write_cdrs(&self, dir: &std::path::Path, map: &[(String, String)]) {
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as i64;
+        let legs: Vec<serde_json::Value> = self
+            .cdrs
+            .iter()
+            .map(|c| serde_json::from_str(&replace_ids(c, map)).unwrap())
+            .collect();
+        let end = legs
+            .iter()
+            .filter_map(|l| l["variables"]["end_uepoch"].as_str()?.parse::<i64>().ok())
+            .max()
+            .unwrap_or(now_us);
+        for mut leg in legs {
+            shift_times(&mut leg, now_us - end);
+            let uuid = leg["variables"]["uuid"].as_str().unwrap().to_string();
+            let tmp = dir.join(format!(".{uuid}.tmp"));
+            std::fs::write(&tmp, serde_json::to_vec(&leg).unwrap()).unwrap();
+            std::fs::rename(&tmp, dir.join(format!("{uuid}.cdr.json"))).unwrap();
+        }
+    }
+
+    /// One copy with fresh ids: (frames, old id → fresh id).
+    fn fresh_map(&self) -> (Vec<Vec<u8>>, Vec<(String, String)>) {
         let map: Vec<(String, String)> = self
             .ids
             .iter()
@@ -52,15 +116,46 @@ impl CallTemplate {
         let frames = self
             .frames
             .iter()
-            .map(|f| {
-                let mut s = String::from_utf8_lossy(f).into_owned();
-                for (old, new) in &map {
-                    s = s.replace(old.as_str(), new);
-                }
-                s.into_bytes()
-            })
+            .map(|f| replace_ids(&String::from_utf8_lossy(f), &map).into_bytes())
             .collect();
-        (frames, map.into_iter().map(|(_, new)| new).collect())
+        (frames, map)
+    }
+}
+
+fn replace_ids(text: &str, map: &[(String, String)]) -> String {
+    let mut s = text.to_string();
+    for (old, new) in map {
+        s = s.replace(old.as_str(), new);
+    }
+    s
+}
+
+/// Moves a mod_json_cdr leg's times by `us` microseconds: the variables'
+/// `*_uepoch` (µs) and `*_epoch` (s), and the callflow's `times` (µs); zero
+/// means "never" and stays.
+fn shift_times(leg: &mut serde_json::Value, us: i64) {
+    let shift = |v: &mut serde_json::Value, by: i64| {
+        if let Some(n) = v.as_str().and_then(|t| t.parse::<i64>().ok()) {
+            if n != 0 {
+                *v = serde_json::Value::String((n + by).to_string());
+            }
+        }
+    };
+    if let Some(vars) = leg["variables"].as_object_mut() {
+        for (k, v) in vars.iter_mut() {
+            if k.ends_with("_uepoch") {
+                shift(v, us);
+            } else if k.ends_with("_epoch") {
+                shift(v, us / 1_000_000);
+            }
+        }
+    }
+    if let Some(flows) = leg["callflow"].as_array_mut() {
+        for flow in flows {
+            if let Some(times) = flow["times"].as_object_mut() {
+                times.values_mut().for_each(|v| shift(v, us));
+            }
+        }
     }
 }
 
@@ -125,6 +220,8 @@ pub struct FakeSwitch {
     pub addr: SocketAddr,
     calls: Arc<Mutex<Vec<Generated>>>,
     client: Client,
+    /// While set, the client is dropped and logins are refused.
+    down: Arc<std::sync::atomic::AtomicBool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -140,11 +237,23 @@ impl FakeSwitch {
     /// Plays `total` calls, cycling through `templates`, `rate` per second,
     /// from the moment the first client subscribes.
     pub async fn start(templates: Vec<CallTemplate>, rate: f64, total: usize) -> FakeSwitch {
+        Self::start_writing_cdrs(templates, None, rate, total).await
+    }
+
+    /// The same, also writing every call's CDR files into `cdr_dir` (the
+    /// templates must carry them: [`CallTemplate::with_cdrs`]).
+    pub async fn start_writing_cdrs(
+        templates: Vec<CallTemplate>,
+        cdr_dir: Option<std::path::PathBuf>,
+        rate: f64,
+        total: usize,
+    ) -> FakeSwitch {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let calls = Arc::new(Mutex::new(Vec::new()));
         let client: Client = Arc::new(Mutex::new(None));
-        let server = tokio::spawn(serve(listener, client.clone(), calls.clone()));
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let server = tokio::spawn(serve(listener, client.clone(), calls.clone(), down.clone()));
         let (c, cl) = (calls.clone(), client.clone());
         let generator = tokio::spawn(async move {
             // The first call waits for the first client; later ones do not.
@@ -155,9 +264,13 @@ impl FakeSwitch {
             let mut tick = tokio::time::interval(every);
             for i in 0..total {
                 tick.tick().await;
-                let (frames, ids) = templates[i % templates.len()].fresh();
+                let template = &templates[i % templates.len()];
+                let (frames, map) = template.fresh_map();
+                if let Some(dir) = &cdr_dir {
+                    template.write_cdrs(dir, &map);
+                }
                 c.lock().unwrap().push(Generated {
-                    ids,
+                    ids: map.into_iter().map(|(_, new)| new).collect(),
                     last_event_sent: None,
                 });
                 if let Some(tx) = cl.lock().unwrap().as_ref() {
@@ -169,8 +282,21 @@ impl FakeSwitch {
             addr,
             calls,
             client,
+            down,
             tasks: vec![server, generator],
         }
+    }
+
+    /// A switch restart: the connected client is dropped and every login
+    /// refused until [`FakeSwitch::up`]; calls go on being generated (and
+    /// their CDRs written).
+    pub fn down(&self) {
+        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        *self.client.lock().unwrap() = None;
+    }
+
+    pub fn up(&self) {
+        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn calls(&self) -> Vec<Generated> {
@@ -204,8 +330,18 @@ impl FakeSwitch {
 
 /// One client at a time, as postcall connects: auth, subscribe, then the
 /// generated frames; `api` commands get a plain answer.
-async fn serve(listener: TcpListener, client: Client, calls: Arc<Mutex<Vec<Generated>>>) {
+async fn serve(
+    listener: TcpListener,
+    client: Client,
+    calls: Arc<Mutex<Vec<Generated>>>,
+    down: Arc<std::sync::atomic::AtomicBool>,
+) {
     while let Ok((stream, _)) = listener.accept().await {
+        if down.load(std::sync::atomic::Ordering::SeqCst) {
+            // Restarting: the connection is closed before any greeting.
+            drop(stream);
+            continue;
+        }
         let (mut rd, mut wr) = stream.into_split();
         let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Vec<Vec<u8>>)>();
         let (reply_tx, mut reply_rx) = mpsc::unbounded_channel::<Vec<u8>>();
@@ -239,8 +375,10 @@ async fn serve(listener: TcpListener, client: Client, calls: Arc<Mutex<Vec<Gener
         {
             continue;
         }
+        let mut restart = tokio::time::interval(Duration::from_millis(20));
         loop {
             tokio::select! {
+                _ = restart.tick() => if down.load(std::sync::atomic::Ordering::SeqCst) { break },
                 r = reply_rx.recv() => match r {
                     Some(bytes) => if wr.write_all(&bytes).await.is_err() { break },
                     None => break,

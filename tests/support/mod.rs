@@ -1,5 +1,6 @@
 //! Shared test helpers.
 #![allow(dead_code)]
+pub mod backfill;
 pub mod cli;
 pub mod driver;
 pub mod fake_switch;
@@ -8,6 +9,7 @@ pub mod http;
 pub mod pipeline;
 pub mod process;
 pub mod receiver;
+pub mod restarts;
 
 /// `DIR/NAME.toml`: a queue in DIR and one application (`app`, TOML lines
 /// after `name = …`) whose one service posts to `url`.

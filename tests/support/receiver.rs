@@ -47,6 +47,8 @@ impl Mode {
 pub struct Delivered {
     pub event_id: String,
     pub call_id: String,
+    /// `events` (live) or `cdr` (backfilled).
+    pub source: String,
 }
 
 /// The receiver; `Down` drops its listener, any other mode listens again on
@@ -94,6 +96,7 @@ impl FaultyReceiver {
                             d.lock().unwrap().push(Delivered {
                                 event_id: v["event_id"].as_str().unwrap_or("").into(),
                                 call_id: v["call_id"].as_str().unwrap_or("").into(),
+                                source: v["source"].as_str().unwrap_or("").into(),
                             });
                         }
                     }
