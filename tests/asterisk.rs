@@ -9,6 +9,8 @@ mod codec;
 mod common;
 #[path = "asterisk/concurrency.rs"]
 mod concurrency;
+#[path = "asterisk/early.rs"]
+mod early;
 #[path = "asterisk/replay.rs"]
 mod replay;
 #[path = "asterisk/server.rs"]
