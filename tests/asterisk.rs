@@ -11,7 +11,11 @@ mod common;
 mod concurrency;
 #[path = "asterisk/early.rs"]
 mod early;
+#[path = "asterisk/load.rs"]
+mod load;
 #[path = "asterisk/replay.rs"]
 mod replay;
 #[path = "asterisk/server.rs"]
 mod server;
+#[path = "support/mod.rs"]
+mod support;

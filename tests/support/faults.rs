@@ -1,4 +1,5 @@
-//! One fault-harness run: a [`FakeSwitch`] playing captures 01 and 02, a
+//! One fault-harness run: a [`FakeSwitch`] playing captures 01 and 02 (or,
+//! [`AmiRig`], a [`FakeAmi`] playing every Asterisk capture), a
 //! [`FaultyReceiver`], and the daemon between them; and the tally of what
 //! was lost.
 
@@ -6,6 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::driver::Daemon;
+use super::fake_ami::{self, FakeAmi};
 use super::fake_switch::{CallTemplate, FakeSwitch, Generated};
 use super::receiver::{FaultyReceiver, Mode};
 
@@ -68,36 +70,104 @@ impl Rig {
 
     /// Waits (at most `limit`) until `n` calls were generated.
     pub async fn wait_generated(&self, n: usize, limit: Duration) {
-        let end = Instant::now() + limit;
-        while self.switch.generated() < n && Instant::now() < end {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_generated(|| self.switch.generated(), n, limit).await
     }
 
     /// Counts the calls `counts` accepts.
     pub fn tally(&self, counts: impl Fn(&Generated) -> bool) -> Tally {
-        let delivered = self.receiver.event_ids_by_call();
-        let due: Vec<Generated> = self.switch.calls().into_iter().filter(counts).collect();
-        Tally {
-            due: due.len(),
-            lost: due
-                .iter()
-                .filter(|c| !c.ids.iter().any(|id| delivered.contains_key(id)))
-                .count(),
-            split: delivered.values().filter(|ids| ids.len() > 1).count(),
-        }
+        tally(self.switch.calls(), &self.receiver, counts)
     }
 
     /// Polls the tally (at most `limit`) until nothing counted is lost.
     pub async fn settle(&self, counts: impl Fn(&Generated) -> bool, limit: Duration) -> Tally {
-        let end = Instant::now() + limit;
-        loop {
-            let t = self.tally(&counts);
-            if t.lost == 0 || Instant::now() > end {
-                return t;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        settle(|| self.tally(&counts), limit).await
+    }
+}
+
+async fn wait_generated(generated: impl Fn() -> usize, n: usize, limit: Duration) {
+    let end = Instant::now() + limit;
+    while generated() < n && Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn settle(tally: impl Fn() -> Tally, limit: Duration) -> Tally {
+    let end = Instant::now() + limit;
+    loop {
+        let t = tally();
+        if t.lost == 0 || Instant::now() > end {
+            return t;
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What became of the `calls` that `counts` accepts.
+fn tally(
+    calls: Vec<Generated>,
+    receiver: &FaultyReceiver,
+    counts: impl Fn(&Generated) -> bool,
+) -> Tally {
+    let delivered = receiver.event_ids_by_call();
+    let due: Vec<Generated> = calls.into_iter().filter(counts).collect();
+    Tally {
+        due: due.len(),
+        lost: due
+            .iter()
+            .filter(|c| !c.ids.iter().any(|id| delivered.contains_key(id)))
+            .count(),
+        split: delivered.values().filter(|ids| ids.len() > 1).count(),
+    }
+}
+
+/// [`Rig`]'s Asterisk twin: every captured Asterisk call, from a [`FakeAmi`].
+pub struct AmiRig {
+    pub switch: FakeAmi,
+    pub receiver: FaultyReceiver,
+    pub daemon: Daemon,
+    _dir: tempfile::TempDir,
+}
+
+impl AmiRig {
+    /// Receiver in `mode`, `total` calls at `rate`/s from the first login,
+    /// the daemon started with default settings.
+    pub async fn start(mode: Mode, rate: f64, total: usize) -> AmiRig {
+        let dir = tempfile::tempdir().unwrap();
+        let receiver = FaultyReceiver::start(mode).await;
+        let switch = FakeAmi::start(fake_ami::CallTemplate::all(), rate, total).await;
+        let mut daemon = Daemon::with_switch(
+            Path::new(env!("CARGO_BIN_EXE_postcall")),
+            dir.path(),
+            &format!(
+                "kind = \"asterisk\"\naddress = \"{}\"\nusername = \"postcall\"\nsecret = \"{}\"\n",
+                switch.addr,
+                fake_ami::SECRET
+            ),
+            &receiver.url(),
+            "",
+        );
+        daemon.start();
+        AmiRig {
+            switch,
+            receiver,
+            daemon,
+            _dir: dir,
+        }
+    }
+
+    /// Waits (at most `limit`) until `n` calls were generated.
+    pub async fn wait_generated(&self, n: usize, limit: Duration) {
+        wait_generated(|| self.switch.generated(), n, limit).await
+    }
+
+    /// Counts the calls `counts` accepts.
+    pub fn tally(&self, counts: impl Fn(&Generated) -> bool) -> Tally {
+        tally(self.switch.calls(), &self.receiver, counts)
+    }
+
+    /// Polls the tally (at most `limit`) until nothing counted is lost.
+    pub async fn settle(&self, counts: impl Fn(&Generated) -> bool, limit: Duration) -> Tally {
+        settle(|| self.tally(&counts), limit).await
     }
 }
 

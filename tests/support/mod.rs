@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 pub mod cli;
 pub mod driver;
+pub mod fake_ami;
 pub mod fake_switch;
 pub mod faults;
 pub mod http;
