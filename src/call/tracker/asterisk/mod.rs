@@ -713,6 +713,11 @@ impl Tracker for AsteriskTracker {
         out
     }
 
+    fn wake_at(&self) -> Option<DateTime<Utc>> {
+        let burst = chrono::Duration::from_std(CDR_BURST).unwrap_or(chrono::Duration::zero());
+        self.armed.iter().map(|a| a.at + burst).min()
+    }
+
     fn finish_all(&mut self, _now: DateTime<Utc>) -> Vec<FinishedCall> {
         let mut all: Vec<String> = self.calls.keys().cloned().collect();
         all.sort_by_key(|l| channel::uniqueid_order(l));
