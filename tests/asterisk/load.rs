@@ -10,7 +10,7 @@ use crate::support::receiver::Mode;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_generated_calls_are_each_delivered_once() {
-    let rig = AmiRig::start(Mode::Up, 50.0, 100).await;
+    let rig = AmiRig::asterisk(Mode::Up, 50.0, 100).await;
     rig.wait_generated(100, Duration::from_secs(60)).await;
     assert_eq!(rig.switch.generated(), 100);
     // The daemon (a debug build here) reads as fast as it can: wait until

@@ -11,8 +11,8 @@ use super::fake_ami::{self, FakeAmi};
 use super::fake_switch::{CallTemplate, FakeSwitch, Generated};
 use super::receiver::{FaultyReceiver, Mode};
 
-pub struct Rig {
-    pub switch: FakeSwitch,
+pub struct Rig<S = FakeSwitch> {
+    pub switch: S,
     pub receiver: FaultyReceiver,
     pub daemon: Daemon,
     _dir: tempfile::TempDir,
@@ -45,6 +45,30 @@ fn templates() -> Vec<CallTemplate> {
     .collect()
 }
 
+/// A fake switch that generates calls.
+pub trait Generator {
+    fn calls(&self) -> Vec<Generated>;
+    fn generated(&self) -> usize;
+}
+
+impl Generator for FakeSwitch {
+    fn calls(&self) -> Vec<Generated> {
+        FakeSwitch::calls(self)
+    }
+    fn generated(&self) -> usize {
+        FakeSwitch::generated(self)
+    }
+}
+
+impl Generator for FakeAmi {
+    fn calls(&self) -> Vec<Generated> {
+        FakeAmi::calls(self)
+    }
+    fn generated(&self) -> usize {
+        FakeAmi::generated(self)
+    }
+}
+
 impl Rig {
     /// Receiver in `mode`, `total` calls at `rate`/s from the first
     /// subscription, the daemon started with default settings.
@@ -67,71 +91,51 @@ impl Rig {
             _dir: dir,
         }
     }
+}
 
+impl<S: Generator> Rig<S> {
     /// Waits (at most `limit`) until `n` calls were generated.
     pub async fn wait_generated(&self, n: usize, limit: Duration) {
-        wait_generated(|| self.switch.generated(), n, limit).await
+        let end = Instant::now() + limit;
+        while self.switch.generated() < n && Instant::now() < end {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Counts the calls `counts` accepts.
     pub fn tally(&self, counts: impl Fn(&Generated) -> bool) -> Tally {
-        tally(self.switch.calls(), &self.receiver, counts)
+        let delivered = self.receiver.event_ids_by_call();
+        let due: Vec<Generated> = self.switch.calls().into_iter().filter(counts).collect();
+        Tally {
+            due: due.len(),
+            lost: due
+                .iter()
+                .filter(|c| !c.ids.iter().any(|id| delivered.contains_key(id)))
+                .count(),
+            split: delivered.values().filter(|ids| ids.len() > 1).count(),
+        }
     }
 
     /// Polls the tally (at most `limit`) until nothing counted is lost.
     pub async fn settle(&self, counts: impl Fn(&Generated) -> bool, limit: Duration) -> Tally {
-        settle(|| self.tally(&counts), limit).await
-    }
-}
-
-async fn wait_generated(generated: impl Fn() -> usize, n: usize, limit: Duration) {
-    let end = Instant::now() + limit;
-    while generated() < n && Instant::now() < end {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn settle(tally: impl Fn() -> Tally, limit: Duration) -> Tally {
-    let end = Instant::now() + limit;
-    loop {
-        let t = tally();
-        if t.lost == 0 || Instant::now() > end {
-            return t;
+        let end = Instant::now() + limit;
+        loop {
+            let t = self.tally(&counts);
+            if t.lost == 0 || Instant::now() > end {
+                return t;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-/// What became of the `calls` that `counts` accepts.
-fn tally(
-    calls: Vec<Generated>,
-    receiver: &FaultyReceiver,
-    counts: impl Fn(&Generated) -> bool,
-) -> Tally {
-    let delivered = receiver.event_ids_by_call();
-    let due: Vec<Generated> = calls.into_iter().filter(counts).collect();
-    Tally {
-        due: due.len(),
-        lost: due
-            .iter()
-            .filter(|c| !c.ids.iter().any(|id| delivered.contains_key(id)))
-            .count(),
-        split: delivered.values().filter(|ids| ids.len() > 1).count(),
-    }
-}
+/// The Asterisk rig: every captured Asterisk call, from a [`FakeAmi`].
+pub type AmiRig = Rig<FakeAmi>;
 
-/// [`Rig`]'s Asterisk twin: every captured Asterisk call, from a [`FakeAmi`].
-pub struct AmiRig {
-    pub switch: FakeAmi,
-    pub receiver: FaultyReceiver,
-    pub daemon: Daemon,
-    _dir: tempfile::TempDir,
-}
-
-impl AmiRig {
+impl Rig<FakeAmi> {
     /// Receiver in `mode`, `total` calls at `rate`/s from the first login,
     /// the daemon started with default settings.
-    pub async fn start(mode: Mode, rate: f64, total: usize) -> AmiRig {
+    pub async fn asterisk(mode: Mode, rate: f64, total: usize) -> AmiRig {
         let dir = tempfile::tempdir().unwrap();
         let receiver = FaultyReceiver::start(mode).await;
         let switch = FakeAmi::start(fake_ami::CallTemplate::all(), rate, total).await;
@@ -147,27 +151,12 @@ impl AmiRig {
             "",
         );
         daemon.start();
-        AmiRig {
+        Rig {
             switch,
             receiver,
             daemon,
             _dir: dir,
         }
-    }
-
-    /// Waits (at most `limit`) until `n` calls were generated.
-    pub async fn wait_generated(&self, n: usize, limit: Duration) {
-        wait_generated(|| self.switch.generated(), n, limit).await
-    }
-
-    /// Counts the calls `counts` accepts.
-    pub fn tally(&self, counts: impl Fn(&Generated) -> bool) -> Tally {
-        tally(self.switch.calls(), &self.receiver, counts)
-    }
-
-    /// Polls the tally (at most `limit`) until nothing counted is lost.
-    pub async fn settle(&self, counts: impl Fn(&Generated) -> bool, limit: Duration) -> Tally {
-        settle(|| self.tally(&counts), limit).await
     }
 }
 

@@ -47,6 +47,8 @@ impl Mode {
 pub struct Delivered {
     pub event_id: String,
     pub call_id: String,
+    /// When the request arrived.
+    pub at: std::time::Instant,
 }
 
 /// The receiver; `Down` drops its listener, any other mode listens again on
@@ -94,6 +96,7 @@ impl FaultyReceiver {
                             d.lock().unwrap().push(Delivered {
                                 event_id: v["event_id"].as_str().unwrap_or("").into(),
                                 call_id: v["call_id"].as_str().unwrap_or("").into(),
+                                at: std::time::Instant::now(),
                             });
                         }
                     }
