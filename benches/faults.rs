@@ -9,8 +9,11 @@
 //! calls with mod_json_cdr files while postcall is killed (-9) and down for
 //! a phase, then the switch restarts (refuses logins for a phase); every
 //! call must arrive once, live or backfilled from its CDRs.
-//! `FAULTS_ONLY=down|kill|malformed|restart` runs one. Default settings
-//! throughout.
+//! `FAULTS_AMI_CALLS` (3000), `FAULTS_AMI_RATE` (50 calls/s) and
+//! `FAULTS_AMI_KILLS` (5): every captured Asterisk call from the fake AMI,
+//! `kill -9` and restart every 5 s, with the last event → request latency
+//! of the calls no kill touched.
+//! `FAULTS_ONLY=down|kill|malformed|restart|ami` runs one. Default settings throughout.
 //!
 //! cargo bench --bench faults
 
@@ -20,7 +23,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::driver::Daemon;
-use support::faults::{ended_by, Rig};
+use support::faults::{ended_by, AmiRig, Rig};
 use support::receiver::Mode;
 
 fn knob(name: &str, default: u64) -> u64 {
@@ -171,6 +174,78 @@ async fn restart() {
         o.repeats,
         o.back_after_kill.as_secs_f64(),
         o.back_after_switch.as_secs_f64()
+
+    );
+}
+
+/// Calls from the fake AMI through kills: none lost among calls whose last
+/// event was written >= 1 s before a kill; latency among calls >= 3 s from
+/// any kill.
+async fn ami() {
+    let (total, rate, kills) = (
+        knob("FAULTS_AMI_CALLS", 3000) as usize,
+        knob("FAULTS_AMI_RATE", 50),
+        knob("FAULTS_AMI_KILLS", 5),
+    );
+    let mut rig = AmiRig::asterisk(Mode::Up, rate as f64, total).await;
+    let mut kill_times = Vec::new();
+    for _ in 0..kills {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        rig.daemon.kill9();
+        kill_times.push(Instant::now());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        rig.daemon.start();
+    }
+    rig.wait_generated(
+        total,
+        Duration::from_secs(total as u64 / rate.max(1) * 2 + 60),
+    )
+    .await;
+    let drained = drain(&rig.daemon, Duration::from_secs(600)).await;
+    let near_kill = |sent: Instant, before: Duration| {
+        kill_times
+            .iter()
+            .any(|k| *k + Duration::from_secs(3) >= sent && *k < sent + before)
+    };
+    let t = rig.tally(|c| {
+        c.last_event_sent.is_some_and(|sent| {
+            !kill_times
+                .iter()
+                .any(|k| *k >= sent && *k < sent + Duration::from_secs(1))
+        })
+    });
+    let delivered: std::collections::HashMap<String, Instant> = rig
+        .receiver
+        .delivered()
+        .into_iter()
+        .map(|d| (d.call_id, d.at))
+        .collect();
+    let mut lat: Vec<f64> = rig
+        .switch
+        .calls()
+        .iter()
+        .filter_map(|c| {
+            let sent = c.last_event_sent?;
+            let at = c.ids.iter().find_map(|id| delivered.get(id))?;
+            (!near_kill(sent, Duration::from_secs(3)))
+                .then(|| at.saturating_duration_since(sent).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        lat.get(((lat.len().max(1) - 1) as f64 * p).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    println!(
+        "ami calls={total} rate={rate}/s kills={kills} generated={} counted={} lost={} split_event_ids={} drained={drained} last_event->request p50={:.1}ms p99={:.1}ms (n={})",
+        rig.switch.generated(),
+        t.due,
+        t.lost,
+        t.split,
+        pct(0.5),
+        pct(0.99),
+        lat.len()
     );
 }
 
@@ -198,6 +273,9 @@ fn main() {
         }
         if only.is_empty() || only == "restart" {
             restart().await;
+        }
+        if only.is_empty() || only == "ami" {
+            ami().await;
         }
     });
 }

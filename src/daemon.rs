@@ -595,7 +595,15 @@ pub async fn track(
     let drain_deadline = tokio::time::sleep(Duration::MAX);
     tokio::pin!(drain_deadline);
     let mut stopping = false;
+    let wake = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(wake);
     loop {
+        if let Some(at) = tracker.wake_at() {
+            // A millisecond late rather than early: then the tick finds it due.
+            let wait = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            wake.as_mut()
+                .reset(tokio::time::Instant::now() + wait + Duration::from_millis(1));
+        }
         let finished = tokio::select! {
             biased;
             message = messages.recv() => match message {
@@ -645,6 +653,7 @@ pub async fn track(
                 }
                 tracker.tick(Utc::now())
             }
+            _ = &mut wake, if tracker.wake_at().is_some() => tracker.tick(Utc::now()),
         };
         for record in finished {
             if records.send(record).await.is_err() {

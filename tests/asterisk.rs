@@ -9,7 +9,13 @@ mod codec;
 mod common;
 #[path = "asterisk/concurrency.rs"]
 mod concurrency;
+#[path = "asterisk/early.rs"]
+mod early;
+#[path = "asterisk/load.rs"]
+mod load;
 #[path = "asterisk/replay.rs"]
 mod replay;
 #[path = "asterisk/server.rs"]
 mod server;
+#[path = "support/mod.rs"]
+mod support;

@@ -253,3 +253,70 @@ fn adoption_in_the_middle_of_a_queue_call_gives_nulls_not_inventions() {
     assert_eq!(r.outcome.as_str(), "answered");
     assert_eq!(r.application.as_deref(), Some("support"));
 }
+
+/// `postcall replay --print` of `bytes`: (records, WARN lines of stderr).
+fn replay_binary(bytes: &[u8]) -> (Vec<Value>, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stream.ami");
+    std::fs::write(&path, bytes).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postcall"))
+        .args(["replay", "--print"])
+        .arg(&path)
+        .env_remove("POSTCALL_CONFIG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let records = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let warnings = stderr
+        .lines()
+        .filter(|l| l.contains("WARN"))
+        .map(str::to_string)
+        .collect();
+    (records, warnings)
+}
+
+/// Issue #16 item 6: an AMI user without the `agent` read class gets no
+/// app_queue event although Queue() runs
+/// (tests/fixtures/derived/{09,10}-no-agent-class.ami: captures 09 and 10
+/// without the `Privilege: agent,all` events). Two such calls: the
+/// connector says so once, naming the first call; both are still reported.
+#[test]
+fn queue_calls_without_queue_events_warn_once() {
+    let derived = |name: &str| std::fs::read(fixture(&format!("derived/{name}"))).unwrap();
+    let mut stream = derived("09-no-agent-class.ami");
+    stream.extend(split(&derived("10-no-agent-class.ami")).events.concat());
+    let (records, warnings) = replay_binary(&stream);
+    assert_eq!(records.len(), 2, "both calls are reported");
+    assert!(records
+        .iter()
+        .all(|r| r["queue"].is_null() && r["agent"].is_null()));
+    let about_queue: Vec<&String> = warnings
+        .iter()
+        .filter(|w| w.contains("Queue() ran but no app_queue event"))
+        .collect();
+    assert_eq!(about_queue.len(), 1, "{warnings:?}");
+    assert!(
+        about_queue[0].contains("linkedid=1796165478.167"),
+        "{}",
+        about_queue[0]
+    );
+    assert!(
+        about_queue[0].contains("`agent` read class"),
+        "{}",
+        about_queue[0]
+    );
+    // With the agent class, the same calls warn nothing.
+    let mut full = capture("09-cc-queue-agent-hangup");
+    full.extend(split(&capture("10-cc-queue-caller-hangup")).events.concat());
+    let (records, warnings) = replay_binary(&full);
+    assert_eq!(records.len(), 2);
+    assert!(records.iter().all(|r| !r["queue"].is_null()));
+    assert!(
+        !warnings.iter().any(|w| w.contains("app_queue")),
+        "{warnings:?}"
+    );
+}

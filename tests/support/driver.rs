@@ -32,12 +32,25 @@ impl Daemon {
         extra: &str,
         switch_extra: &str,
     ) -> Daemon {
+        let lines = format!("kind = \"freeswitch\"\naddress = \"{switch}\"\n{switch_extra}\n");
+        Daemon::with_switch(bin, dir, &lines, url, extra)
+    }
+
+    /// [`Daemon::new`] with the switch table's lines (`kind`, `address`, …)
+    /// given whole.
+    pub fn with_switch(
+        bin: &Path,
+        dir: &Path,
+        switch_lines: &str,
+        url: &str,
+        extra: &str,
+    ) -> Daemon {
         let metrics_port = free_port();
         let config = dir.join("postcall.toml");
         std::fs::write(
             &config,
             format!(
-                "[queue]\npath = \"{}\"\n{extra}\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n\n[[switches]]\nname = \"lab\"\nkind = \"freeswitch\"\naddress = \"{switch}\"\n{switch_extra}\n\n[[applications]]\nname = \"load\"\n[applications.match]\nany = true\n[[applications.services]]\nname = \"sink\"\nurl = \"{url}\"\n",
+                "[queue]\npath = \"{}\"\n{extra}\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n\n[[switches]]\nname = \"lab\"\n{switch_lines}\n[[applications]]\nname = \"load\"\n[applications.match]\nany = true\n[[applications.services]]\nname = \"sink\"\nurl = \"{url}\"\n",
                 dir.join("q.sqlite3").display()
             ),
         )

@@ -1,4 +1,5 @@
-//! One fault-harness run: a [`FakeSwitch`] playing captures 01 and 02, a
+//! One fault-harness run: a [`FakeSwitch`] playing captures 01 and 02 (or,
+//! [`AmiRig`], a [`FakeAmi`] playing every Asterisk capture), a
 //! [`FaultyReceiver`], and the daemon between them; and the tally of what
 //! was lost.
 
@@ -6,11 +7,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::driver::Daemon;
+use super::fake_ami::{self, FakeAmi};
 use super::fake_switch::{CallTemplate, FakeSwitch, Generated};
 use super::receiver::{FaultyReceiver, Mode};
 
-pub struct Rig {
-    pub switch: FakeSwitch,
+pub struct Rig<S = FakeSwitch> {
+    pub switch: S,
     pub receiver: FaultyReceiver,
     pub daemon: Daemon,
     _dir: tempfile::TempDir,
@@ -43,6 +45,30 @@ fn templates() -> Vec<CallTemplate> {
     .collect()
 }
 
+/// A fake switch that generates calls.
+pub trait Generator {
+    fn calls(&self) -> Vec<Generated>;
+    fn generated(&self) -> usize;
+}
+
+impl Generator for FakeSwitch {
+    fn calls(&self) -> Vec<Generated> {
+        FakeSwitch::calls(self)
+    }
+    fn generated(&self) -> usize {
+        FakeSwitch::generated(self)
+    }
+}
+
+impl Generator for FakeAmi {
+    fn calls(&self) -> Vec<Generated> {
+        FakeAmi::calls(self)
+    }
+    fn generated(&self) -> usize {
+        FakeAmi::generated(self)
+    }
+}
+
 impl Rig {
     /// Receiver in `mode`, `total` calls at `rate`/s from the first
     /// subscription, the daemon started with default settings.
@@ -65,7 +91,9 @@ impl Rig {
             _dir: dir,
         }
     }
+}
 
+impl<S: Generator> Rig<S> {
     /// Waits (at most `limit`) until `n` calls were generated.
     pub async fn wait_generated(&self, n: usize, limit: Duration) {
         let end = Instant::now() + limit;
@@ -97,6 +125,37 @@ impl Rig {
                 return t;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The Asterisk rig: every captured Asterisk call, from a [`FakeAmi`].
+pub type AmiRig = Rig<FakeAmi>;
+
+impl Rig<FakeAmi> {
+    /// Receiver in `mode`, `total` calls at `rate`/s from the first login,
+    /// the daemon started with default settings.
+    pub async fn asterisk(mode: Mode, rate: f64, total: usize) -> AmiRig {
+        let dir = tempfile::tempdir().unwrap();
+        let receiver = FaultyReceiver::start(mode).await;
+        let switch = FakeAmi::start(fake_ami::CallTemplate::all(), rate, total).await;
+        let mut daemon = Daemon::with_switch(
+            Path::new(env!("CARGO_BIN_EXE_postcall")),
+            dir.path(),
+            &format!(
+                "kind = \"asterisk\"\naddress = \"{}\"\nusername = \"postcall\"\nsecret = \"{}\"\n",
+                switch.addr,
+                fake_ami::SECRET
+            ),
+            &receiver.url(),
+            "",
+        );
+        daemon.start();
+        Rig {
+            switch,
+            receiver,
+            daemon,
+            _dir: dir,
         }
     }
 }

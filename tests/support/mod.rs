@@ -3,6 +3,7 @@
 pub mod backfill;
 pub mod cli;
 pub mod driver;
+pub mod fake_ami;
 pub mod fake_switch;
 pub mod faults;
 pub mod http;

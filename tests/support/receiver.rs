@@ -49,6 +49,8 @@ pub struct Delivered {
     pub call_id: String,
     /// `events` (live) or `cdr` (backfilled).
     pub source: String,
+    /// When the request arrived.
+    pub at: std::time::Instant,
 }
 
 /// The receiver; `Down` drops its listener, any other mode listens again on
@@ -97,6 +99,7 @@ impl FaultyReceiver {
                                 event_id: v["event_id"].as_str().unwrap_or("").into(),
                                 call_id: v["call_id"].as_str().unwrap_or("").into(),
                                 source: v["source"].as_str().unwrap_or("").into(),
+                                at: std::time::Instant::now(),
                             });
                         }
                     }

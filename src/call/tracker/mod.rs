@@ -26,6 +26,13 @@ pub trait Tracker: Send {
     /// calls idle for longer than the idle timeout (emitted as they are).
     fn tick(&mut self, now: DateTime<Utc>) -> Vec<FinishedCall>;
 
+    /// When [`Tracker::tick`] should run next, sooner than the periodic
+    /// tick: a call waits for a moment that no message may mark (the end
+    /// of an Asterisk Cdr burst on a quiet switch).
+    fn wake_at(&self) -> Option<DateTime<Utc>> {
+        None
+    }
+
     /// End of a replayed input: finishes every open call as if the
     /// connection had closed. The daemon never calls this: calls still up
     /// when it stops are adopted again when it starts.

@@ -115,6 +115,9 @@ pub struct Channel {
     pub ran_queue: bool,
     /// When the `Newchannel` came; `None` for adopted channels.
     pub created_at: Option<DateTime<Utc>>,
+    /// Met by its `Newchannel` or in a live-channel listing, not first by
+    /// some later event (a replay from the middle of a stream).
+    pub met_whole: bool,
     /// Connection epoch of the last event about this channel.
     pub epoch: u64,
 }
@@ -143,6 +146,7 @@ impl Channel {
             queue: Default::default(),
             ran_queue: false,
             created_at: None,
+            met_whole: false,
             epoch,
         }
     }

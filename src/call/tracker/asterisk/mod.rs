@@ -2,8 +2,13 @@
 //!
 //! A call is every channel sharing a `Linkedid` (captures README rule 2). It
 //! is over when every channel has its `Hangup` and, when CEL events are
-//! flowing for it, `LINKEDID_END` has come; it is then held for the grace
-//! period so that late `Cdr` events still count. `Cdr` events carry only the
+//! flowing, `LINKEDID_END` has come. It is emitted as soon as its record is
+//! complete: besides those, every channel's Cdr is in (a channel only ever
+//! dialled, a Local `;1` half, gets none of its own: another channel's Cdr
+//! names it as `DestinationChannel`). Asterisk posts a channel's Cdr chain in
+//! one burst, so a call completed by a Cdr waits for the next message that is
+//! not a Cdr of the same channel ([`CDR_BURST`] at most). The grace period is
+//! only the fallback for a Cdr that never comes. `Cdr` events carry only the
 //! channel's `UniqueID` and can come before the channel's `Newchannel`
 //! (05a): they are joined through the channel table, or held until the
 //! channel is known.
@@ -39,6 +44,11 @@ const MAX_FINISHED: usize = 50_000;
 /// At most this many calls are remembered as having CEL before their first
 /// channel event.
 const MAX_PENDING_CEL: usize = 10_000;
+
+/// How long a call completed by a Cdr waits for more of the same channel's
+/// Cdr chain when no other message comes (the chain is posted at once:
+/// microseconds apart).
+const CDR_BURST: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Headers of the channel snapshot; a UserEvent's other headers are the
 /// dialplan's own and become variables.
@@ -84,7 +94,10 @@ pub struct Call {
     current_bridge: HashMap<String, String>,
     cel_seen: bool,
     linkedid_end: bool,
+    /// Every channel hung up (and LINKEDID_END in, when CEL is on for it).
     complete_since: Option<DateTime<Utc>>,
+    /// Besides, every Cdr the record needs is in: it can be emitted now.
+    record_complete: bool,
     last_activity: DateTime<Utc>,
     /// Some event of the call carried the switch's own `Timestamp`.
     pub switch_times: bool,
@@ -106,6 +119,7 @@ impl Call {
             cel_seen: false,
             linkedid_end: false,
             complete_since: None,
+            record_complete: false,
             last_activity: now,
             switch_times: false,
             transfers: Vec::new(),
@@ -145,6 +159,22 @@ pub struct AsteriskTracker {
     wrap_ups: queue::WrapUps,
     /// The "no queue events" warning was given.
     warned_no_queue_events: bool,
+    /// Emit a call as soon as its record is complete (`false`: only after
+    /// the grace period, the reference the tests compare against).
+    early: bool,
+    /// A CEL event came on this connection: CEL is on, so every call waits
+    /// for its LINKEDID_END.
+    cel_flowing: bool,
+    /// Complete calls whose last event was a Cdr of `uniqueid` at `at`: more
+    /// of that channel's chain may follow in the same burst.
+    armed: Vec<Armed>,
+}
+
+#[derive(Debug)]
+struct Armed {
+    linkedid: String,
+    uniqueid: String,
+    at: DateTime<Utc>,
 }
 
 impl AsteriskTracker {
@@ -166,6 +196,18 @@ impl AsteriskTracker {
             epoch: 0,
             wrap_ups: queue::WrapUps::new(),
             warned_no_queue_events: false,
+            early: true,
+            cel_flowing: false,
+            armed: Vec::new(),
+        }
+    }
+
+    /// A tracker that emits a call only after `hangup_grace`, whatever has
+    /// arrived: what the early record must equal (tests, benchmarks).
+    pub fn waiting_for_grace(settings: CallSettings) -> Self {
+        AsteriskTracker {
+            early: false,
+            ..AsteriskTracker::new(settings)
         }
     }
 
@@ -237,6 +279,7 @@ impl AsteriskTracker {
         match e.name.as_str() {
             "Newchannel" => {
                 channel.created_at.get_or_insert(at);
+                channel.met_whole = true;
                 channel.entry_context = h.get("Context").map(str::to_string);
                 channel.entry_exten = h.get("Exten").map(str::to_string);
             }
@@ -386,6 +429,7 @@ impl AsteriskTracker {
     }
 
     fn on_cel(&mut self, h: &Headers) -> Option<String> {
+        self.cel_flowing = true;
         let lid = h.get("LinkedID")?;
         let end = h.get("EventName") == Some("LINKEDID_END");
         if let Some(call) = self.calls.get_mut(lid) {
@@ -451,6 +495,7 @@ impl AsteriskTracker {
             };
             if let Some(c) = self.channels.get_mut(uid) {
                 c.epoch = self.epoch;
+                c.met_whole = true;
                 c.apply_snapshot(row, now);
             }
             let has_app = self
@@ -489,16 +534,28 @@ impl AsteriskTracker {
             return;
         };
         call.last_activity = now;
+        let legs: Vec<&Channel> = call
+            .legs
+            .iter()
+            .filter_map(|u| self.channels.get(u))
+            .collect();
         let all_hung = !call.legs.is_empty()
-            && call
-                .legs
-                .iter()
-                .all(|u| self.channels.get(u).is_some_and(|c| c.hangup.is_some()));
+            && legs.len() == call.legs.len()
+            && legs.iter().all(|c| c.hangup.is_some());
         if all_hung && (call.linkedid_end || !call.cel_seen) {
             call.complete_since.get_or_insert(now);
         } else {
             call.complete_since = None;
         }
+        // Every channel of the call is known only when each was met from its
+        // start or listed, and the first one (the Linkedid) is among them.
+        let all_known =
+            legs.iter().all(|c| c.met_whole) && legs.iter().any(|c| c.uniqueid == call.linkedid);
+        call.record_complete = self.early
+            && all_hung
+            && all_known
+            && (call.linkedid_end || !(call.cel_seen || self.cel_flowing))
+            && cdrs_complete(&legs);
     }
 
     fn due(&self, call: &Call, now: DateTime<Utc>) -> bool {
@@ -555,6 +612,27 @@ impl AsteriskTracker {
         }
     }
 
+    /// Emits the armed calls that are still complete: all of them (`None`:
+    /// another message came), or those armed [`CDR_BURST`] before `now`.
+    fn release_armed(&mut self, now: Option<DateTime<Utc>>) -> Vec<FinishedCall> {
+        let burst = chrono::Duration::from_std(CDR_BURST).unwrap_or(chrono::Duration::zero());
+        let (ready, waiting): (Vec<Armed>, Vec<Armed>) = std::mem::take(&mut self.armed)
+            .into_iter()
+            .partition(|a| now.map_or(true, |now| a.at + burst <= now));
+        self.armed = waiting;
+        let mut out = Vec::new();
+        for a in ready {
+            if self
+                .calls
+                .get(&a.linkedid)
+                .is_some_and(|c| c.record_complete)
+            {
+                out.extend(self.emit(&a.linkedid));
+            }
+        }
+        out
+    }
+
     fn emit_due(&mut self, candidates: Vec<String>, now: DateTime<Utc>) -> Vec<FinishedCall> {
         let mut due: Vec<String> = candidates
             .into_iter()
@@ -568,6 +646,21 @@ impl AsteriskTracker {
 
 impl Tracker for AsteriskTracker {
     fn handle(&mut self, message: SwitchMessage, now: DateTime<Utc>) -> Vec<FinishedCall> {
+        // The Cdr that completed an armed call is followed by another Cdr of
+        // the same channel, or by anything else: then its chain is in.
+        let cdr_of = match &message {
+            SwitchMessage::Event(e) if e.name == "Cdr" => e.headers.get("UniqueID"),
+            _ => None,
+        }
+        .map(str::to_string);
+        let mut out = Vec::new();
+        if !self.armed.is_empty()
+            && !cdr_of
+                .as_deref()
+                .is_some_and(|u| self.armed.iter().any(|a| a.uniqueid == u))
+        {
+            out = self.release_armed(None);
+        }
         let touched = match message {
             SwitchMessage::Connected => {
                 self.epoch += 1;
@@ -577,13 +670,34 @@ impl Tracker for AsteriskTracker {
             SwitchMessage::LiveChannels(rows) => self.on_live_channels(&rows, now),
             SwitchMessage::Event(e) => self.on_event(&e, now).into_iter().collect(),
         };
-        for lid in &touched {
-            self.refresh(lid, now);
+        let mut due = Vec::new();
+        for lid in touched {
+            self.refresh(&lid, now);
+            let Some(call) = self.calls.get(&lid) else {
+                continue;
+            };
+            match (&cdr_of, call.record_complete) {
+                (Some(uid), true) => {
+                    self.armed.retain(|a| a.linkedid != lid);
+                    self.armed.push(Armed {
+                        linkedid: lid,
+                        uniqueid: uid.clone(),
+                        at: now,
+                    });
+                }
+                (None, true) => {
+                    self.armed.retain(|a| a.linkedid != lid);
+                    out.extend(self.emit(&lid));
+                }
+                _ => due.push(lid),
+            }
         }
-        self.emit_due(touched, now)
+        out.extend(self.emit_due(due, now));
+        out
     }
 
     fn tick(&mut self, now: DateTime<Utc>) -> Vec<FinishedCall> {
+        let mut out = self.release_armed(Some(now));
         let idle =
             chrono::Duration::from_std(self.settings.idle_timeout).unwrap_or(chrono::Duration::MAX);
         let held_before = self.held_order.len();
@@ -595,7 +709,13 @@ impl Tracker for AsteriskTracker {
             self.held_order.retain(|u| self.held_cdrs.contains_key(u));
         }
         let all: Vec<String> = self.calls.keys().cloned().collect();
-        self.emit_due(all, now)
+        out.extend(self.emit_due(all, now));
+        out
+    }
+
+    fn wake_at(&self) -> Option<DateTime<Utc>> {
+        let burst = chrono::Duration::from_std(CDR_BURST).unwrap_or(chrono::Duration::zero());
+        self.armed.iter().map(|a| a.at + burst).min()
     }
 
     fn finish_all(&mut self, _now: DateTime<Utc>) -> Vec<FinishedCall> {
@@ -607,6 +727,21 @@ impl Tracker for AsteriskTracker {
     fn open_calls(&self) -> usize {
         self.calls.len()
     }
+}
+
+/// Every channel's Cdr is in: its own, or, for a channel that was only ever
+/// dialled, the Cdr of the channel that dialled it (`DestinationChannel`).
+/// Not before the first Cdr: a switch without cdr_manager sends none, and
+/// its calls wait for the grace period.
+fn cdrs_complete(legs: &[&Channel]) -> bool {
+    legs.iter().all(|c| {
+        !c.cdrs.is_empty()
+            || c.name.as_deref().is_some_and(|name| {
+                legs.iter()
+                    .flat_map(|o| o.cdrs.iter())
+                    .any(|cdr| cdr.destination_channel.as_deref() == Some(name))
+            })
+    })
 }
 
 fn attach_cdr(channel: &mut Channel, cdr: Cdr, at: DateTime<Utc>) {

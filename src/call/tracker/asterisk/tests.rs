@@ -1,5 +1,6 @@
-//! Tracker behaviour the captures do not show on their own: the grace
-//! period in switch time, late and early Cdrs, adoption and idle calls.
+//! Tracker behaviour the captures do not show on their own: when a call is
+//! complete (early emission, the grace period as the fallback), late and
+//! early Cdrs, adoption and idle calls.
 
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -61,11 +62,9 @@ fn settings() -> CallSettings {
     s
 }
 
-#[test]
-fn a_finished_call_waits_the_grace_period_for_its_cdr() {
-    let mut tr = AsteriskTracker::new(settings());
-    let out = feed(
-        &mut tr,
+fn answered_call(tr: &mut AsteriskTracker) -> Vec<crate::call::tracker::FinishedCall> {
+    feed(
+        tr,
         vec![
             (0, ev(0, &chan("Newchannel", "1.1", ""))),
             (
@@ -83,12 +82,21 @@ fn a_finished_call_waits_the_grace_period_for_its_cdr() {
                     &chan("Hangup", "1.1", "Cause: 16\nCause-txt: Normal Clearing"),
                 ),
             ),
-            (8, ev(8, &cdr("1.1", 7))),
         ],
+    )
+}
+
+#[test]
+fn a_finished_call_is_emitted_once_its_cdr_chain_is_in() {
+    let mut tr = AsteriskTracker::new(settings());
+    assert!(
+        answered_call(&mut tr).is_empty(),
+        "its Cdr is still to come"
     );
-    assert!(out.is_empty(), "held for the grace period");
-    assert!(tr.tick(t(8)).is_empty());
-    let done = tr.tick(t(9));
+    // The Cdr completes the call, but more of the chain may follow at once.
+    assert!(tr.handle(ev(7, &cdr("1.1", 7)), t(7)).is_empty());
+    // Any other message ends the burst.
+    let done = tr.handle(ev(7, "Event: DeviceStateChange\nState: NOT_INUSE"), t(7));
     assert_eq!(done.len(), 1);
     let r = &done[0].record;
     assert_eq!(r.talk_time_seconds, 7);
@@ -115,19 +123,90 @@ fn a_finished_call_waits_the_grace_period_for_its_cdr() {
 }
 
 #[test]
-fn a_cdr_before_its_channel_is_held_and_joined() {
-    let mut tr = AsteriskTracker::new(CallSettings::new("pbx"));
+fn a_cdr_chain_is_read_whole_and_a_quiet_switch_releases_it() {
+    let mut tr = AsteriskTracker::new(settings());
+    answered_call(&mut tr);
+    let segment = |start: &str, end: &str, billable: u64| {
+        ev(
+            7,
+            &format!(
+                "Event: Cdr\nUniqueID: 1.1\nDisposition: ANSWERED\nBillableSeconds: {billable}\nStartTime: 2026-11-24 06:44:{start}\nAnswerTime: 2026-11-24 06:44:{start}\nEndTime: 2026-11-24 06:44:{end}"
+            ),
+        )
+    };
+    assert!(tr.handle(segment("02", "05", 3), t(7)).is_empty());
+    assert!(
+        tr.handle(segment("05", "09", 4), t(7)).is_empty(),
+        "a second Cdr of the same channel is the same burst"
+    );
+    let later = t(7) + chrono::Duration::milliseconds(2);
+    assert!(tr.tick(later).is_empty(), "within the burst window");
+    let done = tr.tick(t(7) + chrono::Duration::milliseconds(6));
+    assert_eq!(
+        done.len(),
+        1,
+        "nothing else came: released after the burst window"
+    );
+    assert_eq!(
+        done[0].record.talk_time_seconds, 7,
+        "first answer to last end over both segments"
+    );
+}
+
+#[test]
+fn a_call_whose_cdr_never_comes_waits_the_grace_period() {
+    let mut tr = AsteriskTracker::new(settings());
+    assert!(answered_call(&mut tr).is_empty());
+    assert!(tr.tick(t(8)).is_empty());
+    let done = tr.tick(t(9));
+    assert_eq!(done.len(), 1, "hangup_grace (2 s) after the last Hangup");
+    assert_eq!(done[0].record.status, Status::Completed);
+}
+
+#[test]
+fn a_channel_only_dialled_needs_no_cdr_of_its_own() {
+    let mut tr = AsteriskTracker::new(settings());
+    let callee = |event: &str, extra: &str| {
+        chan(event, "1.2", extra).replace("PJSIP/alice-1.2", "Local/agent@callees-0001;1")
+    };
     let out = feed(
         &mut tr,
         vec![
-            (0, ev(0, &cdr("1.1", 5))),
             (0, ev(0, &chan("Newchannel", "1.1", ""))),
-            (0, ev(0, &chan("Hangup", "1.1", "Cause: 16"))),
+            (0, ev(0, &callee("Newchannel", ""))),
+            (5, ev(5, &callee("Hangup", "Cause: 16"))),
+            (5, ev(5, &chan("Hangup", "1.1", "Cause: 16"))),
+            (
+                5,
+                ev(
+                    5,
+                    &cdr("1.1", 5).replace(
+                        "Disposition",
+                        "DestinationChannel: Local/agent@callees-0001;1\nDisposition",
+                    ),
+                ),
+            ),
+            (5, ev(5, "Event: DeviceStateChange")),
+        ],
+    );
+    assert_eq!(out.len(), 1, "1.2 is the DestinationChannel of 1.1's Cdr");
+    assert_eq!(out[0].record.legs.len(), 2);
+}
+
+#[test]
+fn the_reference_tracker_waits_the_grace_period_whatever_came() {
+    let mut tr = AsteriskTracker::waiting_for_grace(settings());
+    answered_call(&mut tr);
+    let out = feed(
+        &mut tr,
+        vec![
+            (7, ev(7, &cdr("1.1", 7))),
+            (7, ev(7, "Event: DeviceStateChange")),
         ],
     );
     assert!(out.is_empty());
-    let done = tr.tick(t(5));
-    assert_eq!(done[0].record.talk_time_seconds, 5);
+    assert!(tr.tick(t(8)).is_empty());
+    assert_eq!(tr.tick(t(9)).len(), 1);
 }
 
 #[test]

@@ -1,0 +1,418 @@
+//! A load generator that speaks the Asterisk Manager Interface on
+//! 127.0.0.1, the AMI twin of [`super::fake_switch`]: the banner and the
+//! Login answer as a real Asterisk frames them (captures 00a/00b), then real
+//! captured calls with fresh ids (every `Uniqueid`/`Linkedid`, and the
+//! sequence number in each Local channel's name) at a given rate. Like a
+//! switch, it keeps generating calls while no client is logged in (those
+//! are lost to the socket's nature and counted as never sent). For each
+//! call it remembers its fresh ids and when its last event was written.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+pub use super::fake_switch::Generated;
+
+/// The secret the fake accepts (user `postcall`, the daemon's default).
+pub const SECRET: &str = "fake-ami-secret";
+
+const BANNER: &[u8] = b"Asterisk Call Manager/11.0.0\r\n";
+
+/// The captured messages of 00a/00b that answer a Login.
+struct LoginAnswers {
+    /// `Response: Success` … and the `FullyBooted` event after it.
+    accepted: String,
+    /// `Response: Error` … `Authentication failed`.
+    refused: String,
+    /// `Response: Goodbye` (the answer to Logoff).
+    goodbye: String,
+    /// The ActionID the captured client used, replaced by the client's own.
+    captured_ids: Vec<String>,
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/asterisk")
+        .join(name)
+}
+
+/// The CRLF blocks after the banner line, each with its empty line.
+fn blocks(bytes: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let body = text.split_once("\r\n").map_or("", |(_, rest)| rest);
+    body.split_inclusive("\r\n\r\n")
+        .map(str::to_string)
+        .collect()
+}
+
+fn header<'a>(block: &'a str, name: &str) -> Option<&'a str> {
+    block
+        .split("\r\n")
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+}
+
+impl LoginAnswers {
+    fn read() -> LoginAnswers {
+        let ok = blocks(&std::fs::read(fixture("00a-login-success.ami")).unwrap());
+        let bad = blocks(&std::fs::read(fixture("00b-login-failure.ami")).unwrap());
+        let find = |bs: &[String], start: &str| {
+            bs.iter()
+                .find(|b| b.starts_with(start))
+                .cloned()
+                .unwrap_or_else(|| panic!("the login captures have {start}"))
+        };
+        let captured_ids = ok
+            .iter()
+            .chain(&bad)
+            .filter_map(|b| header(b, "ActionID"))
+            .map(str::to_string)
+            .collect();
+        LoginAnswers {
+            accepted: find(&ok, "Response: Success") + &find(&ok, "Event: FullyBooted"),
+            refused: find(&bad, "Response: Error"),
+            goodbye: find(&ok, "Response: Goodbye"),
+            captured_ids,
+        }
+    }
+
+    /// `answer` with the client's ActionID in place of the captured one.
+    fn to(&self, answer: &str, action_id: &str) -> Vec<u8> {
+        let mut out = answer.to_string();
+        for id in &self.captured_ids {
+            out = out.replace(id.as_str(), action_id);
+        }
+        out.into_bytes()
+    }
+}
+
+/// The events of one captured call (login events and responses left out).
+#[derive(Debug, Clone)]
+pub struct CallTemplate {
+    events: Vec<String>,
+}
+
+/// Fresh ids for every copy of every template: Uniqueids
+/// `1900000000.<n>` and Local channel sequence numbers, both counting up
+/// so that a copy's ids keep the order the switch gave them.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+impl CallTemplate {
+    /// Reads `tests/fixtures/asterisk/NAME.ami`.
+    pub fn from_capture(name: &str) -> CallTemplate {
+        let bytes = std::fs::read(fixture(&format!("{name}.ami"))).unwrap();
+        let events = blocks(&bytes)
+            .into_iter()
+            .filter(|b| b.starts_with("Event: "))
+            .filter(|b| header(b, "Event").is_some_and(|e| !LOGIN_EVENTS.contains(&e)))
+            .collect();
+        CallTemplate { events }
+    }
+
+    /// Every captured call (01–18).
+    pub fn all() -> Vec<CallTemplate> {
+        let mut names: Vec<String> = std::fs::read_dir(fixture(""))
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter_map(|n| n.strip_suffix(".ami").map(str::to_string))
+            .filter(|n| !n.starts_with("00"))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|n| CallTemplate::from_capture(n))
+            .collect()
+    }
+
+    /// One copy with fresh ids: (its bytes, its fresh Uniqueids).
+    fn fresh(&self) -> (Vec<u8>, Vec<String>) {
+        let text = self.events.concat();
+        let uniqueids = tokens(&text, uniqueid_at);
+        let sequences = tokens(&text, local_sequence_at);
+        let base = NEXT_ID.fetch_add((uniqueids.len() + sequences.len()) as u64, Ordering::SeqCst);
+        let mut map: Vec<(String, String)> = Vec::new();
+        let mut ids = Vec::new();
+        for (i, old) in uniqueids.iter().enumerate() {
+            let new = format!("1900000000.{}", base + i as u64);
+            ids.push(new.clone());
+            map.push((old.clone(), new));
+        }
+        for (i, old) in sequences.iter().enumerate() {
+            let n = base + (uniqueids.len() + i) as u64;
+            map.push((old.clone(), format!("-{n:08x};")));
+        }
+        (rewrite(&text, &map).into_bytes(), ids)
+    }
+}
+
+/// Events a session gets at login, not part of a call.
+const LOGIN_EVENTS: &[&str] = &["FullyBooted", "SuccessfulAuth"];
+
+/// A Uniqueid at `i` (`<10 digits>.<digits>`, not inside a longer number):
+/// its length.
+fn uniqueid_at(b: &[u8], i: usize) -> Option<usize> {
+    if i > 0 && (b[i - 1].is_ascii_digit() || b[i - 1] == b'.') {
+        return None;
+    }
+    let secs = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+    if secs != 10 || b.get(i + 10) != Some(&b'.') {
+        return None;
+    }
+    let seq = b[i + 11..]
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    (seq > 0).then_some(11 + seq)
+}
+
+/// A Local channel's sequence number at `i`: `-0000002c;`.
+fn local_sequence_at(b: &[u8], i: usize) -> Option<usize> {
+    let s = b.get(i..i + 10)?;
+    (s[0] == b'-' && s[9] == b';' && s[1..9].iter().all(u8::is_ascii_hexdigit)).then_some(10)
+}
+
+/// The distinct tokens `at` finds in `text`, sorted the way the switch
+/// issued them (Uniqueids numerically, sequence numbers as hex).
+fn tokens(text: &str, at: fn(&[u8], usize) -> Option<usize>) -> Vec<String> {
+    let b = text.as_bytes();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match at(b, i) {
+            Some(n) => {
+                out.push(text[i..i + n].to_string());
+                i += n;
+            }
+            None => i += 1,
+        }
+    }
+    let key = |t: &String| -> (u64, u64) {
+        match t.split_once('.') {
+            Some((a, b)) => (a.parse().unwrap_or(0), b.parse().unwrap_or(0)),
+            None => (0, u64::from_str_radix(&t[1..9], 16).unwrap_or(0)),
+        }
+    };
+    out.sort_by_key(key);
+    out.dedup();
+    out
+}
+
+/// `text` with every whole token of `map` replaced, in one pass.
+fn rewrite(text: &str, map: &[(String, String)]) -> String {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < b.len() {
+        let found = uniqueid_at(b, i)
+            .or_else(|| local_sequence_at(b, i))
+            .and_then(|n| map.iter().find(|(old, _)| old == &text[i..i + n]));
+        match found {
+            Some((old, new)) => {
+                out.push_str(new);
+                i += old.len();
+            }
+            None => {
+                let ch = text[i..].chars().next().unwrap_or_default();
+                out.push(ch);
+                i += ch.len_utf8().max(1);
+            }
+        }
+    }
+    out
+}
+
+type Client = Arc<Mutex<Option<mpsc::UnboundedSender<(usize, Vec<u8>)>>>>;
+
+/// The running generator and manager.
+pub struct FakeAmi {
+    pub addr: std::net::SocketAddr,
+    calls: Arc<Mutex<Vec<Generated>>>,
+    logins: Arc<AtomicU64>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for FakeAmi {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(|t| t.abort());
+    }
+}
+
+impl FakeAmi {
+    /// Plays `total` calls, cycling through `templates`, `rate` per second,
+    /// from the moment the first client logs in.
+    pub async fn start(templates: Vec<CallTemplate>, rate: f64, total: usize) -> FakeAmi {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let logins = Arc::new(AtomicU64::new(0));
+        let client: Client = Arc::new(Mutex::new(None));
+        let server = tokio::spawn(serve(
+            listener,
+            client.clone(),
+            calls.clone(),
+            logins.clone(),
+        ));
+        let (c, cl) = (calls.clone(), client);
+        let generator = tokio::spawn(async move {
+            // The first call waits for the first login; later ones do not.
+            while cl.lock().unwrap().is_none() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(0.001)));
+            for i in 0..total {
+                tick.tick().await;
+                let (bytes, ids) = templates[i % templates.len()].fresh();
+                c.lock().unwrap().push(Generated {
+                    ids,
+                    last_event_sent: None,
+                });
+                if let Some(tx) = cl.lock().unwrap().as_ref() {
+                    let _ = tx.send((i, bytes));
+                }
+            }
+        });
+        FakeAmi {
+            addr,
+            calls,
+            logins,
+            tasks: vec![server, generator],
+        }
+    }
+
+    pub fn calls(&self) -> Vec<Generated> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    pub fn generated(&self) -> usize {
+        self.calls.lock().unwrap().len()
+    }
+
+    /// Successful logins so far.
+    pub fn logins(&self) -> u64 {
+        self.logins.load(Ordering::SeqCst)
+    }
+}
+
+/// One client at a time: banner, Login, then the generated calls; the
+/// session's own actions (CoreShowChannels, Ping, Logoff) are answered.
+async fn serve(
+    listener: TcpListener,
+    client: Client,
+    calls: Arc<Mutex<Vec<Generated>>>,
+    logins: Arc<AtomicU64>,
+) {
+    let answers = Arc::new(LoginAnswers::read());
+    while let Ok((stream, _)) = listener.accept().await {
+        let (mut rd, mut wr) = stream.into_split();
+        let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Vec<u8>)>();
+        let (reply_tx, mut reply_rx) = mpsc::unbounded_channel::<Option<Vec<u8>>>();
+        let (client2, answers2, logins2) = (client.clone(), answers.clone(), logins.clone());
+        let reader = tokio::spawn(async move {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let action = String::from_utf8_lossy(&buf[..end + 4]).into_owned();
+                    buf.drain(..end + 4);
+                    let (reply, then) = answer(&action, &answers2);
+                    let _ = reply_tx.send(Some(reply));
+                    match then {
+                        After::Stream => {
+                            logins2.fetch_add(1, Ordering::SeqCst);
+                            *client2.lock().unwrap() = Some(tx.clone());
+                        }
+                        After::Close => {
+                            let _ = reply_tx.send(None);
+                            return;
+                        }
+                        After::Continue => {}
+                    }
+                }
+                match rd.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+        });
+        if wr.write_all(BANNER).await.is_ok() {
+            write_loop(&mut wr, &mut reply_rx, &mut rx, &calls).await;
+        }
+        *client.lock().unwrap() = None;
+        reader.abort();
+    }
+}
+
+async fn write_loop(
+    wr: &mut OwnedWriteHalf,
+    replies: &mut mpsc::UnboundedReceiver<Option<Vec<u8>>>,
+    events: &mut mpsc::UnboundedReceiver<(usize, Vec<u8>)>,
+    calls: &Mutex<Vec<Generated>>,
+) {
+    loop {
+        tokio::select! {
+            // A Login answer goes out before the first event it unlocks.
+            biased;
+            r = replies.recv() => match r {
+                Some(Some(bytes)) => if wr.write_all(&bytes).await.is_err() { return },
+                Some(None) | None => return,
+            },
+            e = events.recv() => match e {
+                Some((i, bytes)) => {
+                    if wr.write_all(&bytes).await.is_err() { return }
+                    if let Some(call) = calls.lock().unwrap().get_mut(i) {
+                        call.last_event_sent = Some(Instant::now());
+                    }
+                }
+                None => return,
+            },
+        }
+    }
+}
+
+/// What the connection does after an answer.
+enum After {
+    Continue,
+    /// Logged in: the generated calls flow to this client.
+    Stream,
+    Close,
+}
+
+/// The answer to one action, as Asterisk 22 frames it.
+fn answer(action: &str, login: &LoginAnswers) -> (Vec<u8>, After) {
+    let id = header(action, "ActionID").unwrap_or("");
+    match header(action, "Action").unwrap_or("") {
+        a if a.eq_ignore_ascii_case("Login") => {
+            let ok = header(action, "Username") == Some("postcall")
+                && header(action, "Secret") == Some(SECRET);
+            if ok {
+                (login.to(&login.accepted, id), After::Stream)
+            } else {
+                (login.to(&login.refused, id), After::Close)
+            }
+        }
+        a if a.eq_ignore_ascii_case("CoreShowChannels") => (
+            format!(
+                "Response: Success\r\nActionID: {id}\r\nEventList: start\r\nMessage: Channels will follow\r\n\r\n\
+                 Event: CoreShowChannelsComplete\r\nActionID: {id}\r\nEventList: Complete\r\nListItems: 0\r\n\r\n"
+            )
+            .into_bytes(),
+            After::Continue,
+        ),
+        a if a.eq_ignore_ascii_case("Ping") => (
+            format!("Response: Success\r\nActionID: {id}\r\nPing: Pong\r\nTimestamp: 0.000000\r\n\r\n")
+                .into_bytes(),
+            After::Continue,
+        ),
+        a if a.eq_ignore_ascii_case("Logoff") => (login.to(&login.goodbye, id), After::Close),
+        _ => (
+            format!("Response: Error\r\nActionID: {id}\r\nMessage: Invalid/unknown command\r\n\r\n")
+                .into_bytes(),
+            After::Continue,
+        ),
+    }
+}
