@@ -14,6 +14,7 @@
 //! - [`report`] / [`QueueCommand`]: `postcall queue …`, its arguments and text.
 
 mod backoff;
+mod claims;
 mod command;
 mod error;
 mod handle;
@@ -27,6 +28,7 @@ mod writer;
 pub mod wsdl_cache;
 
 pub use backoff::{WriteBackoff, WriteState};
+pub use claims::{Claimed, Fresh};
 pub use command::QueueCommand;
 pub use error::OutboxError;
 pub use handle::{Outbox, OutboxSettings};
