@@ -249,6 +249,9 @@ impl Pool {
     ) {
         let pool = self.clone();
         tasks.spawn(async move {
+            // The whole value, not just its row: the claim must live as
+            // long as this task.
+            let claimed = claimed;
             let row = &claimed.row;
             // For other processes: this one never leases a row it claims
             // again, whatever the lease says.

@@ -134,8 +134,9 @@ impl Outbox {
         &self.inner.pragmas
     }
 
-    /// Transactions committed by this handle's writer so far (each one
-    /// fsync with `synchronous=FULL`), for metrics.
+    /// Transactions that changed rows committed by this handle's writer so
+    /// far (each one fsync with `synchronous=FULL`; one that changed
+    /// nothing, like an idle lease, writes nothing and is not counted).
     pub fn commit_count(&self) -> u64 {
         self.inner.commits.load(Ordering::Relaxed)
     }
