@@ -122,12 +122,17 @@ async fn receiver(arrivals: Arrivals) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a local port");
-    let url = format!("http://{}/calls", listener.local_addr().expect("an address"));
+    let url = format!(
+        "http://{}/calls",
+        listener.local_addr().expect("an address")
+    );
     let app = axum::Router::new()
         .route("/calls", axum::routing::post(arrive))
         .with_state(arrivals);
     tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("the receiver serves");
+        axum::serve(listener, app)
+            .await
+            .expect("the receiver serves");
     });
     url
 }
@@ -179,7 +184,12 @@ fn cpu_seconds(pid: u32) -> f64 {
         .rsplit_once(')')
         .map(|(_, rest)| rest.split_whitespace().collect())
         .unwrap_or_default();
-    let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (tick(11) + tick(12)) / TICKS_PER_SECOND
 }
 
@@ -282,10 +292,7 @@ async fn play(rate: f64, total: usize) -> Played {
     let mut lags = Vec::new();
     let mut last_arrival = None::<Instant>;
     for (id, at) in &got {
-        let Some(sent) = call_of_id
-            .get(id)
-            .and_then(|&i| calls[i].last_event_sent)
-        else {
+        let Some(sent) = call_of_id.get(id).and_then(|&i| calls[i].last_event_sent) else {
             continue;
         };
         lags.push(at.saturating_duration_since(sent));

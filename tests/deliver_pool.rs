@@ -611,3 +611,63 @@ async fn a_fresh_call_costs_one_commit_before_its_request_and_one_after() {
     }
     run.stop().await;
 }
+
+/// #14 item 6: a slow commit must not hold the service's slot. With
+/// `concurrency = 1`, the first request's handler takes the database's
+/// write lock (as a slow fsync would hold the writer) for 3 s: the next
+/// rows still go out while the first one's result waits to be committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_attempt_does_not_wait_for_the_last_results_commit() {
+    let db = Arc::new(std::sync::OnceLock::<std::path::PathBuf>::new());
+    let locked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen_while_locked = Arc::new(Mutex::new(Vec::new()));
+    let (d, l, s) = (db.clone(), locked.clone(), seen_while_locked.clone());
+    let receiver = Receiver::start(move |_, n| {
+        if n == 0 {
+            let conn = rusqlite::Connection::open(d.get().unwrap()).unwrap();
+            conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+            l.store(true, std::sync::atomic::Ordering::SeqCst);
+            let l = l.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_secs(3));
+                l.store(false, std::sync::atomic::Ordering::SeqCst);
+                conn.execute_batch("COMMIT").unwrap();
+            });
+        } else {
+            s.lock()
+                .unwrap()
+                .push(l.load(std::sync::atomic::Ordering::SeqCst));
+        }
+        Reply::status(200)
+    })
+    .await;
+    let config =
+        Config::from_toml_str(&catch_all(&receiver.url("/h"), "", "a", "concurrency = 1")).unwrap();
+    let records = (0..3).map(|i| {
+        let mut record = CallRecord::sample();
+        record.event_id = format!("event-{i}");
+        record
+    });
+    let (dir, outbox, refs) = pipeline::queue(&config, records).await;
+    db.set(dir.path().join("q.sqlite3")).unwrap();
+    let (pool, _) = Pool::from_config(outbox.clone(), &config);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(pool.run(cancel.clone(), Duration::from_secs(5)));
+    for _ in 0..200 {
+        if outbox.stats().await.unwrap().delivered == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cancel.cancel();
+    let _ = task.await;
+    assert_eq!(receiver.requests().len(), 3);
+    assert_eq!(
+        *seen_while_locked.lock().unwrap(),
+        vec![true, true],
+        "rows 2 and 3 were sent while row 1's result waited for the writer"
+    );
+    for r in refs {
+        assert_eq!(outbox.show(r.id).await.unwrap().delivery.attempts, 1);
+    }
+}
