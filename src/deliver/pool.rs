@@ -1,13 +1,21 @@
-//! The worker pool: leases due deliveries from the queue, sends each from
-//! the current configuration, and reports every attempt back.
+//! The worker pool: takes deliveries from the queue, sends each from the
+//! current configuration, and reports every attempt back.
 //!
-//! A fresh row is picked up as soon as the queue signals it (no polling
-//! tick in the way); otherwise the pool sleeps until the next row is due,
-//! at most [`IDLE_POLL`]. The global worker limit caps leases, so a row is
-//! never leased without a worker free to send it; per-service concurrency
-//! and rate apply before each send. On cancellation the pool stops leasing
-//! and waits, at most the given grace, for attempts in flight; a lease left
-//! behind expires and the row is taken again after a restart.
+//! A fresh row comes straight from the commit that stored it: while a
+//! worker is free, enqueue leases the row in that same transaction and
+//! hands it over from memory ([`Outbox::hand_off`]), so a new call costs
+//! one commit before its request and one after. Other rows (retries, rows
+//! no worker was free for, expired leases) are leased by a loop woken by
+//! the queue, else sleeping until the next row is due, at most
+//! [`IDLE_POLL`]. The global worker limit caps both, so a row is never
+//! leased without a worker free to send it; per-service concurrency and
+//! rate apply before each send, and both slots are given back as soon as
+//! the answer is in, before its result is committed. A row a worker holds
+//! is claimed: this process never leases it again while the claim lives,
+//! whatever its lease says. On cancellation the pool stops taking rows,
+//! gives back handed rows it had not started, and waits, at most the given
+//! grace, for attempts in flight; a lease left behind expires and the row
+//! is taken again after a restart.
 
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -37,6 +45,12 @@ const LEASE_BATCH: usize = 32;
 /// The pause after a failed lease, doubling up to the cap.
 const LEASE_RETRY_FIRST: Duration = Duration::from_millis(100);
 const LEASE_RETRY_CAP: Duration = Duration::from_secs(5);
+/// The lease a fresh row gets in the commit that stores it (at most
+/// `[queue] lease`): long enough for its attempt to start, short so that a
+/// crash between the commit and the attempt delays the row by seconds, not
+/// a whole lease. A row still waiting after a third of it is renewed for
+/// the full lease.
+const FRESH_LEASE: Duration = Duration::from_secs(6);
 
 /// The worker pool's shared state.
 pub struct Pool {
@@ -120,7 +134,9 @@ impl Pool {
     /// flight. Returns whether they all finished in time.
     pub async fn run(self: Arc<Self>, cancel: CancellationToken, grace: Duration) -> bool {
         let tasks = TaskTracker::new();
-        let fresh = self.outbox.hand_off(self.limits.workers(), self.lease_for);
+        let fresh = self
+            .outbox
+            .hand_off(self.limits.workers(), self.fresh_lease());
         tokio::join!(
             self.clone().dispatch_fresh(fresh, &tasks, &cancel),
             self.clone().lease_due(&tasks, &cancel),
@@ -148,7 +164,9 @@ impl Pool {
         loop {
             tokio::select! {
                 row = fresh.recv() => match row {
-                    Some(Fresh { claimed, worker }) => self.start(tasks, claimed, worker),
+                    Some(Fresh { claimed, worker }) => {
+                        self.start(tasks, claimed, worker, self.fresh_lease());
+                    }
                     None => break,
                 },
                 _ = cancel.cancelled() => break,
@@ -234,18 +252,23 @@ impl Pool {
                     );
                     continue;
                 };
-                self.start(tasks, row, worker);
+                self.start(tasks, row, worker, self.lease_for);
             }
         }
     }
 
-    /// One claimed row's task: wait for the service's limits, attempt,
-    /// then record the result.
+    fn fresh_lease(&self) -> Duration {
+        FRESH_LEASE.min(self.lease_for)
+    }
+
+    /// One claimed row's task (its lease now runs `leased_for`): wait for
+    /// the service's limits, attempt, then record the result.
     fn start(
         self: &Arc<Self>,
         tasks: &TaskTracker,
         claimed: Claimed,
         worker: OwnedSemaphorePermit,
+        leased_for: Duration,
     ) {
         let pool = self.clone();
         tasks.spawn(async move {
@@ -259,6 +282,7 @@ impl Pool {
                 pool.outbox.clone(),
                 row.id,
                 row.attempt,
+                leased_for,
                 pool.lease_for,
             )));
             let entry = pool.entry(row);
@@ -453,12 +477,21 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Renews a row's lease every third of the lease time until the lease is
-/// lost or the task is aborted (the attempt was reported).
-async fn renew_lease(outbox: Outbox, id: i64, attempt: u32, lease_for: Duration) {
-    let every = (lease_for / 3).max(Duration::from_millis(50));
+/// Renews a row's lease, now running `current`, for `lease_for` every
+/// third of the lease time until the lease is lost or the task is aborted
+/// (the attempt was reported).
+async fn renew_lease(
+    outbox: Outbox,
+    id: i64,
+    attempt: u32,
+    current: Duration,
+    lease_for: Duration,
+) {
+    let third = |d: Duration| (d / 3).max(Duration::from_millis(50));
+    let mut wait = third(current);
     loop {
-        tokio::time::sleep(every).await;
+        tokio::time::sleep(wait).await;
+        wait = third(lease_for);
         match outbox.renew_lease(id, attempt, lease_for).await {
             Ok(true) => {}
             Ok(false) => return,
