@@ -510,3 +510,164 @@ async fn a_service_made_private_by_a_reload_deletes_rows_queued_before() {
     assert!(d.delivery.private, "the row is private now");
     assert!(!d.payload_stored, "its stored record is gone");
 }
+
+/// #11: under load the writer can fall behind a lease, so a renewal waits
+/// behind it while the lease runs out. The queue's clock here jumps 10 s
+/// every 100 ms, so between two renewals (every 333 ms) each 1 s lease has
+/// expired many times over while its row waits for the rate limit, and the
+/// pool's own lease loop looks for expired leases all the while: a row a
+/// worker holds must still not be leased and sent a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_that_expire_while_workers_hold_their_rows_do_not_send_them_twice() {
+    let receiver =
+        Receiver::start(|_, _| Reply::status(200).with_header("connection", "close")).await;
+    let config = Config::from_toml_str(&catch_all(
+        &receiver.url("/h"),
+        "lease = \"1s\"",
+        "a",
+        "rate_limit = 2.0",
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = postcall::outbox::Clock::manual(chrono::Utc::now());
+    let settings = OutboxSettings {
+        clock: clock.clone(),
+        ..OutboxSettings::default()
+    };
+    let outbox = Outbox::open(&dir.path().join("q.sqlite3"), settings)
+        .await
+        .unwrap();
+    let router = Router::from_config(&config.applications).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let mut record = CallRecord::sample();
+        record.event_id = format!("event-{i}");
+        let call = FinishedCall {
+            raw_variables: BTreeMap::new(),
+            record,
+        };
+        ids.extend(enqueue_call(&outbox, &router, &call).await.unwrap());
+    }
+    let (pool, _) = Pool::from_config(outbox.clone(), &config);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(pool.run(cancel.clone(), Duration::from_secs(5)));
+    // 2/s: the six rows take 2.5 s; then time for any second lease to go out.
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        clock.advance(Duration::from_secs(10));
+    }
+    cancel.cancel();
+    let _ = task.await;
+    let mut keys: Vec<String> = receiver
+        .requests()
+        .iter()
+        .map(|r| r.header("idempotency-key").unwrap_or("-").to_string())
+        .collect();
+    assert_eq!(keys.len(), 6, "each row once: {keys:?}");
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 6);
+    for r in ids {
+        let d = outbox.show(r.id).await.unwrap();
+        assert_eq!(d.delivery.status, Status::Delivered, "{}", r.id);
+        assert_eq!(d.attempts.len(), 1, "{}", r.id);
+        assert_eq!(d.delivery.attempts, 1, "{}: leased once", r.id);
+    }
+}
+
+/// #14 item 2: with a worker free, a fresh call costs one durable commit
+/// before its request leaves (the enqueue, which also leases the row) and
+/// one after (the attempt's result).
+#[tokio::test]
+async fn a_fresh_call_costs_one_commit_before_its_request_and_one_after() {
+    let watched = Arc::new(std::sync::OnceLock::<Outbox>::new());
+    let at_request = Arc::new(Mutex::new(Vec::new()));
+    let (w, seen) = (watched.clone(), at_request.clone());
+    let rx = Receiver::start(move |_, _| {
+        if let Some(outbox) = w.get() {
+            seen.lock().unwrap().push(outbox.commit_count());
+        }
+        Reply::status(200)
+    })
+    .await;
+    let run = Running::start(&config(&rx.url("/hook"), "")).await;
+    watched.set(run.outbox.clone()).ok();
+    // The pool listens for fresh rows once it runs.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for i in 0..5 {
+        let before = run.outbox.commit_count();
+        let id = run.call(&format!("fresh-{i}")).await;
+        run.until(id, Status::Delivered).await;
+        let at = *at_request.lock().unwrap().last().unwrap();
+        let after = run.outbox.commit_count();
+        println!(
+            "call {i}: {} commit(s) before the request, {} in all",
+            at - before,
+            after - before
+        );
+        assert_eq!(at - before, 1, "call {i}: commits before the request");
+        assert_eq!(after - before, 2, "call {i}: commits in all");
+        assert_eq!(run.outbox.show(id).await.unwrap().delivery.attempts, 1);
+    }
+    run.stop().await;
+}
+
+/// #14 item 6: a slow commit must not hold the service's slot. With
+/// `concurrency = 1`, the first request's handler takes the database's
+/// write lock (as a slow fsync would hold the writer) for 3 s: the next
+/// rows still go out while the first one's result waits to be committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_attempt_does_not_wait_for_the_last_results_commit() {
+    let db = Arc::new(std::sync::OnceLock::<std::path::PathBuf>::new());
+    let locked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen_while_locked = Arc::new(Mutex::new(Vec::new()));
+    let (d, l, s) = (db.clone(), locked.clone(), seen_while_locked.clone());
+    let receiver = Receiver::start(move |_, n| {
+        if n == 0 {
+            let conn = rusqlite::Connection::open(d.get().unwrap()).unwrap();
+            conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+            l.store(true, std::sync::atomic::Ordering::SeqCst);
+            let l = l.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_secs(3));
+                l.store(false, std::sync::atomic::Ordering::SeqCst);
+                conn.execute_batch("COMMIT").unwrap();
+            });
+        } else {
+            s.lock()
+                .unwrap()
+                .push(l.load(std::sync::atomic::Ordering::SeqCst));
+        }
+        Reply::status(200)
+    })
+    .await;
+    let config =
+        Config::from_toml_str(&catch_all(&receiver.url("/h"), "", "a", "concurrency = 1")).unwrap();
+    let records = (0..3).map(|i| {
+        let mut record = CallRecord::sample();
+        record.event_id = format!("event-{i}");
+        record
+    });
+    let (dir, outbox, refs) = pipeline::queue(&config, records).await;
+    db.set(dir.path().join("q.sqlite3")).unwrap();
+    let (pool, _) = Pool::from_config(outbox.clone(), &config);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(pool.run(cancel.clone(), Duration::from_secs(5)));
+    for _ in 0..200 {
+        if outbox.stats().await.unwrap().delivered == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cancel.cancel();
+    let _ = task.await;
+    assert_eq!(receiver.requests().len(), 3);
+    assert_eq!(
+        *seen_while_locked.lock().unwrap(),
+        vec![true, true],
+        "rows 2 and 3 were sent while row 1's result waited for the writer"
+    );
+    for r in refs {
+        assert_eq!(outbox.show(r.id).await.unwrap().delivery.attempts, 1);
+    }
+}

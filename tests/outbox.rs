@@ -778,3 +778,109 @@ async fn purging_the_dead_public_delivery_deletes_the_private_payload() {
     outbox.close().await;
     assert_eq!(files_containing(&db, MARKER), Vec::<PathBuf>::new());
 }
+
+// ---------------------------------------------------------------------------
+// Hand-off and claims: one commit before the first attempt, and no second
+// lease of a row a worker of this process holds.
+
+#[tokio::test]
+async fn a_fresh_row_is_leased_by_the_commit_that_stores_it_and_handed_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_clock, settings) = manual();
+    let outbox = open_file(dir.path(), settings).await;
+    let workers = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
+    let mut fresh = outbox.hand_off(workers.clone(), LEASE);
+    let before = outbox.commit_count();
+    let refs = add(&outbox, "e1", vec![to("crm", false), to("erp", false)]).await;
+    assert_eq!(
+        outbox.commit_count() - before,
+        1,
+        "one commit stores and leases"
+    );
+    // One worker was free: the first row is handed over, leased, attempt 1;
+    // the second waits, pending.
+    let handed = fresh.try_recv().unwrap();
+    assert!(fresh.try_recv().is_err());
+    assert_eq!(
+        workers.available_permits(),
+        0,
+        "the permit travels with the row"
+    );
+    let row = &handed.claimed.row;
+    assert_eq!((row.id, row.attempt), (refs[0].id, 1));
+    assert_eq!(row.delivery_key, refs[0].delivery_key);
+    assert_eq!(row.record_json, "{}");
+    let stats = outbox.stats().await.unwrap();
+    assert_eq!((stats.leased, stats.pending), (1, 1));
+    // The database agrees with memory: a reader sees the lease.
+    let d = outbox.show(refs[0].id).await.unwrap().delivery;
+    assert_eq!((d.status, d.attempts), (Status::Leased, 1));
+    assert_eq!(d.lease_until, Some(t0() + TimeDelta::seconds(30)));
+    outbox
+        .finish_attempt(row.id, report(1, Some(200), AttemptResult::Delivered))
+        .await
+        .unwrap();
+    // Without a listener nothing is leased at enqueue.
+    drop(fresh);
+    drop(handed);
+    add(&outbox, "e2", vec![to("crm", false)]).await;
+    assert_eq!(outbox.stats().await.unwrap().pending, 2);
+}
+
+/// The crash path: the process that stored and leased the row dies before
+/// the attempt; the next one takes the row once its lease has expired.
+#[tokio::test]
+async fn a_handed_row_lost_with_its_process_is_taken_again_when_its_lease_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let (clock, settings) = manual();
+    let outbox = open_file(dir.path(), settings.clone()).await;
+    let workers = std::sync::Arc::new(tokio::sync::Semaphore::new(4));
+    let fresh = outbox.hand_off(workers, Duration::from_secs(5));
+    let refs = add(&outbox, "e1", vec![to("crm", false)]).await;
+    drop(fresh);
+    drop(outbox);
+
+    let outbox = open_file(dir.path(), settings).await;
+    assert!(
+        outbox.lease(1, LEASE).await.unwrap().is_empty(),
+        "still leased"
+    );
+    clock.advance(Duration::from_secs(5));
+    let again = outbox.lease(1, LEASE).await.unwrap().remove(0);
+    assert_eq!((again.id, again.attempt), (refs[0].id, 2));
+    assert_eq!(again.delivery_key, refs[0].delivery_key);
+}
+
+#[tokio::test]
+async fn a_claimed_row_is_not_leased_again_past_its_lease_until_the_claim_ends() {
+    let (clock, settings) = manual();
+    let outbox = open_memory(settings).await;
+    add(&outbox, "e1", vec![to("crm", false)]).await;
+    add(&outbox, "e2", vec![to("crm", false)]).await;
+    let held = outbox.claim(1, Duration::from_secs(1)).await.unwrap();
+    let dead = outbox.lease(1, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(held.len(), 1);
+    // Both leases expire (a renewal stuck behind the writer, say).
+    clock.advance(Duration::from_secs(10));
+    // The row whose worker died is taken again; the claimed one is not.
+    let again = outbox.lease(10, LEASE).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id, again[0].attempt), (dead[0].id, 2));
+    // Its worker still reports in time.
+    let id = held[0].row.id;
+    drop(held);
+    let again = outbox.lease(10, LEASE).await.unwrap();
+    assert_eq!((again[0].id, again[0].attempt), (id, 2), "claim ended");
+}
+
+#[tokio::test]
+async fn an_unstarted_claimed_row_is_given_back_due_now_with_its_attempt_uncounted() {
+    let (_clock, settings) = manual();
+    let outbox = open_memory(settings).await;
+    add(&outbox, "e1", vec![to("crm", false)]).await;
+    let claimed = outbox.claim(1, LEASE).await.unwrap().remove(0);
+    let id = claimed.row.id;
+    assert!(outbox.unlease(claimed).await.unwrap());
+    let again = outbox.lease(1, LEASE).await.unwrap().remove(0);
+    assert_eq!((again.id, again.attempt), (id, 1));
+}

@@ -114,6 +114,12 @@ impl Limits {
         }
     }
 
+    /// The global worker slots themselves, for the outbox to take one when
+    /// it hands a fresh row over ([`crate::outbox::Outbox::hand_off`]).
+    pub fn workers(&self) -> Arc<Semaphore> {
+        self.global.clone()
+    }
+
     /// A free global worker slot if there is one now.
     pub fn try_worker(&self) -> Option<OwnedSemaphorePermit> {
         self.global.clone().try_acquire_owned().ok()

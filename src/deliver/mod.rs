@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::call::record::CallRecord;
-use policy::{classify, AttemptResult, Verdict};
+use policy::{classify, Answer, Verdict};
 use render::{CompiledRequest, RecordingLink};
 use rest::{ClientCache, ClientSettings};
 use sign::{auth_headers, Auth, SignInput};
@@ -207,12 +207,12 @@ pub async fn attempt(
             }
         }
         Err(e) => {
-            let result = match e {
-                rest::SendError::Timeout(_) => AttemptResult::Timeout,
-                _ => AttemptResult::Transport,
+            let answer = match e {
+                rest::SendError::Timeout(_) => Answer::Timeout,
+                _ => Answer::Transport,
             };
             AttemptReport {
-                verdict: classify(result, now),
+                verdict: classify(answer, now),
                 status: None,
                 latency: sent.latency,
                 error: Some(e.to_string()),

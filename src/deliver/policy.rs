@@ -1,6 +1,7 @@
 //! The response policy (shared/DESIGN.md "Outbox and delivery"), pure:
-//! what an attempt's result means ([`classify`]), and when the next attempt
-//! goes out ([`RetryPolicy::decide`]).
+//! what the receiver's [`Answer`] means ([`classify`] → [`Verdict`]), and
+//! what the outbox does with the row ([`RetryPolicy::decide`] → the one
+//! outcome type, [`AttemptResult`], with the error to store).
 //!
 //! 2xx is delivered; 410 disables the service; 429 and 503 honour
 //! `Retry-After` (seconds or an HTTP date); 408, 425, other 5xx, timeouts and
@@ -13,10 +14,11 @@ use rand::Rng;
 use std::time::Duration;
 
 use crate::backoff::Exponential;
+pub use crate::outbox::AttemptResult;
 
 /// What one attempt produced, as far as the policy cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptResult<'a> {
+pub enum Answer<'a> {
     /// The receiver answered; `retry_after` is the raw header value.
     Response {
         status: u16,
@@ -46,10 +48,10 @@ pub enum Verdict {
 }
 
 /// Classifies one attempt's result at time `now` (for `Retry-After` dates).
-pub fn classify(result: AttemptResult<'_>, now: DateTime<Utc>) -> Verdict {
-    match result {
-        AttemptResult::Timeout | AttemptResult::Transport => Verdict::Retry { after: None },
-        AttemptResult::Response {
+pub fn classify(answer: Answer<'_>, now: DateTime<Utc>) -> Verdict {
+    match answer {
+        Answer::Timeout | Answer::Transport => Verdict::Retry { after: None },
+        Answer::Response {
             status,
             retry_after,
         } => match status {
@@ -127,40 +129,39 @@ impl Default for RetryPolicy {
     }
 }
 
-/// What happens to a delivery after an attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    Delivered,
-    /// Attempt again after this long.
-    RetryIn(Duration),
-    Dead {
-        reason: String,
-    },
-    DisableService,
-}
-
 impl RetryPolicy {
-    /// The decision after attempt number `attempt` (1 = the first) ended with
-    /// `verdict`; `last_error` describes it for the dead-letter reason.
+    /// What becomes of the row after attempt number `attempt` (1 = the
+    /// first) ended with `verdict` at `now`, and the error to store with
+    /// it: `error` (the attempt's), or for a dead row the reason.
     pub fn decide(
         &self,
         verdict: Verdict,
         attempt: u32,
-        last_error: &str,
+        error: Option<&str>,
+        now: DateTime<Utc>,
         rng: &mut impl Rng,
-    ) -> Decision {
+    ) -> (AttemptResult, Option<String>) {
+        let retry_in = |d: Duration| {
+            let at = chrono::Duration::from_std(d)
+                .ok()
+                .and_then(|d| now.checked_add_signed(d))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC);
+            (AttemptResult::RetryAt(at), error.map(str::to_string))
+        };
         match verdict {
-            Verdict::Delivered => Decision::Delivered,
-            Verdict::DisableService => Decision::DisableService,
-            Verdict::Dead { reason } => Decision::Dead { reason },
-            Verdict::Retry { .. } if attempt >= self.max_attempts.max(1) => Decision::Dead {
-                reason: format!("gave up after {attempt} attempts; last: {last_error}"),
-            },
-            Verdict::Retry { after: Some(after) } => {
-                Decision::RetryIn(after.min(self.max_retry_after))
-            }
+            Verdict::Delivered => (AttemptResult::Delivered, None),
+            Verdict::DisableService => (AttemptResult::DisableService, error.map(str::to_string)),
+            Verdict::Dead { reason } => (AttemptResult::Dead, Some(reason)),
+            Verdict::Retry { .. } if attempt >= self.max_attempts.max(1) => (
+                AttemptResult::Dead,
+                Some(format!(
+                    "gave up after {attempt} attempts; last: {}",
+                    error.unwrap_or_default()
+                )),
+            ),
+            Verdict::Retry { after: Some(after) } => retry_in(after.min(self.max_retry_after)),
             Verdict::Retry { after: None } => {
-                Decision::RetryIn(self.backoff(attempt.saturating_sub(1), rng))
+                retry_in(self.backoff(attempt.saturating_sub(1), rng))
             }
         }
     }
@@ -184,6 +185,11 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::SeedableRng;
 
+    fn retry_in(secs: u64) -> (AttemptResult, Option<String>) {
+        let at = now() + chrono::Duration::seconds(secs as i64);
+        (AttemptResult::RetryAt(at), None)
+    }
+
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-24T08:00:00Z")
             .unwrap()
@@ -192,7 +198,7 @@ mod tests {
 
     fn response(status: u16) -> Verdict {
         classify(
-            AttemptResult::Response {
+            Answer::Response {
                 status,
                 retry_after: None,
             },
@@ -219,11 +225,11 @@ mod tests {
             assert!(reason.contains("redirects are not followed"), "{reason}");
         }
         assert_eq!(
-            classify(AttemptResult::Timeout, now()),
+            classify(Answer::Timeout, now()),
             Verdict::Retry { after: None }
         );
         assert_eq!(
-            classify(AttemptResult::Transport, now()),
+            classify(Answer::Transport, now()),
             Verdict::Retry { after: None }
         );
     }
@@ -232,7 +238,7 @@ mod tests {
     fn retry_after_in_seconds_and_dates() {
         let with = |status, v| {
             classify(
-                AttemptResult::Response {
+                Answer::Response {
                     status,
                     retry_after: Some(v),
                 },
@@ -298,70 +304,70 @@ mod tests {
     fn default_is_one_attempt_plus_six_retries_then_dead() {
         let policy = RetryPolicy::default();
         let mut rng = StdRng::seed_from_u64(1);
+        let retry = || Verdict::Retry { after: None };
         for attempt in 1..=6 {
-            assert!(matches!(
-                policy.decide(
-                    Verdict::Retry { after: None },
-                    attempt,
-                    "HTTP 500",
-                    &mut rng
-                ),
-                Decision::RetryIn(_)
-            ));
+            let (result, error) =
+                policy.decide(retry(), attempt, Some("HTTP 500"), now(), &mut rng);
+            assert!(matches!(result, AttemptResult::RetryAt(at) if at > now()));
+            assert_eq!(error.as_deref(), Some("HTTP 500"));
         }
-        let Decision::Dead { reason } =
-            policy.decide(Verdict::Retry { after: None }, 7, "HTTP 500", &mut rng)
-        else {
-            panic!("the 7th failure is final")
-        };
-        assert_eq!(reason, "gave up after 7 attempts; last: HTTP 500");
+        assert_eq!(
+            policy.decide(retry(), 7, Some("HTTP 500"), now(), &mut rng),
+            (
+                AttemptResult::Dead,
+                Some("gave up after 7 attempts; last: HTTP 500".into())
+            )
+        );
         // Even a receiver's Retry-After does not extend the limit.
-        assert!(matches!(
-            policy.decide(
-                Verdict::Retry {
-                    after: Some(Duration::from_secs(1))
-                },
-                7,
-                "HTTP 429",
-                &mut rng
-            ),
-            Decision::Dead { .. }
-        ));
+        let after = Verdict::Retry {
+            after: Some(Duration::from_secs(1)),
+        };
+        assert_eq!(
+            policy.decide(after, 7, Some("HTTP 429"), now(), &mut rng).0,
+            AttemptResult::Dead
+        );
     }
 
     #[test]
     fn retry_after_wins_over_backoff_but_is_capped() {
         let policy = RetryPolicy::default();
         let mut rng = StdRng::seed_from_u64(1);
+        let after = |secs| Verdict::Retry {
+            after: Some(Duration::from_secs(secs)),
+        };
         assert_eq!(
-            policy.decide(
-                Verdict::Retry {
-                    after: Some(Duration::from_secs(2))
-                },
-                1,
-                "",
-                &mut rng
-            ),
-            Decision::RetryIn(Duration::from_secs(2))
+            policy.decide(after(2), 1, None, now(), &mut rng),
+            retry_in(2)
+        );
+        assert_eq!(
+            policy.decide(after(u64::MAX), 1, None, now(), &mut rng),
+            retry_in(policy.max_retry_after.as_secs())
         );
         assert_eq!(
             policy.decide(
-                Verdict::Retry {
-                    after: Some(Duration::from_secs(u64::MAX))
-                },
-                1,
-                "",
+                Verdict::DisableService,
+                7,
+                Some("HTTP 410"),
+                now(),
                 &mut rng
             ),
-            Decision::RetryIn(policy.max_retry_after)
+            (AttemptResult::DisableService, Some("HTTP 410".into()))
         );
         assert_eq!(
-            policy.decide(Verdict::DisableService, 7, "", &mut rng),
-            Decision::DisableService
+            policy.decide(Verdict::Delivered, 3, None, now(), &mut rng),
+            (AttemptResult::Delivered, None)
         );
         assert_eq!(
-            policy.decide(Verdict::Delivered, 3, "", &mut rng),
-            Decision::Delivered
+            policy.decide(
+                Verdict::Dead {
+                    reason: "HTTP 400".into()
+                },
+                1,
+                Some("ignored"),
+                now(),
+                &mut rng
+            ),
+            (AttemptResult::Dead, Some("HTTP 400".into()))
         );
     }
 
@@ -373,21 +379,17 @@ mod tests {
             ..RetryPolicy::default()
         };
         let mut rng = StdRng::seed_from_u64(1);
+        let retry = || Verdict::Retry { after: None };
         let delays: Vec<_> = (1..=4)
-            .map(|a| policy.decide(Verdict::Retry { after: None }, a, "", &mut rng))
+            .map(|a| policy.decide(retry(), a, None, now(), &mut rng))
             .collect();
         assert_eq!(
             delays,
-            vec![
-                Decision::RetryIn(Duration::from_secs(1)),
-                Decision::RetryIn(Duration::from_secs(30)),
-                Decision::RetryIn(Duration::from_secs(30)),
-                Decision::RetryIn(Duration::from_secs(30)),
-            ]
+            vec![retry_in(1), retry_in(30), retry_in(30), retry_in(30)]
         );
-        assert!(matches!(
-            policy.decide(Verdict::Retry { after: None }, 5, "", &mut rng),
-            Decision::Dead { .. }
-        ));
+        assert_eq!(
+            policy.decide(retry(), 5, None, now(), &mut rng).0,
+            AttemptResult::Dead
+        );
     }
 }

@@ -1,13 +1,21 @@
-//! The worker pool: leases due deliveries from the queue, sends each from
-//! the current configuration, and reports every attempt back.
+//! The worker pool: takes deliveries from the queue, sends each from the
+//! current configuration, and reports every attempt back.
 //!
-//! A fresh row is picked up as soon as the queue signals it (no polling
-//! tick in the way); otherwise the pool sleeps until the next row is due,
-//! at most [`IDLE_POLL`]. The global worker limit caps leases, so a row is
-//! never leased without a worker free to send it; per-service concurrency
-//! and rate apply before each send. On cancellation the pool stops leasing
-//! and waits, at most the given grace, for attempts in flight; a lease left
-//! behind expires and the row is taken again after a restart.
+//! A fresh row comes straight from the commit that stored it: while a
+//! worker is free, enqueue leases the row in that same transaction and
+//! hands it over from memory ([`Outbox::hand_off`]), so a new call costs
+//! one commit before its request and one after. Other rows (retries, rows
+//! no worker was free for, expired leases) are leased by a loop woken by
+//! the queue, else sleeping until the next row is due, at most
+//! [`IDLE_POLL`]. The global worker limit caps both, so a row is never
+//! leased without a worker free to send it; per-service concurrency and
+//! rate apply before each send, and both slots are given back as soon as
+//! the answer is in, before its result is committed. A row a worker holds
+//! is claimed: this process never leases it again while the claim lives,
+//! whatever its lease says. On cancellation the pool stops taking rows,
+//! gives back handed rows it had not started, and waits, at most the given
+//! grace, for attempts in flight; a lease left behind expires and the row
+//! is taken again after a restart.
 
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -19,12 +27,14 @@ use tokio_util::task::TaskTracker;
 use crate::call::record::CallRecord;
 use crate::deliver::limits::Limits;
 pub use crate::deliver::plan::{Plans, ServiceEntry};
-use crate::deliver::policy::Decision;
 use crate::deliver::rest::ClientCache;
 use crate::deliver::{attempt, AttemptReport};
 use crate::outbox::{
-    AttemptReport as Attempt, AttemptResult, Leased, Outbox, WriteBackoff, WriteState,
+    AttemptReport as Attempt, AttemptResult, Claimed, Fresh, Leased, Outbox, WriteBackoff,
+    WriteState,
 };
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::OwnedSemaphorePermit;
 
 /// The longest the pool sleeps without looking at the queue.
 pub const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -35,6 +45,12 @@ const LEASE_BATCH: usize = 32;
 /// The pause after a failed lease, doubling up to the cap.
 const LEASE_RETRY_FIRST: Duration = Duration::from_millis(100);
 const LEASE_RETRY_CAP: Duration = Duration::from_secs(5);
+/// The lease a fresh row gets in the commit that stores it (at most
+/// `[queue] lease`): long enough for its attempt to start, short so that a
+/// crash between the commit and the attempt delays the row by seconds, not
+/// a whole lease. A row still waiting after a third of it is renewed for
+/// the full lease.
+const FRESH_LEASE: Duration = Duration::from_secs(6);
 
 /// The worker pool's shared state.
 pub struct Pool {
@@ -154,6 +170,58 @@ impl Pool {
     /// flight. Returns whether they all finished in time.
     pub async fn run(self: Arc<Self>, cancel: CancellationToken, grace: Duration) -> bool {
         let tasks = TaskTracker::new();
+        let fresh = self
+            .outbox
+            .hand_off(self.limits.workers(), self.fresh_lease());
+        tokio::join!(
+            self.clone().dispatch_fresh(fresh, &tasks, &cancel),
+            self.clone().lease_due(&tasks, &cancel),
+        );
+        tasks.close();
+        let finished = tokio::time::timeout(grace, tasks.wait()).await.is_ok();
+        if !finished {
+            tracing::warn!(
+                in_flight = tasks.len(),
+                "delivery attempts still running after the shutdown grace; their rows will be retried"
+            );
+        }
+        finished
+    }
+
+    /// Starts the rows the outbox leased in the commit that stored them.
+    /// Rows handed over but not started when the pool stops are given back,
+    /// due at once, rather than left to wait for their lease to expire.
+    async fn dispatch_fresh(
+        self: Arc<Self>,
+        mut fresh: UnboundedReceiver<Fresh>,
+        tasks: &TaskTracker,
+        cancel: &CancellationToken,
+    ) {
+        loop {
+            tokio::select! {
+                row = fresh.recv() => match row {
+                    Some(Fresh { claimed, worker }) => {
+                        self.start(tasks, claimed, worker, self.fresh_lease());
+                    }
+                    None => break,
+                },
+                _ = cancel.cancelled() => break,
+            }
+        }
+        fresh.close();
+        while let Ok(Fresh { claimed, worker }) = fresh.try_recv() {
+            drop(worker);
+            let id = claimed.row.id;
+            if let Err(e) = self.outbox.unlease(claimed).await {
+                tracing::warn!(delivery_id = id, error = %e,
+                    "cannot give back an unstarted delivery; it is retried when its lease expires");
+            }
+        }
+    }
+
+    /// Leases rows that became due (retries, rows no worker was free for
+    /// when they were stored, expired leases) while workers are free.
+    async fn lease_due(self: Arc<Self>, tasks: &TaskTracker, cancel: &CancellationToken) {
         let mut lease_failures = WriteBackoff::new(LEASE_RETRY_FIRST, LEASE_RETRY_CAP);
         loop {
             let worker = tokio::select! {
@@ -167,7 +235,7 @@ impl Pool {
                     None => break,
                 }
             }
-            let rows = match self.outbox.lease(workers.len(), self.lease_for).await {
+            let rows = match self.outbox.claim(workers.len(), self.lease_for).await {
                 Ok(rows) => {
                     if let WriteState::WritableAgain { failures } = lease_failures.succeeded() {
                         tracing::info!(failures, "leasing deliveries again");
@@ -215,50 +283,79 @@ impl Pool {
                     // More rows than asked for: their leases expire and they
                     // are taken again, rather than overrun the limit.
                     tracing::warn!(
-                        delivery_id = row.id,
+                        delivery_id = row.row.id,
                         "outbox leased more rows than requested"
                     );
                     continue;
                 };
-                let pool = self.clone();
-                tasks.spawn(async move {
-                    // Waiting for the service's limits and for its answer
-                    // can outlast the lease: keep it, or the row would be
-                    // leased and sent again meanwhile.
-                    let _renewing = AbortOnDrop(tokio::spawn(renew_lease(
-                        pool.outbox.clone(),
-                        row.id,
-                        row.attempt,
-                        pool.lease_for,
-                    )));
-                    let key = (row.application.clone(), row.service.clone());
-                    // Service names are unique in the whole configuration:
-                    // a row whose service moved to another application is
-                    // still that service's, not an orphan.
-                    let plans = pool.plans();
-                    let entry = plans.get(&key).cloned().or_else(|| {
-                        plans
-                            .values()
-                            .find(|e| e.plan.service == row.service)
-                            .cloned()
-                    });
-                    let _admitted = match &entry {
-                        Some(e) => Some(pool.limits.admit(worker, &row.service, e.limits).await),
-                        None => None,
-                    };
-                    pool.deliver(row, entry).await;
-                });
+                self.start(tasks, row, worker, self.lease_for);
             }
         }
-        tasks.close();
-        let finished = tokio::time::timeout(grace, tasks.wait()).await.is_ok();
-        if !finished {
-            tracing::warn!(
-                in_flight = tasks.len(),
-                "delivery attempts still running after the shutdown grace; their rows will be retried"
-            );
-        }
-        finished
+    }
+
+    fn fresh_lease(&self) -> Duration {
+        FRESH_LEASE.min(self.lease_for)
+    }
+
+    /// One claimed row's task (its lease now runs `leased_for`): wait for
+    /// the service's limits, attempt, then record the result.
+    fn start(
+        self: &Arc<Self>,
+        tasks: &TaskTracker,
+        claimed: Claimed,
+        worker: OwnedSemaphorePermit,
+        leased_for: Duration,
+    ) {
+        let pool = self.clone();
+        tasks.spawn(async move {
+            // The whole value, not just its row: the claim must live as
+            // long as this task.
+            let claimed = claimed;
+            let row = &claimed.row;
+            // For other processes: this one never leases a row it claims
+            // again, whatever the lease says.
+            let _renewing = AbortOnDrop(tokio::spawn(renew_lease(
+                pool.outbox.clone(),
+                row.id,
+                row.attempt,
+                leased_for,
+                pool.lease_for,
+            )));
+            let entry = pool.entry(row);
+            let admitted = match &entry {
+                Some(e) => Some(pool.limits.admit(worker, &row.service, e.limits).await),
+                None => None,
+            };
+            let (attempt, now_private) = pool.attempt(row, entry).await;
+            // The answer is in: the service's slot and the worker go to the
+            // next row now, not after this result's commit. Holding them
+            // across the commit made attempts leave in waves, one wave per
+            // commit, when commits are slow (an overloaded machine).
+            drop(admitted);
+            if now_private {
+                // The service became private after this row was queued (a
+                // reload): its payload must go when the row ends, like any
+                // private row's.
+                if let Err(e) = pool.outbox.mark_private(row.id).await {
+                    tracing::error!(delivery_id = row.id, error = %e, "cannot mark the delivery private");
+                }
+            }
+            pool.report(row, attempt).await;
+        });
+    }
+
+    /// The row's service in the current configuration. Service names are
+    /// unique in the whole configuration: a row whose service moved to
+    /// another application is still that service's, not an orphan.
+    fn entry(&self, row: &Leased) -> Option<Arc<ServiceEntry>> {
+        let plans = self.plans();
+        let key = (row.application.clone(), row.service.clone());
+        plans.get(&key).cloned().or_else(|| {
+            plans
+                .values()
+                .find(|e| e.plan.service == row.service)
+                .cloned()
+        })
     }
 
     /// `postcall replay` without `--print`: runs the pool until no row is
@@ -292,10 +389,11 @@ impl Pool {
         result
     }
 
-    /// One leased row: attempt, decide, log, report.
-    async fn deliver(&self, row: Leased, entry: Option<Arc<ServiceEntry>>) {
+    /// One leased row's attempt: send, decide, log, count. Returns the
+    /// report to record and whether the row must be marked private first.
+    async fn attempt(&self, row: &Leased, entry: Option<Arc<ServiceEntry>>) -> (Attempt, bool) {
         let now = self.outbox.clock().now();
-        let call_id = stored_call_id(&row);
+        let call_id = stored_call_id(row);
         let Some(entry) = entry else {
             // A configured service that cannot be planned says why; one
             // gone from the configuration is orphaned.
@@ -320,12 +418,10 @@ impl Pool {
                 error = %error,
                 "{what}"
             );
-            let attempt = unsent(&row, now, error, result);
-            self.report(&row, attempt).await;
-            return;
+            return (unsent(row, now, error, result), false);
         };
         let private = entry.plan.private || row.private;
-        let report = match stored_payload(&row) {
+        let report = match stored_payload(row) {
             Ok((mut record, vars)) => {
                 record.application = Some(row.application.clone());
                 attempt(
@@ -346,29 +442,15 @@ impl Pool {
                 response_prefix: Vec::new(),
             },
         };
-        let last_error = report.error.clone().unwrap_or_default();
-        let decision = entry.retry.decide(
+        let (result, error) = entry.retry.decide(
             report.verdict.clone(),
             row.attempt,
-            &last_error,
+            report.error.as_deref(),
+            now,
             &mut rand::thread_rng(),
         );
-        let (result, error) = match decision {
-            Decision::Delivered => (AttemptResult::Delivered, None),
-            Decision::RetryIn(d) => (
-                AttemptResult::RetryAt(
-                    chrono::Duration::from_std(d)
-                        .ok()
-                        .and_then(|d| now.checked_add_signed(d))
-                        .unwrap_or(DateTime::<Utc>::MAX_UTC),
-                ),
-                report.error.clone(),
-            ),
-            Decision::Dead { reason } => (AttemptResult::Dead, Some(reason)),
-            Decision::DisableService => (AttemptResult::DisableService, report.error.clone()),
-        };
         log_attempt(
-            &row,
+            row,
             &call_id,
             &report,
             result,
@@ -377,7 +459,7 @@ impl Pool {
             private,
         );
         if let Some(metrics) = self.metrics.get() {
-            metrics.attempt(&row.service, outcome_name(result), report.latency);
+            metrics.attempt(&row.service, result.as_str(), report.latency);
             if result == AttemptResult::Dead {
                 metrics.delivery_dead(&row.service);
             }
@@ -390,15 +472,7 @@ impl Pool {
             error,
             result,
         };
-        if private && !row.private {
-            // The service became private after this row was queued (a
-            // reload): its payload must go when the row ends, like any
-            // private row's.
-            if let Err(e) = self.outbox.mark_private(row.id).await {
-                tracing::error!(delivery_id = row.id, error = %e, "cannot mark the delivery private");
-            }
-        }
-        self.report(&row, attempt).await;
+        (attempt, private && !row.private)
     }
 
     async fn report(&self, row: &Leased, attempt: Attempt) {
@@ -446,12 +520,21 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Renews a row's lease every third of the lease time until the lease is
-/// lost or the task is aborted (the attempt was reported).
-async fn renew_lease(outbox: Outbox, id: i64, attempt: u32, lease_for: Duration) {
-    let every = (lease_for / 3).max(Duration::from_millis(50));
+/// Renews a row's lease, now running `current`, for `lease_for` every
+/// third of the lease time until the lease is lost or the task is aborted
+/// (the attempt was reported).
+async fn renew_lease(
+    outbox: Outbox,
+    id: i64,
+    attempt: u32,
+    current: Duration,
+    lease_for: Duration,
+) {
+    let third = |d: Duration| (d / 3).max(Duration::from_millis(50));
+    let mut wait = third(current);
     loop {
-        tokio::time::sleep(every).await;
+        tokio::time::sleep(wait).await;
+        wait = third(lease_for);
         match outbox.renew_lease(id, attempt, lease_for).await {
             Ok(true) => {}
             Ok(false) => return,
@@ -472,18 +555,6 @@ fn unsent(row: &Leased, now: DateTime<Utc>, error: String, result: AttemptResult
     }
 }
 
-/// How an attempt ended, as logs and metrics name it.
-fn outcome_name(result: AttemptResult) -> &'static str {
-    match result {
-        AttemptResult::Delivered => "delivered",
-        AttemptResult::RetryAt(_) => "retry",
-        AttemptResult::Dead => "dead",
-        AttemptResult::DisableService => "service_disabled",
-        AttemptResult::Orphaned => "orphaned",
-        AttemptResult::Held => "held",
-    }
-}
-
 /// The one info line per attempt. Nothing of the request: a private
 /// service's error is already `<private>`-redacted by [`attempt`].
 fn log_attempt(
@@ -496,7 +567,7 @@ fn log_attempt(
     private: bool,
 ) {
     let latency_ms = u64::try_from(report.latency.as_millis()).unwrap_or(u64::MAX);
-    let outcome = outcome_name(result);
+    let outcome = result.as_str();
     let retry_in_ms = match result {
         AttemptResult::RetryAt(at) => Some((at - now).num_milliseconds()),
         _ => None,

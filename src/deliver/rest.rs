@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::deliver::policy::{classify, AttemptResult, Verdict};
+use crate::deliver::policy::{classify, Answer, Verdict};
 use crate::deliver::render::RenderedRequest;
 
 /// `User-Agent` of every request.
@@ -296,7 +296,7 @@ pub fn verdict(
     private: bool,
 ) -> (Verdict, Option<String>) {
     let verdict = classify(
-        AttemptResult::Response {
+        Answer::Response {
             status: response.status,
             retry_after: response.retry_after.as_deref(),
         },

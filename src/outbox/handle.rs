@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify, Semaphore};
 
+use super::claims::{Claimed, Claims, Fresh, Handoff};
 use super::error::OutboxError;
 use super::model::{
     AttemptReport, Clock, DeliveryDetail, DeliveryRef, DeliverySummary, DisabledService, Enabled,
@@ -60,6 +61,8 @@ struct Inner {
     reader: Option<Arc<Mutex<Option<Connection>>>>,
     notify: Arc<Notify>,
     commits: Arc<AtomicU64>,
+    claims: Claims,
+    handoff: Mutex<Option<Arc<Handoff>>>,
     pragmas: Pragmas,
     clock: Clock,
     path: PathBuf,
@@ -117,6 +120,8 @@ impl Outbox {
                 reader,
                 notify,
                 commits,
+                claims: Claims::default(),
+                handoff: Mutex::new(None),
                 pragmas,
                 clock: settings.clock,
                 path: path.to_path_buf(),
@@ -129,8 +134,9 @@ impl Outbox {
         &self.inner.pragmas
     }
 
-    /// Transactions committed by this handle's writer so far (each one
-    /// fsync with `synchronous=FULL`), for metrics.
+    /// Transactions that changed rows committed by this handle's writer so
+    /// far (each one fsync with `synchronous=FULL`; one that changed
+    /// nothing, like an idle lease, writes nothing and is not counted).
     pub fn commit_count(&self) -> u64 {
         self.inner.commits.load(Ordering::Relaxed)
     }
@@ -176,15 +182,58 @@ impl Outbox {
     /// Stores a call and one delivery per (application, service), durably
     /// committed before it returns. Enqueuing an `event_id` again returns
     /// the rows it already has for each service instead of adding new ones.
+    ///
+    /// While a dispatcher listens ([`Outbox::hand_off`]) and has a worker
+    /// free, the same transaction leases the new row, which then goes to
+    /// the dispatcher from memory: one commit before the first attempt.
     pub async fn enqueue(
         &self,
         call: NewCall,
         deliveries: Vec<NewDelivery>,
     ) -> Result<Vec<DeliveryRef>> {
-        self.inner
+        let handoff = self
+            .inner
+            .handoff
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .filter(|h| !h.tx.is_closed());
+        let claims = self.inner.claims.clone();
+        let to = handoff.clone();
+        let (refs, fresh) = self
+            .inner
             .writer
-            .call(move |ctx| queries::enqueue(ctx, &call, &deliveries))
-            .await
+            .call(move |ctx| {
+                let handoff = to.as_deref().map(|h| (h, &claims));
+                queries::enqueue(ctx, &call, &deliveries, handoff)
+            })
+            .await?;
+        if let Some(handoff) = handoff {
+            for row in fresh {
+                // The dispatcher stopped in between: the row stays leased
+                // and is taken again when its lease expires.
+                let _ = handoff.tx.send(row);
+            }
+        }
+        Ok(refs)
+    }
+
+    /// Asks enqueue to lease each new row for `lease_for` in the commit
+    /// that stores it, whenever one of `workers`' permits is free, and to
+    /// send it here with that permit. Replaces an earlier dispatcher;
+    /// dropping the receiver ends the hand-off.
+    pub fn hand_off(
+        &self,
+        workers: Arc<Semaphore>,
+        lease_for: Duration,
+    ) -> mpsc::UnboundedReceiver<Fresh> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        *self.inner.handoff.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(Handoff {
+            workers,
+            lease_for,
+            tx,
+        }));
+        rx
     }
 
     /// Resolves when rows became due now (an enqueue, a release, a retry)
@@ -200,12 +249,40 @@ impl Outbox {
     }
 
     /// Leases up to `max` due rows for `lease_for`; a row whose lease expires
-    /// without a result is leased again. Rows of disabled services are held.
+    /// without a result is leased again (unless a worker of this process
+    /// holds it, see [`Outbox::claim`]). Rows of disabled services are held.
     pub async fn lease(&self, max: usize, lease_for: Duration) -> Result<Vec<Leased>> {
+        Ok(self
+            .claim(max, lease_for)
+            .await?
+            .into_iter()
+            .map(|c| c.row)
+            .collect())
+    }
+
+    /// [`Outbox::lease`] for a worker that keeps each row in memory until
+    /// its attempt is reported: while a [`Claimed`] lives, this process
+    /// does not lease its row again, even past the lease's end (a renewal
+    /// stuck behind a busy writer cannot cause a second send).
+    pub async fn claim(&self, max: usize, lease_for: Duration) -> Result<Vec<Claimed>> {
+        let claims = self.inner.claims.clone();
         self.inner
             .writer
-            .call(move |ctx| queries::lease(ctx, max, lease_for))
+            .call(move |ctx| queries::lease(ctx, max, lease_for, &claims))
             .await
+    }
+
+    /// Gives back a claimed row that was never attempted (the dispatcher
+    /// stopped first): it is due again at once, its attempt not counted.
+    pub async fn unlease(&self, row: Claimed) -> Result<bool> {
+        let (id, attempt) = (row.row.id, row.row.attempt);
+        let released = self
+            .inner
+            .writer
+            .call(move |ctx| queries::unlease(ctx, id, attempt))
+            .await;
+        drop(row);
+        released
     }
 
     /// Marks a delivery private (its service became private after it was

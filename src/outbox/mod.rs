@@ -8,6 +8,8 @@
 //! their application and service, and the delivery side decides what an
 //! attempt's outcome means ([`AttemptResult`]).
 //!
+//! - [`Claimed`] / [`Fresh`]: rows a worker holds (never leased twice by
+//!   this process), and rows the enqueue commit leased and hands over.
 //! - [`schema`]: numbered migrations and the pragmas, read back.
 //! - [`model`]: the values crossing the API, and the injectable [`Clock`].
 //! - [`queries`] / [`views`]: the write and read SQL.
@@ -16,6 +18,7 @@
 //!   restart) and which calls were stored.
 
 mod backoff;
+mod claims;
 mod command;
 mod error;
 mod handle;
@@ -30,6 +33,7 @@ mod writer;
 pub mod wsdl_cache;
 
 pub use backoff::{WriteBackoff, WriteState};
+pub use claims::{Claimed, Fresh};
 pub use command::QueueCommand;
 pub use error::OutboxError;
 pub use handle::{Outbox, OutboxSettings};

@@ -75,7 +75,8 @@ pub enum AttemptResult {
 }
 
 impl AttemptResult {
-    pub(crate) fn as_str(&self) -> &'static str {
+    /// The name the attempt log, the log lines and the metrics use.
+    pub fn as_str(&self) -> &'static str {
         match self {
             AttemptResult::Delivered => "delivered",
             AttemptResult::RetryAt(_) => "retry",

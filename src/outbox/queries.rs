@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
+use super::claims::{Claimed, Claims, Fresh, Handoff};
 use super::error::OutboxError;
 use super::model::{
     to_ms, AttemptReport, AttemptResult, DeliveryRef, Enabled, Leased, NewCall, NewDelivery,
@@ -22,13 +23,19 @@ type Result<T> = std::result::Result<T, OutboxError>;
 
 /// Stores the call and one pending row per service. A call seen before keeps
 /// its rows: the existing (id, key) of each (event_id, service) is returned.
+///
+/// With a `handoff`, each new row for which a worker is free right now is
+/// leased in this same transaction (attempt 1) and returned as [`Fresh`],
+/// to be handed to that worker once the transaction has committed.
 pub(crate) fn enqueue(
     ctx: &mut WriteCtx<'_>,
     call: &NewCall,
     deliveries: &[NewDelivery],
-) -> Result<Vec<DeliveryRef>> {
+    handoff: Option<(&Handoff, &Claims)>,
+) -> Result<(Vec<DeliveryRef>, Vec<Fresh>)> {
+    let mut fresh = Vec::new();
     if deliveries.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), fresh));
     }
     let now = to_ms(ctx.now());
     let conn = ctx.conn;
@@ -64,18 +71,25 @@ pub(crate) fn enqueue(
             refs.push(existing);
             continue;
         }
-        let status = if is_disabled(conn, &d.service)? {
-            Status::Held
-        } else {
-            ctx.wake = true;
-            Status::Pending
+        let disabled = is_disabled(conn, &d.service)?;
+        let worker = match handoff {
+            Some((h, _)) if !disabled => h.worker().map(|w| (w, h.lease_for)),
+            _ => None,
+        };
+        let (status, lease_until, attempts) = match &worker {
+            _ if disabled => (Status::Held, None, 0),
+            Some((_, lease_for)) => (Status::Leased, Some(lease_end(now, *lease_for)), 1),
+            None => {
+                ctx.wake = true;
+                (Status::Pending, None, 0)
+            }
         };
         let delivery_key = new_delivery_key();
         conn.prepare_cached(
             "INSERT INTO deliveries
                (delivery_key, event_id, application, service, private, status,
-                next_attempt_at, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                next_attempt_at, created_at, lease_until, attempts)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)",
         )?
         .execute(params![
             delivery_key,
@@ -84,13 +98,30 @@ pub(crate) fn enqueue(
             d.service,
             d.private,
             status.as_str(),
-            now
+            now,
+            lease_until,
+            attempts
         ])?;
         inserted = true;
-        refs.push(DeliveryRef {
-            id: conn.last_insert_rowid(),
-            delivery_key,
-        });
+        let id = conn.last_insert_rowid();
+        if let (Some((worker, _)), Some((_, claims))) = (worker, handoff) {
+            let row = Leased {
+                id,
+                delivery_key: delivery_key.clone(),
+                event_id: call.event_id.clone(),
+                application: d.application.clone(),
+                service: d.service.clone(),
+                private: d.private,
+                attempt: 1,
+                record_json: call.record_json.clone(),
+                raw_vars_json: call.raw_vars_json.clone(),
+            };
+            fresh.push(Fresh {
+                claimed: Claimed::new(row, claims.claim(id)),
+                worker,
+            });
+        }
+        refs.push(DeliveryRef { id, delivery_key });
     }
     if inserted {
         // A call seen again after a private delivery of it ended has no
@@ -101,7 +132,12 @@ pub(crate) fn enqueue(
         )?
         .execute(params![call.event_id, call.record_json, call.raw_vars_json])?;
     }
-    Ok(refs)
+    Ok((refs, fresh))
+}
+
+/// The end of a lease taken at `now` (Unix ms) for `lease_for`.
+fn lease_end(now: i64, lease_for: Duration) -> i64 {
+    now.saturating_add(i64::try_from(lease_for.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// A random UUID (version 4): the delivery's idempotency key.
@@ -145,8 +181,6 @@ const LEASE_EXPIRED: &str = lease_select!(
     "WHERE d.status = 'leased' AND d.lease_until <= ?1 ORDER BY d.lease_until LIMIT ?2"
 );
 
-/// Leases up to `max` due rows: pending rows whose time has come, oldest
-/// first, then rows whose lease expired (their worker died).
 /// Extends the lease of a row still leased for `attempt`; false when the
 /// lease was lost (expired and taken again, or already answered).
 pub(crate) fn renew_lease(
@@ -155,8 +189,7 @@ pub(crate) fn renew_lease(
     attempt: u32,
     lease_for: Duration,
 ) -> Result<bool> {
-    let now = to_ms(ctx.now());
-    let until = now.saturating_add(i64::try_from(lease_for.as_millis()).unwrap_or(i64::MAX));
+    let until = lease_end(to_ms(ctx.now()), lease_for);
     let changed = ctx
         .conn
         .prepare_cached(
@@ -167,13 +200,17 @@ pub(crate) fn renew_lease(
     Ok(changed == 1)
 }
 
+/// Leases up to `max` due rows, each claimed in `claims`: pending rows whose
+/// time has come, oldest first, then rows whose lease expired (their worker
+/// died) unless a worker of this process still claims them.
 pub(crate) fn lease(
     ctx: &mut WriteCtx<'_>,
     max: usize,
     lease_for: Duration,
-) -> Result<Vec<Leased>> {
+    claims: &Claims,
+) -> Result<Vec<Claimed>> {
     let now = to_ms(ctx.now());
-    let until = now.saturating_add(i64::try_from(lease_for.as_millis()).unwrap_or(i64::MAX));
+    let until = lease_end(now, lease_for);
     let conn = ctx.conn;
     let mut out = Vec::new();
     for (expired, sql) in [LEASE_DUE, LEASE_EXPIRED].into_iter().enumerate() {
@@ -185,9 +222,12 @@ pub(crate) fn lease(
             if want == 0 {
                 break;
             }
+            // Claimed rows are skipped below: fetch past them.
+            let skippable = if expired == 1 { claims.len() } else { 0 };
+            let fetch = want.saturating_add(skippable);
             let rows = conn
                 .prepare_cached(sql)?
-                .query_map(params![now, want as i64], |r| {
+                .query_map(params![now, fetch as i64], |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
                         r.get::<_, String>(1)?,
@@ -204,6 +244,12 @@ pub(crate) fn lease(
             let fetched = rows.len();
             let mut held = 0;
             for (id, key, event_id, application, service, private, attempts, record, vars) in rows {
+                if out.len() == max {
+                    break;
+                }
+                if expired == 1 && claims.is_claimed(id) {
+                    continue;
+                }
                 if is_disabled(conn, &service)? {
                     hold(conn, id)?;
                     held += 1;
@@ -226,7 +272,7 @@ pub(crate) fn lease(
                      WHERE id = ?1",
                 )?
                 .execute(params![id, until])?;
-                out.push(Leased {
+                let row = Leased {
                     id,
                     delivery_key: key,
                     event_id,
@@ -236,14 +282,31 @@ pub(crate) fn lease(
                     attempt: attempts + 1,
                     record_json,
                     raw_vars_json,
-                });
+                };
+                out.push(Claimed::new(row, claims.claim(id)));
             }
-            if held == 0 || fetched < want {
+            if held == 0 || fetched < fetch {
                 break;
             }
         }
     }
     Ok(out)
+}
+
+/// Makes a row leased for `attempt` and never attempted pending again,
+/// due now, with that attempt uncounted; false when it is no longer so
+/// leased.
+pub(crate) fn unlease(ctx: &mut WriteCtx<'_>, id: i64, attempt: u32) -> Result<bool> {
+    let changed = ctx
+        .conn
+        .prepare_cached(
+            "UPDATE deliveries SET status = 'pending', lease_until = NULL,
+               attempts = attempts - 1, next_attempt_at = ?3
+             WHERE id = ?1 AND status = 'leased' AND attempts = ?2",
+        )?
+        .execute(params![id, attempt, to_ms(ctx.now())])?;
+    ctx.wake |= changed > 0;
+    Ok(changed == 1)
 }
 
 fn hold(conn: &Connection, id: i64) -> Result<()> {

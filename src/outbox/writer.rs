@@ -108,7 +108,8 @@ pub(crate) struct WriterConfig {
     pub max_batch: usize,
     pub clock: Clock,
     pub notify: Arc<Notify>,
-    /// Committed batches so far.
+    /// Committed batches that changed a row so far (the durable commits:
+    /// an empty one writes nothing to the WAL, so costs no fsync).
     pub commits: Arc<AtomicU64>,
 }
 
@@ -246,8 +247,8 @@ fn run(conn: Connection, rx: mpsc::Receiver<Msg>, config: &WriterConfig) {
             }
         }
         if !batch.is_empty() {
-            let (committed, wake, checkpoint) = match run_batch(&conn, &mut batch, &config.clock) {
-                Ok((wrote, flags)) => {
+            let (wake, checkpoint) = match run_batch(&conn, &mut batch, config) {
+                Ok((wrote, (_, wake, checkpoint))) => {
                     // A transaction that changed nothing commits even on a
                     // full disk: only a real write says the disk is back.
                     if wrote {
@@ -255,7 +256,7 @@ fn run(conn: Connection, rx: mpsc::Receiver<Msg>, config: &WriterConfig) {
                             tracing::info!(failures, "queue writes succeed again");
                         }
                     }
-                    flags
+                    (wake, checkpoint)
                 }
                 Err(msg) => {
                     match failures.failed().0 {
@@ -263,12 +264,9 @@ fn run(conn: Connection, rx: mpsc::Receiver<Msg>, config: &WriterConfig) {
                             "queue writes fail; logged again when they succeed"),
                         _ => tracing::debug!(error = %msg, "queue write failed"),
                     }
-                    (false, false, false)
+                    (false, false)
                 }
             };
-            if committed {
-                config.commits.fetch_add(1, Ordering::Relaxed);
-            }
             if wake {
                 config.notify.notify_one();
             }
@@ -296,8 +294,9 @@ fn run(conn: Connection, rx: mpsc::Receiver<Msg>, config: &WriterConfig) {
 fn run_batch(
     conn: &Connection,
     batch: &mut Vec<Box<dyn Job>>,
-    clock: &Clock,
+    config: &WriterConfig,
 ) -> Result<(bool, (bool, bool, bool)), String> {
+    let clock = &config.clock;
     let changes_before = conn.total_changes();
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let msg = e.to_string();
@@ -316,11 +315,13 @@ fn run_batch(
     let (wake, checkpoint) = (ctx.wake, ctx.checkpoint);
     match conn.execute_batch("COMMIT") {
         Ok(()) => {
+            let wrote = conn.total_changes() != changes_before;
+            // Counted before any caller hears of the commit.
+            if wrote {
+                config.commits.fetch_add(1, Ordering::Relaxed);
+            }
             batch.drain(..).for_each(|job| job.complete(None));
-            Ok((
-                conn.total_changes() != changes_before,
-                (true, wake, checkpoint),
-            ))
+            Ok((wrote, (true, wake, checkpoint)))
         }
         Err(e) => {
             let msg = e.to_string();

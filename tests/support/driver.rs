@@ -74,6 +74,11 @@ impl Daemon {
         self.child = Some(ChildGuard(child));
     }
 
+    /// The running daemon's process id (for /proc figures).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.0.id())
+    }
+
     /// SIGKILL, reaped.
     pub fn kill9(&mut self) {
         self.child = None;
