@@ -249,6 +249,33 @@ pub struct QueueSeen {
     pub talk_seconds: Option<u64>,
 }
 
+/// When AgentConnect's agent was connected, on the switch's clock: the
+/// event's `Timestamp` when the switch stamps events; else the agent
+/// channel's creation (the epoch seconds of its `DestUniqueid`, when app_queue
+/// dialled it) plus `RingTime` (seconds here); only else the time of receipt,
+/// which a replay or a clock apart from the switch's makes meaningless.
+fn connect_time(h: &Headers, at: DateTime<Utc>) -> DateTime<Utc> {
+    if h.get("Timestamp").is_some() {
+        return at;
+    }
+    let dialled = h
+        .get("DestUniqueid")
+        .and_then(uniqueid_epoch)
+        .and_then(|s| DateTime::from_timestamp(s, 0));
+    match (dialled, number(h, "RingTime")) {
+        (Some(d), Some(ring)) => d + chrono::Duration::seconds(ring.min(86_400) as i64),
+        _ => at,
+    }
+}
+
+/// The creation second in a Uniqueid (`[systemname-]epoch.sequence`).
+fn uniqueid_epoch(id: &str) -> Option<i64> {
+    let id = id.rsplit_once('-').map_or(id, |(_, rest)| rest);
+    let (secs, seq) = id.split_once('.')?;
+    seq.parse::<u64>().ok()?;
+    secs.parse().ok().filter(|s| *s > 0)
+}
+
 pub fn number(h: &Headers, name: &str) -> Option<u64> {
     h.get(name).and_then(|v| v.trim().parse().ok())
 }
@@ -264,7 +291,7 @@ impl QueueSeen {
                 if let Some(interface) = h.get("Interface").filter(|i| !i.is_empty()) {
                     let name = h.get("MemberName").filter(|n| !n.is_empty());
                     self.agent = Some((interface.to_string(), name.map(str::to_string)));
-                    self.connected_at = Some(at);
+                    self.connected_at = Some(connect_time(h, at));
                     self.hold_seconds = number(h, "HoldTime");
                     self.talk_seconds = None;
                 }
