@@ -30,7 +30,9 @@ fn captures() -> Vec<(SwitchKind, String)> {
                 n.get(..2)
                     .and_then(|p| p.parse::<u32>().ok())
                     .is_some_and(|p| (from..=to).contains(&p))
-                    && (n.ends_with(".ami") || n.ends_with(".plain.esl") || n.ends_with(".json.esl"))
+                    && (n.ends_with(".ami")
+                        || n.ends_with(".plain.esl")
+                        || n.ends_with(".json.esl"))
             })
             .collect();
         names.sort();

@@ -151,14 +151,20 @@ pub fn transfers(call: &Call, app: &Channel, legs: &[&Channel]) -> Vec<Transfer>
         .filter_map(|t| {
             let id = t.target.as_deref()?;
             let target = legs.iter().find(|c| c.uniqueid == id)?;
-            Some(transfer(t, target, app, legs))
+            Some(transfer(t, target, app, legs, call.switch_times))
         })
         .collect();
     out.sort_by_key(|t| uniqueid_order(&t.id));
     out
 }
 
-fn transfer(seen: &SeenTransfer, target: &Channel, app: &Channel, legs: &[&Channel]) -> Transfer {
+fn transfer(
+    seen: &SeenTransfer,
+    target: &Channel,
+    app: &Channel,
+    legs: &[&Channel],
+    switch_times: bool,
+) -> Transfer {
     let name = target.name.as_deref();
     // The Cdr towards the target: the application leg's, else any leg's
     // (the transferor's consultation).
@@ -168,8 +174,40 @@ fn transfer(seen: &SeenTransfer, target: &Channel, app: &Channel, legs: &[&Chann
         .chain(legs.iter().flat_map(|c| c.cdrs.iter()))
         .find(|c| name.is_some() && c.destination_channel.as_deref() == name);
     let cause = target.hangup.as_ref().and_then(|h| h.cause);
-    let ended_at = target.hangup.as_ref().map(|h| h.at);
-    let answered_at = target.answered_at;
+    // The target's own Cdr (a Local target's: its `;2` half's) says when
+    // it answered; the Cdr towards it only when the bridge began.
+    let own = legs
+        .iter()
+        .filter(|c| {
+            c.uniqueid == target.uniqueid
+                || (target.local_base().is_some() && c.local_base() == target.local_base())
+        })
+        .flat_map(|c| c.cdrs.iter())
+        .find(|c| c.answer.is_some());
+    let by_event = (
+        target.created_at,
+        target.answered_at,
+        target.hangup.as_ref().map(|h| h.at),
+    );
+    let by_cdr = (
+        cdr.and_then(|c| c.start),
+        own.or(cdr).and_then(|c| c.answer),
+        cdr.and_then(|c| c.end),
+    );
+    // Event times are times of receipt unless the switch stamped them
+    // (`timestampevents`): the Cdr's own times come first then.
+    let (first, second) = if switch_times {
+        (by_event, by_cdr)
+    } else {
+        (by_cdr, by_event)
+    };
+    let started_at = first.0.or(second.0);
+    let answered_at = if target.answered {
+        first.1.or(second.1)
+    } else {
+        None
+    };
+    let ended_at = first.2.or(second.2);
     Transfer {
         id: target.uniqueid.clone(),
         kind: seen.kind,
@@ -181,9 +219,9 @@ fn transfer(seen: &SeenTransfer, target: &Channel, app: &Channel, legs: &[&Chann
         ),
         transfer_to: seen.to.clone().or_else(|| target.entry_exten.clone()),
         channel: target.name.clone(),
-        started_at: target.created_at.or(cdr.and_then(|c| c.start)),
+        started_at,
         answered_at,
-        ended_at: ended_at.or(cdr.and_then(|c| c.end)),
+        ended_at,
         duration_seconds: cdr.and_then(|c| c.duration_seconds),
         talk_time_seconds: cdr.and_then(|c| c.billable_seconds).unwrap_or(0),
         hangup_cause: cause.and_then(name_of).map(str::to_string),
