@@ -188,11 +188,9 @@ async fn ami() {
         knob("FAULTS_AMI_KILLS", 5),
     );
     let mut rig = AmiRig::asterisk(Mode::Up, rate as f64, total).await;
-    let mut kill_times = Vec::new();
     for _ in 0..kills {
         tokio::time::sleep(Duration::from_secs(5)).await;
-        rig.daemon.kill9();
-        kill_times.push(Instant::now());
+        rig.kill9();
         tokio::time::sleep(Duration::from_millis(200)).await;
         rig.daemon.start();
     }
@@ -202,18 +200,24 @@ async fn ami() {
     )
     .await;
     let drained = drain(&rig.daemon, Duration::from_secs(600)).await;
+    let kill_times = rig.kills.clone();
     let near_kill = |sent: Instant, before: Duration| {
         kill_times
             .iter()
             .any(|k| *k + Duration::from_secs(3) >= sent && *k < sent + before)
     };
-    let t = rig.tally(|c| {
+    // The old rule (written >= 1 s before the next kill) beside the true
+    // one (read by postcall >= 1 s before it), to show what the gap was.
+    let written_before = |c: &support::fake_switch::Generated| {
         c.last_event_sent.is_some_and(|sent| {
             !kill_times
                 .iter()
                 .any(|k| *k >= sent && *k < sent + Duration::from_secs(1))
         })
-    });
+    };
+    let old = rig.tally(written_before);
+    let t = rig.tally(rig.read_before_kill(Duration::from_secs(1)));
+    let unread_at_kills = rig.unread_at_kills();
     let delivered: std::collections::HashMap<String, Instant> = rig
         .receiver
         .delivered()
@@ -238,10 +242,12 @@ async fn ami() {
             .unwrap_or(f64::NAN)
     };
     println!(
-        "ami calls={total} rate={rate}/s kills={kills} generated={} counted={} lost={} split_event_ids={} drained={drained} last_event->request p50={:.1}ms p99={:.1}ms (n={})",
+        "ami calls={total} rate={rate}/s kills={kills} generated={} counted={} lost={} (written>=1s before a kill: counted={} lost={}; unread at each kill: {unread_at_kills:?}) split_event_ids={} drained={drained} last_event->request p50={:.1}ms p99={:.1}ms (n={})",
         rig.switch.generated(),
         t.due,
         t.lost,
+        old.due,
+        old.lost,
         t.split,
         pct(0.5),
         pct(0.99),
