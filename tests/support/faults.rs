@@ -37,7 +37,9 @@ impl<S> Drop for Rig<S> {
 }
 
 /// Notes the read point every [`READ_SAMPLE`] while the rig lives.
-fn sample_reads(read_point: impl Fn() -> Option<StreamPos> + Send + 'static) -> (Reads, tokio::task::JoinHandle<()>) {
+fn sample_reads(
+    read_point: impl Fn() -> Option<StreamPos> + Send + 'static,
+) -> (Reads, tokio::task::JoinHandle<()>) {
     let reads: Reads = Arc::default();
     let r = reads.clone();
     let task = tokio::spawn(async move {
@@ -180,9 +182,8 @@ impl<S: Generator> Rig<S> {
     /// at least `gap` before the next kill (or at all, after the last).
     pub fn read_before_kill(&self, gap: Duration) -> impl Fn(&Generated) -> bool + '_ {
         move |c| {
-            self.read_at(c).is_some_and(|r| {
-                !self.kills.iter().any(|k| *k >= r && *k < r + gap)
-            })
+            self.read_at(c)
+                .is_some_and(|r| !self.kills.iter().any(|k| *k >= r && *k < r + gap))
         }
     }
 
@@ -207,7 +208,12 @@ impl<S: Generator> Rig<S> {
     /// Counts the calls `counts` accepts.
     pub fn tally(&self, counts: impl Fn(&Generated) -> bool) -> Tally {
         let delivered = self.receiver.event_ids_by_call();
-        let due: Vec<Generated> = self.switch.calls().into_iter().filter(|c| counts(c)).collect();
+        let due: Vec<Generated> = self
+            .switch
+            .calls()
+            .into_iter()
+            .filter(|c| counts(c))
+            .collect();
         Tally {
             due: due.len(),
             lost: due
