@@ -84,25 +84,17 @@ async fn kill_9() {
     let (kills, rate) = (knob("FAULTS_KILLS", 20), knob("FAULTS_KILL_RATE", 50));
     let total = (rate * 3 * (kills + 1)) as usize;
     let mut rig = Rig::start(Mode::Up, rate as f64, total).await;
-    let mut kill_times = Vec::new();
     for _ in 0..kills {
         tokio::time::sleep(Duration::from_secs(3)).await;
-        rig.daemon.kill9();
-        kill_times.push(Instant::now());
+        rig.kill9();
         tokio::time::sleep(Duration::from_millis(200)).await;
         rig.daemon.start();
     }
     rig.wait_generated(total, Duration::from_secs(600)).await;
     let drained = drain(&rig.daemon, Duration::from_secs(600)).await;
-    // A call counts when its last event was sent >= 1 s before the next
-    // kill (or at all, for calls after the last kill).
-    let t = rig.tally(|c| {
-        c.last_event_sent.is_some_and(|sent| {
-            !kill_times
-                .iter()
-                .any(|k| *k >= sent && *k < sent + Duration::from_secs(1))
-        })
-    });
+    // A call counts when postcall had read it >= 1 s before the next kill
+    // (or at all, for calls after the last kill).
+    let t = rig.tally(rig.read_before_kill(Duration::from_secs(1)));
     println!(
         "kill_9 kills={kills} rate={rate}/s generated={} counted={} lost={} split_event_ids={} drained={drained}",
         rig.switch.generated(),
@@ -188,11 +180,9 @@ async fn ami() {
         knob("FAULTS_AMI_KILLS", 5),
     );
     let mut rig = AmiRig::asterisk(Mode::Up, rate as f64, total).await;
-    let mut kill_times = Vec::new();
     for _ in 0..kills {
         tokio::time::sleep(Duration::from_secs(5)).await;
-        rig.daemon.kill9();
-        kill_times.push(Instant::now());
+        rig.kill9();
         tokio::time::sleep(Duration::from_millis(200)).await;
         rig.daemon.start();
     }
@@ -202,18 +192,46 @@ async fn ami() {
     )
     .await;
     let drained = drain(&rig.daemon, Duration::from_secs(600)).await;
+    let kill_times = rig.kills.clone();
     let near_kill = |sent: Instant, before: Duration| {
         kill_times
             .iter()
             .any(|k| *k + Duration::from_secs(3) >= sent && *k < sent + before)
     };
-    let t = rig.tally(|c| {
+    // The old rule (written >= 1 s before the next kill) beside the true
+    // one (read by postcall >= 1 s before it), to show what the gap was.
+    let written_before = |c: &support::fake_switch::Generated| {
         c.last_event_sent.is_some_and(|sent| {
             !kill_times
                 .iter()
                 .any(|k| *k >= sent && *k < sent + Duration::from_secs(1))
         })
-    });
+    };
+    let old = rig.tally(written_before);
+    // The old rule's losses the new one leaves out: never read at all.
+    let unread_lost = rig.tally(|c| written_before(c) && rig.read_at(c).is_none());
+    let t = rig.tally(rig.read_before_kill(Duration::from_secs(1)));
+    let unread_at_kills = rig.unread_at_kills();
+    if std::env::var_os("FAULTS_AMI_DETAIL").is_some() {
+        let delivered = rig.receiver.event_ids_by_call();
+        for (i, c) in rig.switch.calls().iter().enumerate() {
+            let counted = rig.read_before_kill(Duration::from_secs(1));
+            if !counted(c) || c.ids.iter().any(|id| delivered.contains_key(id)) {
+                continue;
+            }
+            let (Some(read), Some(sent)) = (rig.read_at(c), c.last_event_sent) else {
+                continue;
+            };
+            let next_kill = kill_times.iter().find(|k| **k >= read);
+            println!(
+                "lost call #{i} (template {}) ids={:?} written->read {:.2}s read->next kill {:?}",
+                i % 18,
+                c.ids,
+                read.saturating_duration_since(sent).as_secs_f64(),
+                next_kill.map(|k| k.saturating_duration_since(read).as_secs_f64())
+            );
+        }
+    }
     let delivered: std::collections::HashMap<String, Instant> = rig
         .receiver
         .delivered()
@@ -238,10 +256,13 @@ async fn ami() {
             .unwrap_or(f64::NAN)
     };
     println!(
-        "ami calls={total} rate={rate}/s kills={kills} generated={} counted={} lost={} split_event_ids={} drained={drained} last_event->request p50={:.1}ms p99={:.1}ms (n={})",
+        "ami calls={total} rate={rate}/s kills={kills} generated={} counted={} lost={} (written>=1s before a kill: counted={} lost={} of which never read by postcall={}; calls unread at each kill: {unread_at_kills:?}) split_event_ids={} drained={drained} last_event->request p50={:.1}ms p99={:.1}ms (n={})",
         rig.switch.generated(),
         t.due,
         t.lost,
+        old.due,
+        old.lost,
+        unread_lost.lost,
         t.split,
         pct(0.5),
         pct(0.99),

@@ -12,10 +12,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+
+use super::stream::{StreamPos, Written};
 
 pub use super::fake_switch::Generated;
 
@@ -233,6 +235,7 @@ pub struct FakeAmi {
     pub addr: std::net::SocketAddr,
     calls: Arc<Mutex<Vec<Generated>>>,
     logins: Arc<AtomicU64>,
+    written: Arc<Written>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -251,11 +254,13 @@ impl FakeAmi {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let logins = Arc::new(AtomicU64::new(0));
         let client: Client = Arc::new(Mutex::new(None));
+        let written = Arc::new(Written::default());
         let server = tokio::spawn(serve(
             listener,
             client.clone(),
             calls.clone(),
             logins.clone(),
+            written.clone(),
         ));
         let (c, cl) = (calls.clone(), client);
         let generator = tokio::spawn(async move {
@@ -270,6 +275,7 @@ impl FakeAmi {
                 c.lock().unwrap().push(Generated {
                     ids,
                     last_event_sent: None,
+                    stream_end: None,
                 });
                 if let Some(tx) = cl.lock().unwrap().as_ref() {
                     let _ = tx.send((i, bytes));
@@ -280,6 +286,7 @@ impl FakeAmi {
             addr,
             calls,
             logins,
+            written,
             tasks: vec![server, generator],
         }
     }
@@ -296,6 +303,17 @@ impl FakeAmi {
     pub fn logins(&self) -> u64 {
         self.logins.load(Ordering::SeqCst)
     }
+
+    /// How far the logged-in client has read (see [`super::stream`]).
+    pub fn read_point(&self) -> Option<StreamPos> {
+        self.written.read_point(self.addr.port())
+    }
+
+    /// [`Self::read_point`] as a closure, for a sampling task.
+    pub fn reader(&self) -> impl Fn() -> Option<StreamPos> + Send + 'static {
+        let (written, port) = (self.written.clone(), self.addr.port());
+        move || written.read_point(port)
+    }
 }
 
 /// One client at a time: banner, Login, then the generated calls; the
@@ -305,9 +323,11 @@ async fn serve(
     client: Client,
     calls: Arc<Mutex<Vec<Generated>>>,
     logins: Arc<AtomicU64>,
+    written: Arc<Written>,
 ) {
     let answers = Arc::new(LoginAnswers::read());
     while let Ok((stream, _)) = listener.accept().await {
+        written.next_conn();
         let (mut rd, mut wr) = stream.into_split();
         let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Vec<u8>)>();
         let (reply_tx, mut reply_rx) = mpsc::unbounded_channel::<Option<Vec<u8>>>();
@@ -339,8 +359,8 @@ async fn serve(
                 }
             }
         });
-        if wr.write_all(BANNER).await.is_ok() {
-            write_loop(&mut wr, &mut reply_rx, &mut rx, &calls).await;
+        if written.write(&mut wr, BANNER).await.is_some() {
+            write_loop(&mut wr, &written, &mut reply_rx, &mut rx, &calls).await;
         }
         *client.lock().unwrap() = None;
         reader.abort();
@@ -349,6 +369,7 @@ async fn serve(
 
 async fn write_loop(
     wr: &mut OwnedWriteHalf,
+    written: &Written,
     replies: &mut mpsc::UnboundedReceiver<Option<Vec<u8>>>,
     events: &mut mpsc::UnboundedReceiver<(usize, Vec<u8>)>,
     calls: &Mutex<Vec<Generated>>,
@@ -358,14 +379,15 @@ async fn write_loop(
             // A Login answer goes out before the first event it unlocks.
             biased;
             r = replies.recv() => match r {
-                Some(Some(bytes)) => if wr.write_all(&bytes).await.is_err() { return },
+                Some(Some(bytes)) => if written.write(wr, &bytes).await.is_none() { return },
                 Some(None) | None => return,
             },
             e = events.recv() => match e {
                 Some((i, bytes)) => {
-                    if wr.write_all(&bytes).await.is_err() { return }
+                    let Some(end) = written.write(wr, &bytes).await else { return };
                     if let Some(call) = calls.lock().unwrap().get_mut(i) {
                         call.last_event_sent = Some(Instant::now());
+                        call.stream_end = Some(end);
                     }
                 }
                 None => return,

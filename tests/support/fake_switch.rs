@@ -16,9 +16,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+
+use super::stream::{StreamPos, Written};
 
 /// The event frames of one capture (auth and command replies left out).
 #[derive(Debug, Clone)]
@@ -213,6 +215,8 @@ pub struct Generated {
     /// When its last event was written to a connected client; `None` if
     /// no client was connected (or the write failed) for some of it.
     pub last_event_sent: Option<Instant>,
+    /// Where its last byte ends in the stream it was written to.
+    pub stream_end: Option<StreamPos>,
 }
 
 /// The running generator and server.
@@ -222,6 +226,7 @@ pub struct FakeSwitch {
     client: Client,
     /// While set, the client is dropped and logins are refused.
     down: Arc<std::sync::atomic::AtomicBool>,
+    written: Arc<Written>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -253,7 +258,14 @@ impl FakeSwitch {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let client: Client = Arc::new(Mutex::new(None));
         let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let server = tokio::spawn(serve(listener, client.clone(), calls.clone(), down.clone()));
+        let written = Arc::new(Written::default());
+        let server = tokio::spawn(serve(
+            listener,
+            client.clone(),
+            calls.clone(),
+            down.clone(),
+            written.clone(),
+        ));
         let (c, cl) = (calls.clone(), client.clone());
         let generator = tokio::spawn(async move {
             // The first call waits for the first client; later ones do not.
@@ -272,6 +284,7 @@ impl FakeSwitch {
                 c.lock().unwrap().push(Generated {
                     ids: map.into_iter().map(|(_, new)| new).collect(),
                     last_event_sent: None,
+                    stream_end: None,
                 });
                 if let Some(tx) = cl.lock().unwrap().as_ref() {
                     let _ = tx.send((i, frames));
@@ -283,6 +296,7 @@ impl FakeSwitch {
             calls,
             client,
             down,
+            written,
             tasks: vec![server, generator],
         }
     }
@@ -326,6 +340,17 @@ impl FakeSwitch {
     pub fn generated(&self) -> usize {
         self.calls.lock().unwrap().len()
     }
+
+    /// How far the connected client has read (see [`super::stream`]).
+    pub fn read_point(&self) -> Option<StreamPos> {
+        self.written.read_point(self.addr.port())
+    }
+
+    /// [`Self::read_point`] as a closure, for a sampling task.
+    pub fn reader(&self) -> impl Fn() -> Option<StreamPos> + Send + 'static {
+        let (written, port) = (self.written.clone(), self.addr.port());
+        move || written.read_point(port)
+    }
 }
 
 /// One client at a time, as postcall connects: auth, subscribe, then the
@@ -335,6 +360,7 @@ async fn serve(
     client: Client,
     calls: Arc<Mutex<Vec<Generated>>>,
     down: Arc<std::sync::atomic::AtomicBool>,
+    written: Arc<Written>,
 ) {
     while let Ok((stream, _)) = listener.accept().await {
         if down.load(std::sync::atomic::Ordering::SeqCst) {
@@ -342,6 +368,7 @@ async fn serve(
             drop(stream);
             continue;
         }
+        written.next_conn();
         let (mut rd, mut wr) = stream.into_split();
         let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Vec<Vec<u8>>)>();
         let (reply_tx, mut reply_rx) = mpsc::unbounded_channel::<Vec<u8>>();
@@ -368,10 +395,10 @@ async fn serve(
                 }
             }
         });
-        if wr
-            .write_all(b"Content-Type: auth/request\n\n")
+        if written
+            .write(&mut wr, b"Content-Type: auth/request\n\n")
             .await
-            .is_err()
+            .is_none()
         {
             continue;
         }
@@ -380,14 +407,15 @@ async fn serve(
             tokio::select! {
                 _ = restart.tick() => if down.load(std::sync::atomic::Ordering::SeqCst) { break },
                 r = reply_rx.recv() => match r {
-                    Some(bytes) => if wr.write_all(&bytes).await.is_err() { break },
+                    Some(bytes) => if written.write(&mut wr, &bytes).await.is_none() { break },
                     None => break,
                 },
                 f = rx.recv() => match f {
                     Some((i, frames)) => {
-                        if wr.write_all(&frames.concat()).await.is_err() { break }
+                        let Some(end) = written.write(&mut wr, &frames.concat()).await else { break };
                         if let Some(call) = calls.lock().unwrap().get_mut(i) {
                             call.last_event_sent = Some(Instant::now());
+                            call.stream_end = Some(end);
                         }
                     }
                     None => break,

@@ -4,18 +4,53 @@
 //! was lost.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::driver::Daemon;
 use super::fake_ami::{self, FakeAmi};
 use super::fake_switch::{CallTemplate, FakeSwitch, Generated};
 use super::receiver::{FaultyReceiver, Mode};
+use super::stream::StreamPos;
+
+/// How often the rig notes how far postcall has read.
+const READ_SAMPLE: Duration = Duration::from_millis(50);
+
+type Reads = Arc<Mutex<Vec<(Instant, StreamPos)>>>;
 
 pub struct Rig<S = FakeSwitch> {
     pub switch: S,
     pub receiver: FaultyReceiver,
     pub daemon: Daemon,
+    /// When postcall had read how far (sampled, and at every kill).
+    reads: Reads,
+    /// When [`Rig::kill9`] killed the daemon.
+    pub kills: Vec<Instant>,
+    sampler: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
+}
+
+impl<S> Drop for Rig<S> {
+    fn drop(&mut self) {
+        self.sampler.abort();
+    }
+}
+
+/// Notes the read point every [`READ_SAMPLE`] while the rig lives.
+fn sample_reads(
+    read_point: impl Fn() -> Option<StreamPos> + Send + 'static,
+) -> (Reads, tokio::task::JoinHandle<()>) {
+    let reads: Reads = Arc::default();
+    let r = reads.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            if let Some(p) = read_point() {
+                r.lock().unwrap().push((Instant::now(), p));
+            }
+            tokio::time::sleep(READ_SAMPLE).await;
+        }
+    });
+    (reads, task)
 }
 
 /// What became of the calls that counted.
@@ -49,6 +84,8 @@ fn templates() -> Vec<CallTemplate> {
 pub trait Generator {
     fn calls(&self) -> Vec<Generated>;
     fn generated(&self) -> usize;
+    /// How far the client has read now.
+    fn read_point(&self) -> Option<StreamPos>;
 }
 
 impl Generator for FakeSwitch {
@@ -58,6 +95,9 @@ impl Generator for FakeSwitch {
     fn generated(&self) -> usize {
         FakeSwitch::generated(self)
     }
+    fn read_point(&self) -> Option<StreamPos> {
+        FakeSwitch::read_point(self)
+    }
 }
 
 impl Generator for FakeAmi {
@@ -66,6 +106,9 @@ impl Generator for FakeAmi {
     }
     fn generated(&self) -> usize {
         FakeAmi::generated(self)
+    }
+    fn read_point(&self) -> Option<StreamPos> {
+        FakeAmi::read_point(self)
     }
 }
 
@@ -84,10 +127,14 @@ impl Rig {
             "",
         );
         daemon.start();
+        let (reads, sampler) = sample_reads(switch.reader());
         Rig {
             switch,
             receiver,
             daemon,
+            reads,
+            kills: Vec::new(),
+            sampler,
             _dir: dir,
         }
     }
@@ -102,10 +149,71 @@ impl<S: Generator> Rig<S> {
         }
     }
 
+    /// `kill -9` of the daemon, noting first how far it had read (it is
+    /// stopped with SIGSTOP so that the figure is exact).
+    pub fn kill9(&mut self) {
+        if let Some(pid) = self.daemon.pid() {
+            let _ = std::process::Command::new("kill")
+                .args(["-STOP", &pid.to_string()])
+                .status();
+        }
+        let at_stop = self.switch.read_point();
+        let now = Instant::now();
+        if let Some(p) = at_stop {
+            self.reads.lock().unwrap().push((now, p));
+        }
+        self.daemon.kill9();
+        self.kills.push(now);
+    }
+
+    /// When postcall had read the whole of call `c` (to the sampling
+    /// step), or `None` if it never did.
+    pub fn read_at(&self, c: &Generated) -> Option<Instant> {
+        let end = c.stream_end?;
+        self.reads
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(_, p)| p.conn == end.conn && p.offset >= end.offset)
+            .map(|(t, _)| *t)
+    }
+
+    /// The kill-run rule: a call counts when postcall had read all of it
+    /// at least `gap` before the next kill (or at all, after the last).
+    pub fn read_before_kill(&self, gap: Duration) -> impl Fn(&Generated) -> bool + '_ {
+        move |c| {
+            self.read_at(c)
+                .is_some_and(|r| !self.kills.iter().any(|k| *k >= r && *k < r + gap))
+        }
+    }
+
+    /// For each kill: how many calls written to postcall's connection it
+    /// had not read yet (lost to `kill -9` whatever postcall does).
+    pub fn unread_at_kills(&self) -> Vec<usize> {
+        let reads = self.reads.lock().unwrap();
+        let calls = self.switch.calls();
+        self.kills
+            .iter()
+            .filter_map(|k| reads.iter().find(|(t, _)| t == k).map(|(_, p)| *p))
+            .map(|p| {
+                calls
+                    .iter()
+                    .filter_map(|c| c.stream_end)
+                    .filter(|e| e.conn == p.conn && e.offset > p.offset)
+                    .count()
+            })
+            .collect()
+    }
+
     /// Counts the calls `counts` accepts.
     pub fn tally(&self, counts: impl Fn(&Generated) -> bool) -> Tally {
         let delivered = self.receiver.event_ids_by_call();
-        let due: Vec<Generated> = self.switch.calls().into_iter().filter(counts).collect();
+        let due: Vec<Generated> = self
+            .switch
+            .calls()
+            .into_iter()
+            .filter(|c| counts(c))
+            .collect();
         Tally {
             due: due.len(),
             lost: due
@@ -151,10 +259,14 @@ impl Rig<FakeAmi> {
             "",
         );
         daemon.start();
+        let (reads, sampler) = sample_reads(switch.reader());
         Rig {
             switch,
             receiver,
             daemon,
+            reads,
+            kills: Vec::new(),
+            sampler,
             _dir: dir,
         }
     }

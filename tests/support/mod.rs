@@ -11,6 +11,7 @@ pub mod pipeline;
 pub mod process;
 pub mod receiver;
 pub mod restarts;
+pub mod stream;
 
 /// `DIR/NAME.toml`: a queue in DIR and one application (`app`, TOML lines
 /// after `name = …`) whose one service posts to `url`.
