@@ -49,7 +49,7 @@ fn switch_stream() -> Vec<u8> {
 /// The event ids of the calls the `survey` application takes, as the
 /// daemon's own replay sees them.
 fn survey_event_ids(config: &Path) -> BTreeSet<String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+    let out = support::cli::bin()
         .args(["replay", "--print", "--config"])
         .arg(config)
         .args(CAPTURES.iter().map(|c| fixture(c)))
@@ -114,7 +114,7 @@ impl Daemon {
             .append(true)
             .open(log)
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_postcall"))
+        let child = support::cli::bin()
             .args(["--log-format", "text", "run", "--config"])
             .arg(config)
             .env("RUST_LOG", "info")
@@ -360,7 +360,7 @@ auth = [
             ),
         )
         .unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+        let out = support::cli::bin()
             .args(["replay", "--config"])
             .arg(&config)
             .args(CAPTURES.iter().map(|c| fixture(c)))
