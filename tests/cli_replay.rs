@@ -203,15 +203,12 @@ fn an_invalid_end_reason_variable_is_ignored_with_one_warning() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/derived/01-bad-end-reason.plain.esl"
     );
-    let out = support::cli::bin()
-        .args(["replay", "--print", fixture])
-        .env_remove("POSTCALL_CONFIG")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = support::cli::succeeded(
+        support::cli::bin()
+            .args(["replay", "--print", fixture])
+            .env_remove("POSTCALL_CONFIG")
+            .output()
+            .unwrap(),
     );
     let record: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();

@@ -49,16 +49,13 @@ fn switch_stream() -> Vec<u8> {
 /// The event ids of the calls the `survey` application takes, as the
 /// daemon's own replay sees them.
 fn survey_event_ids(config: &Path) -> BTreeSet<String> {
-    let out = support::cli::bin()
-        .args(["replay", "--print", "--config"])
-        .arg(config)
-        .args(CAPTURES.iter().map(|c| fixture(c)))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = support::cli::succeeded(
+        support::cli::bin()
+            .args(["replay", "--print", "--config"])
+            .arg(config)
+            .args(CAPTURES.iter().map(|c| fixture(c)))
+            .output()
+            .unwrap(),
     );
     let ids: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
