@@ -65,7 +65,7 @@ fn bench(c: &mut Criterion) {
                 let headers = auth_headers(
                     &auth,
                     SignInput {
-                        delivery_id: "d-1",
+                        delivery_key: "d-1",
                         timestamp: 1_795_507_200,
                         body,
                     },

@@ -141,14 +141,11 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<Drained, DaemonEr
     if config.applications.is_empty() {
         tracing::info!("no applications configured: finished calls are logged, not sent");
     }
-    shutdown
-        .tasks
-        .spawn(pool.run(shutdown.token.child_token(), DELIVERY_GRACE));
-    shutdown.tasks.spawn(maintain_queue(
-        live.clone(),
-        config.queue.retention,
-        shutdown.token.child_token(),
-    ));
+    shutdown.spawn("pool", |cancel| pool.run(cancel, DELIVERY_GRACE));
+    let maintained = live.clone();
+    shutdown.spawn("queue maintenance", |cancel| {
+        maintain_queue(maintained, config.queue.retention, cancel)
+    });
     spawn_reload(
         config.source.clone(),
         config.clone(),
@@ -163,14 +160,11 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<Drained, DaemonEr
         let tracker = new_tracker(switch.kind, config.call_settings(switch));
         tracing::info!(switch = %switch.name, kind = %switch.kind, address = %switch.address(), "following switch");
         let (requests, finished_tx) =
-            crate::switch::esl::wrap_up::stage(switch, records_tx.clone(), &shutdown.tasks);
-        shutdown.tasks.spawn(crate::switch::run_connector(
-            switch.clone(),
-            requests,
-            tx,
-            shutdown.token.child_token(),
-        ));
-        shutdown.tasks.spawn(track(
+            crate::switch::esl::wrap_up::stage(switch, records_tx.clone(), &shutdown);
+        shutdown.spawn("connector", |cancel| {
+            crate::switch::run_connector(switch.clone(), requests, tx, cancel)
+        });
+        let tracked =
             Tracked {
                 flush_horizon: config.calls.hangup_grace + Duration::from_secs(1),
                 backfill: switch.cdr.as_ref().filter(|c| c.enabled).map(|c| {
@@ -183,11 +177,8 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<Drained, DaemonEr
                 }),
                 outbox: Some(outbox.clone()),
                 ..Tracked::new(switch.name.clone(), tracker, metrics.clone())
-            },
-            rx,
-            finished_tx,
-            shutdown.token.child_token(),
-        ));
+            };
+        shutdown.spawn("tracker", |cancel| track(tracked, rx, finished_tx, cancel));
     }
     drop(records_tx);
 
@@ -199,7 +190,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<Drained, DaemonEr
     let beat = heartbeat.clone();
     let sink = live.clone();
     let stop = shutdown.token.clone();
-    shutdown.tasks.spawn(async move {
+    shutdown.spawn("sink", |_| async move {
         let permits = Arc::new(tokio::sync::Semaphore::new(STORES_IN_FLIGHT));
         let mut stores = tokio::task::JoinSet::new();
         let mut tick = tokio::time::interval(TICK);
@@ -227,11 +218,11 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<Drained, DaemonEr
 
     if let Some(interval) = crate::ops::systemd::watchdog_interval() {
         let heartbeat = heartbeat.clone();
-        shutdown.tasks.spawn(crate::ops::systemd::watchdog(
-            interval,
-            shutdown.token.child_token(),
-            move || heartbeat.is_fresh(interval * 4),
-        ));
+        shutdown.spawn("watchdog", |cancel| {
+            crate::ops::systemd::watchdog(interval, cancel, move || {
+                heartbeat.is_fresh(interval * 4)
+            })
+        });
     }
     crate::ops::systemd::ready(&format!("following {} switch(es)", config.switches.len()));
     shutdown.token.cancelled().await;
@@ -248,9 +239,8 @@ async fn serve_metrics(config: &Config, metrics: &Arc<Metrics>, shutdown: &Shutd
     match tokio::net::TcpListener::bind(listen).await {
         Ok(listener) => {
             tracing::info!(%listen, "serving /metrics and /healthz");
-            let token = shutdown.token.child_token();
             let m = metrics.clone();
-            shutdown.tasks.spawn(async move {
+            shutdown.spawn("metrics", |token| async move {
                 if let Err(e) = crate::ops::http::serve(listener, m, token).await {
                     tracing::error!(error = %e, "metrics listener failed");
                 }
@@ -395,12 +385,10 @@ fn spawn_reload(
     mut refetch: bool,
     shutdown: &Shutdown,
 ) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hup = signal(SignalKind::hangup())
+    let mut hup = crate::shutdown::signals::hangups()
         .map_err(|e| tracing::warn!(error = %e, "cannot listen for SIGHUP; reload needs a restart"))
         .ok();
-    let cancel = shutdown.token.child_token();
-    shutdown.tasks.spawn(async move {
+    shutdown.spawn("reload", |cancel| async move {
         let mut failures = 0;
         loop {
             let wait = WSDL_REFETCH.delay(failures, &mut rand::thread_rng());
@@ -742,7 +730,7 @@ fn spawn_backfill(
 ) {
     let (switch, source) = (switch.to_string(), source.clone());
     let window = source.window(disconnected_at, Utc::now());
-    tokio::spawn(async move {
+    crate::shutdown::tasks::spawn("backfill", async move {
         match tokio::task::spawn_blocking(move || source.read(window)).await {
             Ok(Ok(found)) => {
                 let ids = found

@@ -17,6 +17,10 @@
 //! 2. **Configuration**: [`config`], the TOML file validated with key-path
 //!    errors.
 //! 3. **Components**:
+//!    - [`shutdown`]: one cancellation tree with a bounded drain;
+//!      [`shutdown::tasks`], the one way to spawn a task (named, panics
+//!      logged); [`shutdown::signals`], SIGTERM/SIGINT/SIGHUP. First, since
+//!      every component spawns through it.
 //!    - [`switch`]: connectors. [`switch::esl`] (FreeSWITCH Event Socket) and
 //!      [`switch::ami`] (Asterisk Manager Interface) frame bytes and hand
 //!      [`event::SwitchMessage`]s on; [`switch::backoff`] paces reconnects.
@@ -33,8 +37,6 @@
 //!      response policy and the limits; [`deliver::enqueue_call`] feeds the
 //!      outbox.
 //! 4. **Wiring**:
-//!    - [`shutdown`]: one cancellation tree with a bounded drain, and the
-//!      signals.
 //!    - [`ops`]: logging (journald, text, JSON), systemd notification.
 //!    - [`daemon`]: `postcall run`, connectors → trackers → sink → outbox →
 //!      pool, reload on SIGHUP.

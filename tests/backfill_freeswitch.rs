@@ -241,7 +241,7 @@ fn a_restart_gap_is_filled_and_every_call_is_counted_once() {
 
 #[test]
 fn postcall_backfill_prints_the_cdr_records() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postcall"))
+    let out = support::cli::bin()
         .args([
             "backfill",
             "--print",
@@ -260,7 +260,7 @@ fn postcall_backfill_prints_the_cdr_records() {
         .collect();
     assert_eq!(lines.len(), 2);
     assert!(lines.iter().all(|r| r["source"] == "cdr"));
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_postcall"))
+    let bad = support::cli::bin()
         .args([
             "backfill",
             "--print",

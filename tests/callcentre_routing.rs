@@ -76,7 +76,7 @@ async fn queue_calls_go_to_the_queue_matched_application_and_service_filters_pic
     ];
     let files: Vec<_> = captures.iter().map(|c| freeswitch_fixture(c)).collect();
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_postcall"))
+        support::cli::bin()
             .arg("replay")
             .arg("--config")
             .arg(&config)

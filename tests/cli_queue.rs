@@ -5,25 +5,16 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
 use support::http::{Receiver, Reply};
 
-fn postcall(config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_postcall"))
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap()
-}
-
-use support::output_text as text;
+use support::cli::{postcall, text};
 
 /// `postcall replay` (delivering) of one capture; it must succeed.
 async fn replay(config: &Path, capture: &Path) {
     let (config, capture) = (config.to_path_buf(), capture.to_path_buf());
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_postcall"))
+        support::cli::bin()
             .args(["replay", "--config"])
             .arg(&config)
             .arg(&capture)
@@ -44,7 +35,7 @@ async fn test_sends_one_sample_per_service_and_reports_it() {
     let receiver = Receiver::start(|_, _| Reply::status(200).with_body("thanks")).await;
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &receiver.url("/calls"));
-    let out = tokio::task::spawn_blocking(move || postcall(&config, &["test", "survey"]))
+    let out = tokio::task::spawn_blocking(move || postcall(&["test", "survey"], &config))
         .await
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
@@ -62,7 +53,7 @@ async fn test_sends_one_sample_per_service_and_reports_it() {
 async fn test_names_a_missing_application_and_fails() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), "http://127.0.0.1:9/calls");
-    let out = postcall(&config, &["test", "nosuch"]);
+    let out = postcall(&["test", "nosuch"], &config);
     assert!(!out.status.success());
     assert!(text(&out).contains("no application named \"nosuch\" (configured: survey)"));
 }
@@ -86,28 +77,28 @@ async fn queue_commands_show_hold_and_release_a_gone_service() {
         .join("tests/fixtures/freeswitch/01-answered-agent-hangup.plain.esl");
     replay(&config, &capture).await;
 
-    let stats = text(&postcall(&config, &["queue", "stats"]));
+    let stats = text(&postcall(&["queue", "stats"], &config));
     assert!(stats.contains("disabled services: 1"), "{stats}");
-    let disabled = text(&postcall(&config, &["queue", "enable-service"]));
+    let disabled = text(&postcall(&["queue", "enable-service"], &config));
     assert!(disabled.contains("crm"), "{disabled}");
     assert!(disabled.contains("HTTP 410"), "{disabled}");
     assert!(!disabled.contains("HTTP 410: HTTP 410"), "{disabled}");
-    let list = text(&postcall(&config, &["queue", "list"]));
+    let list = text(&postcall(&["queue", "list"], &config));
     let id = list
         .lines()
         .nth(1)
         .and_then(|l| l.split_whitespace().next())
         .unwrap_or_else(|| panic!("{list}"))
         .to_string();
-    let show = text(&postcall(&config, &["queue", "show", &id]));
+    let show = text(&postcall(&["queue", "show", &id], &config));
     assert!(show.contains("410"), "{show}");
 
     // The receiver is back: re-enable, and a replay drains the held row.
     gone.store(false, std::sync::atomic::Ordering::SeqCst);
-    let enabled = postcall(&config, &["queue", "enable-service", "crm"]);
+    let enabled = postcall(&["queue", "enable-service", "crm"], &config);
     assert!(enabled.status.success(), "{}", text(&enabled));
     replay(&config, &capture).await;
-    let stats = text(&postcall(&config, &["queue", "stats"]));
+    let stats = text(&postcall(&["queue", "stats"], &config));
     assert!(stats.contains("delivered          1"), "{stats}");
     assert!(stats.contains("disabled services: 0"), "{stats}");
     assert_eq!(receiver.requests().len(), 2, "one 410, then one delivery");
@@ -144,13 +135,13 @@ async fn read_only_commands_do_not_need_unreadable_secrets() {
         &["queue", "retry", "--dead"],
         &["soap", "refresh"],
     ] {
-        let out = postcall(&locked, args);
+        let out = postcall(args, &locked);
         assert!(out.status.success(), "{args:?}: {}", text(&out));
     }
-    let stats = text(&postcall(&locked, &["queue", "stats"]));
+    let stats = text(&postcall(&["queue", "stats"], &locked));
     assert!(stats.contains("delivered"), "{stats}");
 
-    let out = postcall(&locked, &["check"]);
+    let out = postcall(&["check"], &locked);
     assert_eq!(out.status.code(), Some(78), "{}", text(&out));
     assert!(
         text(&out).contains("applications[0].services[0].auth[0].token"),

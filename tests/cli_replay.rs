@@ -5,7 +5,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use support::http::{Receiver, Reply};
 
 fn fixture(name: &str) -> PathBuf {
@@ -15,7 +15,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn run(args: &[&str], config: &Path, files: &[PathBuf]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_postcall"))
+    support::cli::bin()
         .args(args)
         .arg("--config")
         .arg(config)
@@ -30,7 +30,7 @@ async fn run_async(args: &'static [&'static str], config: PathBuf, files: Vec<Pa
         .unwrap()
 }
 
-use support::output_text as text;
+use support::cli::text;
 
 fn config(dir: &Path, url: &str) -> PathBuf {
     support::app_config(dir, "postcall", "name = \"survey\"", "crm", url)
@@ -173,7 +173,7 @@ async fn print_and_delivery_agree_on_application_for_capture_07() {
 
     // The embedded defaults (no application configured): the default rule,
     // the application named like the variable's value.
-    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+    let out = support::cli::bin()
         .args(["replay", "--print"])
         .args(&capture)
         .env_remove("POSTCALL_CONFIG")
@@ -203,15 +203,12 @@ fn an_invalid_end_reason_variable_is_ignored_with_one_warning() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/derived/01-bad-end-reason.plain.esl"
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postcall"))
-        .args(["replay", "--print", fixture])
-        .env_remove("POSTCALL_CONFIG")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = support::cli::succeeded(
+        support::cli::bin()
+            .args(["replay", "--print", fixture])
+            .env_remove("POSTCALL_CONFIG")
+            .output()
+            .unwrap(),
     );
     let record: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();

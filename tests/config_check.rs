@@ -5,7 +5,7 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 const EXIT_CONFIG: i32 = 78;
 
@@ -42,7 +42,7 @@ fn local_example() -> (tokio::runtime::Runtime, support::http::Receiver, String)
 fn check(dir: &Path, text: &str) -> Output {
     let path = dir.join("postcall.toml");
     std::fs::write(&path, text).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_postcall"))
+    support::cli::bin()
         .args(["check", "--config"])
         .arg(&path)
         .current_dir(dir)
@@ -125,7 +125,7 @@ fn the_example_with_its_wsdl_host_down_passes_only_when_tolerated() {
         "{stderr}"
     );
     let path = dir.path().join("postcall.toml");
-    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+    let out = support::cli::bin()
         .args(["check", "--allow-unreachable-wsdl", "--config"])
         .arg(&path)
         .current_dir(dir.path())
@@ -173,7 +173,7 @@ auth = [
     );
     let path = dir.path().join("postcall.toml");
     std::fs::write(&path, config).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+    let out = support::cli::bin()
         .args(["check", "--config"])
         .arg(&path)
         .env("POSTCALL_CHECK_TEST_TOKEN", "env-token-value-7777")
@@ -376,7 +376,7 @@ url = "https://crm.example.com/calls"
 
 #[test]
 fn check_help_reads_well() {
-    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+    let out = support::cli::bin()
         .args(["check", "--help"])
         .output()
         .unwrap();
@@ -390,7 +390,7 @@ fn check_help_reads_well() {
 #[test]
 fn without_a_file_check_shows_the_embedded_defaults() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+    let out = support::cli::bin()
         .arg("check")
         .current_dir(dir.path())
         .env_remove("POSTCALL_CONFIG")

@@ -49,16 +49,13 @@ fn switch_stream() -> Vec<u8> {
 /// The event ids of the calls the `survey` application takes, as the
 /// daemon's own replay sees them.
 fn survey_event_ids(config: &Path) -> BTreeSet<String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
-        .args(["replay", "--print", "--config"])
-        .arg(config)
-        .args(CAPTURES.iter().map(|c| fixture(c)))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = support::cli::succeeded(
+        support::cli::bin()
+            .args(["replay", "--print", "--config"])
+            .arg(config)
+            .args(CAPTURES.iter().map(|c| fixture(c)))
+            .output()
+            .unwrap(),
     );
     let ids: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -114,7 +111,7 @@ impl Daemon {
             .append(true)
             .open(log)
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_postcall"))
+        let child = support::cli::bin()
             .args(["--log-format", "text", "run", "--config"])
             .arg(config)
             .env("RUST_LOG", "info")
@@ -360,7 +357,7 @@ auth = [
             ),
         )
         .unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+        let out = support::cli::bin()
             .args(["replay", "--config"])
             .arg(&config)
             .args(CAPTURES.iter().map(|c| fixture(c)))

@@ -18,7 +18,7 @@ fn start(dir: &std::path::Path) -> Child {
         ),
     )
     .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_postcall"))
+    support::cli::bin()
         .args(["--log-format", "text", "run", "--config"])
         .arg(&config)
         .current_dir(dir)
@@ -97,7 +97,7 @@ fn a_broken_config_exits_78_naming_the_key() {
         "[[switches]]\nkind = \"freeswitch\"\nkeepalive = \"soon\"\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+    let out = support::cli::bin()
         .args(["run", "--config"])
         .arg(&config)
         .output()

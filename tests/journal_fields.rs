@@ -111,7 +111,7 @@ url = "{}"
     .await
     .unwrap();
     let router = postcall::route::Router::from_config(&config.applications).unwrap();
-    postcall::deliver::enqueue_call(&outbox, &router, &finished[0])
+    let refs = postcall::deliver::enqueue_call(&outbox, &router, &finished[0])
         .await
         .unwrap();
     let (pool, _) = postcall::deliver::pool::Pool::from_config(outbox.clone(), &config);
@@ -162,6 +162,13 @@ url = "{}"
         );
     }
     assert_eq!(attempt_line["http_status"], "200");
+    // One word, one thing: DELIVERY_ID is the queue row id (`queue show`'s
+    // "id"), DELIVERY_KEY the idempotency key the receiver saw.
+    let sent = receiver.requests();
+    let key = sent[0].header("idempotency-key").unwrap();
+    assert_eq!(attempt_line["delivery_key"], key);
+    let crm = refs.iter().find(|r| r.delivery_key == key).unwrap();
+    assert_eq!(attempt_line["delivery_id"], crm.id.to_string());
     assert_eq!(attempt_line["call_id"], call_id);
 
     // The refused delivery: its attempt line names the call too, and the

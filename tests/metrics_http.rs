@@ -4,7 +4,6 @@ mod support;
 
 use support::process::{daemon_with_metrics, free_port, http_get as get};
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -41,7 +40,7 @@ fn a_non_loopback_listen_address_is_a_config_error() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("postcall.toml");
     std::fs::write(&config, "[metrics]\nlisten = \"0.0.0.0:9464\"\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+    let out = support::cli::bin()
         .args(["check", "--config"])
         .arg(&config)
         .output()

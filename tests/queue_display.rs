@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::process::Command;
-
 #[test]
 fn a_held_row_shows_it_was_never_tried() {
     let dir = tempfile::tempdir().unwrap();
@@ -22,15 +20,7 @@ fn a_held_row_shows_it_was_never_tried() {
     )
     .unwrap();
     let capture = support::cli::freeswitch_fixture("01-answered-agent-hangup.plain.esl");
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
-            .args(args)
-            .arg("--config")
-            .arg(&config)
-            .output()
-            .unwrap();
-        support::output_text(&out)
-    };
+    let run = |args: &[&str]| support::cli::text(&support::cli::postcall(args, &config));
     let replayed = run(&["replay", capture.to_str().unwrap()]);
 
     let list = run(&["queue", "list"]);

@@ -137,10 +137,7 @@ const PY_PARAMS: &str = r#"callId = "{{ call.call_id }}", caller = '{{ {"number"
 /// `postcall ARGS` (the caller adds `--config FILE` when needed): exit
 /// code and stdout + stderr.
 fn postcall(args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
-        .args(args)
-        .output()
-        .unwrap();
+    let out = support::cli::bin().args(args).output().unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -207,7 +204,7 @@ async fn deliver(config: &Config, outbox: &Outbox, record: &CallRecord) -> Attem
 #[test]
 fn soap_operations_lists_the_peers_operations() {
     let peer = Peer::start();
-    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+    let out = support::cli::bin()
         .args(["soap", "operations", "--wsdl", &peer.wsdl_url()])
         .output()
         .unwrap();
@@ -390,7 +387,7 @@ fn check(params: &str) -> std::process::Output {
         params,
     );
     std::fs::write(&file, text).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_postcall"))
+    support::cli::bin()
         .args(["check", "--config"])
         .arg(&file)
         .output()
@@ -597,7 +594,7 @@ async fn replay_delivers_to_a_soap_service_whose_wsdl_is_a_url() {
     .unwrap();
     let capture = root().join("tests/fixtures/freeswitch/01-answered-agent-hangup.plain.esl");
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_postcall"))
+        support::cli::bin()
             .args(["replay", "--config"])
             .arg(&file)
             .arg(&capture)

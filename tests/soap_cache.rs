@@ -116,7 +116,7 @@ fn start_daemon(config: &Path, log: Option<&Path>) -> ChildGuard {
         None => Stdio::null(),
     };
     ChildGuard(
-        Command::new(env!("CARGO_BIN_EXE_postcall"))
+        support::cli::bin()
             .args(["run", "--log-format", "text", "--config"])
             .arg(config)
             .stdout(Stdio::null())
@@ -372,7 +372,7 @@ async fn an_oversized_wsdl_is_refused_naming_its_url_once() {
     let refused =
         format!("WSDL {url}: cannot be read: larger than the 4 MiB limit for one WSDL document");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+    let out = support::cli::bin()
         .args(["soap", "operations", "--wsdl", &url])
         .output()
         .unwrap();

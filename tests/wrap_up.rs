@@ -14,7 +14,7 @@ mod wire;
 
 use fake_esl::{FakeEsl, Script};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use support::http::Receiver;
 use support::process::ChildGuard;
 
@@ -67,7 +67,7 @@ async fn deliver(switch: &FakeEsl, switch_keys: &str) -> (serde_json::Value, Str
     .unwrap();
     let log = dir.path().join("daemon.log");
     let daemon = ChildGuard(
-        Command::new(env!("CARGO_BIN_EXE_postcall"))
+        support::cli::bin()
             .args(["--log-format", "text", "run", "--config"])
             .arg(&config)
             .env("RUST_LOG", "info")

@@ -94,8 +94,7 @@ pub(crate) async fn deliver(
     );
     pool.set_unplanned(&wiring.errors);
     let shutdown = Shutdown::new();
-    shutdown
-        .cancel_on_signals()
+    postcall::shutdown::signals::cancel_on_signals(&shutdown)
         .context("cannot install signal handlers")?;
     let stats = pool.run_until_drained(shutdown.token.clone()).await?;
     shutdown.token.cancel();

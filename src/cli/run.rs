@@ -9,8 +9,7 @@ use postcall::shutdown::{Drained, Shutdown};
 pub fn run(config: Config) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async {
         let shutdown = Shutdown::new();
-        shutdown
-            .cancel_on_signals()
+        postcall::shutdown::signals::cancel_on_signals(&shutdown)
             .context("cannot install signal handlers")?;
         match &config.source {
             Some(path) => tracing::info!(config = %path.display(), "postcall starting"),

@@ -115,7 +115,7 @@ fn fill_recording_links(
 }
 
 /// One attempt: fills `recording_url`, renders the plan's request for
-/// `record`, signs it for `delivery_id` at `now`, sends it and classifies
+/// `record`, signs it for `delivery_key` at `now`, sends it and classifies
 /// the result. Never panics on the record's content: a template or signing
 /// failure is a `Dead` verdict with a message naming the part.
 pub async fn attempt(
@@ -123,7 +123,7 @@ pub async fn attempt(
     clients: &ClientCache,
     record: &CallRecord,
     vars: &BTreeMap<String, String>,
-    delivery_id: &str,
+    delivery_key: &str,
     now: DateTime<Utc>,
 ) -> AttemptReport {
     let mut record = record.clone();
@@ -146,7 +146,7 @@ pub async fn attempt(
     let extra = match auth_headers(
         &plan.auth,
         SignInput {
-            delivery_id,
+            delivery_key,
             timestamp: now.timestamp(),
             body,
         },
@@ -181,7 +181,7 @@ pub async fn attempt(
         &client,
         &request,
         &extra,
-        delivery_id,
+        delivery_key,
         plan.client.timeout,
         plan.private,
         keep,
@@ -249,8 +249,8 @@ pub async fn send_sample(
         let mut record = CallRecord::sample();
         record.application = Some(plan.application.clone());
         let vars = record.variables.clone();
-        let delivery_id = format!("postcall-test-{}-{}", plan.service, now.timestamp());
-        let report = attempt(plan, &clients, &record, &vars, &delivery_id, now).await;
+        let delivery_key = format!("postcall-test-{}-{}", plan.service, now.timestamp());
+        let report = attempt(plan, &clients, &record, &vars, &delivery_key, now).await;
         out.push((plan.service.clone(), report));
     }
     out

@@ -314,13 +314,16 @@ impl Pool {
             let row = &claimed.row;
             // For other processes: this one never leases a row it claims
             // again, whatever the lease says.
-            let _renewing = AbortOnDrop(tokio::spawn(renew_lease(
-                pool.outbox.clone(),
-                row.id,
-                row.attempt,
-                leased_for,
-                pool.lease_for,
-            )));
+            let _renewing = crate::shutdown::tasks::spawn_scoped(
+                "lease renewal",
+                renew_lease(
+                    pool.outbox.clone(),
+                    row.id,
+                    row.attempt,
+                    leased_for,
+                    pool.lease_for,
+                ),
+            );
             let entry = pool.entry(row);
             let admitted = match &entry {
                 Some(e) => Some(pool.limits.admit(worker, &row.service, e.limits).await),
@@ -368,7 +371,8 @@ impl Pool {
     ) -> Result<crate::outbox::Stats, crate::outbox::OutboxError> {
         let stop = cancel.child_token();
         let outbox = self.outbox.clone();
-        let task = tokio::spawn(self.run(stop.clone(), Duration::from_secs(10)));
+        let task =
+            crate::shutdown::tasks::spawn("pool", self.run(stop.clone(), Duration::from_secs(10)));
         // Counting rows scans the table, so a long drain is polled less and
         // less often (a short one still ends within milliseconds).
         let mut poll = DRAIN_POLL;
@@ -509,15 +513,6 @@ fn stored_call_id(row: &Leased) -> String {
     serde_json::from_str::<Ids>(&row.record_json)
         .map(|ids| ids.call_id)
         .unwrap_or_default()
-}
-
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// Renews a row's lease, now running `current`, for `lease_for` every

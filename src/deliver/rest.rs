@@ -209,7 +209,7 @@ pub async fn send(
     client: &reqwest::Client,
     request: &RenderedRequest,
     extra: &[(String, String)],
-    delivery_id: &str,
+    delivery_key: &str,
     timeout: Duration,
     private: bool,
     keep: usize,
@@ -217,7 +217,7 @@ pub async fn send(
     let started = Instant::now();
     let mut builder = client
         .request(request.method.clone(), request.url.clone())
-        .header("Idempotency-Key", delivery_id);
+        .header("Idempotency-Key", delivery_key);
     for (name, value) in request.headers.iter().chain(extra) {
         builder = builder.header(name.as_str(), value.as_str());
     }

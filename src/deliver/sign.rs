@@ -56,8 +56,9 @@ impl std::fmt::Debug for Auth {
 /// What a signature covers for one attempt.
 #[derive(Debug, Clone, Copy)]
 pub struct SignInput<'a> {
-    /// The delivery's stable id (`webhook-id`, `Idempotency-Key`).
-    pub delivery_id: &'a str,
+    /// The delivery key: stable across retries (`webhook-id`,
+    /// `Idempotency-Key`); not the queue row id.
+    pub delivery_key: &'a str,
     /// Unix seconds of this attempt.
     pub timestamp: i64,
     /// The exact bytes that will be sent.
@@ -112,13 +113,13 @@ pub fn auth_headers(
                 if keys.is_empty() {
                     return Err(SignError::NoWebhookSecret);
                 }
-                headers.push(("webhook-id".into(), input.delivery_id.to_string()));
+                headers.push(("webhook-id".into(), input.delivery_key.to_string()));
                 headers.push(("webhook-timestamp".into(), input.timestamp.to_string()));
                 headers.push((
                     "webhook-signature".into(),
                     standard_webhooks_signature(
                         &keys,
-                        input.delivery_id,
+                        input.delivery_key,
                         input.timestamp,
                         input.body,
                     ),
@@ -234,7 +235,7 @@ mod tests {
 
     fn input(body: &[u8]) -> SignInput<'_> {
         SignInput {
-            delivery_id: SW_ID,
+            delivery_key: SW_ID,
             timestamp: SW_TIMESTAMP,
             body,
         }

@@ -4,9 +4,24 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The binary under test, as a command to add arguments to.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_postcall"))
+}
+
+/// `out`, after asserting the command exited 0 (else its stderr is shown).
+pub fn succeeded(out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// `postcall ARGS --config CONFIG`.
 pub fn postcall(args: &[&str], config: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_postcall"))
+    bin()
         .args(args)
         .arg("--config")
         .arg(config)
@@ -34,7 +49,7 @@ pub fn freeswitch_fixture(name: &str) -> PathBuf {
 /// must run to the end (exit 0, or 2 when a delivery ended dead, which some
 /// of these tests arrange). Returns what it printed.
 pub fn replay(config: &Path, capture: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+    let out = bin()
         .args(["replay", "--config"])
         .arg(config)
         .arg(freeswitch_fixture(capture))

@@ -33,12 +33,3 @@ pub fn app_config(
     .unwrap();
     path
 }
-
-/// A finished command's stdout and stderr, as one text for asserts.
-pub fn output_text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}

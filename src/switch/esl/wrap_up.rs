@@ -12,7 +12,6 @@
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use tokio_util::task::TaskTracker;
 
 use crate::call::record::{CallRecord, RecordSource};
 use crate::call::tracker::FinishedCall;
@@ -59,19 +58,20 @@ pub async fn fill(record: &mut CallRecord, api: &EslApi, timeout: Duration) {
 }
 
 /// Where a switch's finished calls go: with `ask_wrap_up`, into a
-/// [`forward`] stage (spawned on `tasks`) in front of `out`, with the
+/// [`forward`] stage (spawned on the `shutdown` tree) in front of `out`, with the
 /// requests the switch's connector must serve; otherwise straight to `out`.
 pub fn stage(
     switch: &SwitchConfig,
     out: mpsc::Sender<FinishedCall>,
-    tasks: &TaskTracker,
+    shutdown: &crate::shutdown::Shutdown,
 ) -> (Option<ApiRequests>, mpsc::Sender<FinishedCall>) {
     if !switch.ask_wrap_up {
         return (None, out);
     }
     let (api, requests) = EslApi::new();
     let (calls_tx, calls_rx) = mpsc::channel(STAGE_CAPACITY);
-    tasks.spawn(forward(calls_rx, out, api, switch.wrap_up_timeout));
+    let timeout = switch.wrap_up_timeout;
+    shutdown.spawn("wrap-up", |_| forward(calls_rx, out, api, timeout));
     (Some(requests), calls_tx)
 }
 

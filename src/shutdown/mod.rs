@@ -1,9 +1,15 @@
 //! One shutdown tree for the whole daemon.
 //!
-//! A root [`CancellationToken`] is cancelled by SIGTERM or SIGINT; each
-//! subsystem takes a child token and runs on the shared [`TaskTracker`], and
-//! the daemon waits for the tracker with a bounded grace period.
+//! A root [`CancellationToken`] is cancelled by SIGTERM or SIGINT
+//! ([`signals`]); each subsystem is spawned with [`Shutdown::spawn`], which
+//! gives it a child token and runs it on the shared [`TaskTracker`], and the
+//! daemon waits for the tracker with a bounded grace period. [`tasks`] is the
+//! one way to spawn anything, so every task is named and its panic logged.
 
+pub mod signals;
+pub mod tasks;
+
+use std::future::Future;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -29,21 +35,19 @@ impl Shutdown {
         Self::default()
     }
 
-    /// Cancels the root token on the first SIGTERM or SIGINT.
-    pub fn cancel_on_signals(&self) -> std::io::Result<()> {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        let token = self.token.clone();
+    /// Spawns `task` named `name` on the tree: it gets a child token of
+    /// the root (cancelled at stop), [`Shutdown::drain`] awaits it, and a
+    /// panic is logged with its name.
+    pub fn spawn<F, Fut>(&self, name: &'static str, task: F)
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: Send,
+    {
+        let task = task(self.token.child_token());
         self.tasks.spawn(async move {
-            tokio::select! {
-                _ = term.recv() => tracing::info!(signal = "SIGTERM", "shutting down"),
-                _ = int.recv() => tracing::info!(signal = "SIGINT", "shutting down"),
-                _ = token.cancelled() => return,
-            }
-            token.cancel();
+            tasks::logged(name, task).await;
         });
-        Ok(())
     }
 
     /// Waits, at most `grace`, for every tracked task to end after the token
@@ -64,8 +68,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn drain_waits_for_tasks_that_honour_the_token() {
         let s = Shutdown::new();
-        let token = s.token.child_token();
-        s.tasks.spawn(async move {
+        s.spawn("polite", |token| async move {
             token.cancelled().await;
             tokio::time::sleep(Duration::from_millis(100)).await;
         });
@@ -76,8 +79,17 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn drain_gives_up_after_the_grace_period() {
         let s = Shutdown::new();
-        s.tasks.spawn(tokio::time::sleep(Duration::from_secs(3600)));
+        s.spawn("deaf", |_| tokio::time::sleep(Duration::from_secs(3600)));
         s.token.cancel();
         assert_eq!(s.drain(Duration::from_secs(2)).await, Drained::TimedOut);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_task_does_not_stop_the_drain() {
+        let s = Shutdown::new();
+        s.spawn("boom", |_| async { panic!("on purpose") });
+        s.spawn("polite", |token| async move { token.cancelled().await });
+        s.token.cancel();
+        assert_eq!(s.drain(Duration::from_secs(1)).await, Drained::Clean);
     }
 }
