@@ -116,27 +116,11 @@ impl Rig {
     /// Receiver in `mode`, `total` calls at `rate`/s from the first
     /// subscription, the daemon started with default settings.
     pub async fn start(mode: Mode, rate: f64, total: usize) -> Rig {
-        let dir = tempfile::tempdir().unwrap();
         let receiver = FaultyReceiver::start(mode).await;
         let switch = FakeSwitch::start(templates(), rate, total).await;
-        let mut daemon = Daemon::new(
-            Path::new(env!("CARGO_BIN_EXE_postcall")),
-            dir.path(),
-            &switch.addr.to_string(),
-            &receiver.url(),
-            "",
-        );
-        daemon.start();
-        let (reads, sampler) = sample_reads(switch.reader());
-        Rig {
-            switch,
-            receiver,
-            daemon,
-            reads,
-            kills: Vec::new(),
-            sampler,
-            _dir: dir,
-        }
+        let lines = format!("kind = \"freeswitch\"\naddress = \"{}\"\n", switch.addr);
+        let reader = switch.reader();
+        Rig::launch(switch, reader, receiver, &lines)
     }
 }
 
@@ -244,22 +228,37 @@ impl Rig<FakeAmi> {
     /// Receiver in `mode`, `total` calls at `rate`/s from the first login,
     /// the daemon started with default settings.
     pub async fn asterisk(mode: Mode, rate: f64, total: usize) -> AmiRig {
-        let dir = tempfile::tempdir().unwrap();
         let receiver = FaultyReceiver::start(mode).await;
         let switch = FakeAmi::start(fake_ami::CallTemplate::all(), rate, total).await;
+        let lines = format!(
+            "kind = \"asterisk\"\naddress = \"{}\"\nusername = \"postcall\"\nsecret = \"{}\"\n",
+            switch.addr,
+            fake_ami::SECRET
+        );
+        let reader = switch.reader();
+        Rig::launch(switch, reader, receiver, &lines)
+    }
+}
+
+impl<S> Rig<S> {
+    /// Starts the daemon (default settings, switch table `switch_lines`)
+    /// between `switch` and `receiver`, and samples how far it has read.
+    fn launch(
+        switch: S,
+        reader: impl Fn() -> Option<StreamPos> + Send + 'static,
+        receiver: FaultyReceiver,
+        switch_lines: &str,
+    ) -> Rig<S> {
+        let dir = tempfile::tempdir().unwrap();
         let mut daemon = Daemon::with_switch(
             Path::new(env!("CARGO_BIN_EXE_postcall")),
             dir.path(),
-            &format!(
-                "kind = \"asterisk\"\naddress = \"{}\"\nusername = \"postcall\"\nsecret = \"{}\"\n",
-                switch.addr,
-                fake_ami::SECRET
-            ),
+            switch_lines,
             &receiver.url(),
             "",
         );
         daemon.start();
-        let (reads, sampler) = sample_reads(switch.reader());
+        let (reads, sampler) = sample_reads(reader);
         Rig {
             switch,
             receiver,
