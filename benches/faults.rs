@@ -1,7 +1,8 @@
 //! The fault harness, long runs: one result line per scenario, each
 //! bounded in time and in calls. Knobs (environment):
 //! `FAULTS_DOWN_SECS` (600) and `FAULTS_DOWN_RATE` (100 calls/s): the
-//! receiver is down that long while calls arrive, then up;
+//! receiver is down that long while calls arrive, then up, and the queue
+//! has `FAULTS_DRAIN_SECS` (7200) to drain at the default 20 requests/s;
 //! `FAULTS_KILLS` (20) and `FAULTS_KILL_RATE` (50 calls/s): `kill -9` and
 //! restart every 3 s; `FAULTS_MALFORMED_CALLS` (500): calls at 50/s with a
 //! malformed frame (a non-UTF-8 byte, a lying Content-Length) every 25th.
@@ -67,7 +68,8 @@ async fn receiver_down() {
         .await;
     let generating = started.elapsed();
     rig.receiver.set_mode(Mode::Up).await;
-    let drained = drain(&rig.daemon, Duration::from_secs(1800)).await;
+    let drain_limit = Duration::from_secs(knob("FAULTS_DRAIN_SECS", 7200));
+    let drained = drain(&rig.daemon, drain_limit).await;
     let (_, dead) = queue_figures(&rig.daemon);
     let t = rig.tally(ended_by(Instant::now()));
     println!(
