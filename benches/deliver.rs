@@ -4,6 +4,9 @@
 //!   worker pool to a local receiver that answers at once (SQLite with
 //!   synchronous=FULL, 64 workers, no rate limit); throughput in rows/s.
 
+#[allow(dead_code)]
+#[path = "../tests/support/config.rs"]
+mod config;
 #[path = "../tests/support/http.rs"]
 mod http;
 
@@ -98,22 +101,14 @@ fn drain(c: &mut Criterion) {
         b.iter_custom(|iterations| {
             runtime.block_on(async {
                 let receiver = http::Receiver::ok().await;
-                let config = postcall::config::Config::from_toml_str(&format!(
-                    r#"
-[queue]
-workers = 64
-[[applications]]
-name = "survey"
-[[applications.services]]
-name = "crm"
-method = "POST_RAW"
-url = "{}"
-rate_limit = 1000000
-concurrency = 64
-"#,
-                    receiver.url("/hook")
-                ))
-                .expect("the bench configuration is valid");
+                let crm = config::Service::rest("crm", &receiver.url("/hook"))
+                    .set("method", "POST_RAW")
+                    .set("rate_limit", 1_000_000)
+                    .set("concurrency", 64);
+                let config = config::Config::new()
+                    .queue("workers", 64)
+                    .app(config::App::new("survey").service(crm))
+                    .parse();
                 let router = Router::from_config(&config.applications).expect("routes");
                 let mut total = Duration::ZERO;
                 for _ in 0..iterations {

@@ -36,7 +36,8 @@ use axum::http::StatusCode;
 
 use postcall::call::record::CallRecord;
 use postcall::outbox::{NewCall, NewDelivery, Outbox, OutboxSettings};
-use support::driver::Daemon;
+use support::config::{Service, Switch};
+use support::driver::{self, Daemon};
 use support::fake_switch::{CallTemplate, FakeSwitch};
 
 /// Workers and per-service concurrency for a fast receiver.
@@ -163,17 +164,12 @@ fn string_field<'a>(body: &'a [u8], key: &[u8]) -> Option<&'a str> {
 /// A daemon in `dir` following `switch`, posting to `url`, limits raised.
 fn daemon(dir: &Path, switch: &str, url: &str) -> Daemon {
     let bin = Path::new(env!("CARGO_BIN_EXE_postcall"));
-    let daemon = Daemon::new(bin, dir, switch, url, "");
-    std::fs::write(
-        &daemon.config,
-        format!(
-            "[queue]\npath = \"{}\"\nworkers = {WORKERS}\n[metrics]\nlisten = \"127.0.0.1:{}\"\n\n[[switches]]\nname = \"lab\"\nkind = \"freeswitch\"\naddress = \"{switch}\"\n\n[[applications]]\nname = \"load\"\n[applications.match]\nany = true\n[[applications.services]]\nname = \"sink\"\nmethod = \"POST_RAW\"\nurl = \"{url}\"\nrate_limit = 1000000\nconcurrency = {WORKERS}\n",
-            dir.join("q.sqlite3").display(),
-            daemon.metrics_port
-        ),
-    )
-    .expect("the config is written");
-    daemon
+    let sink = Service::rest("sink", url)
+        .set("method", "POST_RAW")
+        .set("rate_limit", 1_000_000)
+        .set("concurrency", WORKERS as i64);
+    let config = driver::config(dir, Switch::lab(switch), sink).queue("workers", WORKERS as i64);
+    Daemon::new(bin, dir, config)
 }
 
 /// utime + stime of `pid`, in seconds.

@@ -23,6 +23,10 @@
 //! Run without `--bench` (as `cargo test --all-targets` does) it runs a tiny
 //! version of every phase and exits quickly.
 
+#[allow(dead_code)]
+#[path = "../tests/support/config.rs"]
+mod conf;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -146,26 +150,17 @@ async fn run(sizes: &Sizes, only: &[String]) {
 /// `Some(workers)`: `[queue] workers` and the service's concurrency set to
 /// it and the rate limit lifted; `None`: every default.
 fn config(url: &str, fast: Option<usize>) -> Config {
-    let (queue, limits) = match fast {
-        Some(workers) => (
-            format!("[queue]\nworkers = {workers}\n"),
-            format!("rate_limit = 1000000\nconcurrency = {workers}\n"),
+    let crm = conf::Service::rest("crm", url).set("method", "POST_RAW");
+    let toml = match fast {
+        Some(workers) => conf::Config::new().queue("workers", workers as i64).app(
+            conf::App::new("survey").service(
+                crm.set("rate_limit", 1_000_000)
+                    .set("concurrency", workers as i64),
+            ),
         ),
-        None => (String::new(), String::new()),
+        None => conf::Config::new().app(conf::App::new("survey").service(crm)),
     };
-    Config::from_toml_str(&format!(
-        r#"
-{queue}
-[[applications]]
-name = "survey"
-[[applications.services]]
-name = "crm"
-method = "POST_RAW"
-url = "{url}"
-{limits}
-"#
-    ))
-    .expect("the bench configuration is valid")
+    toml.parse()
 }
 
 /// The calls of one phase: event ids `TAG-i`, emission and arrival times

@@ -15,6 +15,7 @@ mod support;
 const CDR_DIR: &str = "tests/fixtures/cdr/asterisk";
 
 use support::backfill::{all_time, records, settings};
+use support::config::{Config, Switch};
 
 fn scenarios() -> Vec<String> {
     support::backfill::scenarios(CDR_DIR)
@@ -221,16 +222,14 @@ fn postcall_backfill_prints_the_asterisk_cdr_records_by_the_binary() {
     let dir = std::fs::canonicalize(CDR_DIR)
         .unwrap()
         .join("08-bridged-dial");
-    let config = tmp.path().join("postcall.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[queue]\npath = \"{}\"\n[[switches]]\nkind = \"asterisk\"\nusername = \"postcall\"\nsecret = \"s\"\ntimezone = \"UTC\"\n[switches.cdr]\ndirs = [\"{}\"]\n",
-            tmp.path().join("q.sqlite3").display(),
-            dir.display()
-        ),
-    )
-    .unwrap();
+    let config = Config::new()
+        .queue_in(tmp.path())
+        .switch(
+            Switch::asterisk("postcall", "s")
+                .set("timezone", "UTC")
+                .cdr_dirs(&[&dir]),
+        )
+        .write(tmp.path());
     let check = support::cli::postcall(&["check"], &config);
     assert!(check.status.success(), "{}", support::cli::text(&check));
     let out = support::cli::postcall(
@@ -256,7 +255,8 @@ fn postcall_backfill_prints_the_asterisk_cdr_records_by_the_binary() {
     assert!(none.status.success());
     assert!(none.stdout.is_empty());
 
-    // Without a directory the section names cdr_custom's.
+    // Without a directory the section names cdr_custom's (the check's
+    // message about that key is the subject: literal TOML).
     std::fs::write(
         &config,
         "[[switches]]\nkind = \"asterisk\"\nusername = \"u\"\nsecret = \"s\"\n[switches.cdr]\n",

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use support::http::{Receiver, Reply};
 
 use support::cli::{postcall, text};
+use support::config::App;
 
 /// `postcall replay` (delivering) of one capture; it must succeed.
 async fn replay(config: &Path, capture: &Path) {
@@ -27,7 +28,7 @@ async fn replay(config: &Path, capture: &Path) {
 }
 
 fn config(dir: &Path, url: &str) -> PathBuf {
-    support::app_config(dir, "postcall", "name = \"survey\"", "crm", url)
+    support::app_config(dir, "postcall", App::new("survey"), "crm", url)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

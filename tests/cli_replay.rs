@@ -31,9 +31,10 @@ async fn run_async(args: &'static [&'static str], config: PathBuf, files: Vec<Pa
 }
 
 use support::cli::text;
+use support::config::App;
 
 fn config(dir: &Path, url: &str) -> PathBuf {
-    support::app_config(dir, "postcall", "name = \"survey\"", "crm", url)
+    support::app_config(dir, "postcall", App::new("survey"), "crm", url)
 }
 
 #[test]
@@ -133,7 +134,7 @@ fn catchall_config(dir: &Path, url: &str) -> PathBuf {
     support::app_config(
         dir,
         "catchall",
-        "name = \"catchall\"\n[applications.match]\nany = true",
+        App::new("catchall").match_any(),
         "everything",
         url,
     )

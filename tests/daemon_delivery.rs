@@ -18,6 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::config::{self as conf, App, Config, Service, Switch};
 use support::http::{Receiver, Reply};
 
 const CAPTURES: &[&str] = &[
@@ -67,37 +68,15 @@ fn survey_event_ids(config: &Path) -> BTreeSet<String> {
     ids
 }
 
-fn write_config(dir: &Path, switch: &str, url: &str, extra_service: &str) -> PathBuf {
-    let path = dir.join("postcall.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"[[switches]]
-name = "lab"
-kind = "freeswitch"
-address = "{switch}"
-custom_subclasses = ["postcall::amd"]
-
-[queue]
-path = "{queue}"
-lease = "4s"
-retry_base = "200ms"
-retry_max = "1s"
-
-[[applications]]
-name = "survey"
-
-[[applications.services]]
-name = "crm"
-url = "{url}"
-timeout = "3s"
-{extra_service}
-"#,
-            queue = dir.join("queue.sqlite3").display()
-        ),
-    )
-    .unwrap();
-    path
+fn write_config(dir: &Path, switch: &str, url: &str) -> PathBuf {
+    Config::new()
+        .switch(Switch::lab(switch).set("custom_subclasses", vec!["postcall::amd"]))
+        .queue("path", conf::path(&dir.join("queue.sqlite3")))
+        .queue("lease", "4s")
+        .queue("retry_base", "200ms")
+        .queue("retry_max", "1s")
+        .app(App::new("survey").service(Service::rest("crm", url).set("timeout", "3s")))
+        .write(dir)
 }
 
 struct Daemon {
@@ -191,7 +170,7 @@ async fn sigkill_with_deliveries_in_flight_loses_no_call() {
     .await;
     let switch = FakeEsl::start(vec![Script::new(switch_stream(), 1)]).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &switch.address, &receiver.url("/calls"), "");
+    let config = write_config(dir.path(), &switch.address, &receiver.url("/calls"));
     let expected = survey_event_ids(&config);
     let log = dir.path().join("daemon.log");
 
@@ -238,7 +217,7 @@ async fn sigterm_leaves_undelivered_calls_queued_for_the_next_start() {
     .await;
     let switch = FakeEsl::start(vec![Script::new(switch_stream(), 2)]).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &switch.address, &receiver.url("/calls"), "");
+    let config = write_config(dir.path(), &switch.address, &receiver.url("/calls"));
     let expected = survey_event_ids(&config);
     let log = dir.path().join("daemon.log");
 
@@ -269,7 +248,7 @@ async fn sighup_swaps_services_for_queued_rows_and_keeps_the_connection() {
     let new = Receiver::ok().await;
     let switch = FakeEsl::start(vec![Script::new(switch_stream(), 3)]).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &switch.address, &old.url("/calls"), "");
+    let config = write_config(dir.path(), &switch.address, &old.url("/calls"));
     let expected = survey_event_ids(&config);
     let log = dir.path().join("daemon.log");
     let daemon = Daemon::start(&config, &log);
@@ -285,7 +264,7 @@ async fn sighup_swaps_services_for_queued_rows_and_keeps_the_connection() {
     })
     .await;
 
-    write_config(dir.path(), &switch.address, &new.url("/v2/calls"), "");
+    write_config(dir.path(), &switch.address, &new.url("/v2/calls"));
     daemon.signal("-HUP");
     wait_until("the queued calls sent to the new service", || {
         let got = delivered(&new, |_| true);
@@ -334,29 +313,20 @@ async fn the_example_receiver_verifies_real_signatures() {
 
     // `replay` exits 2 when deliveries ended dead.
     let deliver = |hmac_secret: &str, name: &str, exit: i32| {
-        let config = dir.path().join(format!("{name}.toml"));
-        std::fs::write(
-            &config,
-            format!(
-                r#"[queue]
-path = "{}"
-max_retries = 0
-
-[[applications]]
-name = "survey"
-
-[[applications.services]]
-name = "{name}"
-url = "http://{address}/calls"
-auth = [
-  {{ type = "hmac_sha256", secret = "{hmac_secret}" }},
-  {{ type = "standard_webhooks", secret = "{secret}" }},
-]
-"#,
-                dir.path().join(format!("{name}.sqlite3")).display()
-            ),
-        )
-        .unwrap();
+        let config = Config::new()
+            .queue(
+                "path",
+                conf::path(&dir.path().join(format!("{name}.sqlite3"))),
+            )
+            .queue("max_retries", 0)
+            .app(
+                App::new("survey").service(
+                    Service::rest(name, &format!("http://{address}/calls"))
+                        .auth([("type", "hmac_sha256"), ("secret", hmac_secret)])
+                        .auth([("type", "standard_webhooks"), ("secret", secret)]),
+                ),
+            )
+            .write_to(&dir.path().join(format!("{name}.toml")));
         let out = support::cli::bin()
             .args(["replay", "--config"])
             .arg(&config)

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use postcall::call::record::CallRecord;
 use postcall::metrics::Metrics;
 use postcall::outbox::Status;
+use support::config::App;
 use support::http::{Receiver, Reply};
 use support::pipeline::{deliver_until_drained, one_service_config};
 use tokio_util::sync::CancellationToken;
@@ -45,7 +46,7 @@ async fn a_dead_delivery_is_a_warn_line_a_counter_and_a_health_detail() {
         .init();
 
     let receiver = Receiver::start(|_, _| Reply::status(400).with_body("no such lead")).await;
-    let config = one_service_config("", &receiver.url("/calls"));
+    let config = one_service_config(App::new("sales"), &receiver.url("/calls"));
     let mut record = CallRecord::sample();
     record.event_id = "event-dead-1".into();
     record.call_id = "call-dead-1".into();

@@ -17,28 +17,22 @@ use postcall::deliver::pool::Pool;
 use postcall::deliver::{enqueue_call, plan};
 use postcall::outbox::{Outbox, OutboxSettings, Status};
 use postcall::route::Router;
+use support::config::{self as conf, App, Service};
 use support::http::{Receiver, Reply};
 use support::pipeline;
 
-/// A configuration with one application `survey` and one service `crm`
-/// posting the default body to `url`; `extra` is appended to the service.
-fn config(url: &str, extra: &str) -> Config {
-    let text = format!(
-        r#"
-[queue]
-retry_schedule = ["20ms"]
+/// A configuration with one application `survey` and its one service
+/// `crm` (see [`crm`]); retries after 20 ms.
+fn config(crm: Service) -> Config {
+    conf::Config::new()
+        .queue("retry_schedule", vec!["20ms"])
+        .app(App::new("survey").service(crm))
+        .parse()
+}
 
-[[applications]]
-name = "survey"
-
-[[applications.services]]
-name = "crm"
-method = "POST_RAW"
-url = "{url}"
-{extra}
-"#
-    );
-    Config::from_toml_str(&text).unwrap_or_else(|e| panic!("{e}"))
+/// Service `crm` posting the default body to `url`.
+fn crm(url: &str) -> Service {
+    Service::rest("crm", url).set("method", "POST_RAW")
 }
 
 struct Running {
@@ -123,7 +117,7 @@ async fn fail_twice_then_succeed_is_delivered_once_with_three_attempts() {
         }
     })
     .await;
-    let run = Running::start(&config(&rx.url("/hook"), "")).await;
+    let run = Running::start(&config(crm(&rx.url("/hook")))).await;
     let id = run.call("c1").await;
     let detail = run.until(id, Status::Delivered).await;
     let requests = rx.wait_for(3).await;
@@ -157,7 +151,7 @@ async fn retry_after_two_seconds_is_honoured() {
         }
     })
     .await;
-    let run = Running::start(&config(&rx.url("/hook"), "")).await;
+    let run = Running::start(&config(crm(&rx.url("/hook")))).await;
     let id = run.call("c2").await;
     let detail = run.until(id, Status::Delivered).await;
     assert_eq!(detail.attempts.len(), 2);
@@ -183,7 +177,7 @@ async fn retry_after_as_an_http_date_is_honoured() {
         }
     })
     .await;
-    let run = Running::start(&config(&rx.url("/hook"), "")).await;
+    let run = Running::start(&config(crm(&rx.url("/hook")))).await;
     let id = run.call("c2d").await;
     let detail = run.until(id, Status::Delivered).await;
     assert_eq!(detail.attempts.len(), 2);
@@ -196,7 +190,7 @@ async fn retry_after_as_an_http_date_is_honoured() {
 #[tokio::test]
 async fn bad_request_is_dead_at_once() {
     let rx = Receiver::start(|_, _| Reply::status(400).with_body("bad payload")).await;
-    let run = Running::start(&config(&rx.url("/hook"), "")).await;
+    let run = Running::start(&config(crm(&rx.url("/hook")))).await;
     let id = run.call("c3").await;
     let detail = run.until(id, Status::Dead).await;
     assert_eq!(detail.attempts.len(), 1);
@@ -220,7 +214,7 @@ async fn gone_disables_the_service_and_holds_later_calls_until_enabled() {
         }
     })
     .await;
-    let run = Running::start(&config(&rx.url("/hook"), "")).await;
+    let run = Running::start(&config(crm(&rx.url("/hook")))).await;
     let first = run.call("c4").await;
     run.until(first, Status::Held).await;
     let later = run.call("c5").await;
@@ -245,8 +239,8 @@ async fn gone_disables_the_service_and_holds_later_calls_until_enabled() {
 #[tokio::test]
 async fn a_row_whose_service_left_the_config_is_held_as_orphaned() {
     let rx = Receiver::ok().await;
-    let routing = config(&rx.url("/hook"), "");
-    let sending = Config::from_toml_str("").unwrap();
+    let routing = config(crm(&rx.url("/hook")));
+    let sending = conf::Config::new().parse();
     let run = Running::start_split(&routing, &sending).await;
     let id = run.call("c6").await;
     let detail = run.until(id, Status::Orphaned).await;
@@ -289,10 +283,11 @@ async fn a_private_service_leaves_nothing_of_the_request_in_logs_or_the_queue() 
         }
     })
     .await;
-    let extra = r#"private = true
-headers = { "X-Caller" = "{{ call.caller_name }}" }
-params = { who = "{{ vars.secret_var }}" }"#;
-    let run = Running::start(&config(&rx.url("/hook/{{ call.caller_name }}"), extra)).await;
+    let service = crm(&rx.url("/hook/{{ call.caller_name }}"))
+        .set("private", true)
+        .header("X-Caller", "{{ call.caller_name }}")
+        .param("who", "{{ vars.secret_var }}");
+    let run = Running::start(&config(service)).await;
     let id = run
         .call_with("c7", |c| {
             c.record.caller_name = Some(MARKER.into());
@@ -337,7 +332,7 @@ async fn run_until_drained_returns_once_every_row_has_ended() {
         }
     })
     .await;
-    let config = config(&rx.url("/hook"), "");
+    let config = config(crm(&rx.url("/hook")));
     let dir = tempfile::tempdir().unwrap();
     let outbox = Outbox::open(&dir.path().join("q.sqlite3"), OutboxSettings::default())
         .await
@@ -366,12 +361,9 @@ async fn run_until_drained_returns_once_every_row_has_ended() {
     assert_eq!(rx.requests().len(), 3);
 }
 
-/// One catch-all application `app` with one REST service `crm` posting to
-/// `url`; `queue` and `service` add keys to those tables.
-fn catch_all(url: &str, queue: &str, app: &str, service: &str) -> String {
-    format!(
-        "[queue]\n{queue}\n[[applications]]\nname = \"{app}\"\n[applications.match]\nany = true\n[[applications.services]]\nname = \"crm\"\nurl = \"{url}\"\n{service}\n"
-    )
+/// One catch-all application `app` whose one service is `crm`.
+fn catch_all(app: &str, crm: Service) -> conf::Config {
+    conf::Config::new().app(App::new(app).match_any().service(crm))
 }
 
 /// The queue a [`run_with`] left behind; its directory lives as long as it.
@@ -381,7 +373,7 @@ struct Queued {
     _dir: tempfile::TempDir,
 }
 
-async fn run(config: &str, calls: usize, run_for: Duration) -> Queued {
+async fn run(config: &conf::Config, calls: usize, run_for: Duration) -> Queued {
     run_with(config, config, calls, run_for).await
 }
 
@@ -389,8 +381,8 @@ async fn run(config: &str, calls: usize, run_for: Duration) -> Queued {
 /// `delivered_with` for `run_for`; every row is sent at most once in
 /// that time, so the tests read the queue afterwards.
 async fn run_with(
-    queued_with: &str,
-    delivered_with: &str,
+    queued_with: &conf::Config,
+    delivered_with: &conf::Config,
     calls: usize,
     run_for: Duration,
 ) -> Queued {
@@ -399,10 +391,9 @@ async fn run_with(
         record.event_id = format!("event-{i}");
         record
     });
-    let (dir, outbox, refs) =
-        pipeline::queue(&Config::from_toml_str(queued_with).unwrap(), records).await;
+    let (dir, outbox, refs) = pipeline::queue(&queued_with.parse(), records).await;
     let ids: Vec<i64> = refs.iter().map(|r| r.id).collect();
-    let c = Config::from_toml_str(delivered_with).unwrap();
+    let c = delivered_with.parse();
     outbox
         .reconcile_services(&["crm".to_string()])
         .await
@@ -431,11 +422,10 @@ async fn a_receiver_slower_than_the_lease_gets_each_row_once() {
         Receiver::start(|_, _| Reply::status(200).late(Duration::from_millis(1500))).await;
     let Queued { outbox, ids, .. } = run(
         &catch_all(
-            &receiver.url("/h"),
-            "lease = \"1s\"",
             "a",
-            "timeout = \"5s\"",
-        ),
+            Service::rest("crm", &receiver.url("/h")).set("timeout", "5s"),
+        )
+        .queue("lease", "1s"),
         1,
         Duration::from_secs(4),
     )
@@ -456,11 +446,10 @@ async fn rows_waiting_for_the_rate_limit_keep_their_lease() {
         Receiver::start(|_, _| Reply::status(200).with_header("connection", "close")).await;
     let Queued { outbox, ids, .. } = run(
         &catch_all(
-            &receiver.url("/h"),
-            "lease = \"1s\"",
             "a",
-            "rate_limit = 2.0",
-        ),
+            Service::rest("crm", &receiver.url("/h")).set("rate_limit", 2.0),
+        )
+        .queue("lease", "1s"),
         6,
         Duration::from_secs(5),
     )
@@ -482,8 +471,8 @@ async fn rows_waiting_for_the_rate_limit_keep_their_lease() {
 async fn a_row_whose_service_moved_to_another_application_is_delivered() {
     let receiver = Receiver::ok().await;
     let Queued { outbox, ids, .. } = run_with(
-        &catch_all(&receiver.url("/h"), "", "before", ""),
-        &catch_all(&receiver.url("/h"), "", "after", ""),
+        &catch_all("before", Service::rest("crm", &receiver.url("/h"))),
+        &catch_all("after", Service::rest("crm", &receiver.url("/h"))),
         1,
         Duration::from_secs(2),
     )
@@ -498,8 +487,14 @@ async fn a_row_whose_service_moved_to_another_application_is_delivered() {
 async fn a_service_made_private_by_a_reload_deletes_rows_queued_before() {
     let receiver = Receiver::ok().await;
     let Queued { outbox, ids, .. } = run_with(
-        &catch_all(&receiver.url("/h"), "", "a", "private = false"),
-        &catch_all(&receiver.url("/h"), "", "a", "private = true"),
+        &catch_all(
+            "a",
+            Service::rest("crm", &receiver.url("/h")).set("private", false),
+        ),
+        &catch_all(
+            "a",
+            Service::rest("crm", &receiver.url("/h")).set("private", true),
+        ),
         1,
         Duration::from_secs(2),
     )
@@ -521,13 +516,12 @@ async fn a_service_made_private_by_a_reload_deletes_rows_queued_before() {
 async fn leases_that_expire_while_workers_hold_their_rows_do_not_send_them_twice() {
     let receiver =
         Receiver::start(|_, _| Reply::status(200).with_header("connection", "close")).await;
-    let config = Config::from_toml_str(&catch_all(
-        &receiver.url("/h"),
-        "lease = \"1s\"",
+    let config = catch_all(
         "a",
-        "rate_limit = 2.0",
-    ))
-    .unwrap();
+        Service::rest("crm", &receiver.url("/h")).set("rate_limit", 2.0),
+    )
+    .queue("lease", "1s")
+    .parse();
     let dir = tempfile::tempdir().unwrap();
     let clock = postcall::outbox::Clock::manual(chrono::Utc::now());
     let settings = OutboxSettings {
@@ -590,7 +584,7 @@ async fn a_fresh_call_costs_one_commit_before_its_request_and_one_after() {
         Reply::status(200)
     })
     .await;
-    let run = Running::start(&config(&rx.url("/hook"), "")).await;
+    let run = Running::start(&config(crm(&rx.url("/hook")))).await;
     watched.set(run.outbox.clone()).ok();
     // The pool listens for fresh rows once it runs.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -641,8 +635,11 @@ async fn the_next_attempt_does_not_wait_for_the_last_results_commit() {
         Reply::status(200)
     })
     .await;
-    let config =
-        Config::from_toml_str(&catch_all(&receiver.url("/h"), "", "a", "concurrency = 1")).unwrap();
+    let config = catch_all(
+        "a",
+        Service::rest("crm", &receiver.url("/h")).set("concurrency", 1),
+    )
+    .parse();
     let records = (0..3).map(|i| {
         let mut record = CallRecord::sample();
         record.event_id = format!("event-{i}");

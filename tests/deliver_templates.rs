@@ -10,6 +10,7 @@ mod support;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
+use support::config::{App, Config, Service};
 
 use postcall::call::record::{CallRecord, Direction, Outcome, Status, Transfer, TransferKind};
 use postcall::deliver::render::{CompiledRequest, Method, RequestSpec};
@@ -321,6 +322,11 @@ fn every_template_renders_for_captured_calls() {
     );
 }
 
+/// Application `a`, its keys to be added.
+fn app() -> App {
+    App::new("a")
+}
+
 fn template_text(name: &str) -> String {
     std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -330,14 +336,13 @@ fn template_text(name: &str) -> String {
     .unwrap()
 }
 
-/// The plan of service `s` of application `a` (`app_keys` after its name)
+/// The plan of service `s` of `app` (application `a`, see [`app`])
 /// posting `template` to `url`, as the daemon builds it from the file.
-fn plan(app_keys: &str, template: &str, url: &str) -> postcall::deliver::ServicePlan {
-    let body = template_text(template);
-    let config = postcall::config::Config::from_toml_str(&format!(
-        "[[applications]]\nname = \"a\"\n{app_keys}\n[[applications.services]]\nname = \"s\"\nurl = \"{url}\"\nmethod = \"POST_RAW\"\nbody = '''\n{body}'''\n"
-    ))
-    .unwrap_or_else(|e| panic!("{e}"));
+fn plan(app: App, template: &str, url: &str) -> postcall::deliver::ServicePlan {
+    let service = Service::rest("s", url)
+        .set("method", "POST_RAW")
+        .set("body", template_text(template));
+    let config = Config::new().app(app.service(service)).parse();
     let (app, service) = config.service("s").unwrap();
     postcall::deliver::plan::service_plan(app, service).unwrap()
 }
@@ -367,7 +372,7 @@ async fn sent(
 async fn seed_001_start_time_is_in_the_applications_time_zone() {
     let rx = support::http::Receiver::ok().await;
     let plan = plan(
-        "timezone = \"Europe/Berlin\"",
+        app().set("timezone", "Europe/Berlin"),
         "001-voice-agent.json.j2",
         &rx.url("/hook"),
     );
@@ -385,7 +390,7 @@ async fn seed_001_start_time_is_in_the_applications_time_zone() {
     // The other seeds' times stay UTC, as those seeds give them.
     let v = sent(
         &self::plan(
-            "timezone = \"Europe/Berlin\"",
+            app().set("timezone", "Europe/Berlin"),
             "002-voice-agent-famulor.json.j2",
             &rx.url("/hook"),
         ),
@@ -426,7 +431,11 @@ async fn a_transfers_recording_url_only_when_recordings_are_included() {
     let record = recorded_transfer();
     let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
     let with = plan(
-        "include_recordings = true\nrecording_url = \"https://files.example.com{{ path }}\"\nrecording_url_secret = \"k\"\nrecording_url_expiry = \"1h\"",
+        app()
+            .set("include_recordings", true)
+            .set("recording_url", "https://files.example.com{{ path }}")
+            .set("recording_url_secret", "k")
+            .set("recording_url_expiry", "1h"),
         "002-voice-agent-famulor.json.j2",
         &rx.url("/hook"),
     );
@@ -451,7 +460,7 @@ async fn a_transfers_recording_url_only_when_recordings_are_included() {
         "{call_link}"
     );
 
-    let without = plan("", "002-voice-agent-famulor.json.j2", &rx.url("/hook"));
+    let without = plan(app(), "002-voice-agent-famulor.json.j2", &rx.url("/hook"));
     let v = sent(&without, &rx, &record, now).await;
     assert_eq!(keys(&v["transfers"][0]), SEED_003_TRANSFER_KEYS.to_vec());
     assert_eq!(v["recording_url"], Value::Null);
@@ -611,10 +620,9 @@ fn seed_003_transfers_for_the_call_centre_captures() {
 async fn a_per_call_url_from_a_channel_variable() {
     let rx = support::http::Receiver::ok().await;
     let config = |url: &str| {
-        postcall::config::Config::from_toml_str(&format!(
-            "[[applications]]\nname = \"a\"\n[[applications.services]]\nname = \"s\"\nurl = \"{url}\"\n"
-        ))
-        .unwrap_or_else(|e| panic!("{e}"))
+        Config::new()
+            .app(app().service(Service::rest("s", url)))
+            .parse()
     };
     let attempt = |config: postcall::config::Config, vars: BTreeMap<String, String>| async move {
         let (app, service) = config.service("s").unwrap();

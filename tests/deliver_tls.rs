@@ -3,9 +3,15 @@
 //! command signed: trusted through `tls.ca_bundle`, refused without it, and
 //! accepted with the explicit `tls.insecure` flag.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use support::cli::{postcall, text};
+use support::config::{path, App, Config, Service};
+use support::process::ChildGuard;
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
@@ -101,16 +107,7 @@ print(s.server_address[1], flush=True)
 s.serve_forever()
 "#;
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn https_server(dir: &Path) -> (Server, u16) {
+fn https_server(dir: &Path) -> (ChildGuard, u16) {
     let mut child = Command::new("python3")
         .args(["-c", SERVER])
         .arg(dir.join("srv.pem"))
@@ -124,31 +121,22 @@ fn https_server(dir: &Path) -> (Server, u16) {
         .read_line(&mut line)
         .unwrap();
     let port = line.trim().parse().expect("the server printed its port");
-    (Server(child), port)
+    (ChildGuard(child), port)
 }
 
-/// `postcall test survey` with `tls` as the service's TLS table.
-fn send(dir: &Path, port: u16, tls: &str) -> (bool, String) {
-    let config = dir.join("postcall.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[queue]\npath = \"{}\"\n[[applications]]\nname = \"survey\"\n[[applications.services]]\nname = \"crm\"\nurl = \"https://127.0.0.1:{port}/calls\"\n{tls}\n",
-            dir.join("q.sqlite3").display()
-        ),
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
-        .args(["test", "survey", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+/// Service `crm` posting to the HTTPS receiver on `port`.
+fn crm(port: u16) -> Service {
+    Service::rest("crm", &format!("https://127.0.0.1:{port}/calls"))
+}
+
+/// `postcall test survey` with `crm` as the application's one service.
+fn send(dir: &Path, crm: Service) -> (bool, String) {
+    let config = Config::new()
+        .queue_in(dir)
+        .app(App::new("survey").service(crm))
+        .write(dir);
+    let out = postcall(&["test", "survey"], &config);
+    (out.status.success(), text(&out))
 }
 
 #[test]
@@ -158,19 +146,15 @@ fn ca_bundle_trusts_the_receiver_and_nothing_else_does_unless_insecure() {
     let (_server, port) = https_server(dir.path());
 
     let ca = dir.path().join("ca.pem");
-    let (ok, text) = send(
-        dir.path(),
-        port,
-        &format!("tls = {{ ca_bundle = \"{}\" }}", ca.display()),
-    );
+    let (ok, text) = send(dir.path(), crm(port).tls("ca_bundle", path(&ca)));
     assert!(ok, "{text}");
     assert!(text.contains("crm: delivered status 200"), "{text}");
 
-    let (ok, text) = send(dir.path(), port, "");
+    let (ok, text) = send(dir.path(), crm(port));
     assert!(!ok, "an unknown CA must not be trusted: {text}");
     assert!(text.contains("crm: NOT delivered"), "{text}");
 
-    let (ok, text) = send(dir.path(), port, "tls = { insecure = true }");
+    let (ok, text) = send(dir.path(), crm(port).tls("insecure", true));
     assert!(ok, "{text}");
     assert!(text.contains("crm: delivered status 200"), "{text}");
     assert!(

@@ -9,7 +9,8 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::driver::Daemon;
+use support::config::{Service, Switch};
+use support::driver::{self, Daemon};
 use support::fake_switch::{CallTemplate, FakeSwitch};
 use support::receiver::{FaultyReceiver, Mode};
 
@@ -20,12 +21,16 @@ async fn a_call_whose_legs_all_hung_up_is_kept_across_a_stop() {
     let capture = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/derived/01-hangup-only.plain.esl");
     let switch = FakeSwitch::start(vec![CallTemplate::from_capture(&capture)], 1.0, 1).await;
+    let config = driver::config(
+        dir.path(),
+        Switch::lab(&switch.addr.to_string()),
+        Service::rest("sink", &receiver.url()),
+    )
+    .calls("hangup_grace", "10m");
     let mut daemon = Daemon::new(
         Path::new(env!("CARGO_BIN_EXE_postcall")),
         dir.path(),
-        &switch.addr.to_string(),
-        &receiver.url(),
-        "\n[calls]\nhangup_grace = \"10m\"\n",
+        config,
     );
     daemon.start();
     let end = Instant::now() + Duration::from_secs(30);

@@ -9,6 +9,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use support::config::{App, Config, Service};
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
@@ -68,26 +69,18 @@ async fn call_and_attempt_lines_carry_the_journal_fields() {
     let receiver = support::http::Receiver::ok().await;
     let refusing = support::http::Receiver::start(|_, _| support::http::Reply::status(400)).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = postcall::config::Config::from_toml_str(&format!(
-        r#"[calls]
-variables = ["postcall_*", "survey_*"]
-[queue]
-path = "{}"
-[[applications]]
-name = "survey"
-[[applications.services]]
-name = "crm"
-url = "{}"
-auth = [{{ type = "bearer", token = "journal-secret-token" }}]
-[[applications.services]]
-name = "refusing"
-url = "{}"
-"#,
-        dir.path().join("q.sqlite3").display(),
-        receiver.url("/calls"),
-        refusing.url("/calls")
-    ))
-    .unwrap();
+    let config = Config::new()
+        .calls("variables", vec!["postcall_*", "survey_*"])
+        .queue_in(dir.path())
+        .app(
+            App::new("survey")
+                .service(
+                    Service::rest("crm", &receiver.url("/calls"))
+                        .auth([("type", "bearer"), ("token", "journal-secret-token")]),
+                )
+                .service(Service::rest("refusing", &refusing.url("/calls"))),
+        )
+        .parse();
 
     let capture = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -5,20 +5,19 @@
 
 mod support;
 
+use support::config::{App, Config, Service};
+
 #[test]
 fn a_held_row_shows_it_was_never_tried() {
     let dir = tempfile::tempdir().unwrap();
     // Nothing listens on a port just freed: the WSDL fetch fails.
     let port = support::process::free_port();
-    let config = dir.path().join("postcall.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[queue]\npath = \"{}\"\n[[applications]]\nname = \"survey\"\n[[applications.services]]\nname = \"calls\"\ntype = \"soap\"\nwsdl = \"http://127.0.0.1:{port}/calls.wsdl\"\noperation = \"RecordCall\"\nparams = {{ callId = \"{{{{ call.call_id }}}}\" }}\n",
-            dir.path().join("q.sqlite3").display()
-        ),
-    )
-    .unwrap();
+    let wsdl = format!("http://127.0.0.1:{port}/calls.wsdl");
+    let calls = Service::soap("calls", &wsdl, "RecordCall").param("callId", "{{ call.call_id }}");
+    let config = Config::new()
+        .queue_in(dir.path())
+        .app(App::new("survey").service(calls))
+        .write(dir.path());
     let capture = support::cli::freeswitch_fixture("01-answered-agent-hangup.plain.esl");
     let run = |args: &[&str]| support::cli::text(&support::cli::postcall(args, &config));
     let replayed = run(&["replay", capture.to_str().unwrap()]);

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use support::cli::{postcall, text};
+use support::config::{App, Config, Service};
 use support::http::{Receiver, Reply};
 
 /// `postcall replay` (delivering) of capture 01, off the runtime's threads.
@@ -23,29 +24,14 @@ async fn replay(config: &Path) {
 }
 
 fn config(dir: &Path, receiver: &Receiver) -> PathBuf {
-    let path = dir.join("postcall.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"[queue]
-path = "{}"
-[[applications]]
-name = "survey"
-[[applications.services]]
-name = "vault"
-url = "{}"
-private = true
-[[applications.services]]
-name = "crm"
-url = "{}"
-"#,
-            dir.join("q.sqlite3").display(),
-            receiver.url("/vault"),
-            receiver.url("/crm"),
-        ),
-    )
-    .unwrap();
-    path
+    Config::new()
+        .queue_in(dir)
+        .app(
+            App::new("survey")
+                .service(Service::rest("vault", &receiver.url("/vault")).set("private", true))
+                .service(Service::rest("crm", &receiver.url("/crm"))),
+        )
+        .write(dir)
 }
 
 /// The id (first column) of the `queue list` row naming `service`.

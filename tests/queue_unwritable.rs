@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use support::cli::{postcall, replay, text};
+use support::config::{App, Config, Service, Switch};
 use support::process::{free_port, http_get, ChildGuard};
 
 fn prlimit_fsize(pid: u32, limit: &str) {
@@ -63,30 +64,16 @@ fn refusing_receiver() -> u16 {
 fn an_unwritable_queue_is_logged_once_and_backed_off_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let metrics = free_port();
-    let config = dir.path().join("postcall.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[queue]
-path = "{}"
-[metrics]
-listen = "127.0.0.1:{metrics}"
-[[switches]]
-name = "lab"
-kind = "freeswitch"
-address = "127.0.0.1:{}"
-[[applications]]
-name = "survey"
-[[applications.services]]
-name = "crm"
-url = "http://127.0.0.1:{}/calls"
-"#,
-            dir.path().join("q.sqlite3").display(),
-            free_port(),
-            refusing_receiver(),
-        ),
-    )
-    .unwrap();
+    let crm = Service::rest(
+        "crm",
+        &format!("http://127.0.0.1:{}/calls", refusing_receiver()),
+    );
+    let config = Config::new()
+        .queue_in(dir.path())
+        .metrics(metrics)
+        .switch(Switch::lab(&format!("127.0.0.1:{}", free_port())))
+        .app(App::new("survey").service(crm))
+        .write(dir.path());
     // One call queued and dead (400).
     replay(&config, "01-answered-agent-hangup.plain.esl");
 

@@ -7,14 +7,15 @@
 mod support;
 
 use postcall::call::record::{CallRecord, Status, Transfer, TransferKind};
+use support::config::App;
 use support::http::Receiver;
 use support::pipeline::{deliver_until_drained, one_service_config};
 
 /// Delivers `CallRecord::sample()` (which has one recording) through an
 /// application with `app_keys`; returns the body the receiver got.
-async fn delivered_body(app_keys: &str) -> (serde_json::Value, String) {
+async fn delivered_body(app: App) -> (serde_json::Value, String) {
     let receiver = Receiver::ok().await;
-    let config = one_service_config(app_keys, &receiver.url("/calls"));
+    let config = one_service_config(app, &receiver.url("/calls"));
     let mut record = CallRecord::sample();
     assert!(!record.recordings.is_empty(), "the sample has a recording");
     let mut target = record.recordings[0].clone();
@@ -44,7 +45,7 @@ async fn delivered_body(app_keys: &str) -> (serde_json::Value, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_application_without_recordings_sends_nothing_about_them() {
-    let (body, text) = delivered_body("include_recordings = false").await;
+    let (body, text) = delivered_body(App::new("sales").set("include_recordings", false)).await;
     assert_eq!(body["recordings"], serde_json::json!([]), "{text}");
     assert!(body["recording_url"].is_null(), "{text}");
     assert!(!text.contains(".wav"), "a recording path was sent: {text}");
@@ -53,7 +54,9 @@ async fn an_application_without_recordings_sends_nothing_about_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_application_with_recordings_sends_them() {
     let (body, text) = delivered_body(
-        "include_recordings = true\nrecording_url = \"https://files.example/{{ file }}\"",
+        App::new("sales")
+            .set("include_recordings", true)
+            .set("recording_url", "https://files.example/{{ file }}"),
     )
     .await;
     let recordings = body["recordings"].as_array().unwrap();

@@ -27,6 +27,7 @@ use postcall::deliver::soap::{Source, Wsdls};
 use postcall::deliver::{attempt, AttemptReport};
 use postcall::outbox::{Outbox, OutboxSettings};
 use serde_json::Value;
+use support::config::{self as conf, App, Service};
 
 const INSTALL: &str = "npm ci --prefix tests/soap-peer --no-audit --no-fund";
 const PY_INSTALL: &str = "tests/install-peers.sh";
@@ -132,7 +133,30 @@ impl Drop for Peer {
 }
 
 /// RecordCall of the spyne peer: a header part, a structure, an array.
-const PY_PARAMS: &str = r#"callId = "{{ call.call_id }}", caller = '{{ {"number": call.from, "name": call.caller_name} | tojson }}', legs = '{{ [{"number": call.from, "seconds": 1}, {"number": call.to, "seconds": call.duration_seconds}] | tojson }}', durationSeconds = "{{ call.duration_seconds }}", AuthHeader = '{"token": "tok-<&>"}'"#;
+const PY_PARAMS: Params = &[
+    ("callId", "{{ call.call_id }}"),
+    (
+        "caller",
+        r#"{{ {"number": call.from, "name": call.caller_name} | tojson }}"#,
+    ),
+    (
+        "legs",
+        r#"{{ [{"number": call.from, "seconds": 1}, {"number": call.to, "seconds": call.duration_seconds}] | tojson }}"#,
+    ),
+    ("durationSeconds", "{{ call.duration_seconds }}"),
+    ("AuthHeader", r#"{"token": "tok-<&>"}"#),
+];
+
+/// A service's `params`: (name, template).
+type Params<'a> = &'a [(&'a str, &'a str)];
+
+/// `params` with `name`'s template replaced by `template`.
+fn replaced<'a>(params: Params<'a>, name: &str, template: &'a str) -> Vec<(&'a str, &'a str)> {
+    params
+        .iter()
+        .map(|&(n, t)| (n, if n == name { template } else { t }))
+        .collect()
+}
 
 /// `postcall ARGS` (the caller adds `--config FILE` when needed): exit
 /// code and stdout + stderr.
@@ -147,34 +171,30 @@ fn postcall(args: &[&str]) -> (Option<i32>, String) {
 }
 
 /// The record's fields as the peer's RecordCall parameters.
-const PARAMS: &str = r#"callId = "{{ call.call_id }}", eventId = "{{ call.event_id }}", caller = "{{ call.from }}", callerName = "{{ call.caller_name }}", callee = "{{ call.to }}", durationSeconds = "{{ call.duration_seconds }}", status = "{{ call.status }}""#;
+const PARAMS: Params = &[
+    ("callId", "{{ call.call_id }}"),
+    ("eventId", "{{ call.event_id }}"),
+    ("caller", "{{ call.from }}"),
+    ("callerName", "{{ call.caller_name }}"),
+    ("callee", "{{ call.to }}"),
+    ("durationSeconds", "{{ call.duration_seconds }}"),
+    ("status", "{{ call.status }}"),
+];
 
 /// One application `survey` with one SOAP service `calls` calling
-/// RecordCall; `queue_extra` goes into `[queue]`.
-fn config_text(wsdl: &str, version: &str, queue: &Path, queue_extra: &str, params: &str) -> String {
-    format!(
-        r#"
-[queue]
-path = "{queue}"
-{queue_extra}
-
-[[applications]]
-name = "survey"
-[[applications.services]]
-name = "calls"
-type = "soap"
-wsdl = "{wsdl}"
-operation = "RecordCall"
-version = "{version}"
-params = {{ {params} }}
-"#,
-        queue = queue.display()
-    )
+/// RecordCall with `params`; its queue at `queue`.
+fn config_toml(wsdl: &str, version: &str, queue: &Path, params: Params) -> conf::Config {
+    let calls = Service::soap("calls", wsdl, "RecordCall")
+        .set("version", version)
+        .params(params);
+    conf::Config::new()
+        .queue("path", conf::path(queue))
+        .app(App::new("survey").service(calls))
 }
 
-fn config(wsdl: &str, version: &str, queue: &Path, extra_params: &str) -> Config {
-    let text = config_text(wsdl, version, queue, "", &format!("{PARAMS}{extra_params}"));
-    Config::from_toml_str(&text).unwrap()
+/// [`PARAMS`] and `extra_params`.
+fn config(wsdl: &str, version: &str, queue: &Path, extra_params: Params) -> Config {
+    config_toml(wsdl, version, queue, &[PARAMS, extra_params].concat()).parse()
 }
 
 fn hostile() -> CallRecord {
@@ -256,7 +276,7 @@ async fn soap11_and_soap12_records_arrive_intact_at_node_soap() {
             Value::Null,
         ),
     ] {
-        let config = config(&peer.wsdl_url(), version, &dir.path().join("q.sqlite3"), "");
+        let config = config(&peer.wsdl_url(), version, &dir.path().join("q.sqlite3"), &[]);
         let report = deliver(&config, &outbox, &record).await;
         assert_eq!(report.verdict, Verdict::Delivered, "{version}: {report:?}");
         assert_eq!(report.status, Some(200));
@@ -309,7 +329,7 @@ async fn faults_client_is_dead_server_is_retried_in_both_versions() {
             &peer.wsdl_url(),
             version,
             &queue,
-            r#", note = "client-fault""#,
+            &[("note", "client-fault")],
         );
         let report = deliver(&client, &outbox, &record).await;
         assert_eq!(report.status, Some(500));
@@ -330,7 +350,7 @@ async fn faults_client_is_dead_server_is_retried_in_both_versions() {
             &peer.wsdl_url(),
             version,
             &queue,
-            r#", note = "server-fault""#,
+            &[("note", "server-fault")],
         );
         let report = deliver(&server, &outbox, &record).await;
         assert_eq!(report.verdict, Verdict::Retry { after: None }, "{version}");
@@ -354,7 +374,7 @@ async fn a_fetched_wsdl_is_cached_and_used_when_its_host_is_down() {
         .unwrap();
     let peer = Peer::start();
     let url = peer.wsdl_url();
-    let config = config(&url, "1.1", &queue, "");
+    let config = config(&url, "1.1", &queue, &[]);
     let wsdls = Wsdls::load(&config, Some(&outbox)).await;
     assert_eq!(wsdls.get(&url).unwrap().1, Source::Fetched);
     drop(peer);
@@ -375,28 +395,29 @@ async fn a_fetched_wsdl_is_cached_and_used_when_its_host_is_down() {
     outbox.close().await;
 }
 
-fn check(params: &str) -> std::process::Output {
+fn check(params: Params) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("postcall.toml");
     let wsdl = root().join("tests/fixtures/soap/calls.wsdl");
-    let text = config_text(
+    let file = config_toml(
         &wsdl.display().to_string(),
         "1.1",
         &dir.path().join("q.sqlite3"),
-        "",
         params,
-    );
-    std::fs::write(&file, text).unwrap();
-    support::cli::bin()
-        .args(["check", "--config"])
-        .arg(&file)
-        .output()
-        .unwrap()
+    )
+    .write(dir.path());
+    support::cli::postcall(&["check"], &file)
 }
 
 #[test]
 fn check_catches_a_missing_required_parameter_of_a_local_wsdl() {
-    let complete = r#"callId = "{{ call.call_id }}", eventId = "e", caller = "c", callee = "d", durationSeconds = "1", status = "s""#;
+    let complete = &[
+        ("callId", "{{ call.call_id }}"),
+        ("eventId", "e"),
+        ("caller", "c"),
+        ("callee", "d"),
+        ("durationSeconds", "1"),
+        ("status", "s"),
+    ];
     let out = check(complete);
     assert_eq!(
         out.status.code(),
@@ -405,8 +426,13 @@ fn check_catches_a_missing_required_parameter_of_a_local_wsdl() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let missing =
-        r#"callId = "{{ call.call_id }}", eventId = "e", caller = "c", callee = "d", status = "s""#;
+    let missing = &[
+        ("callId", "{{ call.call_id }}"),
+        ("eventId", "e"),
+        ("caller", "c"),
+        ("callee", "d"),
+        ("status", "s"),
+    ];
     let out = check(missing);
     assert_eq!(out.status.code(), Some(78));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -433,14 +459,15 @@ async fn the_pool_delivers_dead_letters_and_retries_by_fault() {
     let peer = Peer::start();
     let dir = tempfile::tempdir().unwrap();
     let queue = dir.path().join("q.sqlite3");
-    let text = config_text(
+    let config = config_toml(
         &peer.wsdl_url(),
         "1.2",
         &queue,
-        "max_retries = 1\nretry_schedule = [\"20ms\"]",
-        &format!(r#"{PARAMS}, note = "{{{{ vars.test_note }}}}""#),
-    );
-    let config = Config::from_toml_str(&text).unwrap();
+        &[PARAMS, &[("note", "{{ vars.test_note }}")]].concat(),
+    )
+    .queue("max_retries", 1)
+    .queue("retry_schedule", vec!["20ms"])
+    .parse();
     let outbox = Outbox::open(&queue, OutboxSettings::default())
         .await
         .unwrap();
@@ -509,8 +536,8 @@ fn soap_operations_refresh_and_check_with_a_wsdl_url_and_its_cache() {
     let file = dir.path().join("postcall.toml");
     let peer = Peer::start();
     let url = peer.wsdl_url();
-    let write = |params: &str| {
-        std::fs::write(&file, config_text(&url, "1.1", &queue, "", params)).unwrap();
+    let write = |params: Params| {
+        config_toml(&url, "1.1", &queue, params).write_to(&file);
     };
     let run = |args: &[&str]| {
         let file = file.display().to_string();
@@ -518,7 +545,13 @@ fn soap_operations_refresh_and_check_with_a_wsdl_url_and_its_cache() {
         all.extend(["--config", &file]);
         postcall(&all)
     };
-    let missing = r#"callId = "x", eventId = "e", caller = "c", callee = "d", status = "s""#;
+    let missing: Params = &[
+        ("callId", "x"),
+        ("eventId", "e"),
+        ("caller", "c"),
+        ("callee", "d"),
+        ("status", "s"),
+    ];
     let missing_error =
         "missing required parameter \"durationSeconds\" (xsd:int) of operation RecordCall";
 
@@ -546,7 +579,7 @@ fn soap_operations_refresh_and_check_with_a_wsdl_url_and_its_cache() {
         "{text}"
     );
 
-    write(&format!("{missing}, durationSeconds = \"1\""));
+    write(&[missing, &[("durationSeconds", "1")]].concat());
     let (code, text) = run(&["soap", "refresh"]);
     assert_eq!(code, Some(0), "{text}");
     assert!(
@@ -587,11 +620,9 @@ async fn replay_delivers_to_a_soap_service_whose_wsdl_is_a_url() {
     let queue = dir.path().join("q.sqlite3");
     let file = dir.path().join("postcall.toml");
     let peer = Peer::start();
-    std::fs::write(
-        &file,
-        config_text(&peer.wsdl_url(), "1.1", &queue, "max_retries = 0", PARAMS),
-    )
-    .unwrap();
+    config_toml(&peer.wsdl_url(), "1.1", &queue, PARAMS)
+        .queue("max_retries", 0)
+        .write_to(&file);
     let capture = root().join("tests/fixtures/freeswitch/01-answered-agent-hangup.plain.esl");
     let out = tokio::task::spawn_blocking(move || {
         support::cli::bin()
@@ -658,15 +689,19 @@ fn check_fits_structure_templates_to_the_schema() {
     let dir = tempfile::tempdir().unwrap();
     let queue = dir.path().join("q.sqlite3");
     let file = dir.path().join("postcall.toml");
-    let check = |params: &str| {
+    let check = |params: Params| {
         let url = peer.wsdl_url();
-        std::fs::write(&file, config_text(&url, "1.1", &queue, "", params)).unwrap();
+        config_toml(&url, "1.1", &queue, params).write_to(&file);
         postcall(&["check", "--config", file.to_str().unwrap()])
     };
     let (code, text) = check(PY_PARAMS);
     assert_eq!(code, Some(0), "{text}");
 
-    let unknown_field = PY_PARAMS.replace(r#""name": call.caller_name"#, r#""colour": "red""#);
+    let unknown_field = replaced(
+        PY_PARAMS,
+        "caller",
+        r#"{{ {"number": call.from, "colour": "red"} | tojson }}"#,
+    );
     assert_ne!(unknown_field, PY_PARAMS);
     let (code, text) = check(&unknown_field);
     assert_eq!(code, Some(78), "{text}");
@@ -677,10 +712,7 @@ fn check_fits_structure_templates_to_the_schema() {
         "{text}"
     );
 
-    let not_json = PY_PARAMS.replace(
-        r#"legs = '{{ [{"number": call.from, "seconds": 1}, {"number": call.to, "seconds": call.duration_seconds}] | tojson }}'"#,
-        r#"legs = "{{ call.from }}""#,
-    );
+    let not_json = replaced(PY_PARAMS, "legs", "{{ call.from }}");
     assert_ne!(not_json, PY_PARAMS);
     let (code, text) = check(&not_json);
     assert_eq!(code, Some(78), "{text}");
@@ -755,8 +787,8 @@ async fn spyne_reads_back_the_header_the_structure_and_the_array_through_every_f
         let dir = tempfile::tempdir().unwrap();
         let queue = dir.path().join("q.sqlite3");
         let file = dir.path().join("postcall.toml");
-        let text = config_text(&url, "1.1", &queue, "", PY_PARAMS);
-        std::fs::write(&file, &text).unwrap();
+        let toml = config_toml(&url, "1.1", &queue, PY_PARAMS);
+        toml.write_to(&file);
         let check = tokio::task::spawn_blocking(move || {
             postcall(&["check", "--config", file.to_str().unwrap()])
         })
@@ -764,7 +796,7 @@ async fn spyne_reads_back_the_header_the_structure_and_the_array_through_every_f
         .unwrap();
         assert_eq!(check.0, Some(0), "{form}: {}", check.1);
 
-        let config = Config::from_toml_str(&text).unwrap();
+        let config = toml.parse();
         let outbox = Outbox::open(&queue, OutboxSettings::default())
             .await
             .unwrap();

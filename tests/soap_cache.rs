@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use support::cli::text;
+use support::config::{App, Config, Service, Switch};
 use support::fake_switch::{CallTemplate, FakeSwitch};
 use support::http::{Receiver, Reply};
 use support::process::{free_port, ChildGuard};
@@ -57,46 +58,36 @@ fn fixture_wsdl(endpoint: &str, agent_required: bool) -> String {
     )
 }
 
-const OLD_PARAMS: &str = r#"callId = "{{ call.call_id }}", eventId = "{{ call.event_id }}", caller = "c", callee = "d", status = "{{ call.status }}", durationSeconds = "1""#;
+const OLD_PARAMS: &[(&str, &str)] = &[
+    ("callId", "{{ call.call_id }}"),
+    ("eventId", "{{ call.event_id }}"),
+    ("caller", "c"),
+    ("callee", "d"),
+    ("status", "{{ call.status }}"),
+    ("durationSeconds", "1"),
+];
 const MISSING_AGENT: &str =
     "applications[0].services[0].params: missing required parameter \"agent\" (xsd:string) of operation RecordCall";
 
-fn new_params() -> String {
-    format!(r#"{OLD_PARAMS}, agent = "a""#)
+fn new_params() -> Vec<(&'static str, &'static str)> {
+    [OLD_PARAMS, &[("agent", "a")]].concat()
 }
 
 /// `DIR/NAME.toml`, its queue in `dir`: one switch at `switch`, one application taking every
 /// call, its one SOAP service `calls` on the WSDL at `wsdl`.
-fn write_config(dir: &Path, name: &str, switch: &str, wsdl: &str, params: &str) -> PathBuf {
-    let file = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &file,
-        format!(
-            r#"
-[queue]
-path = "{queue}"
-
-[[switches]]
-name = "lab"
-kind = "freeswitch"
-address = "{switch}"
-
-[[applications]]
-name = "survey"
-[applications.match]
-any = true
-[[applications.services]]
-name = "calls"
-type = "soap"
-wsdl = "{wsdl}"
-operation = "RecordCall"
-params = {{ {params} }}
-"#,
-            queue = dir.join("q.sqlite3").display()
-        ),
-    )
-    .unwrap();
-    file
+fn write_config(
+    dir: &Path,
+    name: &str,
+    switch: &str,
+    wsdl: &str,
+    params: &[(&str, &str)],
+) -> PathBuf {
+    let calls = Service::soap("calls", wsdl, "RecordCall").params(params);
+    Config::new()
+        .queue_in(dir)
+        .switch(Switch::lab(switch))
+        .app(App::new("survey").match_any().service(calls))
+        .write_to(&dir.join(format!("{name}.toml")))
 }
 
 /// `postcall ARGS --config FILE`: exit code and stdout + stderr.

@@ -15,7 +15,13 @@ mod wire;
 use fake_esl::{FakeEsl, Script};
 use std::path::Path;
 use std::process::Stdio;
+use support::config::{App, Config, Service, Switch};
 use support::http::Receiver;
+
+/// FreeSWITCH `lab` at `address`.
+fn lab(address: &str) -> Switch {
+    Switch::lab(address)
+}
 use support::process::ChildGuard;
 
 const AGENT_LIST: &str = "api callcenter_config agent list";
@@ -49,22 +55,16 @@ fn captured_agent_list() -> Vec<u8> {
     frame
 }
 
-/// Runs the daemon against `switch` with `switch_keys` in its switch
-/// table; waits for the one delivered record. Returns it and the log.
-async fn deliver(switch: &FakeEsl, switch_keys: &str) -> (serde_json::Value, String) {
+/// Runs the daemon against `switch` (`table`: its switch table, see
+/// [`lab`]); waits for the one delivered record. Returns it and the log.
+async fn deliver(switch: &FakeEsl, table: fn(&str) -> Switch) -> (serde_json::Value, String) {
     let receiver = Receiver::ok().await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("postcall.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[switches]]\nname = \"lab\"\nkind = \"freeswitch\"\naddress = \"{}\"\n{switch_keys}\n\n[queue]\npath = \"{}\"\n\n[[applications]]\nname = \"support\"\n[[applications.services]]\nname = \"crm\"\nurl = \"{}\"\n",
-            switch.address,
-            dir.path().join("q.sqlite3").display(),
-            receiver.url("/calls"),
-        ),
-    )
-    .unwrap();
+    let config = Config::new()
+        .switch(table(&switch.address))
+        .queue_in(dir.path())
+        .app(App::new("support").service(Service::rest("crm", &receiver.url("/calls"))))
+        .write(dir.path());
     let log = dir.path().join("daemon.log");
     let daemon = ChildGuard(
         support::cli::bin()
@@ -94,7 +94,7 @@ fn script(answer: Option<Vec<u8>>) -> Script {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn asked_wrap_up_comes_from_the_switchs_agent_list() {
     let switch = FakeEsl::start(vec![script(Some(captured_agent_list()))]).await;
-    let (record, log) = deliver(&switch, "ask_wrap_up = true").await;
+    let (record, log) = deliver(&switch, |a| lab(a).set("ask_wrap_up", true)).await;
     assert_eq!(record["wrap_up_seconds"], 5, "{log}");
     assert!(
         switch.commands().iter().any(|c| c == AGENT_LIST),
@@ -107,7 +107,7 @@ async fn asked_wrap_up_comes_from_the_switchs_agent_list() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_option_nothing_is_asked_and_wrap_up_is_null() {
     let switch = FakeEsl::start(vec![script(Some(captured_agent_list()))]).await;
-    let (record, _) = deliver(&switch, "").await;
+    let (record, _) = deliver(&switch, lab).await;
     assert!(record["wrap_up_seconds"].is_null(), "{record}");
     assert!(
         !switch.commands().iter().any(|c| c == AGENT_LIST),
@@ -119,7 +119,12 @@ async fn without_the_option_nothing_is_asked_and_wrap_up_is_null() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_switch_that_does_not_answer_leaves_null_with_one_warning_and_the_record_goes_out() {
     let switch = FakeEsl::start(vec![script(None)]).await;
-    let (record, log) = deliver(&switch, "ask_wrap_up = true\nwrap_up_timeout = \"300ms\"").await;
+    let (record, log) = deliver(&switch, |a| {
+        lab(a)
+            .set("ask_wrap_up", true)
+            .set("wrap_up_timeout", "300ms")
+    })
+    .await;
     assert!(record["wrap_up_seconds"].is_null(), "{record}");
     assert!(switch.commands().iter().any(|c| c == AGENT_LIST));
     let call_id = record["call_id"].as_str().unwrap();

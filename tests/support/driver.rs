@@ -1,10 +1,11 @@
 //! The fault harness's daemon driver: writes a config for one fake
-//! FreeSWITCH and one receiver, starts `postcall run`, kills it with
-//! SIGKILL and starts it again on the same queue.
+//! switch and one receiver, starts `postcall run`, kills it with SIGKILL
+//! and starts it again on the same queue.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use super::config::{App, Config, Service, Switch};
 use super::process::{free_port, http_get, ChildGuard};
 
 pub struct Daemon {
@@ -14,47 +15,21 @@ pub struct Daemon {
     child: Option<ChildGuard>,
 }
 
+/// The harness's config: the queue in `dir`, `switch`, and application
+/// `load` taking every call with `sink` as its one service.
+pub fn config(dir: &Path, switch: Switch, sink: Service) -> Config {
+    Config::new()
+        .queue_in(dir)
+        .switch(switch)
+        .app(App::new("load").match_any().service(sink))
+}
+
 impl Daemon {
-    /// Config in `dir`: switch `lab` at `switch`, application `load`
-    /// taking every call, service `sink` posting to `url`; `extra` is added
-    /// to `[queue]`.
-    pub fn new(bin: &Path, dir: &Path, switch: &str, url: &str, extra: &str) -> Daemon {
-        Self::with_switch_extra(bin, dir, switch, url, extra, "")
-    }
-
-    /// The same; `switch_extra` is added to the switch's table (e.g. its
-    /// `[switches.cdr]`).
-    pub fn with_switch_extra(
-        bin: &Path,
-        dir: &Path,
-        switch: &str,
-        url: &str,
-        extra: &str,
-        switch_extra: &str,
-    ) -> Daemon {
-        let lines = format!("kind = \"freeswitch\"\naddress = \"{switch}\"\n{switch_extra}\n");
-        Daemon::with_switch(bin, dir, &lines, url, extra)
-    }
-
-    /// [`Daemon::new`] with the switch table's lines (`kind`, `address`, …)
-    /// given whole.
-    pub fn with_switch(
-        bin: &Path,
-        dir: &Path,
-        switch_lines: &str,
-        url: &str,
-        extra: &str,
-    ) -> Daemon {
+    /// `config`, with `/metrics` and `/healthz` on a free port, written to
+    /// `dir/postcall.toml`; not started yet.
+    pub fn new(bin: &Path, dir: &Path, config: Config) -> Daemon {
         let metrics_port = free_port();
-        let config = dir.join("postcall.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[queue]\npath = \"{}\"\n{extra}\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n\n[[switches]]\nname = \"lab\"\n{switch_lines}\n[[applications]]\nname = \"load\"\n[applications.match]\nany = true\n[[applications.services]]\nname = \"sink\"\nurl = \"{url}\"\n",
-                dir.join("q.sqlite3").display()
-            ),
-        )
-        .unwrap();
+        let config = config.metrics(metrics_port).write(dir);
         Daemon {
             bin: bin.to_path_buf(),
             config,

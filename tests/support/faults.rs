@@ -7,7 +7,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::driver::Daemon;
+use super::config::{Service, Switch};
+use super::driver::{self, Daemon};
 use super::fake_ami::{self, FakeAmi};
 use super::fake_switch::{CallTemplate, FakeSwitch, Generated};
 use super::receiver::{FaultyReceiver, Mode};
@@ -118,9 +119,9 @@ impl Rig {
     pub async fn start(mode: Mode, rate: f64, total: usize) -> Rig {
         let receiver = FaultyReceiver::start(mode).await;
         let switch = FakeSwitch::start(templates(), rate, total).await;
-        let lines = format!("kind = \"freeswitch\"\naddress = \"{}\"\n", switch.addr);
+        let table = Switch::lab(&switch.addr.to_string());
         let reader = switch.reader();
-        Rig::launch(switch, reader, receiver, &lines)
+        Rig::launch(switch, reader, receiver, table)
     }
 }
 
@@ -230,32 +231,29 @@ impl Rig<FakeAmi> {
     pub async fn asterisk(mode: Mode, rate: f64, total: usize) -> AmiRig {
         let receiver = FaultyReceiver::start(mode).await;
         let switch = FakeAmi::start(fake_ami::CallTemplate::all(), rate, total).await;
-        let lines = format!(
-            "kind = \"asterisk\"\naddress = \"{}\"\nusername = \"postcall\"\nsecret = \"{}\"\n",
-            switch.addr,
-            fake_ami::SECRET
-        );
+        let table = Switch::asterisk("postcall", fake_ami::SECRET)
+            .name("lab")
+            .address(&switch.addr.to_string());
         let reader = switch.reader();
-        Rig::launch(switch, reader, receiver, &lines)
+        Rig::launch(switch, reader, receiver, table)
     }
 }
 
 impl<S> Rig<S> {
-    /// Starts the daemon (default settings, switch table `switch_lines`)
+    /// Starts the daemon (default settings, switch table `table`)
     /// between `switch` and `receiver`, and samples how far it has read.
     fn launch(
         switch: S,
         reader: impl Fn() -> Option<StreamPos> + Send + 'static,
         receiver: FaultyReceiver,
-        switch_lines: &str,
+        table: Switch,
     ) -> Rig<S> {
         let dir = tempfile::tempdir().unwrap();
-        let mut daemon = Daemon::with_switch(
+        let config = driver::config(dir.path(), table, Service::rest("sink", &receiver.url()));
+        let mut daemon = Daemon::new(
             Path::new(env!("CARGO_BIN_EXE_postcall")),
             dir.path(),
-            switch_lines,
-            &receiver.url(),
-            "",
+            config,
         );
         daemon.start();
         let (reads, sampler) = sample_reads(reader);

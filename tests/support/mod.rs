@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 pub mod backfill;
 pub mod cli;
+pub mod config;
 pub mod driver;
 pub mod fake_ami;
 pub mod fake_switch;
@@ -13,23 +14,17 @@ pub mod receiver;
 pub mod restarts;
 pub mod stream;
 
-/// `DIR/NAME.toml`: a queue in DIR and one application (`app`, TOML lines
-/// after `name = …`) whose one service posts to `url`.
+/// `DIR/NAME.toml`: a queue in DIR and `app` with one more service,
+/// `service`, posting to `url`.
 pub fn app_config(
     dir: &std::path::Path,
     name: &str,
-    app: &str,
+    app: config::App,
     service: &str,
     url: &str,
 ) -> std::path::PathBuf {
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &path,
-        format!(
-            "[queue]\npath = \"{}\"\n[[applications]]\n{app}\n[[applications.services]]\nname = \"{service}\"\nurl = \"{url}\"\n",
-            dir.join("q.sqlite3").display()
-        ),
-    )
-    .unwrap();
-    path
+    config::Config::new()
+        .queue_in(dir)
+        .app(app.service(config::Service::rest(service, url)))
+        .write_to(&dir.join(format!("{name}.toml")))
 }

@@ -13,6 +13,8 @@ use postcall::outbox::{DeliveryRef, Outbox, OutboxSettings, Stats};
 use postcall::route::Router;
 use tokio_util::sync::CancellationToken;
 
+use super::config::{self as conf, App, Service};
+
 /// What a drained run left: the outbox (its directory kept alive), the
 /// rows queued and the final figures.
 pub struct Drained {
@@ -22,13 +24,11 @@ pub struct Drained {
     _dir: tempfile::TempDir,
 }
 
-/// One catch-all application `sales` with `app_keys`, one REST service
-/// `crm` posting to `url`.
-pub fn one_service_config(app_keys: &str, url: &str) -> Config {
-    Config::from_toml_str(&format!(
-        "[[applications]]\nname = \"sales\"\n{app_keys}\n[applications.match]\nany = true\n[[applications.services]]\nname = \"crm\"\nurl = \"{url}\"\n"
-    ))
-    .unwrap()
+/// `app` taking every call, with one REST service `crm` posting to `url`.
+pub fn one_service_config(app: App, url: &str) -> Config {
+    conf::Config::new()
+        .app(app.match_any().service(Service::rest("crm", url)))
+        .parse()
 }
 
 /// A fresh outbox in a temporary directory (kept alive with it) holding the

@@ -6,6 +6,8 @@ use std::io::{Read, Write};
 use std::process::Child;
 use std::time::Duration;
 
+use super::config::{Config, Switch};
+
 /// A loopback port nothing listens on (bound, then released): connections
 /// to it are refused, and a daemon may bind it.
 pub fn free_port() -> u16 {
@@ -49,14 +51,10 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 /// the returned loopback port.
 pub fn daemon_with_metrics(dir: &std::path::Path, switch: &str) -> (ChildGuard, u16) {
     let metrics_port = free_port();
-    let config = dir.join("postcall.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[switches]]\nname = \"lab\"\nkind = \"freeswitch\"\naddress = \"{switch}\"\n\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n"
-        ),
-    )
-    .unwrap();
+    let config = Config::new()
+        .switch(Switch::lab(switch))
+        .metrics(metrics_port)
+        .write(dir);
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_postcall"))
         .args(["run", "--config"])
         .arg(&config)

@@ -9,7 +9,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::driver::Daemon;
+use super::config::{Service, Switch};
+use super::driver::{self, Daemon};
 use super::fake_switch::{CallTemplate, FakeSwitch};
 use super::receiver::{FaultyReceiver, Mode};
 
@@ -61,13 +62,15 @@ pub async fn run(rate: f64, phase: Duration, settle: Duration) -> Outcome {
     let receiver = FaultyReceiver::start(Mode::Up).await;
     let total = (rate * phase.as_secs_f64() * 5.0) as usize;
     let switch = FakeSwitch::start_writing_cdrs(templates(), Some(cdrs.clone()), rate, total).await;
-    let mut daemon = Daemon::with_switch_extra(
+    let config = driver::config(
+        dir.path(),
+        Switch::lab(&switch.addr.to_string()).cdr_dirs(&[&cdrs]),
+        Service::rest("sink", &receiver.url()),
+    );
+    let mut daemon = Daemon::new(
         Path::new(env!("CARGO_BIN_EXE_postcall")),
         dir.path(),
-        &switch.addr.to_string(),
-        &receiver.url(),
-        "",
-        &format!("[switches.cdr]\ndirs = [\"{}\"]", cdrs.display()),
+        config,
     );
     daemon.start();
     healthy_within(&daemon, Duration::from_secs(30)).await;
