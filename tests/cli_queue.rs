@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use support::http::{Receiver, Reply};
 
 use support::cli::{postcall, text};
-use support::config::App;
+use support::config::{path, table, App, Config, Service};
 
 /// `postcall replay` (delivering) of one capture; it must succeed.
 async fn replay(config: &Path, capture: &Path) {
@@ -118,16 +118,14 @@ async fn read_only_commands_do_not_need_unreadable_secrets() {
     replay(&plain, &capture).await;
 
     let missing = dir.path().join("credentials/crm-token");
-    let locked = dir.path().join("locked.toml");
-    let toml = std::fs::read_to_string(&plain).unwrap();
-    std::fs::write(
-        &locked,
-        format!(
-            "{toml}auth = [{{ type = \"bearer\", token = {{ file = \"{}\" }} }}]\n",
-            missing.display()
-        ),
-    )
-    .unwrap();
+    // The same config, the service's bearer token in a file not there.
+    let token = table([("file", path(&missing))]);
+    let auth = table([("type", toml::Value::from("bearer")), ("token", token)]);
+    let crm = Service::rest("crm", &receiver.url("/calls")).set("auth", vec![auth]);
+    let locked = Config::new()
+        .queue_in(dir.path())
+        .app(App::new("survey").service(crm))
+        .write_to(&dir.path().join("locked.toml"));
 
     for args in [
         &["queue", "stats"][..],
