@@ -6,6 +6,11 @@
 //! Content-Length lies, a real api/response just over the cap. The fault
 //! fixtures are derived from real captures by
 //! tests/fixtures/derived/derive.py.
+//!
+//! No `mod support`: it neither runs the binary nor writes a config; its
+//! fake switch is the scripted one shared by the FreeSWITCH suites
+//! (tests/freeswitch/fake_esl.rs), which replays exact bytes per script,
+//! unlike support's load generator.
 
 #[allow(dead_code)]
 #[path = "answer_key/mod.rs"]

@@ -10,6 +10,7 @@ mod expect;
 mod fake_esl;
 #[path = "freeswitch/follow.rs"]
 mod follow;
+mod support;
 #[path = "freeswitch/wire.rs"]
 mod wire;
 
@@ -112,14 +113,12 @@ fn plain_and_json_give_identical_records() {
 #[test]
 fn the_binary_prints_the_expected_record() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("postcall.toml");
-    std::fs::write(
-        &config,
-        "[[switches]]\nkind = \"freeswitch\"\n\n[calls]\nvariables = [\"postcall_*\", \"survey_*\", \"amd*\"]\n",
-    )
-    .unwrap();
+    let config = support::config::Config::new()
+        .switch(support::config::Switch::new("freeswitch"))
+        .calls("variables", vec!["postcall_*", "survey_*", "amd*"])
+        .write(dir.path());
     let capture = expect::fixtures().join("freeswitch/01-answered-agent-hangup.plain.esl");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postcall"))
+    let out = support::cli::bin()
         .env_remove("POSTCALL_CONFIG")
         .arg("replay")
         .arg("--config")

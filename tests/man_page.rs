@@ -1,19 +1,13 @@
 //! contrib/man/postcall.1 (shipped in the .deb) is what `postcall man`
 //! renders from the command-line definition, kept in sync.
 
-use std::process::Command;
+mod support;
+
+use support::cli::{bin, succeeded};
 
 #[test]
 fn contrib_man_page_matches_the_cli() {
-    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
-        .arg("man")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeded(bin().arg("man").output().unwrap());
     let rendered = String::from_utf8(out.stdout).unwrap();
     assert!(rendered.contains(".TH postcall 1"), "{rendered}");
     let stored = std::fs::read_to_string(concat!(

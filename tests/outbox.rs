@@ -1,6 +1,9 @@
 //! The outbox against real SQLite files in a temporary directory: enqueue,
 //! lease, attempts, retries, held/orphaned/dead rows, crash re-lease, and the
 //! deletion of private payloads from the database files.
+//!
+//! No `mod support`: it drives the library's outbox alone (no binary, no
+//! config, no switch or receiver), so nothing in tests/support applies.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

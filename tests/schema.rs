@@ -1,18 +1,12 @@
 //! `postcall schema` prints the call record's JSON Schema, and
 //! contrib/call-record.schema.json is that output, kept in sync.
 
-use std::process::Command;
+mod support;
+
+use support::cli::{bin, succeeded};
 
 fn schema_output() -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
-        .arg("schema")
-        .output()
-        .expect("postcall runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeded(bin().arg("schema").output().expect("postcall runs"));
     serde_json::from_slice(&out.stdout).expect("the schema is JSON")
 }
 

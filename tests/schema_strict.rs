@@ -2,6 +2,8 @@
 //! mode (ajv 8 with every strict option, tests/schema-peer) and every record
 //! postcall prints for the captured calls is valid against it.
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -27,7 +29,7 @@ fn ajv_strict_compiles_the_schema_and_accepts_every_captured_record() {
             if !(name.ends_with(".esl") || name.ends_with(".ami")) {
                 continue;
             }
-            let out = Command::new(env!("CARGO_BIN_EXE_postcall"))
+            let out = support::cli::bin()
                 .args(["replay", "--print"])
                 .arg(&path)
                 .output()

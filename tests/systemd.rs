@@ -2,9 +2,12 @@
 //! protocol: READY=1 after start-up, WATCHDOG=1 pings when asked, STOPPING=1
 //! on SIGTERM.
 
+mod support;
+
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::config::{Config, Switch};
 
 const UNIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/postcall.service");
 
@@ -62,17 +65,11 @@ fn daemon_notifies_ready_watchdog_and_stopping() {
     socket
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let refused = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let config = dir.path().join("postcall.toml");
-    std::fs::write(
-        &config,
-        format!("[[switches]]\nkind = \"freeswitch\"\naddress = \"{refused}\"\n"),
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_postcall"))
+    let refused = format!("127.0.0.1:{}", support::process::free_port());
+    let config = Config::new()
+        .switch(Switch::new("freeswitch").address(&refused))
+        .write(dir.path());
+    let mut child = support::cli::bin()
         .args(["run", "--config"])
         .arg(&config)
         .current_dir(dir.path())
