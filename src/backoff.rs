@@ -1,6 +1,8 @@
 //! Exponential backoff with a floor, the one implementation behind every
 //! retry: delivery retries (`deliver::policy`), switch reconnects
-//! (`switch::backoff`) and the daemon's queue-write retries.
+//! (`switch::backoff`), the daemon's queue-write retries and WSDL refetches,
+//! and the outbox loops' write pauses (`outbox::WriteBackoff`) and the
+//! pool's drain polls, which use the [`Exponential::ceiling`]s unjittered.
 //!
 //! Delay n (0 = the first retry) has the ceiling `min(cap, base · factorⁿ)`
 //! and is drawn uniformly in `[ceiling/2, ceiling]` ("equal jitter"): a fleet

@@ -9,8 +9,10 @@
 //! Beside minijinja's own filters there are `tojson`, `urlencode`, `e164`
 //! (the number when it is E.164, else none) and `local` (an RFC 3339 time
 //! in the application's time zone, or in the zone given as argument).
-//! Delivery renders with the same [`environment`], so what `check` accepts
-//! is what is sent.
+//! Delivery renders with the same [`environment`] and [`call_context`], so
+//! what `check` accepts is what is sent. A URL template's leading value is
+//! its scheme and host ([`leading_value_as_base`], filtered to refuse an
+//! empty one), not a percent-encoded component.
 
 use chrono::{DateTime, SecondsFormat};
 use chrono_tz::Tz;
@@ -73,6 +75,7 @@ pub fn environment() -> Environment<'static> {
     );
     env.add_filter("e164", e164);
     env.add_filter("local", local);
+    env.add_filter(URL_BASE, url_base);
     env.set_formatter(|out, state, value| {
         let escape = state.auto_escape();
         if escape != AutoEscape::Json && (value.is_none() || value.is_undefined()) {
@@ -153,6 +156,88 @@ pub fn context(record: &CallRecord, vars: &BTreeMap<String, String>, timezone: T
         "vars": vars,
         TIMEZONE: timezone.name(),
     })
+}
+
+/// The filter (in every [`environment`]) the leading value of a URL template is wrapped in.
+const URL_BASE: &str = "postcall_url_base";
+
+/// `{{ x }}{rest}` at the start of a URL template becomes
+/// `{{ (x)|postcall_url_base }}{rest}`: that value is the URL's scheme and
+/// host, not a component. Anything else is left alone.
+pub fn leading_value_as_base(source: &str) -> String {
+    let start = source.len() - source.trim_start().len();
+    let Some(body) = source[start..].strip_prefix("{{") else {
+        return source.to_string();
+    };
+    let Some(end) = body.find("}}") else {
+        return source.to_string();
+    };
+    let inner = &body[..end];
+    // A `}}` inside a string literal: not the tag's end; leave it alone.
+    if inner.matches('"').count() % 2 == 1 || inner.matches('\'').count() % 2 == 1 {
+        return source.to_string();
+    }
+    let (open, inner) = match inner.strip_prefix(['-', '+']) {
+        Some(rest) => (&inner[..1], rest),
+        None => ("", inner),
+    };
+    let (inner, close) = match inner.strip_suffix(['-', '+']) {
+        Some(rest) => (rest, &inner[inner.len() - 1..]),
+        None => (inner, ""),
+    };
+    if inner.trim().is_empty() {
+        return source.to_string();
+    }
+    format!(
+        "{}{{{{{open} ({}) | {URL_BASE} {close}}}}}{}",
+        &source[..start],
+        inner.trim(),
+        &body[end + 2..]
+    )
+}
+
+/// The leading value of a URL, inserted as is; an empty one is an error
+/// that says what to write.
+fn url_base(value: TemplateValue) -> Result<TemplateValue, minijinja::Error> {
+    let text = if value.is_none() || value.is_undefined() {
+        String::new()
+    } else {
+        value.to_string()
+    };
+    if text.trim().is_empty() {
+        return Err(minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            "the value at the start of the URL is empty for this call; \
+             write a fallback as {{ vars.x or \"https://…\" }}",
+        ));
+    }
+    Ok(TemplateValue::from_safe_string(text.trim().to_string()))
+}
+
+/// The render context of one call as delivery renders it: the names of
+/// [`context`], without going through JSON.
+pub fn call_context(
+    record: &CallRecord,
+    vars: &BTreeMap<String, String>,
+    timezone: Tz,
+) -> TemplateValue {
+    minijinja::context! {
+        call => TemplateValue::from_serialize(record),
+        vars => TemplateValue::from_serialize(vars),
+        timezone => timezone.name(),
+    }
+}
+
+/// A minijinja error with its causes, on one line.
+pub fn error_chain(e: &minijinja::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    message
 }
 
 /// Compiles, analyses and renders one template against the sample record.

@@ -452,7 +452,7 @@ async fn a_transfers_recording_url_only_when_recordings_are_included() {
     assert_eq!(q["expires"], expires.to_string());
     assert_eq!(
         q["signature"],
-        postcall::deliver::render::sign_link("k", "/tmp/fs-rec/target.wav", expires)
+        postcall::deliver::links::sign_link("k", "/tmp/fs-rec/target.wav", expires)
     );
     let call_link = v["recording_url"].as_str().unwrap();
     assert!(

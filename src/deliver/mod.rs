@@ -2,6 +2,7 @@
 //! verdict.
 //!
 //! - [`render`]: the service's templates over the record → a request.
+//! - [`links`]: the application's recording link, signed to expire.
 //! - [`sign`]: authentication headers and signatures, per attempt.
 //! - [`rest`]: sends a rendered request (reqwest, rustls).
 //! - [`policy`]: the response → delivered / retry / dead / disable service,
@@ -17,6 +18,7 @@
 
 pub mod check;
 pub mod limits;
+pub mod links;
 pub mod plan;
 pub mod policy;
 pub mod pool;
@@ -30,8 +32,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::call::record::CallRecord;
+use links::RecordingLink;
 use policy::{classify, Answer, Verdict};
-use render::{CompiledRequest, RecordingLink};
+use render::CompiledRequest;
 use rest::{ClientCache, ClientSettings};
 use sign::{auth_headers, Auth, SignInput};
 

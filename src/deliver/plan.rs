@@ -11,8 +11,9 @@ use crate::config::{
     ApplicationConfig, AuthConfig, Config, QueueConfig, ServiceConfig, ServiceKind,
 };
 use crate::deliver::limits::ServiceLimits;
+use crate::deliver::links::{LinkSigning, RecordingLink};
 use crate::deliver::policy::{RetryPolicy, Schedule};
-use crate::deliver::render::{CompiledRequest, LinkSigning, RecordingLink, RequestSpec};
+use crate::deliver::render::{CompiledRequest, RequestSpec};
 use crate::deliver::rest::ClientSettings;
 use crate::deliver::sign::Auth;
 use crate::deliver::soap::Wsdls;

@@ -24,6 +24,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::backoff::Exponential;
 use crate::call::record::CallRecord;
 use crate::deliver::limits::Limits;
 pub use crate::deliver::plan::{Plans, ServiceEntry};
@@ -38,8 +39,13 @@ use tokio::sync::OwnedSemaphorePermit;
 
 /// The longest the pool sleeps without looking at the queue.
 pub const IDLE_POLL: Duration = Duration::from_secs(1);
-/// How often [`Pool::run_until_drained`] looks at the queue's figures.
-const DRAIN_POLL: Duration = Duration::from_millis(20);
+/// How often [`Pool::run_until_drained`] looks at the queue's figures:
+/// 20 ms doubling to 500 ms (the schedule's ceilings, no jitter).
+const DRAIN_POLL: Exponential = Exponential {
+    base: Duration::from_millis(20),
+    factor: 2,
+    cap: Duration::from_millis(500),
+};
 /// The most rows leased in one call.
 const LEASE_BATCH: usize = 32;
 /// The pause after a failed lease, doubling up to the cap.
@@ -375,7 +381,7 @@ impl Pool {
             crate::shutdown::tasks::spawn("pool", self.run(stop.clone(), Duration::from_secs(10)));
         // Counting rows scans the table, so a long drain is polled less and
         // less often (a short one still ends within milliseconds).
-        let mut poll = DRAIN_POLL;
+        let mut polls = 0;
         let result = loop {
             match outbox.stats().await {
                 Ok(stats) if stats.pending + stats.leased == 0 => break Ok(stats),
@@ -383,10 +389,10 @@ impl Pool {
                 Err(e) => break Err(e),
             }
             tokio::select! {
-                _ = tokio::time::sleep(poll) => {}
+                _ = tokio::time::sleep(DRAIN_POLL.ceiling(polls)) => {}
                 _ = cancel.cancelled() => break outbox.stats().await,
             }
-            poll = (poll * 2).min(Duration::from_millis(500));
+            polls = polls.saturating_add(1);
         };
         stop.cancel();
         let _ = task.await;

@@ -28,19 +28,13 @@
 //! naming the part (`url`, `header X-Foo`, `param id`, `body`), never a panic.
 
 use chrono_tz::Tz;
-use minijinja::value::Value;
-use minijinja::{Environment, ErrorKind};
-use percent_encoding::{utf8_percent_encode, AsciiSet};
+use minijinja::Environment;
 use std::collections::BTreeMap;
-use std::time::Duration;
 use url::Url;
 
-use crate::call::record::{CallRecord, Recording};
-use crate::deliver::sign::{check_header, hmac_sha256_hex, HeaderProblem};
-use crate::template::{environment, COMPONENT};
-
-/// A path keeps its slashes; each segment is a component.
-const PATH: &AsciiSet = &COMPONENT.remove(b'/');
+use crate::call::record::CallRecord;
+use crate::deliver::sign::{check_header, HeaderProblem};
+use crate::template::{call_context, environment, error_chain, leading_value_as_base};
 
 /// The default content type of a raw body.
 pub const JSON: &str = "application/json";
@@ -149,71 +143,6 @@ pub struct CompiledRequest {
     timezone: Tz,
 }
 
-/// The filter the leading value of a URL template is wrapped in.
-const URL_BASE: &str = "postcall_url_base";
-
-/// `{{ x }}{rest}` at the start of a URL template becomes
-/// `{{ (x)|postcall_url_base }}{rest}`: that value is the URL's scheme and
-/// host, not a component. Anything else is left alone.
-fn leading_value_as_base(source: &str) -> String {
-    let start = source.len() - source.trim_start().len();
-    let Some(body) = source[start..].strip_prefix("{{") else {
-        return source.to_string();
-    };
-    let Some(end) = body.find("}}") else {
-        return source.to_string();
-    };
-    let inner = &body[..end];
-    // A `}}` inside a string literal: not the tag's end; leave it alone.
-    if inner.matches('"').count() % 2 == 1 || inner.matches('\'').count() % 2 == 1 {
-        return source.to_string();
-    }
-    let (open, inner) = match inner.strip_prefix(['-', '+']) {
-        Some(rest) => (&inner[..1], rest),
-        None => ("", inner),
-    };
-    let (inner, close) = match inner.strip_suffix(['-', '+']) {
-        Some(rest) => (rest, &inner[inner.len() - 1..]),
-        None => (inner, ""),
-    };
-    if inner.trim().is_empty() {
-        return source.to_string();
-    }
-    format!(
-        "{}{{{{{open} ({}) | {URL_BASE} {close}}}}}{}",
-        &source[..start],
-        inner.trim(),
-        &body[end + 2..]
-    )
-}
-
-/// The leading value of a URL, inserted as is; an empty one is an error
-/// that says what to write.
-fn url_base(value: Value) -> Result<Value, minijinja::Error> {
-    let text = if value.is_none() || value.is_undefined() {
-        String::new()
-    } else {
-        value.to_string()
-    };
-    if text.trim().is_empty() {
-        return Err(minijinja::Error::new(
-            ErrorKind::InvalidOperation,
-            "the value at the start of the URL is empty for this call; \
-             write a fallback as {{ vars.x or \"https://…\" }}",
-        ));
-    }
-    Ok(Value::from_safe_string(text.trim().to_string()))
-}
-
-/// The template context of one call.
-fn call_context(record: &CallRecord, vars: &BTreeMap<String, String>, timezone: Tz) -> Value {
-    minijinja::context! {
-        call => Value::from_serialize(record),
-        vars => Value::from_serialize(vars),
-        timezone => timezone.name(),
-    }
-}
-
 impl std::fmt::Debug for CompiledRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CompiledRequest")
@@ -229,7 +158,6 @@ impl CompiledRequest {
     /// that does not compile.
     pub fn compile(spec: &RequestSpec) -> Result<CompiledRequest, RenderError> {
         let mut env = environment();
-        env.add_filter(URL_BASE, url_base);
         let add = |env: &mut Environment<'static>, name: String, part: String, source: &str| {
             env.add_template_owned(name, source.to_string())
                 .map_err(|e| RenderError::Compile {
@@ -437,140 +365,6 @@ impl CompiledRequest {
             body,
         })
     }
-}
-
-/// A minijinja error with its causes, on one line.
-fn error_chain(e: &minijinja::Error) -> String {
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    message
-}
-
-// --- recording links -------------------------------------------------------
-
-/// Expiring signatures for recording links.
-#[derive(Clone, PartialEq, Eq)]
-pub struct LinkSigning {
-    pub secret: String,
-    /// How long a link stays valid from the attempt that sends it.
-    pub ttl: Duration,
-}
-
-impl std::fmt::Debug for LinkSigning {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "LinkSigning(<masked>, ttl {:?})", self.ttl)
-    }
-}
-
-/// An application's `recording_url` template, compiled.
-///
-/// The template sees `path` (the first recording's path, each segment
-/// percent-encoded, slashes kept), `file` (its last segment), `call` and
-/// `vars`, e.g. `https://files.example.com/recordings/{{ file }}`.
-///
-/// With signing, `expires` (unix seconds) and `signature` are appended to the
-/// query, where `signature` is the lowercase hex HMAC-SHA256, under the
-/// secret, of `<URL path as sent>\n<expires>`: a file server recomputes it
-/// from the request path and the `expires` parameter and refuses expired or
-/// altered links.
-pub struct RecordingLink {
-    env: Environment<'static>,
-    signing: Option<LinkSigning>,
-}
-
-impl std::fmt::Debug for RecordingLink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecordingLink")
-            .field("signing", &self.signing)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RecordingLink {
-    pub fn compile(template: &str, signing: Option<LinkSigning>) -> Result<Self, RenderError> {
-        let mut env = environment();
-        env.add_template_owned("url:recording", template.to_string())
-            .map_err(|e| RenderError::Compile {
-                part: "recording_url".into(),
-                message: e.to_string(),
-            })?;
-        Ok(RecordingLink { env, signing })
-    }
-
-    /// The link for the call's first recording at unix time `now`; `None`
-    /// when the call has no recording.
-    pub fn render(
-        &self,
-        record: &CallRecord,
-        vars: &BTreeMap<String, String>,
-        now: i64,
-    ) -> Result<Option<String>, RenderError> {
-        self.render_for(record.recordings.first(), record, vars, now)
-    }
-
-    /// The link for each transfer's first recording, in the record's order
-    /// (`None` for a transfer without one).
-    pub fn render_transfers(
-        &self,
-        record: &CallRecord,
-        vars: &BTreeMap<String, String>,
-        now: i64,
-    ) -> Result<Vec<Option<String>>, RenderError> {
-        record
-            .transfers
-            .iter()
-            .map(|t| self.render_for(t.recordings.first(), record, vars, now))
-            .collect()
-    }
-
-    fn render_for(
-        &self,
-        recording: Option<&Recording>,
-        record: &CallRecord,
-        vars: &BTreeMap<String, String>,
-        now: i64,
-    ) -> Result<Option<String>, RenderError> {
-        let Some(recording) = recording else {
-            return Ok(None);
-        };
-        let path = &recording.path;
-        let file = path.rsplit(['/', '\\']).next().unwrap_or(path);
-        let ctx = minijinja::context! {
-            path => Value::from_safe_string(utf8_percent_encode(path, PATH).to_string()),
-            file => file,
-            ..call_context(record, vars, Tz::UTC)
-        };
-        let text = self
-            .env
-            .get_template("url:recording")
-            .and_then(|t| t.render(ctx))
-            .map_err(|e| RenderError::Template {
-                part: "recording_url".into(),
-                message: error_chain(&e),
-            })?;
-        let Some(signing) = &self.signing else {
-            return Ok(Some(text));
-        };
-        let mut url = Url::parse(text.trim()).map_err(|e| RenderError::Url {
-            reason: format!("recording_url: {e}"),
-        })?;
-        let expires = now.saturating_add(i64::try_from(signing.ttl.as_secs()).unwrap_or(i64::MAX));
-        let signature = sign_link(&signing.secret, url.path(), expires);
-        url.query_pairs_mut()
-            .append_pair("expires", &expires.to_string())
-            .append_pair("signature", &signature);
-        Ok(Some(url.into()))
-    }
-}
-
-/// The signature of a recording link: hex HMAC-SHA256 of `path\nexpires`.
-pub fn sign_link(secret: &str, path: &str, expires: i64) -> String {
-    hmac_sha256_hex(secret.as_bytes(), format!("{path}\n{expires}").as_bytes())
 }
 
 #[cfg(test)]
@@ -893,72 +687,5 @@ mod tests {
             CompiledRequest::compile(&s),
             Err(RenderError::HeaderName { .. })
         ));
-    }
-
-    #[test]
-    fn recording_links_plain_and_signed() {
-        let record = CallRecord::sample();
-        let plain = RecordingLink::compile("https://files.example.com/rec/{{ file }}", None)
-            .unwrap()
-            .render(&record, &vars(), 1_000)
-            .unwrap();
-        assert_eq!(
-            plain.as_deref(),
-            Some("https://files.example.com/rec/dd4e0193.wav")
-        );
-
-        let link = RecordingLink::compile(
-            "https://files.example.com{{ path }}",
-            Some(LinkSigning {
-                secret: "k".into(),
-                ttl: Duration::from_secs(3600),
-            }),
-        )
-        .unwrap();
-        let signed = Url::parse(&link.render(&record, &vars(), 1_000).unwrap().unwrap()).unwrap();
-        assert_eq!(signed.path(), "/var/lib/freeswitch/recordings/dd4e0193.wav");
-        let q: BTreeMap<String, String> = signed.query_pairs().into_owned().collect();
-        assert_eq!(q["expires"], "4600");
-        assert_eq!(
-            q["signature"],
-            hmac_sha256_hex(b"k", b"/var/lib/freeswitch/recordings/dd4e0193.wav\n4600")
-        );
-
-        let mut silent = record.clone();
-        silent.recordings.clear();
-        assert_eq!(link.render(&silent, &vars(), 1_000).unwrap(), None);
-
-        // Per transfer, from the transfer's own recordings.
-        let mut with_transfers = record.clone();
-        let transfer = |recordings: Vec<Recording>| crate::call::record::Transfer {
-            id: "t".into(),
-            kind: crate::call::record::TransferKind::Blind,
-            status: crate::call::record::Status::Completed,
-            transfer_to: Some("2001".into()),
-            channel: None,
-            started_at: None,
-            answered_at: None,
-            ended_at: None,
-            duration_seconds: None,
-            talk_time_seconds: 0,
-            hangup_cause: None,
-            recordings,
-            recording_url: None,
-        };
-        let mut target = record.recordings[0].clone();
-        target.path = "/rec/target leg.wav".into();
-        with_transfers.transfers = vec![transfer(vec![target]), transfer(Vec::new())];
-        let links = link
-            .render_transfers(&with_transfers, &vars(), 1_000)
-            .unwrap();
-        assert_eq!(links.len(), 2);
-        let first = Url::parse(links[0].as_deref().unwrap()).unwrap();
-        assert_eq!(first.path(), "/rec/target%20leg.wav");
-        let q: BTreeMap<String, String> = first.query_pairs().into_owned().collect();
-        assert_eq!(
-            q["signature"],
-            hmac_sha256_hex(b"k", b"/rec/target%20leg.wav\n4600")
-        );
-        assert_eq!(links[1], None);
     }
 }

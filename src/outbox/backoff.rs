@@ -1,17 +1,19 @@
 //! [`WriteBackoff`]: how a loop that writes to the queue waits after a
 //! failed write, and when it says so. A full or unwritable disk fails every
 //! write at once; retrying without a pause spins and floods the log, so the
-//! wait doubles up to a cap, and only the changes of state are reported.
+//! wait doubles up to a cap (the ceilings of a [`crate::backoff::Exponential`]
+//! schedule, without jitter: one loop per queue, nothing to desynchronise),
+//! and only the changes of state are reported.
 
 use std::time::Duration;
+
+use crate::backoff::Exponential;
 
 /// Consecutive write failures of one loop, and the wait before the next try.
 #[derive(Debug, Clone)]
 pub struct WriteBackoff {
-    first: Duration,
-    cap: Duration,
+    schedule: Exponential,
     failures: u32,
-    wait: Duration,
 }
 
 /// What a failure or a success means for the log.
@@ -31,18 +33,19 @@ impl WriteBackoff {
     /// Waits `first` after the first failure, doubling up to `cap`.
     pub fn new(first: Duration, cap: Duration) -> WriteBackoff {
         WriteBackoff {
-            first,
-            cap: cap.max(first),
+            schedule: Exponential {
+                base: first,
+                factor: 2,
+                cap: cap.max(first),
+            },
             failures: 0,
-            wait: first,
         }
     }
 
     /// A write failed: the state to report and how long to wait.
     pub fn failed(&mut self) -> (WriteState, Duration) {
         self.failures = self.failures.saturating_add(1);
-        let wait = self.wait;
-        self.wait = (self.wait * 2).min(self.cap);
+        let wait = self.schedule.ceiling(self.failures - 1);
         let state = if self.failures == 1 {
             WriteState::BecameUnwritable
         } else {
@@ -54,7 +57,6 @@ impl WriteBackoff {
     /// A write worked: the state to report; the next failure waits `first`.
     pub fn succeeded(&mut self) -> WriteState {
         let failures = std::mem::take(&mut self.failures);
-        self.wait = self.first;
         if failures == 0 {
             WriteState::Writable
         } else {

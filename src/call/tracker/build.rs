@@ -9,8 +9,8 @@ use crate::call::classify::{classify, CallFacts};
 use crate::call::numbers::display_number;
 use crate::call::queue::QueueCall;
 use crate::call::record::{
-    CallRecord, Direction, EndCallReason, HangupCause, Leg, RecordSource, Recording, SwitchRef,
-    Transfer, CALL_COMPLETED,
+    CallRecord, Direction, EndCallReason, HangupBy, HangupCause, Outcome, RecordSource, Status,
+    SwitchRef, CALL_COMPLETED,
 };
 use crate::call::variables::strip_inheritance;
 use crate::call::{event_id, CallSettings};
@@ -26,47 +26,83 @@ pub struct FinishedCall {
 }
 
 /// What a tracker knows about a finished call, before the shared rules run.
+///
+/// The record fields a tracker observes as-is (`call_id`, `parent_call_id`,
+/// `application`, `direction`, `from_raw`/`to_raw`, `caller_name`,
+/// `context`, the three times, `talk_time_seconds`, `hangup_cause`,
+/// `recordings`, `legs`, `transfers`, `switch.kind`) are written straight
+/// into [`CallDraft::record`], starting from
+/// [`CallDraft::blank`]; the draft's own fields are only the raw inputs the
+/// shared rules read. [`CallDraft::build`] computes every other field.
 #[derive(Debug, Clone)]
 pub struct CallDraft {
-    pub kind: SwitchKind,
+    /// The record as far as the tracker fills it. A `duration_seconds` set
+    /// here (the switch's own `duration`) overrides the one computed from
+    /// the times.
+    pub record: CallRecord,
     /// The call's first leg (the first channel seen): the base of `event_id`.
     pub first_leg_id: String,
-    /// The application leg (rule 3): `call_id`.
-    pub app_leg_id: String,
-    pub parent_call_id: Option<String>,
-    pub application: Option<String>,
-    pub direction: Direction,
-    /// Caller ID number as the switch gave it.
-    pub from_raw: Option<String>,
-    /// Dialled number as the switch gave it.
-    pub to_raw: Option<String>,
-    pub caller_name: Option<String>,
-    pub context: Option<String>,
     /// Queue data as the tracker read it (the dialplan's `postcall_agent_*`
     /// / `postcall_queue` fill what the queue did not give).
     pub queue_call: QueueCall,
-    pub started_at: Option<DateTime<Utc>>,
-    pub answered_at: Option<DateTime<Utc>>,
-    pub ended_at: Option<DateTime<Utc>>,
-    /// Overrides the duration computed from the times (the switch's own
-    /// `duration` when it has one).
-    pub duration_seconds: Option<u64>,
-    /// The application leg's answered talk time (FreeSWITCH `billsec`,
-    /// Asterisk Cdr `BillableSeconds`); 0 when unanswered.
-    pub talk_time_seconds: u64,
     /// The classifier's input; `end_reason_override` and `amd_result` are
-    /// filled from the variables by [`CallDraft::build`] when left `None`.
+    /// filled from the variables by [`CallDraft::build`] when left `None`,
+    /// `talk_time_seconds` from the record's.
     pub facts: CallFacts,
-    pub hangup_cause: HangupCause,
-    pub recordings: Vec<Recording>,
     /// The application leg's variables in the order they were set (later
     /// values of a name replace earlier ones).
     pub app_variables: Vec<(String, String)>,
-    pub legs: Vec<Leg>,
-    pub transfers: Vec<Transfer>,
 }
 
 impl CallDraft {
+    /// The record a tracker starts from: a `kind` switch's call with nothing
+    /// observed. Every field a tracker does not fill is set by
+    /// [`CallDraft::build`], so none of these placeholders reaches a service.
+    pub fn blank(kind: SwitchKind) -> CallRecord {
+        CallRecord {
+            event: CALL_COMPLETED.into(),
+            event_id: String::new(),
+            call_id: String::new(),
+            parent_call_id: None,
+            switch: SwitchRef {
+                name: String::new(),
+                kind,
+            },
+            source: RecordSource::Events,
+            application: None,
+            direction: Direction::Unknown,
+            from: None,
+            to: None,
+            from_raw: None,
+            to_raw: None,
+            caller_name: None,
+            context: None,
+            agent: None,
+            queue: None,
+            connected_at: None,
+            hold_seconds: None,
+            agent_talk_seconds: None,
+            wrap_up_seconds: None,
+            started_at: None,
+            answered_at: None,
+            ended_at: None,
+            duration_seconds: None,
+            talk_time_seconds: 0,
+            ring_seconds: None,
+            status: Status::Failed,
+            outcome: Outcome::Missed,
+            end_call_reason: EndCallReason::Undefined,
+            hangup_cause: HangupCause::default(),
+            hangup_by: HangupBy::Unknown,
+            amd_result: None,
+            recordings: Vec::new(),
+            recording_url: None,
+            variables: BTreeMap::new(),
+            legs: Vec::new(),
+            transfers: Vec::new(),
+        }
+    }
+
     /// Applies the shared rules: event id, numbers, variable filter, AMD and
     /// end-reason variables, timings, classification.
     pub fn build(mut self, settings: &CallSettings) -> FinishedCall {
@@ -89,13 +125,14 @@ impl CallDraft {
         if self.facts.amd_result.is_none() {
             self.facts.amd_result = lookup(&settings.amd_variables);
         }
-        self.facts.talk_time_seconds = self.talk_time_seconds;
+        let observed = self.record;
+        self.facts.talk_time_seconds = observed.talk_time_seconds;
         let classification = classify(&self.facts, &settings.classify);
         if let Some(value) = &self.facts.end_reason_override {
             if EndCallReason::from_name(value.trim().to_ascii_lowercase().as_str()).is_none() {
                 let expected: Vec<&str> = EndCallReason::ALL.iter().map(|r| r.as_str()).collect();
                 tracing::warn!(
-                    call_id = %self.app_leg_id,
+                    call_id = %observed.call_id,
                     value = %value,
                     expected = %expected.join(", "),
                     "the dialplan's end-reason variable is not an end-call reason; the classified one is sent"
@@ -110,55 +147,45 @@ impl CallDraft {
             (Some(a), Some(b)) if b >= a => Some((b - a).num_seconds() as u64),
             _ => None,
         };
-        let duration_seconds = self
+        let duration_seconds = observed
             .duration_seconds
-            .or_else(|| seconds_between(self.started_at, self.ended_at));
-        let ring_seconds = seconds_between(self.started_at, self.answered_at.or(self.ended_at));
+            .or_else(|| seconds_between(observed.started_at, observed.ended_at));
+        let ring_seconds = seconds_between(
+            observed.started_at,
+            observed.answered_at.or(observed.ended_at),
+        );
         let record = CallRecord {
             event: CALL_COMPLETED.into(),
             event_id: event_id(&settings.switch_name, &self.first_leg_id),
-            call_id: self.app_leg_id,
-            parent_call_id: self.parent_call_id,
             switch: SwitchRef {
                 name: settings.switch_name.clone(),
-                kind: self.kind,
+                kind: observed.switch.kind,
             },
-            source: RecordSource::Events,
-            application: self.application,
-            direction: self.direction,
-            from: self.from_raw.as_deref().map(|n| display_number(n, plan)),
-            to: self.to_raw.as_deref().map(|n| display_number(n, plan)),
-            from_raw: self.from_raw,
-            to_raw: self.to_raw,
-            caller_name: self.caller_name,
-            context: self.context,
+            from: observed
+                .from_raw
+                .as_deref()
+                .map(|n| display_number(n, plan)),
+            to: observed.to_raw.as_deref().map(|n| display_number(n, plan)),
             agent: queue_call.agent,
             queue: queue_call.queue,
             connected_at: queue_call.connected_at,
             hold_seconds: queue_call.hold_seconds,
             agent_talk_seconds: queue_call.agent_talk_seconds,
             wrap_up_seconds: queue_call.wrap_up_seconds,
-            started_at: self.started_at,
-            answered_at: self.answered_at,
-            ended_at: self.ended_at,
             duration_seconds,
-            talk_time_seconds: self.talk_time_seconds,
             ring_seconds,
             status: classification.status,
             outcome,
             end_call_reason: classification.end_call_reason,
-            hangup_cause: self.hangup_cause,
             hangup_by: classification.hangup_by,
             amd_result: self.facts.amd_result.clone(),
-            recordings: self.recordings,
             recording_url: None,
             variables: settings.variables.collect(
                 self.app_variables
                     .iter()
                     .map(|(k, v)| (k.as_str(), v.as_str())),
             ),
-            legs: self.legs,
-            transfers: self.transfers,
+            ..observed
         };
         FinishedCall {
             record,

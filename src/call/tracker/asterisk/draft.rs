@@ -9,7 +9,7 @@ use super::sides::{LegView, RequestKind, Topology};
 use super::{Call, SeenRequest};
 use crate::call::causes::name_of;
 use crate::call::classify::CallFacts;
-use crate::call::record::{Direction, HangupBy, HangupCause, Leg, Recording};
+use crate::call::record::{CallRecord, Direction, HangupBy, HangupCause, Leg, Recording};
 use crate::call::tracker::CallDraft;
 use crate::call::CallSettings;
 use crate::event::SwitchKind;
@@ -136,24 +136,32 @@ pub fn draft(
     }
 
     Some(CallDraft {
-        kind: SwitchKind::Asterisk,
+        record: CallRecord {
+            call_id: app.uniqueid.clone(),
+            application: app.var(&settings.application_variables).map(str::to_string),
+            direction,
+            from_raw: app.caller_num.clone(),
+            to_raw: app.entry_exten.clone(),
+            caller_name: app.caller_name.clone(),
+            context: app.entry_context.clone().or_else(|| app.context.clone()),
+            started_at,
+            answered_at,
+            ended_at,
+            talk_time_seconds,
+            hangup_cause: HangupCause {
+                name: cause.and_then(name_of).map(str::to_string),
+                q850: cause.filter(|c| *c != 0),
+                text: app.hangup.as_ref().and_then(|h| h.text.clone()),
+            },
+            recordings,
+            legs: legs_out,
+            transfers: queue::transfers(call, app, legs),
+            ..CallDraft::blank(SwitchKind::Asterisk)
+        },
         // The Linkedid is the Uniqueid of the call's first channel, even when
         // that channel was never seen (adopted mid-call).
         first_leg_id: call.linkedid.clone(),
-        app_leg_id: app.uniqueid.clone(),
-        parent_call_id: None,
-        application: app.var(&settings.application_variables).map(str::to_string),
-        direction,
-        from_raw: app.caller_num.clone(),
-        to_raw: app.entry_exten.clone(),
-        caller_name: app.caller_name.clone(),
-        context: app.entry_context.clone().or_else(|| app.context.clone()),
         queue_call: queue::queue_call(app, wrap_ups),
-        started_at,
-        answered_at,
-        ended_at,
-        duration_seconds: None,
-        talk_time_seconds,
         facts: CallFacts {
             answered,
             direction,
@@ -167,15 +175,7 @@ pub fn draft(
             talk_time_seconds,
             end_reason_override: None,
         },
-        hangup_cause: HangupCause {
-            name: cause.and_then(name_of).map(str::to_string),
-            q850: cause.filter(|c| *c != 0),
-            text: app.hangup.as_ref().and_then(|h| h.text.clone()),
-        },
-        recordings,
         app_variables: app.vars.clone(),
-        legs: legs_out,
-        transfers: queue::transfers(call, app, legs),
     })
 }
 

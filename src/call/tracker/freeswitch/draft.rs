@@ -8,7 +8,9 @@ use super::leg::{
     application_leg, first_leg_key, loopback_partners, recordings_of, var_time, var_u64, LegState,
 };
 use crate::call::classify::CallFacts;
-use crate::call::record::{Direction, HangupBy, HangupCause, Leg as RecordLeg, Recording};
+use crate::call::record::{
+    CallRecord, Direction, HangupBy, HangupCause, Leg as RecordLeg, Recording,
+};
 use crate::call::tracker::far_side::Links;
 use crate::call::tracker::{CallDraft, FinishedCall};
 use crate::call::CallSettings;
@@ -179,32 +181,33 @@ pub fn build_call(mut legs: Vec<(String, LegState)>, settings: &CallSettings) ->
         .collect();
 
     let draft = CallDraft {
-        kind: SwitchKind::Freeswitch,
-        first_leg_id: legs[0].0.clone(),
-        app_leg_id: app_id.clone(),
-        parent_call_id: None,
-        application,
-        direction,
-        from_raw: caller_number(app_leg),
-        to_raw: dialled_number(app_leg),
-        caller_name: app_leg.caller_name.clone(),
-        context: app_leg.context.clone(),
-        queue_call: callcentre::queue_call(app_leg),
-        started_at: var_time(app_leg, "start_uepoch").or(app_leg.created),
-        answered_at: var_time(app_leg, "answer_uepoch").or(app_leg.answered_time),
-        ended_at: var_time(app_leg, "end_uepoch").or(app_leg.hangup_time),
-        duration_seconds: var_u64(app_leg, "duration"),
-        talk_time_seconds: var_u64(app_leg, "billsec").unwrap_or(0),
-        facts,
-        hangup_cause: HangupCause {
-            name: cause_name.clone(),
-            q850: cause_q850,
-            text: cause_name,
+        record: CallRecord {
+            call_id: app_id.clone(),
+            application,
+            direction,
+            from_raw: caller_number(app_leg),
+            to_raw: dialled_number(app_leg),
+            caller_name: app_leg.caller_name.clone(),
+            context: app_leg.context.clone(),
+            started_at: var_time(app_leg, "start_uepoch").or(app_leg.created),
+            answered_at: var_time(app_leg, "answer_uepoch").or(app_leg.answered_time),
+            ended_at: var_time(app_leg, "end_uepoch").or(app_leg.hangup_time),
+            duration_seconds: var_u64(app_leg, "duration"),
+            talk_time_seconds: var_u64(app_leg, "billsec").unwrap_or(0),
+            hangup_cause: HangupCause {
+                name: cause_name.clone(),
+                q850: cause_q850,
+                text: cause_name,
+            },
+            recordings: recordings.into_iter().map(|(_, r)| r).collect(),
+            legs: record_legs,
+            transfers: callcentre::transfers(&legs, app),
+            ..CallDraft::blank(SwitchKind::Freeswitch)
         },
-        recordings: recordings.into_iter().map(|(_, r)| r).collect(),
+        first_leg_id: legs[0].0.clone(),
+        queue_call: callcentre::queue_call(app_leg),
+        facts,
         app_variables: app_leg.variables.list.clone(),
-        legs: record_legs,
-        transfers: callcentre::transfers(&legs, app),
     };
     draft.build(settings)
 }
