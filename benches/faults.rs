@@ -4,8 +4,9 @@
 //! receiver is down that long while calls arrive, then up, and the queue
 //! has `FAULTS_DRAIN_SECS` (7200) to drain at the default 20 requests/s;
 //! `FAULTS_KILLS` (20) and `FAULTS_KILL_RATE` (50 calls/s): `kill -9` and
-//! restart every 3 s; `FAULTS_MALFORMED_CALLS` (500): calls at 50/s with a
-//! malformed frame (a non-UTF-8 byte, a lying Content-Length) every 25th.
+//! restart every 3 s; `FAULTS_MALFORMED_CALLS` (500): calls at 50/s (a
+//! quarter with a Latin-1 caller name) with a malformed input after every
+//! 25th, the kinds of `support::malformed` in turn.
 //! `FAULTS_RESTART_RATE` (50 calls/s) and `FAULTS_RESTART_PHASE_SECS` (4):
 //! calls with mod_json_cdr files while postcall is killed (-9) and down for
 //! a phase, then the switch restarts (refuses logins for a phase); every
@@ -106,46 +107,10 @@ async fn kill_9() {
     );
 }
 
-/// A plain event of a channel no generated call has, with `name` as the
-/// caller name and `declared` as its Content-Length.
-fn stray_event(name: &[u8], declared: Option<usize>) -> Vec<u8> {
-    let mut body = b"Event-Name: CHANNEL_CREATE\nUnique-ID: 00000000-0000-4000-a000-00000000beef\nCaller-Caller-ID-Name: ".to_vec();
-    body.extend_from_slice(name);
-    body.extend_from_slice(b"\n\n");
-    let mut out = format!(
-        "Content-Length: {}\nContent-Type: text/event-plain\n\n",
-        declared.unwrap_or(body.len())
-    )
-    .into_bytes();
-    out.extend_from_slice(&body);
-    out
-}
-
 async fn malformed() {
     let total = knob("FAULTS_MALFORMED_CALLS", 500) as usize;
-    let rig = Rig::start(Mode::Up, 50.0, total).await;
-    let mut injected = 0;
-    let mut next = 25;
-    let end = Instant::now() + Duration::from_secs(total as u64 / 10 + 60);
-    while rig.switch.generated() < total && Instant::now() < end {
-        if rig.switch.generated() >= next {
-            let frame = if injected % 2 == 0 {
-                stray_event(b"Jos\xe9", None)
-            } else {
-                stray_event(b"liar", Some(1 << 20))
-            };
-            injected += usize::from(rig.switch.inject(frame));
-            next += 25;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let drained = drain(&rig.daemon, Duration::from_secs(300)).await;
-    let alive = rig.daemon.healthy();
-    let t = rig.tally(ended_by(Instant::now()));
-    println!(
-        "malformed calls={total} injected={injected} reached_postcall={} lost={} split_event_ids={} drained={drained} healthy_after={alive}",
-        t.due, t.lost, t.split
-    );
+    let o = support::malformed::run(total, 50.0, 25, Duration::from_secs(300)).await;
+    println!("{}", o.line());
 }
 
 async fn restart() {

@@ -42,3 +42,18 @@ async fn kill_9_mid_stream_loses_no_call_that_had_ended_a_second_before() {
     assert_eq!(t.lost, 0, "lost across kill -9: {t:?}");
     assert_eq!(t.split, 0, "one event_id per call: {t:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_frames_lose_no_untouched_call() {
+    // Every kind once (and the first again), one after every 6 calls.
+    let o = support::malformed::run(42, 20.0, 6, A_MINUTE).await;
+    println!("{}", o.line());
+    assert!(o.injected.iter().all(|(_, sent)| *sent), "{o:?}");
+    assert!(o.untouched.due >= 30, "{}", o.line());
+    assert_eq!(o.untouched.lost, 0, "{}", o.line());
+    assert_eq!(o.untouched.split, 0, "{}", o.line());
+    assert!(o.latin1.0 >= 10, "{}", o.line());
+    // Two faults end the session; nothing else reconnects.
+    assert_eq!(o.connections, 3, "{}", o.line());
+    assert!(o.healthy_after);
+}

@@ -118,10 +118,26 @@ impl CallTemplate {
         let frames = self
             .frames
             .iter()
-            .map(|f| replace_ids(&String::from_utf8_lossy(f), &map).into_bytes())
+            .map(|f| replace_id_bytes(f, &map))
             .collect();
         (frames, map)
     }
+}
+
+/// [`replace_ids`] over bytes, so that a frame that is not UTF-8 (a raw
+/// Latin-1 byte in a json event) stays as the switch wrote it; ids and
+/// their replacements are the same length, so Content-Length still holds.
+fn replace_id_bytes(frame: &[u8], map: &[(String, String)]) -> Vec<u8> {
+    let mut out = frame.to_vec();
+    for (old, new) in map {
+        debug_assert_eq!(old.len(), new.len());
+        let finder = memchr::memmem::Finder::new(old.as_bytes());
+        let hits: Vec<usize> = finder.find_iter(&out).collect();
+        for at in hits {
+            out[at..at + new.len()].copy_from_slice(new.as_bytes());
+        }
+    }
+    out
 }
 
 fn replace_ids(text: &str, map: &[(String, String)]) -> String {
@@ -227,8 +243,15 @@ pub struct FakeSwitch {
     /// While set, the client is dropped and logins are refused.
     down: Arc<std::sync::atomic::AtomicBool>,
     written: Arc<Written>,
+    /// Where each injected frame ended in the stream, by injection number.
+    injected: Injected,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
+
+type Injected = Arc<Mutex<HashMap<usize, StreamPos>>>;
+
+/// Call numbers from here on are injection numbers (offset by this).
+const INJECTION: usize = usize::MAX / 2;
 
 impl Drop for FakeSwitch {
     fn drop(&mut self) {
@@ -259,12 +282,14 @@ impl FakeSwitch {
         let client: Client = Arc::new(Mutex::new(None));
         let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let written = Arc::new(Written::default());
+        let injected = Injected::default();
         let server = tokio::spawn(serve(
             listener,
             client.clone(),
             calls.clone(),
             down.clone(),
             written.clone(),
+            injected.clone(),
         ));
         let (c, cl) = (calls.clone(), client.clone());
         let generator = tokio::spawn(async move {
@@ -297,6 +322,7 @@ impl FakeSwitch {
             client,
             down,
             written,
+            injected,
             tasks: vec![server, generator],
         }
     }
@@ -330,11 +356,23 @@ impl FakeSwitch {
 
     /// Writes `bytes` (a malformed frame, say) to the connected client, if
     /// any, between two calls; true if it was handed to a client.
-    pub fn inject(&self, bytes: Vec<u8>) -> bool {
+    /// [`Self::injected_at`]`(number)` then tells where it was written,
+    /// `number` counting injections from 0.
+    pub fn inject(&self, number: usize, bytes: Vec<u8>) -> bool {
         match self.client.lock().unwrap().as_ref() {
-            Some(tx) => tx.send((usize::MAX, vec![bytes])).is_ok(),
+            Some(tx) => tx.send((INJECTION + number, vec![bytes])).is_ok(),
             None => false,
         }
+    }
+
+    /// Where injection `number` ended in the stream, once written.
+    pub fn injected_at(&self, number: usize) -> Option<StreamPos> {
+        self.injected.lock().unwrap().get(&number).copied()
+    }
+
+    /// Connections the switch accepted and greeted so far.
+    pub fn connections(&self) -> u64 {
+        self.written.connections()
     }
 
     pub fn generated(&self) -> usize {
@@ -361,6 +399,7 @@ async fn serve(
     calls: Arc<Mutex<Vec<Generated>>>,
     down: Arc<std::sync::atomic::AtomicBool>,
     written: Arc<Written>,
+    injected: Injected,
 ) {
     while let Ok((stream, _)) = listener.accept().await {
         if down.load(std::sync::atomic::Ordering::SeqCst) {
@@ -413,7 +452,9 @@ async fn serve(
                 f = rx.recv() => match f {
                     Some((i, frames)) => {
                         let Some(end) = written.write(&mut wr, &frames.concat()).await else { break };
-                        if let Some(call) = calls.lock().unwrap().get_mut(i) {
+                        if let Some(number) = i.checked_sub(INJECTION) {
+                            injected.lock().unwrap().insert(number, end);
+                        } else if let Some(call) = calls.lock().unwrap().get_mut(i) {
                             call.last_event_sent = Some(Instant::now());
                             call.stream_end = Some(end);
                         }

@@ -66,19 +66,24 @@ pub struct Tally {
 }
 
 fn templates() -> Vec<CallTemplate> {
-    [
-        "01-answered-agent-hangup.plain.esl",
-        "02-answered-caller-hangup.plain.esl",
-    ]
-    .iter()
-    .map(|f| {
-        CallTemplate::from_capture(
-            &Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/fixtures/freeswitch")
-                .join(f),
-        )
-    })
-    .collect()
+    fixture_templates(&[
+        "freeswitch/01-answered-agent-hangup.plain.esl",
+        "freeswitch/02-answered-caller-hangup.plain.esl",
+    ])
+}
+
+/// Call templates from files under `tests/fixtures`.
+pub fn fixture_templates(files: &[&str]) -> Vec<CallTemplate> {
+    files
+        .iter()
+        .map(|f| {
+            CallTemplate::from_capture(
+                &Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/fixtures")
+                    .join(f),
+            )
+        })
+        .collect()
 }
 
 /// A fake switch that generates calls.
@@ -117,8 +122,18 @@ impl Rig {
     /// Receiver in `mode`, `total` calls at `rate`/s from the first
     /// subscription, the daemon started with default settings.
     pub async fn start(mode: Mode, rate: f64, total: usize) -> Rig {
+        Rig::start_with(templates(), mode, rate, total).await
+    }
+
+    /// [`Rig::start`] cycling through `templates` instead of 01 and 02.
+    pub async fn start_with(
+        templates: Vec<CallTemplate>,
+        mode: Mode,
+        rate: f64,
+        total: usize,
+    ) -> Rig {
         let receiver = FaultyReceiver::start(mode).await;
-        let switch = FakeSwitch::start(templates(), rate, total).await;
+        let switch = FakeSwitch::start(templates, rate, total).await;
         let table = Switch::lab(&switch.addr.to_string());
         let reader = switch.reader();
         Rig::launch(switch, reader, receiver, table)
