@@ -4,7 +4,7 @@
 //! receiver is down that long while calls arrive, then up, and the queue
 //! has `FAULTS_DRAIN_SECS` (7200) to drain at the default 20 requests/s;
 //! `FAULTS_KILLS` (20) and `FAULTS_KILL_RATE` (50 calls/s): `kill -9` and
-//! restart every 3 s; `FAULTS_MALFORMED_CALLS` (500): calls at 50/s (a
+//! restart every 3 s, calls played over their captured 3.3 s; `FAULTS_MALFORMED_CALLS` (500): calls at 50/s (a
 //! quarter with a Latin-1 caller name) with a malformed input after every
 //! 25th, the kinds of `support::malformed` in turn.
 //! `FAULTS_RESTART_RATE` (50 calls/s) and `FAULTS_RESTART_PHASE_SECS` (4):
@@ -86,7 +86,8 @@ async fn receiver_down() {
 async fn kill_9() {
     let (kills, rate) = (knob("FAULTS_KILLS", 20), knob("FAULTS_KILL_RATE", 50));
     let total = (rate * 3 * (kills + 1)) as usize;
-    let mut rig = Rig::start(Mode::Up, rate as f64, total).await;
+    // Calls last their captured 3.3 s, so every kill has calls up across it.
+    let mut rig = Rig::start_paced(Mode::Up, rate as f64, total).await;
     for _ in 0..kills {
         tokio::time::sleep(Duration::from_secs(3)).await;
         rig.kill9();
@@ -94,16 +95,29 @@ async fn kill_9() {
         rig.daemon.start();
     }
     rig.wait_generated(total, Duration::from_secs(600)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
     let drained = drain(&rig.daemon, Duration::from_secs(600)).await;
     // A call counts when postcall had read it >= 1 s before the next kill
-    // (or at all, for calls after the last kill).
-    let t = rig.tally(rig.read_before_kill(Duration::from_secs(1)));
+    // (or at all, for calls after the last) and none of its events fell in
+    // a gap between two daemons (a switch does not keep them).
+    let dropped: std::collections::HashSet<Vec<String>> = rig
+        .dropped_events()
+        .into_iter()
+        .map(|i| rig.switch.calls()[i].ids.clone())
+        .collect();
+    let read_before = rig.read_before_kill(Duration::from_secs(1));
+    let t = rig.tally(|c| read_before(c) && !dropped.contains(&c.ids));
+    let across = rig.up_across();
     println!(
-        "kill_9 kills={kills} rate={rate}/s generated={} counted={} lost={} split_event_ids={} drained={drained}",
+        "kill_9 kills={kills} rate={rate}/s generated={} counted={} lost={} split_event_ids={} up_across_a_restart={} of_which_lost={} of_which_split={} with_events_dropped_in_a_gap={} drained={drained}",
         rig.switch.generated(),
         t.due,
         t.lost,
-        t.split
+        t.split,
+        across.due,
+        across.lost,
+        across.split,
+        dropped.len()
     );
 }
 

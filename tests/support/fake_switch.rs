@@ -26,6 +26,8 @@ use super::stream::{StreamPos, Written};
 #[derive(Debug, Clone)]
 pub struct CallTemplate {
     frames: Vec<Vec<u8>>,
+    /// Each frame's time after the call's first event, as captured.
+    offsets: Vec<Duration>,
     /// Ids to replace in every copy (the switch's own Core-UUID stays).
     ids: Vec<String>,
     core: Option<String>,
@@ -38,6 +40,19 @@ impl CallTemplate {
     pub fn from_capture(path: &std::path::Path) -> CallTemplate {
         let bytes = std::fs::read(path).unwrap();
         let frames = event_frames(&bytes);
+        let stamps: Vec<i64> = frames
+            .iter()
+            .map(|f| {
+                frame_header(f, "Event-Date-Timestamp")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
+            })
+            .collect();
+        let first = stamps.iter().copied().filter(|t| *t > 0).min().unwrap_or(0);
+        let offsets = stamps
+            .iter()
+            .map(|t| Duration::from_micros((*t - first).max(0) as u64))
+            .collect();
         let text = String::from_utf8_lossy(&bytes);
         let core = text
             .split("Core-UUID: ")
@@ -52,6 +67,7 @@ impl CallTemplate {
         ids.dedup();
         CallTemplate {
             frames,
+            offsets,
             ids,
             core,
             cdrs: Vec::new(),
@@ -118,7 +134,10 @@ impl CallTemplate {
         let frames = self
             .frames
             .iter()
-            .map(|f| replace_id_bytes(f, &map))
+            .map(|f| match std::str::from_utf8(f) {
+                Ok(text) => replace_ids(text, &map).into_bytes(),
+                Err(_) => replace_id_bytes(f, &map),
+            })
             .collect();
         (frames, map)
     }
@@ -127,6 +146,8 @@ impl CallTemplate {
 /// [`replace_ids`] over bytes, so that a frame that is not UTF-8 (a raw
 /// Latin-1 byte in a json event) stays as the switch wrote it; ids and
 /// their replacements are the same length, so Content-Length still holds.
+/// Only for such frames: unoptimised (test-profile) memchr is slow enough
+/// to slow the generator down.
 fn replace_id_bytes(frame: &[u8], map: &[(String, String)]) -> Vec<u8> {
     let mut out = frame.to_vec();
     for (old, new) in map {
@@ -175,6 +196,56 @@ fn shift_times(leg: &mut serde_json::Value, us: i64) {
             }
         }
     }
+}
+
+/// The value of event header `name` in a plain (percent-decoded) or json
+/// event frame.
+fn frame_header(frame: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(frame);
+    if let Some(at) = text.find(&format!("\n{name}: ")) {
+        let value = text[at + name.len() + 3..].lines().next()?;
+        return Some(percent_decoded(value));
+    }
+    let at = text.find(&format!("\"{name}\":\""))? + name.len() + 4;
+    Some(text[at..].split('"').next()?.to_string())
+}
+
+fn percent_decoded(value: &str) -> String {
+    let b = value.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match (b[i], b.get(i + 1..i + 3)) {
+            (b'%', Some(hex)) if hex.iter().all(u8::is_ascii_hexdigit) => {
+                out.push(u8::from_str_radix(std::str::from_utf8(hex).unwrap(), 16).unwrap());
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A leg's row in `show channels as json`, from its CHANNEL_CREATE frame,
+/// as FreeSWITCH lists it.
+fn live_row(create: &[u8]) -> Option<serde_json::Value> {
+    let h = |n: &str| frame_header(create, n).unwrap_or_default();
+    let created: i64 = h("Caller-Channel-Created-Time").parse().unwrap_or(0);
+    Some(serde_json::json!({
+        "uuid": frame_header(create, "Unique-ID")?,
+        "direction": h("Call-Direction"),
+        "created_epoch": (created / 1_000_000).to_string(),
+        "name": h("Channel-Name"),
+        "state": "CS_EXECUTE",
+        "cid_name": h("Caller-Caller-ID-Name"),
+        "cid_num": h("Caller-Caller-ID-Number"),
+        "dest": h("Caller-Destination-Number"),
+        "context": h("Caller-Context"),
+        "callstate": "ACTIVE",
+    }))
 }
 
 /// The frames after the header block whose Content-Type is an event.
@@ -245,10 +316,38 @@ pub struct FakeSwitch {
     written: Arc<Written>,
     /// Where each injected frame ended in the stream, by injection number.
     injected: Injected,
+    paced: Arc<Paced>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 type Injected = Arc<Mutex<HashMap<usize, StreamPos>>>;
+
+/// Calls played over their captured duration (see [`FakeSwitch::start_paced`]).
+#[derive(Debug, Default)]
+struct Paced {
+    /// Per call: its number of frames, and where each written one ended.
+    frames: Mutex<HashMap<usize, (usize, Vec<StreamPos>)>>,
+    /// Every leg with the span it is up: (row, created, destroyed).
+    legs: Mutex<Vec<(serde_json::Value, Instant, Instant)>>,
+}
+
+impl Paced {
+    /// `show channels as json` now: the legs created and not yet destroyed,
+    /// whether or not a client saw their events.
+    fn listing(&self) -> String {
+        let now = Instant::now();
+        let legs = self.legs.lock().unwrap();
+        let rows: Vec<&serde_json::Value> = legs
+            .iter()
+            .filter(|(_, from, to)| *from <= now && now < *to)
+            .map(|(row, _, _)| row)
+            .collect();
+        if rows.is_empty() {
+            return "{\"row_count\":0}".into();
+        }
+        serde_json::json!({"row_count": rows.len(), "rows": rows}).to_string()
+    }
+}
 
 /// Call numbers from here on are injection numbers (offset by this).
 const INJECTION: usize = usize::MAX / 2;
@@ -276,6 +375,25 @@ impl FakeSwitch {
         rate: f64,
         total: usize,
     ) -> FakeSwitch {
+        Self::launch(templates, cdr_dir, rate, total, false).await
+    }
+
+    /// Like [`Self::start`], but each call's events go out at their
+    /// captured times (a call lasts as long as it did on the real switch),
+    /// so calls are up across a client's reconnect; events due while no
+    /// client is connected are dropped, as a switch drops them, and
+    /// `show channels as json` lists the legs up at that moment.
+    pub async fn start_paced(templates: Vec<CallTemplate>, rate: f64, total: usize) -> FakeSwitch {
+        Self::launch(templates, None, rate, total, true).await
+    }
+
+    async fn launch(
+        templates: Vec<CallTemplate>,
+        cdr_dir: Option<std::path::PathBuf>,
+        rate: f64,
+        total: usize,
+        paced: bool,
+    ) -> FakeSwitch {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let calls = Arc::new(Mutex::new(Vec::new()));
@@ -283,15 +401,19 @@ impl FakeSwitch {
         let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let written = Arc::new(Written::default());
         let injected = Injected::default();
+        let pace = Arc::new(Paced::default());
         let server = tokio::spawn(serve(
             listener,
-            client.clone(),
-            calls.clone(),
-            down.clone(),
-            written.clone(),
-            injected.clone(),
+            Shared {
+                client: client.clone(),
+                calls: calls.clone(),
+                down: down.clone(),
+                written: written.clone(),
+                injected: injected.clone(),
+                paced: pace.clone(),
+            },
         ));
-        let (c, cl) = (calls.clone(), client.clone());
+        let (c, cl, pc) = (calls.clone(), client.clone(), pace.clone());
         let generator = tokio::spawn(async move {
             // The first call waits for the first client; later ones do not.
             while cl.lock().unwrap().is_none() {
@@ -311,7 +433,9 @@ impl FakeSwitch {
                     last_event_sent: None,
                     stream_end: None,
                 });
-                if let Some(tx) = cl.lock().unwrap().as_ref() {
+                if paced {
+                    play_paced(i, frames, template.offsets.clone(), cl.clone(), pc.clone());
+                } else if let Some(tx) = cl.lock().unwrap().as_ref() {
                     let _ = tx.send((i, frames));
                 }
             }
@@ -323,8 +447,21 @@ impl FakeSwitch {
             down,
             written,
             injected,
+            paced: pace,
             tasks: vec![server, generator],
         }
+    }
+
+    /// For a paced call: how many frames it has, and where each of those
+    /// written to a client ended (fewer than all when some were dropped).
+    pub fn frames_written(&self, call: usize) -> (usize, Vec<StreamPos>) {
+        self.paced
+            .frames
+            .lock()
+            .unwrap()
+            .get(&call)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// A switch restart: the connected client is dropped and every login
@@ -391,16 +528,73 @@ impl FakeSwitch {
     }
 }
 
-/// One client at a time, as postcall connects: auth, subscribe, then the
-/// generated frames; `api` commands get a plain answer.
-async fn serve(
-    listener: TcpListener,
+/// Sends call `i`'s frames at `offsets` from now to whichever client is
+/// connected at each moment, and notes each leg's lifetime for the listing.
+fn play_paced(
+    i: usize,
+    frames: Vec<Vec<u8>>,
+    offsets: Vec<Duration>,
+    client: Client,
+    paced: Arc<Paced>,
+) {
+    let start = Instant::now();
+    {
+        let mut legs = paced.legs.lock().unwrap();
+        for (frame, at) in frames.iter().zip(&offsets) {
+            if frame_header(frame, "Event-Name").as_deref() != Some("CHANNEL_CREATE") {
+                continue;
+            }
+            let Some(row) = live_row(frame) else { continue };
+            let uuid = row["uuid"].as_str().unwrap_or_default().to_string();
+            let destroyed = frames
+                .iter()
+                .zip(&offsets)
+                .filter(|(f, _)| {
+                    frame_header(f, "Event-Name").as_deref() == Some("CHANNEL_DESTROY")
+                        && frame_header(f, "Unique-ID").as_deref() == Some(uuid.as_str())
+                })
+                .map(|(_, t)| *t)
+                .max()
+                .unwrap_or_else(|| offsets.iter().copied().max().unwrap_or_default());
+            legs.push((row, start + *at, start + destroyed));
+        }
+    }
+    paced
+        .frames
+        .lock()
+        .unwrap()
+        .insert(i, (frames.len(), Vec::new()));
+    tokio::spawn(async move {
+        for (frame, at) in frames.into_iter().zip(offsets) {
+            tokio::time::sleep_until((start + at).into()).await;
+            if let Some(tx) = client.lock().unwrap().as_ref() {
+                let _ = tx.send((i, vec![frame]));
+            }
+        }
+    });
+}
+
+/// What the server shares with the generator and the [`FakeSwitch`].
+struct Shared {
     client: Client,
     calls: Arc<Mutex<Vec<Generated>>>,
     down: Arc<std::sync::atomic::AtomicBool>,
     written: Arc<Written>,
     injected: Injected,
-) {
+    paced: Arc<Paced>,
+}
+
+/// One client at a time, as postcall connects: auth, subscribe, then the
+/// generated frames; `api` commands get a plain answer.
+async fn serve(listener: TcpListener, shared: Shared) {
+    let Shared {
+        client,
+        calls,
+        down,
+        written,
+        injected,
+        paced,
+    } = shared;
     while let Ok((stream, _)) = listener.accept().await {
         if down.load(std::sync::atomic::Ordering::SeqCst) {
             // Restarting: the connection is closed before any greeting.
@@ -412,7 +606,7 @@ async fn serve(
         let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Vec<Vec<u8>>)>();
         let (reply_tx, mut reply_rx) = mpsc::unbounded_channel::<Vec<u8>>();
         let subscribed = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (client2, sub) = (client.clone(), subscribed.clone());
+        let (client2, sub, listing) = (client.clone(), subscribed.clone(), paced.clone());
         // Commands in: answers out.
         let reader = tokio::spawn(async move {
             let mut buf = Vec::new();
@@ -421,7 +615,11 @@ async fn serve(
                 while let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
                     let cmd = String::from_utf8_lossy(&buf[..end]).into_owned();
                     buf.drain(..end + 2);
-                    let answer = answer(&cmd);
+                    let answer = if cmd.starts_with("api show channels") {
+                        api_response(&listing.listing())
+                    } else {
+                        answer(&cmd)
+                    };
                     if cmd.starts_with("event ") {
                         sub.store(true, std::sync::atomic::Ordering::SeqCst);
                         *client2.lock().unwrap() = Some(tx.clone());
@@ -454,7 +652,12 @@ async fn serve(
                         let Some(end) = written.write(&mut wr, &frames.concat()).await else { break };
                         if let Some(number) = i.checked_sub(INJECTION) {
                             injected.lock().unwrap().insert(number, end);
-                        } else if let Some(call) = calls.lock().unwrap().get_mut(i) {
+                            continue;
+                        }
+                        if let Some((_, ends)) = paced.frames.lock().unwrap().get_mut(&i) {
+                            ends.push(end);
+                        }
+                        if let Some(call) = calls.lock().unwrap().get_mut(i) {
                             call.last_event_sent = Some(Instant::now());
                             call.stream_end = Some(end);
                         }
@@ -468,21 +671,22 @@ async fn serve(
     }
 }
 
+fn api_response(body: &str) -> Vec<u8> {
+    format!(
+        "Content-Type: api/response\nContent-Length: {}\n\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
 fn answer(cmd: &str) -> Vec<u8> {
     let reply = |text: &str| format!("Content-Type: command/reply\nReply-Text: {text}\n\n");
-    let api = |body: &str| {
-        format!(
-            "Content-Type: api/response\nContent-Length: {}\n\n{body}",
-            body.len()
-        )
-    };
+    let api = |body: &str| String::from_utf8(api_response(body)).unwrap();
     let out = if cmd.starts_with("auth ") {
         reply("+OK accepted")
     } else if let Some(format) = cmd.strip_prefix("event ") {
         let kind = format.split_whitespace().next().unwrap_or("plain");
         reply(&format!("+OK event listener enabled {kind}"))
-    } else if cmd.starts_with("api show channels") {
-        api("{\"row_count\":0}")
     } else if cmd.starts_with("api ") {
         api("UP 0 years, 0 days\n0 session(s)\n")
     } else {

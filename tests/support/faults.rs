@@ -125,6 +125,75 @@ impl Rig {
         Rig::start_with(templates(), mode, rate, total).await
     }
 
+    /// [`Rig::start`] with calls played over their captured duration
+    /// ([`FakeSwitch::start_paced`]), so that calls are up across a kill.
+    pub async fn start_paced(mode: Mode, rate: f64, total: usize) -> Rig {
+        let receiver = FaultyReceiver::start(mode).await;
+        let switch = FakeSwitch::start_paced(templates(), rate, total).await;
+        let table = Switch::lab(&switch.addr.to_string());
+        let reader = switch.reader();
+        Rig::launch(switch, reader, receiver, table)
+    }
+
+    /// Whether some postcall process had read the stream up to `p`.
+    fn was_read(&self, p: StreamPos) -> bool {
+        self.reads
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, r)| r.conn == p.conn && r.offset >= p.offset)
+    }
+
+    /// Paced calls with events dropped, due while no client was connected
+    /// (lost to the socket's nature, not counted).
+    pub fn dropped_events(&self) -> Vec<usize> {
+        (0..self.switch.generated())
+            .filter(|i| {
+                let (frames, ends) = self.switch.frames_written(*i);
+                ends.len() < frames
+            })
+            .collect()
+    }
+
+    /// Paced calls that were up across a restart: their events went to
+    /// more than one connection, none was dropped, and every one was read
+    /// by a postcall process. Each must be reported once, with one event_id.
+    pub fn up_across(&self) -> Tally {
+        let calls = self.switch.calls();
+        let delivered = self.receiver.event_ids_by_call();
+        let across: Vec<&Generated> = calls
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| {
+                let (frames, ends) = self.switch.frames_written(*i);
+                ends.len() == frames
+                    && ends.first().map(|p| p.conn) != ends.last().map(|p| p.conn)
+                    && ends.iter().all(|p| self.was_read(*p))
+            })
+            .map(|(_, c)| c)
+            .collect();
+        let ids = |c: &Generated| -> Vec<&String> {
+            c.ids
+                .iter()
+                .filter_map(|id| delivered.get(id))
+                .flatten()
+                .collect()
+        };
+        Tally {
+            due: across.len(),
+            lost: across.iter().filter(|c| ids(c).is_empty()).count(),
+            split: across
+                .iter()
+                .filter(|c| {
+                    let mut e = ids(c);
+                    e.sort();
+                    e.dedup();
+                    e.len() > 1
+                })
+                .count(),
+        }
+    }
+
     /// [`Rig::start`] cycling through `templates` instead of 01 and 02.
     pub async fn start_with(
         templates: Vec<CallTemplate>,
