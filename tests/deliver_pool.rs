@@ -1,6 +1,13 @@
 //! The worker pool end to end: configuration (TOML) → router → SQLite
 //! outbox → workers → a real HTTP receiver on 127.0.0.1:0, and the attempt
 //! log read back from the outbox.
+//!
+//! These tests wait in real time, not paused tokio time: the outbox's
+//! writer is an OS thread committing to SQLite and the receiver is a real
+//! socket, neither of which a paused clock drives, so auto-advancing time
+//! would fire every timeout while a commit or a request is in flight. The
+//! waits are short (20–200 ms retry delays) and every loop is bounded; the
+//! queue's own clock is jumped where a test needs hours to pass.
 
 mod support;
 
