@@ -222,9 +222,7 @@ impl<S: Generator> Rig<S> {
     /// stopped with SIGSTOP so that the figure is exact).
     pub fn kill9(&mut self) {
         if let Some(pid) = self.daemon.pid() {
-            let _ = std::process::Command::new("kill")
-                .args(["-STOP", &pid.to_string()])
-                .status();
+            super::process::signal(pid, "-STOP");
         }
         let at_stop = self.switch.read_point();
         let now = Instant::now();
