@@ -46,8 +46,10 @@ const DRAIN_POLL: Exponential = Exponential {
     factor: 2,
     cap: Duration::from_millis(500),
 };
-/// The most rows leased in one call.
-const LEASE_BATCH: usize = 32;
+/// The most rows leased in one call. Every free worker is leased for at
+/// once: with one lease in flight, rows per lease commit is what a backlog
+/// drains at (at 32, ~2,000 rows/s with 64 workers on a slow fsync).
+const LEASE_BATCH: usize = 1024;
 /// The pause after a failed lease, doubling up to the cap.
 const LEASE_RETRY_FIRST: Duration = Duration::from_millis(100);
 const LEASE_RETRY_CAP: Duration = Duration::from_secs(5);
