@@ -675,3 +675,51 @@ async fn the_next_attempt_does_not_wait_for_the_last_results_commit() {
         assert_eq!(outbox.show(r.id).await.unwrap().delivery.attempts, 1);
     }
 }
+
+/// #14 goal 5: a backlog is leased for every free worker at once, in one
+/// commit, not a few rows per commit: with 100 workers free and every
+/// answer held back 2 s (so no result commits in between), all 100 rows
+/// go out after a single lease commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_is_leased_for_every_free_worker_in_one_commit() {
+    const ROWS: usize = 100;
+    let watched = Arc::new(std::sync::OnceLock::<Outbox>::new());
+    let at_request = Arc::new(Mutex::new(Vec::new()));
+    let (w, seen) = (watched.clone(), at_request.clone());
+    let receiver = Receiver::start(move |_, _| {
+        if let Some(outbox) = w.get() {
+            seen.lock().unwrap().push(outbox.commit_count());
+        }
+        Reply::status(200).late(Duration::from_secs(2))
+    })
+    .await;
+    let config = catch_all(
+        "a",
+        Service::rest("crm", &receiver.url("/h"))
+            .set("concurrency", ROWS as i64)
+            .set("rate_limit", 1_000_000),
+    )
+    .queue("workers", ROWS as i64)
+    .parse();
+    let records = (0..ROWS).map(|i| {
+        let mut record = CallRecord::sample();
+        record.event_id = format!("event-{i}");
+        record
+    });
+    let (_dir, outbox, _) = pipeline::queue(&config, records).await;
+    watched.set(outbox.clone()).ok();
+    let before = outbox.commit_count();
+    let (pool, _) = Pool::from_config(outbox.clone(), &config);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(pool.run(cancel.clone(), Duration::from_secs(5)));
+    receiver.wait_for(ROWS).await;
+    let leases = at_request
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|at| at - before)
+        .max();
+    cancel.cancel();
+    let _ = task.await;
+    assert_eq!(leases, Some(1), "lease commits before the last request");
+}
