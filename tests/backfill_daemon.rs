@@ -33,7 +33,6 @@ async fn every_call_is_reported_once_across_a_kill_9_and_a_switch_restart() {
 /// start's pass finds what the stopped pass had not stored, so every call
 /// is delivered exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "red until the backfill is on the shutdown tree"]
 async fn a_stop_during_a_backfill_pass_loses_and_repeats_nothing() {
     use std::collections::{HashMap, HashSet};
     use std::time::Instant;
