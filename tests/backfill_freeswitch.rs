@@ -209,7 +209,9 @@ fn a_restart_gap_is_filled_and_every_call_is_counted_once() {
     };
     let window = source.window(Some(disconnected_at), reconnected_at);
     assert!(window.since < disconnected_at && window.until == Some(reconnected_at));
-    let found = source.read(window).unwrap();
+    let found = source
+        .read(window, &tokio_util::sync::CancellationToken::new())
+        .unwrap();
     assert!(found
         .calls
         .iter()
@@ -392,6 +394,108 @@ async fn after_a_restart_the_first_backfill_covers_the_stored_gap() {
     assert!(
         session.ended_at.is_some(),
         "a stop writes the session's end"
+    );
+}
+
+/// A stop while the pass hands calls on (nobody takes them: the channel
+/// holds one): the tracker and its pass end within the drain, the queue's
+/// last session is still the one before the gap, and the next start's pass
+/// reads the whole gap again. Stopped while reading, nothing is read.
+#[tokio::test]
+async fn a_stop_during_the_pass_leaves_the_gap_to_the_next_start() {
+    use postcall::event::SwitchMessage;
+    use postcall::outbox::{Outbox, OutboxSettings};
+    use postcall::shutdown::{Drained, Shutdown};
+    use tokio::sync::mpsc;
+    let dirs: Vec<PathBuf> = scenarios()
+        .iter()
+        .map(|s| Path::new(CDR_DIR).join(s))
+        .collect();
+    let all: Vec<String> = backfilled(&dirs, all_time())
+        .into_iter()
+        .map(|r| r.event_id)
+        .collect();
+    let stopped = postcall::backfill::Source {
+        kind: SwitchKind::Freeswitch,
+        dirs: dirs.clone(),
+        settings: settings(),
+        lookback: std::time::Duration::from_secs(1),
+    };
+    let cancelled = tokio_util::sync::CancellationToken::new();
+    cancelled.cancel();
+    assert!(matches!(
+        stopped.read(all_time(), &cancelled),
+        Err(postcall::backfill::BackfillError::Stopped)
+    ));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(&tmp.path().join("q.sqlite3"), OutboxSettings::default())
+        .await
+        .unwrap();
+    // The run before stopped cleanly before the first of these calls ended.
+    let t = |s| chrono::DateTime::from_timestamp(s, 0).unwrap();
+    let ended = t(1_795_000_000);
+    outbox
+        .session_connected("switch", t(1_794_999_000))
+        .await
+        .unwrap();
+    outbox.session_ended("switch", ended).await.unwrap();
+
+    let shutdown = Shutdown::new();
+    let (tx, rx) = mpsc::channel(16);
+    let (records_tx, mut records_rx) = mpsc::channel(1);
+    let tracked = postcall::daemon::Tracked {
+        shutdown: shutdown.clone(),
+        ..tracked(dirs.clone(), 1, Some(outbox.clone()))
+    };
+    shutdown.spawn("tracker", |cancel| {
+        postcall::daemon::track(tracked, rx, records_tx, cancel)
+    });
+    tx.send(SwitchMessage::Connected).await.unwrap();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), records_rx.recv())
+        .await
+        .expect("the pass hands calls on")
+        .unwrap();
+    shutdown.token.cancel();
+    drop(tx);
+    assert_eq!(
+        shutdown.drain(std::time::Duration::from_secs(5)).await,
+        Drained::Clean
+    );
+    let mut handed_on = vec![first.record.event_id];
+    while let Ok(call) = records_rx.try_recv() {
+        handed_on.push(call.record.event_id);
+    }
+    assert!(handed_on.len() < all.len(), "{handed_on:?}");
+    let session = outbox.last_session("switch").await.unwrap().unwrap();
+    assert_eq!(session.ended_at, Some(ended), "the gap's session stays");
+
+    let (tx, rx) = mpsc::channel(16);
+    let (records_tx, mut records_rx) = mpsc::channel(64);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(postcall::daemon::track(
+        tracked(dirs, 1, Some(outbox.clone())),
+        rx,
+        records_tx,
+        cancel.clone(),
+    ));
+    tx.send(SwitchMessage::Connected).await.unwrap();
+    let mut again = Vec::new();
+    while again.len() < all.len() {
+        let call = tokio::time::timeout(std::time::Duration::from_secs(10), records_rx.recv())
+            .await
+            .expect("the next start reads the gap again")
+            .unwrap();
+        again.push(call.record.event_id);
+    }
+    assert_eq!(again, all);
+    drop(tx);
+    cancel.cancel();
+    task.await.unwrap();
+    let session = outbox.last_session("switch").await.unwrap().unwrap();
+    assert!(
+        session.connected_at > ended,
+        "a complete pass stores its session"
     );
 }
 
