@@ -444,12 +444,12 @@ async fn a_stop_during_the_pass_leaves_the_gap_to_the_next_start() {
     let shutdown = Shutdown::new();
     let (tx, rx) = mpsc::channel(16);
     let (records_tx, mut records_rx) = mpsc::channel(1);
-    let tracked = postcall::daemon::Tracked {
+    let first_run = postcall::daemon::Tracked {
         shutdown: shutdown.clone(),
         ..tracked(dirs.clone(), 1, Some(outbox.clone()))
     };
     shutdown.spawn("tracker", |cancel| {
-        postcall::daemon::track(tracked, rx, records_tx, cancel)
+        postcall::daemon::track(first_run, rx, records_tx, cancel)
     });
     tx.send(SwitchMessage::Connected).await.unwrap();
     let first = tokio::time::timeout(std::time::Duration::from_secs(10), records_rx.recv())
