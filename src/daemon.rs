@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::backfill::recent::Recent;
 use crate::backfill::run::Ended;
 use crate::backoff::Exponential;
 use crate::call::record::CallRecord;
@@ -578,7 +579,10 @@ pub async fn track(
         switch: &switch,
         outbox: outbox.as_ref(),
     };
-    let mut gap = Gap::default();
+    let mut gap = Gap {
+        remember: backfill.is_some(),
+        ..Gap::default()
+    };
     // Since when calls went unseen: the last session of the previous run
     // (its end, or its last sighting after a crash), else unknown (the
     // backfill's lookback).
@@ -655,11 +659,15 @@ pub async fn track(
                     sessions.seen(Utc::now()).await;
                     seen_written = tokio::time::Instant::now();
                 }
+                if connected {
+                    gap.forget(Utc::now());
+                }
                 tracker.tick(Utc::now())
             }
             _ = &mut wake, if tracker.wake_at().is_some() => tracker.tick(Utc::now()),
         };
         for record in finished {
+            gap.passed_on(&record.record);
             if records.send(record).await.is_err() {
                 return;
             }
@@ -683,6 +691,7 @@ pub async fn track(
         tracing::info!(%switch, calls = flushed.len(), "finished calls that were waiting for late events");
     }
     for record in flushed {
+        gap.passed_on(&record.record);
         if records.send(record).await.is_err() {
             return;
         }
@@ -769,6 +778,9 @@ struct Gap {
     /// The session since the latest connect is stored: its sightings and
     /// its end are written.
     stored: bool,
+    /// The calls passed on lately, left out by the passes (when there are).
+    recent: Recent,
+    remember: bool,
 }
 
 impl Gap {
@@ -794,19 +806,38 @@ impl Gap {
         let mut window = pass.source.window(disconnected_at, at);
         window.since = self.uncovered.map_or(window.since, |u| u.min(window.since));
         self.uncovered = Some(window.since);
+        // No later window of this run starts before this one.
+        self.recent.forget_before(window.since);
         let (ended_tx, ended_rx) = tokio::sync::oneshot::channel();
         let (switch, source) = (pass.switch.to_string(), pass.source.clone());
-        let (outbox, records, stop) = (
-            pass.outbox.cloned(),
-            pass.records.clone(),
-            pass.stop.clone(),
-        );
+        let sink = crate::backfill::run::Sink {
+            records: pass.records.clone(),
+            outbox: pass.outbox.cloned(),
+            recent: self.recent.clone(),
+        };
+        let stop = pass.stop.clone();
         pass.shutdown.track("backfill", async move {
-            let ended =
-                crate::backfill::run::run(&switch, source, window, outbox, records, stop).await;
+            let ended = crate::backfill::run::run(&switch, source, window, sink, stop).await;
             let _ = ended_tx.send(ended);
         });
         self.pass = Some((pass.stop, ended_rx));
+    }
+
+    /// A call is passed on (remembered when there are passes to tell).
+    fn passed_on(&self, record: &CallRecord) {
+        if self.remember {
+            let end = record.ended_at.unwrap_or_else(Utc::now);
+            self.recent.passed_on(&record.event_id, end);
+        }
+    }
+
+    /// While connected, forgets the calls no later pass reads: the next
+    /// window starts a margin before a disconnect still to come, or where
+    /// this run's earliest uncovered window does.
+    fn forget(&self, now: chrono::DateTime<Utc>) {
+        let next = now - crate::backfill::DISCONNECT_MARGIN;
+        self.recent
+            .forget_before(self.uncovered.map_or(next, |u| u.min(next)));
     }
 
     fn passing(&self) -> bool {

@@ -499,6 +499,66 @@ async fn a_stop_during_the_pass_leaves_the_gap_to_the_next_start() {
     );
 }
 
+/// Calls no application takes are never stored, so the queue cannot tell
+/// they were passed on: a reconnect's pass (its window reaches back a
+/// margin before the disconnect) must still not pass them on, and count
+/// them, again. Here nothing is stored at all, as if nobody took any call.
+#[tokio::test]
+async fn a_reconnect_does_not_pass_unstored_calls_on_again() {
+    use postcall::event::SwitchMessage;
+    use postcall::outbox::{Outbox, OutboxSettings};
+    use tokio::sync::mpsc;
+    let tmp = tempfile::tempdir().unwrap();
+    let cdrs = tmp.path().join("json_cdr");
+    std::fs::create_dir_all(&cdrs).unwrap();
+    let ended = chrono::Utc::now() - chrono::Duration::seconds(10);
+    for template in support::restarts::templates() {
+        template.write_copy(&cdrs, ended.timestamp_micros());
+    }
+    let outbox = Outbox::open(&tmp.path().join("q.sqlite3"), OutboxSettings::default())
+        .await
+        .unwrap();
+    let (tx, rx) = mpsc::channel(16);
+    let (records_tx, mut records_rx) = mpsc::channel(64);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(postcall::daemon::track(
+        tracked(vec![cdrs], 3600, Some(outbox.clone())),
+        rx,
+        records_tx,
+        cancel.clone(),
+    ));
+    let wait = std::time::Duration::from_secs(10);
+    let mut first = Vec::new();
+    tx.send(SwitchMessage::Connected).await.unwrap();
+    for _ in 0..2 {
+        let call = tokio::time::timeout(wait, records_rx.recv()).await.unwrap();
+        first.push(call.unwrap().record.event_id);
+    }
+    let connected_again = chrono::Utc::now();
+    tx.send(SwitchMessage::Disconnected).await.unwrap();
+    tx.send(SwitchMessage::Connected).await.unwrap();
+    // The second pass is over once it stored its session.
+    let end = std::time::Instant::now() + wait;
+    while outbox
+        .last_session("switch")
+        .await
+        .unwrap()
+        .is_none_or(|s| s.connected_at < connected_again)
+    {
+        assert!(std::time::Instant::now() < end, "the second pass ends");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    drop(tx);
+    cancel.cancel();
+    task.await.unwrap();
+    let mut again = Vec::new();
+    while let Some(call) = records_rx.recv().await {
+        again.push(call.record.event_id);
+    }
+    assert_eq!(first.len(), 2);
+    assert_eq!(again, Vec::<String>::new(), "passed on again: {first:?}");
+}
+
 /// The daemon's tracker loop for switch `switch`, backfilling from `dirs`
 /// with a lookback of `lookback_secs`.
 fn tracked(

@@ -14,12 +14,14 @@
 //!   [`freeswitch()`] joins them into calls.
 //! - [`asterisk_cdr`]: one cdr_custom line → the channel's `Cdr` event;
 //!   [`asterisk()`] turns the lines into the channels' events → calls.
-//! - [`run`]: the daemon's pass after a connect, stoppable at safe points.
+//! - [`run`]: the daemon's pass after a connect, stoppable at safe points;
+//!   [`recent`]: the calls passed on lately, which it leaves out.
 
 pub mod asterisk_cdr;
 mod asterisk_events;
 pub mod freeswitch_cdr;
 pub mod pass;
+pub mod recent;
 pub mod run;
 
 pub use asterisk_events::asterisk;
@@ -40,7 +42,7 @@ use crate::event::{SwitchKind, SwitchMessage};
 /// Calls that ended this long before a disconnect are looked for again
 /// after the reconnect: their hang-up may have been on the wire when the
 /// connection dropped. The outbox keeps the ones already stored.
-const DISCONNECT_MARGIN: Duration = Duration::seconds(60);
+pub(crate) const DISCONNECT_MARGIN: Duration = Duration::seconds(60);
 
 /// One switch's CDR source as the daemon uses it after each connect.
 #[derive(Debug, Clone)]

@@ -1,6 +1,6 @@
 //! One pass of the daemon after a connect: reads the window off the event
 //! loop, leaves out the calls the queue holds already and hands the others
-//! on like live calls. A stop ends it at a safe point: between two files
+//! on like live calls (and those passed on lately: [`Recent`]). A stop ends it at a safe point: between two files
 //! while reading (nothing handed on yet), or between two calls while
 //! handing on (the sink stores what it was handed before the daemon exits).
 //! Only a pass that handed every call on is [`Ended::Complete`]; the daemon
@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::recent::Recent;
 use super::{BackfillError, Source, Window};
 use crate::call::tracker::FinishedCall;
 use crate::outbox::Outbox;
@@ -26,14 +27,22 @@ pub enum Ended {
     Failed,
 }
 
-/// Reads `window` from `source` for `switch` and hands the calls `outbox`
-/// does not hold yet on to `records`, until done or `stop` is cancelled.
+/// Where a pass hands its calls on, and what it leaves out.
+pub struct Sink {
+    pub records: mpsc::Sender<FinishedCall>,
+    /// The calls stored already.
+    pub outbox: Option<Outbox>,
+    pub recent: Recent,
+}
+
+/// Reads `window` from `source` for `switch` and hands the calls neither
+/// stored nor passed on lately on to the sink, until done or `stop` is
+/// cancelled.
 pub async fn run(
     switch: &str,
     source: Source,
     window: Window,
-    outbox: Option<Outbox>,
-    records: mpsc::Sender<FinishedCall>,
+    sink: Sink,
     stop: CancellationToken,
 ) -> Ended {
     let reading = stop.clone();
@@ -53,7 +62,7 @@ pub async fn run(
             return Ended::Failed;
         }
     };
-    let known = match &outbox {
+    let known = match &sink.outbox {
         Some(o) => {
             let ids = found
                 .calls
@@ -67,14 +76,17 @@ pub async fn run(
         }
         None => HashSet::new(),
     };
-    tracing::info!(%switch, since = %window.since, calls = found.calls.len(),
-        already_stored = known.len(), legs = found.legs,
-        skipped = found.skipped.len(), "backfilled from CDRs");
+    let calls = found.calls.len();
     let fresh: Vec<FinishedCall> = found
         .calls
         .into_iter()
-        .filter(|c| !known.contains(&c.record.event_id))
+        .filter(|c| {
+            !known.contains(&c.record.event_id) && !sink.recent.contains(&c.record.event_id)
+        })
         .collect();
+    tracing::info!(%switch, since = %window.since, calls,
+        already_stored = known.len(), already_passed_on = (calls - fresh.len()).saturating_sub(known.len()),
+        legs = found.legs, skipped = found.skipped.len(), "backfilled from CDRs");
     let total = fresh.len();
     for (handed_on, call) in fresh.into_iter().enumerate() {
         tokio::select! {
@@ -84,8 +96,14 @@ pub async fn run(
                     "CDR backfill stopped; the next start reads the gap again");
                 return Ended::Stopped;
             }
-            sent = records.send(call) => if sent.is_err() {
-                return Ended::Stopped;
+            permit = sink.records.reserve() => match permit {
+                Ok(permit) => {
+                    if let Some(end) = call.record.ended_at {
+                        sink.recent.passed_on(&call.record.event_id, end);
+                    }
+                    permit.send(call);
+                }
+                Err(_) => return Ended::Stopped,
             },
         }
     }
