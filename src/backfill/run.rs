@@ -50,7 +50,7 @@ pub async fn run(
         Ok(Ok(found)) => found,
         Ok(Err(BackfillError::Stopped)) => {
             tracing::info!(%switch, since = %window.since,
-                "CDR backfill stopped while reading; the next start reads the gap again");
+                "CDR backfill stopped while reading; the next pass reads the gap again");
             return Ended::Stopped;
         }
         Ok(Err(e)) => {
@@ -93,7 +93,7 @@ pub async fn run(
             biased;
             _ = stop.cancelled() => {
                 tracing::info!(%switch, handed_on, left = total - handed_on,
-                    "CDR backfill stopped; the next start reads the gap again");
+                    "CDR backfill stopped; the next pass reads the gap again");
                 return Ended::Stopped;
             }
             permit = sink.records.reserve() => match permit {
