@@ -32,6 +32,14 @@ fn scenarios() -> Vec<String> {
     support::backfill::scenarios(CDR_DIR)
 }
 
+/// Every scenario's CDR folder.
+fn all_dirs() -> Vec<PathBuf> {
+    scenarios()
+        .iter()
+        .map(|s| Path::new(CDR_DIR).join(s))
+        .collect()
+}
+
 fn live(scenario: &str) -> Vec<CallRecord> {
     support::backfill::live(
         SwitchKind::Freeswitch,
@@ -88,10 +96,7 @@ fn every_scenario_cdr_gives_the_live_record() {
 
 #[test]
 fn the_window_keeps_only_calls_that_ended_in_it() {
-    let dirs: Vec<PathBuf> = scenarios()
-        .iter()
-        .map(|s| Path::new(CDR_DIR).join(s))
-        .collect();
+    let dirs = all_dirs();
     let all = backfilled(&dirs, all_time());
     let live_calls: usize = scenarios().iter().map(|s| live(s).len()).sum();
     assert_eq!(all.len(), live_calls);
@@ -332,13 +337,8 @@ async fn the_daemon_backfills_after_each_connect() {
 /// nothing). The new session is stored at the connect.
 #[tokio::test]
 async fn after_a_restart_the_first_backfill_covers_the_stored_gap() {
-    use postcall::event::SwitchMessage;
     use postcall::outbox::{Outbox, OutboxSettings};
-    use tokio::sync::mpsc;
-    let dirs: Vec<PathBuf> = scenarios()
-        .iter()
-        .map(|s| Path::new(CDR_DIR).join(s))
-        .collect();
+    let dirs = all_dirs();
     let all = backfilled(&dirs, all_time());
     let cut = all[all.len() - 3].ended_at.unwrap();
     let expected: Vec<String> = all[all.len() - 3..]
@@ -364,31 +364,10 @@ async fn after_a_restart_the_first_backfill_covers_the_stored_gap() {
         None
     );
 
-    let (tx, rx) = mpsc::channel(16);
-    let (records_tx, mut records_rx) = mpsc::channel(64);
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let tracked = tracked(dirs, 1, Some(outbox.clone()));
-    let task = tokio::spawn(postcall::daemon::track(
-        tracked,
-        rx,
-        records_tx,
-        cancel.clone(),
-    ));
     let before = chrono::Utc::now();
-    tx.send(SwitchMessage::Connected).await.unwrap();
-    let mut got = Vec::new();
-    while got.len() < expected.len() {
-        let call = tokio::time::timeout(std::time::Duration::from_secs(10), records_rx.recv())
-            .await
-            .expect("the gap's calls come")
-            .unwrap();
-        got.push(call.record.event_id);
-    }
+    let (got, rest) = one_connect(tracked(dirs, 1, Some(outbox.clone())), expected.len()).await;
     assert_eq!(got, expected);
-    drop(tx);
-    cancel.cancel();
-    task.await.unwrap();
-    assert!(records_rx.recv().await.is_none(), "nothing before the gap");
+    assert!(rest.is_empty(), "nothing before the gap");
     let session = outbox.last_session("switch").await.unwrap().unwrap();
     assert!(session.connected_at >= before - chrono::Duration::seconds(1));
     assert!(
@@ -407,10 +386,7 @@ async fn a_stop_during_the_pass_leaves_the_gap_to_the_next_start() {
     use postcall::outbox::{Outbox, OutboxSettings};
     use postcall::shutdown::{Drained, Shutdown};
     use tokio::sync::mpsc;
-    let dirs: Vec<PathBuf> = scenarios()
-        .iter()
-        .map(|s| Path::new(CDR_DIR).join(s))
-        .collect();
+    let dirs = all_dirs();
     let all: Vec<String> = backfilled(&dirs, all_time())
         .into_iter()
         .map(|r| r.event_id)
@@ -470,28 +446,8 @@ async fn a_stop_during_the_pass_leaves_the_gap_to_the_next_start() {
     let session = outbox.last_session("switch").await.unwrap().unwrap();
     assert_eq!(session.ended_at, Some(ended), "the gap's session stays");
 
-    let (tx, rx) = mpsc::channel(16);
-    let (records_tx, mut records_rx) = mpsc::channel(64);
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let task = tokio::spawn(postcall::daemon::track(
-        tracked(dirs, 1, Some(outbox.clone())),
-        rx,
-        records_tx,
-        cancel.clone(),
-    ));
-    tx.send(SwitchMessage::Connected).await.unwrap();
-    let mut again = Vec::new();
-    while again.len() < all.len() {
-        let call = tokio::time::timeout(std::time::Duration::from_secs(10), records_rx.recv())
-            .await
-            .expect("the next start reads the gap again")
-            .unwrap();
-        again.push(call.record.event_id);
-    }
-    assert_eq!(again, all);
-    drop(tx);
-    cancel.cancel();
-    task.await.unwrap();
+    let (again, _) = one_connect(tracked(dirs, 1, Some(outbox.clone())), all.len()).await;
+    assert_eq!(again, all, "the next start reads the gap again");
     let session = outbox.last_session("switch").await.unwrap().unwrap();
     assert!(
         session.connected_at > ended,
@@ -557,6 +513,38 @@ async fn a_reconnect_does_not_pass_unstored_calls_on_again() {
     }
     assert_eq!(first.len(), 2);
     assert_eq!(again, Vec::<String>::new(), "passed on again: {first:?}");
+}
+
+/// The tracker loop of `tracked` for one connect: the first `n` calls it
+/// passes on (each within 10 s), and after a stop the ones after them.
+async fn one_connect(tracked: postcall::daemon::Tracked, n: usize) -> (Vec<String>, Vec<String>) {
+    use postcall::event::SwitchMessage;
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let (records_tx, mut records_rx) = tokio::sync::mpsc::channel(64);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(postcall::daemon::track(
+        tracked,
+        rx,
+        records_tx,
+        cancel.clone(),
+    ));
+    tx.send(SwitchMessage::Connected).await.unwrap();
+    let mut first = Vec::new();
+    while first.len() < n {
+        let call = tokio::time::timeout(std::time::Duration::from_secs(10), records_rx.recv())
+            .await
+            .expect("the pass passes its calls on")
+            .unwrap();
+        first.push(call.record.event_id);
+    }
+    drop(tx);
+    cancel.cancel();
+    task.await.unwrap();
+    let mut rest = Vec::new();
+    while let Some(call) = records_rx.recv().await {
+        rest.push(call.record.event_id);
+    }
+    (first, rest)
 }
 
 /// The daemon's tracker loop for switch `switch`, backfilling from `dirs`
