@@ -6,7 +6,9 @@
 //! before anything is sent) → outbox → delivery pool. On SIGTERM the
 //! connectors stop reading, the trackers stop, the sink stores the calls
 //! already finished, the pool lets in-flight attempts end within a bound,
-//! and everything else stays queued for the next start.
+//! a backfill pass stops between two files or two calls (its gap is read
+//! again at the next start: [`crate::backfill::run`]), and everything else
+//! stays queued for the next start.
 
 use chrono::Utc;
 use std::path::PathBuf;
