@@ -98,13 +98,18 @@ impl CallTemplate {
         self
     }
 
+    /// Writes one copy's CDR files into `dir` with fresh ids, the call
+    /// ending at `end_us` (µs since the epoch), as if it had ended while no
+    /// client was connected; the copy's ids.
+    pub fn write_copy(&self, dir: &std::path::Path, end_us: i64) -> Vec<String> {
+        let map = self.fresh_ids();
+        self.write_cdrs(dir, &map, end_us);
+        map.into_iter().map(|(_, new)| new).collect()
+    }
+
     /// Writes this copy's CDR files into `dir`, ids replaced per `map`,
-    /// times moved so that the call ends now.
-    fn write_cdrs(&self, dir: &std::path::Path, map: &[(String, String)]) {
-        let now_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_micros() as i64;
+    /// times moved so that the call ends at `end_us`.
+    fn write_cdrs(&self, dir: &std::path::Path, map: &[(String, String)], end_us: i64) {
         let legs: Vec<serde_json::Value> = self
             .cdrs
             .iter()
@@ -114,9 +119,9 @@ impl CallTemplate {
             .iter()
             .filter_map(|l| l["variables"]["end_uepoch"].as_str()?.parse::<i64>().ok())
             .max()
-            .unwrap_or(now_us);
+            .unwrap_or(end_us);
         for mut leg in legs {
-            shift_times(&mut leg, now_us - end);
+            shift_times(&mut leg, end_us - end);
             let uuid = leg["variables"]["uuid"].as_str().unwrap().to_string();
             let tmp = dir.join(format!(".{uuid}.tmp"));
             std::fs::write(&tmp, serde_json::to_vec(&leg).unwrap()).unwrap();
@@ -124,13 +129,17 @@ impl CallTemplate {
         }
     }
 
-    /// One copy with fresh ids: (frames, old id → fresh id).
-    fn fresh_map(&self) -> (Vec<Vec<u8>>, Vec<(String, String)>) {
-        let map: Vec<(String, String)> = self
-            .ids
+    /// A fresh id for each of the template's: old id → fresh id.
+    fn fresh_ids(&self) -> Vec<(String, String)> {
+        self.ids
             .iter()
             .map(|old| (old.clone(), fresh_uuid()))
-            .collect();
+            .collect()
+    }
+
+    /// One copy with fresh ids: (frames, old id → fresh id).
+    fn fresh_map(&self) -> (Vec<Vec<u8>>, Vec<(String, String)>) {
+        let map = self.fresh_ids();
         let frames = self
             .frames
             .iter()
@@ -159,6 +168,13 @@ fn replace_id_bytes(frame: &[u8], map: &[(String, String)]) -> Vec<u8> {
         }
     }
     out
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64
 }
 
 fn replace_ids(text: &str, map: &[(String, String)]) -> String {
@@ -426,7 +442,7 @@ impl FakeSwitch {
                 let template = &templates[i % templates.len()];
                 let (frames, map) = template.fresh_map();
                 if let Some(dir) = &cdr_dir {
-                    template.write_cdrs(dir, &map);
+                    template.write_cdrs(dir, &map, now_us());
                 }
                 c.lock().unwrap().push(Generated {
                     ids: map.into_iter().map(|(_, new)| new).collect(),
