@@ -98,6 +98,11 @@ pub struct Call {
     complete_since: Option<DateTime<Utc>>,
     /// Besides, every Cdr the record needs is in: it can be emitted now.
     record_complete: bool,
+    /// Complete but for the Cdrs of channels adopted from a listing, which
+    /// Asterisk may have posted before this process met them (a dial
+    /// segment's Cdr comes before the hang-up): emitted once the call's
+    /// burst of messages is over, not after the grace.
+    complete_but_adopted_cdrs: bool,
     last_activity: DateTime<Utc>,
     /// Some event of the call carried the switch's own `Timestamp`.
     pub switch_times: bool,
@@ -120,6 +125,7 @@ impl Call {
             linkedid_end: false,
             complete_since: None,
             record_complete: false,
+            complete_but_adopted_cdrs: false,
             last_activity: now,
             switch_times: false,
             transfers: Vec::new(),
@@ -175,6 +181,10 @@ struct Armed {
     linkedid: String,
     uniqueid: String,
     at: DateTime<Utc>,
+    /// Released only [`CDR_BURST`] after the call's last message, not by
+    /// the next message of another call (an adopted call's channels can
+    /// post their Cdrs after other messages of the burst).
+    by_time: bool,
 }
 
 impl AsteriskTracker {
@@ -551,11 +561,13 @@ impl AsteriskTracker {
         // start or listed, and the first one (the Linkedid) is among them.
         let all_known =
             legs.iter().all(|c| c.met_whole) && legs.iter().any(|c| c.uniqueid == call.linkedid);
-        call.record_complete = self.early
+        let ended = self.early
             && all_hung
             && all_known
-            && (call.linkedid_end || !(call.cel_seen || self.cel_flowing))
-            && cdrs_complete(&legs);
+            && (call.linkedid_end || !(call.cel_seen || self.cel_flowing));
+        call.record_complete = ended && cdrs_complete(&legs, false);
+        call.complete_but_adopted_cdrs =
+            ended && !call.record_complete && cdrs_complete(&legs, true);
     }
 
     fn due(&self, call: &Call, now: DateTime<Utc>) -> bool {
@@ -618,19 +630,30 @@ impl AsteriskTracker {
         let burst = chrono::Duration::from_std(CDR_BURST).unwrap_or(chrono::Duration::zero());
         let (ready, waiting): (Vec<Armed>, Vec<Armed>) = std::mem::take(&mut self.armed)
             .into_iter()
-            .partition(|a| now.map_or(true, |now| a.at + burst <= now));
+            .partition(|a| now.map_or(!a.by_time, |now| a.at + burst <= now));
         self.armed = waiting;
         let mut out = Vec::new();
         for a in ready {
             if self
                 .calls
                 .get(&a.linkedid)
-                .is_some_and(|c| c.record_complete)
+                .is_some_and(|c| c.record_complete || c.complete_but_adopted_cdrs)
             {
                 out.extend(self.emit(&a.linkedid));
             }
         }
         out
+    }
+
+    /// Emits `linkedid` once its Cdr burst is over (see [`CDR_BURST`]).
+    fn arm(&mut self, linkedid: String, uniqueid: &str, now: DateTime<Utc>, by_time: bool) {
+        self.armed.retain(|a| a.linkedid != linkedid);
+        self.armed.push(Armed {
+            linkedid,
+            uniqueid: uniqueid.to_string(),
+            at: now,
+            by_time,
+        });
     }
 
     fn emit_due(&mut self, candidates: Vec<String>, now: DateTime<Utc>) -> Vec<FinishedCall> {
@@ -653,11 +676,19 @@ impl Tracker for AsteriskTracker {
             _ => None,
         }
         .map(str::to_string);
+        let channel_of = match &message {
+            SwitchMessage::Event(e) => exact(&e.headers, "Uniqueid").map(str::to_string),
+            _ => None,
+        };
         let mut out = Vec::new();
+        // A Cdr of a channel of an armed call is more of its burst.
         if !self.armed.is_empty()
-            && !cdr_of
-                .as_deref()
-                .is_some_and(|u| self.armed.iter().any(|a| a.uniqueid == u))
+            && !cdr_of.as_deref().is_some_and(|u| {
+                let linkedid = self.channels.get(u).map(|c| c.linkedid.as_str());
+                self.armed
+                    .iter()
+                    .any(|a| a.uniqueid == u || linkedid == Some(a.linkedid.as_str()))
+            })
         {
             out = self.release_armed(None);
         }
@@ -676,18 +707,18 @@ impl Tracker for AsteriskTracker {
             let Some(call) = self.calls.get(&lid) else {
                 continue;
             };
+            let adopted = call.complete_but_adopted_cdrs;
             match (&cdr_of, call.record_complete) {
-                (Some(uid), true) => {
-                    self.armed.retain(|a| a.linkedid != lid);
-                    self.armed.push(Armed {
-                        linkedid: lid,
-                        uniqueid: uid.clone(),
-                        at: now,
-                    });
-                }
+                (Some(uid), true) => self.arm(lid, uid, now, false),
                 (None, true) => {
                     self.armed.retain(|a| a.linkedid != lid);
                     out.extend(self.emit(&lid));
+                }
+                // Wait out the burst: the Cdrs of its channels' hang-ups
+                // come right after them.
+                _ if adopted => {
+                    let uid = cdr_of.as_deref().or(channel_of.as_deref()).unwrap_or("");
+                    self.arm(lid, uid, now, true);
                 }
                 _ => due.push(lid),
             }
@@ -732,10 +763,12 @@ impl Tracker for AsteriskTracker {
 /// Every channel's Cdr is in: its own, or, for a channel that was only ever
 /// dialled, the Cdr of the channel that dialled it (`DestinationChannel`).
 /// Not before the first Cdr: a switch without cdr_manager sends none, and
-/// its calls wait for the grace period.
-fn cdrs_complete(legs: &[&Channel]) -> bool {
+/// its calls wait for the grace period. With `adopted_may_lack`, a channel
+/// adopted from a live listing may lack one (posted before it was met).
+fn cdrs_complete(legs: &[&Channel], adopted_may_lack: bool) -> bool {
     legs.iter().all(|c| {
         !c.cdrs.is_empty()
+            || (adopted_may_lack && c.met_whole && c.created_at.is_none())
             || c.name.as_deref().is_some_and(|name| {
                 legs.iter()
                     .flat_map(|o| o.cdrs.iter())

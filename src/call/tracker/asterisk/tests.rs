@@ -367,3 +367,63 @@ fn record_application_files_and_matching_user_events_are_kept() {
     assert_eq!(r.raw_variables.get("Score").map(String::as_str), Some("9"));
     assert!(!r.raw_variables.contains_key("Noise"));
 }
+
+/// Capture 02 as a daemon restarted mid-call sees it: the live listing of
+/// its two Local halves, then everything from the first Hangup on. The
+/// ;1 half's dial-segment Cdr came before that Hangup, so only the killed
+/// process read it: the call is emitted once its burst is over (it waited
+/// the whole grace before, and a kill within it lost the call), and its
+/// record equals the one built after the grace.
+#[test]
+fn an_adopted_call_whose_early_cdr_was_read_before_the_restart_goes_out_without_the_grace() {
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/asterisk/02-answered-caller-hangup.ami"
+    ))
+    .unwrap();
+    let config = crate::config::SwitchConfig::default_freeswitch();
+    let events = crate::switch::ami::capture_messages(&bytes, &config);
+    let name = |m: &SwitchMessage| match m {
+        SwitchMessage::Event(e) => e.name.clone(),
+        _ => String::new(),
+    };
+    let split = events.iter().position(|m| name(m) == "Hangup").unwrap();
+    assert!(
+        events[..split].iter().any(|m| name(m) == "Cdr"),
+        "a Cdr before the first Hangup"
+    );
+    // The listing: each channel's last snapshot before the restart.
+    let mut rows: Vec<Headers> = Vec::new();
+    for m in &events[..split] {
+        let SwitchMessage::Event(e) = m else { continue };
+        let Some(uid) = super::exact(&e.headers, "Uniqueid") else {
+            continue;
+        };
+        rows.retain(|r| r.get("Uniqueid") != Some(uid));
+        rows.push(e.headers.clone());
+    }
+    assert_eq!(rows.len(), 2, "both Local halves are up");
+    let play = |tr: &mut AsteriskTracker| {
+        let mut out = Vec::new();
+        tr.handle(SwitchMessage::Connected, t(0));
+        out.extend(tr.handle(SwitchMessage::LiveChannels(rows.clone()), t(0)));
+        for m in &events[split..] {
+            out.extend(tr.handle(m.clone(), t(1)));
+        }
+        out
+    };
+    let ms = |n: i64| t(1) + chrono::Duration::milliseconds(n);
+    let mut restarted = AsteriskTracker::new(settings());
+    let mut out = play(&mut restarted);
+    out.extend(restarted.tick(ms(10)));
+    assert_eq!(out.len(), 1, "emitted 10 ms after its last message");
+    let mut waiting = AsteriskTracker::waiting_for_grace(settings());
+    assert!(play(&mut waiting).is_empty());
+    assert!(waiting.tick(ms(10)).is_empty());
+    let late = waiting.tick(t(10));
+    assert_eq!(late.len(), 1);
+    assert_eq!(
+        serde_json::to_value(&out[0].record).unwrap(),
+        serde_json::to_value(&late[0].record).unwrap()
+    );
+}
