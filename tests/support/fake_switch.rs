@@ -25,6 +25,8 @@ use super::stream::{StreamPos, Written};
 /// The event frames of one capture (auth and command replies left out).
 #[derive(Debug, Clone)]
 pub struct CallTemplate {
+    /// The capture's file name.
+    name: String,
     frames: Vec<Vec<u8>>,
     /// Ids to replace in every copy (the switch's own Core-UUID stays).
     ids: Vec<String>,
@@ -51,6 +53,10 @@ impl CallTemplate {
         ids.sort();
         ids.dedup();
         CallTemplate {
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             frames,
             ids,
             core,
@@ -212,11 +218,63 @@ fn fresh_uuid() -> String {
 #[derive(Debug, Clone)]
 pub struct Generated {
     pub ids: Vec<String>,
+    /// The capture it is a copy of.
+    pub template: String,
+    /// When the switch began it and when it hung it up (whether or not a
+    /// client was connected); a FreeSWITCH call is played at once.
+    pub started: Instant,
+    pub ended: Option<Instant>,
     /// When its last event was written to a connected client; `None` if
     /// no client was connected (or the write failed) for some of it.
     pub last_event_sent: Option<Instant>,
     /// Where its last byte ends in the stream it was written to.
     pub stream_end: Option<StreamPos>,
+    /// Each part of its events that reached a client, in order.
+    pub writes: Vec<PartWrite>,
+}
+
+/// One part of a call's events written to a client.
+#[derive(Debug, Clone, Copy)]
+pub struct PartWrite {
+    /// Which part (0: all of a FreeSWITCH call, or an AMI call's set-up;
+    /// 1: an AMI call's hang-up).
+    pub part: usize,
+    /// How many events it held.
+    pub events: usize,
+    pub end: StreamPos,
+    pub at: Instant,
+}
+
+impl Generated {
+    /// A call just begun by the switch.
+    pub fn begun(ids: Vec<String>, template: &str) -> Generated {
+        Generated {
+            ids,
+            template: template.to_string(),
+            started: Instant::now(),
+            ended: None,
+            last_event_sent: None,
+            stream_end: None,
+            writes: Vec::new(),
+        }
+    }
+
+    /// Notes part `part` (`events` events) written, ending at `end`;
+    /// `last` when it completes the call.
+    pub fn written(&mut self, part: usize, events: usize, end: StreamPos, last: bool) {
+        let at = Instant::now();
+        self.writes.push(PartWrite {
+            part,
+            events,
+            end,
+            at,
+        });
+        self.stream_end = Some(end);
+        // Every part up to this one reached a client.
+        if last && (0..=part).all(|p| self.writes.iter().any(|w| w.part == p)) {
+            self.last_event_sent = Some(at);
+        }
+    }
 }
 
 /// The running generator and server.
@@ -281,11 +339,12 @@ impl FakeSwitch {
                 if let Some(dir) = &cdr_dir {
                     template.write_cdrs(dir, &map);
                 }
-                c.lock().unwrap().push(Generated {
-                    ids: map.into_iter().map(|(_, new)| new).collect(),
-                    last_event_sent: None,
-                    stream_end: None,
-                });
+                let mut call = Generated::begun(
+                    map.into_iter().map(|(_, new)| new).collect(),
+                    &template.name,
+                );
+                call.ended = Some(call.started);
+                c.lock().unwrap().push(call);
                 if let Some(tx) = cl.lock().unwrap().as_ref() {
                     let _ = tx.send((i, frames));
                 }
@@ -414,8 +473,7 @@ async fn serve(
                     Some((i, frames)) => {
                         let Some(end) = written.write(&mut wr, &frames.concat()).await else { break };
                         if let Some(call) = calls.lock().unwrap().get_mut(i) {
-                            call.last_event_sent = Some(Instant::now());
-                            call.stream_end = Some(end);
+                            call.written(0, frames.len(), end, true);
                         }
                     }
                     None => break,
