@@ -227,7 +227,8 @@ pub struct Generated {
     /// When its last event was written to a connected client; `None` if
     /// no client was connected (or the write failed) for some of it.
     pub last_event_sent: Option<Instant>,
-    /// Where its last byte ends in the stream it was written to.
+    /// Where its last byte ends in the stream it was written to (`None`
+    /// until its last part is written).
     pub stream_end: Option<StreamPos>,
     /// Each part of its events that reached a client, in order.
     pub writes: Vec<PartWrite>,
@@ -269,10 +270,12 @@ impl Generated {
             end,
             at,
         });
-        self.stream_end = Some(end);
-        // Every part up to this one reached a client.
-        if last && (0..=part).all(|p| self.writes.iter().any(|w| w.part == p)) {
-            self.last_event_sent = Some(at);
+        if last {
+            self.stream_end = Some(end);
+            // Every part up to this one reached a client.
+            if (0..=part).all(|p| self.writes.iter().any(|w| w.part == p)) {
+                self.last_event_sent = Some(at);
+            }
         }
     }
 }
