@@ -108,3 +108,92 @@ async fn an_asterisk_call_up_across_kill_9_is_adopted_from_the_listing_and_repor
     assert_eq!(across.up_across, 1, "{across:?}");
     assert_eq!(across.reported_once, 1, "{across:?}");
 }
+
+/// The fake's listing, read by a raw manager client: the fields of
+/// manager.c's `CoreShowChannel`, in its order, for each channel of the
+/// held call, with the call's fresh ids and the latest state its events
+/// gave the channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fake_asterisk_lists_a_held_call_as_core_show_channel_rows() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let templates = vec![support::fake_ami::CallTemplate::from_capture(
+        "02-answered-caller-hangup",
+    )];
+    let fake = support::fake_ami::FakeAmi::start_holding(templates, 1.0, 1, A_MINUTE).await;
+    let mut socket = tokio::net::TcpStream::connect(fake.addr).await.unwrap();
+    let login = format!(
+        "Action: Login\r\nUsername: postcall\r\nSecret: {}\r\nActionID: l\r\n\r\n",
+        support::fake_ami::SECRET
+    );
+    socket.write_all(login.as_bytes()).await.unwrap();
+    assert!(wait_for(A_MINUTE, || fake.calls().len() == 1).await);
+    socket
+        .write_all(b"Action: CoreShowChannels\r\nActionID: c\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = String::new();
+    let mut chunk = [0u8; 65536];
+    while !text.contains("Event: CoreShowChannelsComplete") {
+        let n = tokio::time::timeout(A_MINUTE, socket.read(&mut chunk))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed before the listing ended: {text}");
+        text.push_str(&String::from_utf8_lossy(&chunk[..n]));
+    }
+    let rows: Vec<&str> = text
+        .split("\r\n\r\n")
+        .filter(|b| b.starts_with("Event: CoreShowChannel\r\n"))
+        .collect();
+    let ids = &fake.calls()[0].ids;
+    assert_eq!(rows.len(), 2, "{text}");
+    let order = [
+        "Event",
+        "ActionID",
+        "Channel",
+        "ChannelState",
+        "ChannelStateDesc",
+        "CallerIDNum",
+        "CallerIDName",
+        "ConnectedLineNum",
+        "ConnectedLineName",
+        "Language",
+        "AccountCode",
+        "Context",
+        "Exten",
+        "Priority",
+        "Uniqueid",
+        "Linkedid",
+    ];
+    for row in &rows {
+        let keys: Vec<&str> = row
+            .lines()
+            .filter_map(|l| Some(l.split_once(": ")?.0))
+            .collect();
+        assert_eq!(&keys[..order.len()], order, "{row}");
+        let tail: Vec<&str> = keys
+            .iter()
+            .copied()
+            .filter(|k| *k != "ChanVariable")
+            .collect();
+        assert_eq!(
+            &tail[order.len()..],
+            ["Application", "ApplicationData", "Duration", "BridgeId"],
+            "{row}"
+        );
+        let get = |k: &str| {
+            row.lines()
+                .find_map(|l| l.strip_prefix(k)?.strip_prefix(": "))
+                .unwrap_or_default()
+        };
+        assert_eq!(get("ActionID"), "c");
+        assert!(ids.iter().any(|id| id == get("Uniqueid")), "{row}");
+        assert_eq!(get("Linkedid"), ids[0], "the call's first channel");
+        assert_eq!(get("ChannelStateDesc"), "Up", "both halves answered: {row}");
+        assert!(get("Duration").starts_with("00:00:0"), "{row}");
+    }
+    assert!(
+        text.contains("Event: CoreShowChannelsComplete\r\nActionID: c\r\nEventList: Complete\r\nListItems: 2\r\n"),
+        "{text}"
+    );
+}
