@@ -1,11 +1,12 @@
 //! A load generator that speaks the Asterisk Manager Interface on
-//! 127.0.0.1, the AMI twin of [`super::fake_switch`]: the banner and the
-//! Login answer as a real Asterisk frames them (captures 00a/00b), then real
-//! captured calls with fresh ids (every `Uniqueid`/`Linkedid`, and the
-//! sequence number in each Local channel's name) at a given rate. Like a
-//! switch, it keeps generating calls while no client is logged in (those
-//! are lost to the socket's nature and counted as never sent). For each
-//! call it remembers its fresh ids and when its last event was written.
+//! 127.0.0.1 (on [`super::fake_server`]'s loop), the AMI twin of
+//! [`super::fake_switch`]: the banner and the Login answer as a real
+//! Asterisk frames them (captures 00a/00b), then real captured calls with
+//! fresh ids (every `Uniqueid`/`Linkedid`, and the sequence number in each
+//! Local channel's name) at a given rate. Like a switch, it keeps
+//! generating calls while no client is logged in (those are lost to the
+//! socket's nature and counted as never sent). For each call it remembers
+//! its fresh ids and when its last event was written.
 //!
 //! A call is played in two parts: its set-up (every event before the first
 //! hang-up request or hang-up), then, `hold` later, the rest. In between
@@ -15,16 +16,12 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncReadExt;
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
-
-use super::stream::{StreamPos, Written};
+use super::fake_server::{After, FakeServer, Feed, Part, Protocol};
+use super::stream::StreamPos;
 
 pub use super::fake_switch::Generated;
 
@@ -265,22 +262,9 @@ fn rewrite(text: &str, map: &[(String, String)]) -> String {
     out
 }
 
-/// One part of a call on its way to the client.
-struct Part {
-    call: usize,
-    part: usize,
-    events: usize,
-    /// The call's last part.
-    last: bool,
-    bytes: Vec<u8>,
-}
-
-type Client = Arc<Mutex<Option<mpsc::UnboundedSender<Part>>>>;
-
-/// What the switch has going on.
+/// The calls up now, and the listings given.
 #[derive(Default)]
-struct State {
-    calls: Vec<Generated>,
+struct Live {
     /// Calls begun and not hung up yet: when they began, their set-up.
     up: BTreeMap<usize, (Instant, String)>,
     /// When each `CoreShowChannels` was answered, and how many channels
@@ -288,23 +272,35 @@ struct State {
     listings: Vec<(Instant, usize)>,
 }
 
-type Shared = Arc<Mutex<State>>;
+type Shared = Arc<Mutex<Live>>;
 
 /// The running generator and manager.
 pub struct FakeAmi {
     pub addr: std::net::SocketAddr,
-    state: Shared,
-    client: Client,
-    logins: Arc<AtomicU64>,
-    /// While set, the client is dropped and logins are refused.
-    down: Arc<AtomicBool>,
-    written: Arc<Written>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    server: FakeServer,
+    live: Shared,
+    generator: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for FakeAmi {
     fn drop(&mut self) {
-        self.tasks.iter().for_each(|t| t.abort());
+        self.generator.abort();
+    }
+}
+
+/// The manager's side of the loop: Login (which starts the stream),
+/// CoreShowChannels, Ping, Logoff.
+struct Ami {
+    login: LoginAnswers,
+    live: Shared,
+}
+
+impl Protocol for Ami {
+    const GREETING: &'static [u8] = BANNER;
+    const END: &'static [u8] = b"\r\n\r\n";
+
+    fn answer(&self, action: &str) -> (Vec<u8>, After) {
+        answer(action, &self.login, &self.live)
     }
 }
 
@@ -322,78 +318,64 @@ impl FakeAmi {
         total: usize,
         hold: Duration,
     ) -> FakeAmi {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let state = Shared::default();
-        let logins = Arc::new(AtomicU64::new(0));
-        let client: Client = Arc::new(Mutex::new(None));
-        let down = Arc::new(AtomicBool::new(false));
-        let written = Arc::new(Written::default());
-        let server = tokio::spawn(serve(
-            listener,
-            client.clone(),
-            state.clone(),
-            logins.clone(),
-            down.clone(),
-            written.clone(),
-        ));
+        let live = Shared::default();
+        let server = FakeServer::start(Ami {
+            login: LoginAnswers::read(),
+            live: live.clone(),
+        })
+        .await;
         let plan = Plan {
             templates,
             every: Duration::from_secs_f64(1.0 / rate.max(0.001)),
             total,
             hold,
         };
-        let generator = tokio::spawn(generate(plan, state.clone(), client.clone()));
+        let generator = tokio::spawn(generate(plan, live.clone(), server.feed()));
         FakeAmi {
-            addr,
-            state,
-            client,
-            logins,
-            down,
-            written,
-            tasks: vec![server, generator],
+            addr: server.addr,
+            server,
+            live,
+            generator,
         }
     }
 
     pub fn calls(&self) -> Vec<Generated> {
-        self.state.lock().unwrap().calls.clone()
+        self.server.calls()
     }
 
     pub fn generated(&self) -> usize {
-        self.state.lock().unwrap().calls.len()
+        self.server.generated()
     }
 
     /// Successful logins so far.
     pub fn logins(&self) -> u64 {
-        self.logins.load(Ordering::SeqCst)
+        self.server.logins()
     }
 
     /// When each `CoreShowChannels` was answered, and how many channels it
     /// listed.
     pub fn listings(&self) -> Vec<(Instant, usize)> {
-        self.state.lock().unwrap().listings.clone()
+        self.live.lock().unwrap().listings.clone()
     }
 
     /// An Asterisk restart: the logged-in client is dropped and every
     /// login refused until [`FakeAmi::up`]; calls go on.
     pub fn down(&self) {
-        self.down.store(true, Ordering::SeqCst);
-        *self.client.lock().unwrap() = None;
+        self.server.down();
     }
 
     pub fn up(&self) {
-        self.down.store(false, Ordering::SeqCst);
+        self.server.up();
     }
 
     /// How far the logged-in client has read (see [`super::stream`]).
     pub fn read_point(&self) -> Option<StreamPos> {
-        self.written.read_point(self.addr.port())
+        self.server.read_point()
     }
 
     /// [`Self::read_point`] as a closure, for a sampling task.
     pub fn reader(&self) -> impl Fn() -> Option<StreamPos> + Send + 'static {
-        let (written, port) = (self.written.clone(), self.addr.port());
-        move || written.read_point(port)
+        self.server.reader()
     }
 }
 
@@ -407,16 +389,9 @@ struct Plan {
 
 /// Begins a call every `plan.every` and hangs each up `plan.hold` later,
 /// handing each part to the client logged in at that moment, if any.
-async fn generate(plan: Plan, state: Shared, client: Client) {
+async fn generate(plan: Plan, live: Shared, feed: Feed) {
     // The first call waits for the first login; later ones do not.
-    while client.lock().unwrap().is_none() {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let send = |part: Part| {
-        if let Some(tx) = client.lock().unwrap().as_ref() {
-            let _ = tx.send(part);
-        }
-    };
+    feed.first_client().await;
     let mut next = Instant::now();
     let mut ending: VecDeque<(Instant, Part)> = VecDeque::new();
     let mut i = 0;
@@ -435,31 +410,27 @@ async fn generate(plan: Plan, state: Shared, client: Client) {
             let Some((_, part)) = ending.pop_front() else {
                 break;
             };
-            {
-                let mut st = state.lock().unwrap();
-                st.up.remove(&part.call);
-                if let Some(c) = st.calls.get_mut(part.call) {
-                    c.ended = Some(now);
-                }
-            }
-            send(part);
+            live.lock().unwrap().up.remove(&part.call);
+            feed.update(part.call, |c| c.ended = Some(now));
+            feed.send(part);
         }
         if starting.is_some_and(|t| t <= now) {
             let template = &plan.templates[i % plan.templates.len()];
             let copy = template.fresh();
             let hangs_up = copy.counts[1] > 0;
-            {
-                let mut st = state.lock().unwrap();
-                let mut call = Generated::begun(copy.ids, &template.name);
-                if hangs_up {
-                    st.up.insert(i, (now, copy.setup.clone()));
-                } else {
-                    call.ended = Some(now);
-                }
-                st.calls.push(call);
+            let mut call = Generated::begun(copy.ids, &template.name);
+            if !hangs_up {
+                call.ended = Some(now);
             }
-            send(Part {
-                call: i,
+            let call = feed.begin(call);
+            if hangs_up {
+                live.lock()
+                    .unwrap()
+                    .up
+                    .insert(call, (now, copy.setup.clone()));
+            }
+            feed.send(Part {
+                call,
                 part: 0,
                 events: copy.counts[0],
                 last: !hangs_up,
@@ -467,7 +438,7 @@ async fn generate(plan: Plan, state: Shared, client: Client) {
             });
             if hangs_up {
                 let teardown = Part {
-                    call: i,
+                    call,
                     part: 1,
                     events: copy.counts[1],
                     last: true,
@@ -481,109 +452,8 @@ async fn generate(plan: Plan, state: Shared, client: Client) {
     }
 }
 
-/// One client at a time: banner, Login, then the generated calls; the
-/// session's own actions (CoreShowChannels, Ping, Logoff) are answered.
-async fn serve(
-    listener: TcpListener,
-    client: Client,
-    state: Shared,
-    logins: Arc<AtomicU64>,
-    down: Arc<AtomicBool>,
-    written: Arc<Written>,
-) {
-    let answers = Arc::new(LoginAnswers::read());
-    while let Ok((stream, _)) = listener.accept().await {
-        if down.load(Ordering::SeqCst) {
-            // Restarting: the connection is closed before the banner.
-            drop(stream);
-            continue;
-        }
-        written.next_conn();
-        let (mut rd, mut wr) = stream.into_split();
-        let (tx, mut rx) = mpsc::unbounded_channel::<Part>();
-        let (reply_tx, mut reply_rx) = mpsc::unbounded_channel::<Option<Vec<u8>>>();
-        let (client2, answers2, logins2, state2) = (
-            client.clone(),
-            answers.clone(),
-            logins.clone(),
-            state.clone(),
-        );
-        let reader = tokio::spawn(async move {
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            loop {
-                while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    let action = String::from_utf8_lossy(&buf[..end + 4]).into_owned();
-                    buf.drain(..end + 4);
-                    let (reply, then) = answer(&action, &answers2, &state2);
-                    let _ = reply_tx.send(Some(reply));
-                    match then {
-                        After::Stream => {
-                            logins2.fetch_add(1, Ordering::SeqCst);
-                            *client2.lock().unwrap() = Some(tx.clone());
-                        }
-                        After::Close => {
-                            let _ = reply_tx.send(None);
-                            return;
-                        }
-                        After::Continue => {}
-                    }
-                }
-                match rd.read(&mut chunk).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                }
-            }
-        });
-        if written.write(&mut wr, BANNER).await.is_some() {
-            write_loop(&mut wr, &written, &mut reply_rx, &mut rx, &state, &down).await;
-        }
-        *client.lock().unwrap() = None;
-        reader.abort();
-    }
-}
-
-async fn write_loop(
-    wr: &mut OwnedWriteHalf,
-    written: &Written,
-    replies: &mut mpsc::UnboundedReceiver<Option<Vec<u8>>>,
-    parts: &mut mpsc::UnboundedReceiver<Part>,
-    state: &Mutex<State>,
-    down: &AtomicBool,
-) {
-    let mut restart = tokio::time::interval(Duration::from_millis(20));
-    loop {
-        tokio::select! {
-            // A Login answer goes out before the first event it unlocks.
-            biased;
-            _ = restart.tick() => if down.load(Ordering::SeqCst) { return },
-            r = replies.recv() => match r {
-                Some(Some(bytes)) => if written.write(wr, &bytes).await.is_none() { return },
-                Some(None) | None => return,
-            },
-            p = parts.recv() => match p {
-                Some(p) => {
-                    let Some(end) = written.write(wr, &p.bytes).await else { return };
-                    if let Some(call) = state.lock().unwrap().calls.get_mut(p.call) {
-                        call.written(p.part, p.events, end, p.last);
-                    }
-                }
-                None => return,
-            },
-        }
-    }
-}
-
-/// What the connection does after an answer.
-enum After {
-    Continue,
-    /// Logged in: the generated calls flow to this client.
-    Stream,
-    Close,
-}
-
 /// The answer to one action, as Asterisk 22 frames it.
-fn answer(action: &str, login: &LoginAnswers, state: &Mutex<State>) -> (Vec<u8>, After) {
+fn answer(action: &str, login: &LoginAnswers, live: &Mutex<Live>) -> (Vec<u8>, After) {
     let id = header(action, "ActionID").unwrap_or("");
     match header(action, "Action").unwrap_or("") {
         a if a.eq_ignore_ascii_case("Login") => {
@@ -596,7 +466,7 @@ fn answer(action: &str, login: &LoginAnswers, state: &Mutex<State>) -> (Vec<u8>,
             }
         }
         a if a.eq_ignore_ascii_case("CoreShowChannels") => {
-            (core_show_channels(id, state).into_bytes(), After::Continue)
+            (core_show_channels(id, live).into_bytes(), After::Continue)
         }
         a if a.eq_ignore_ascii_case("Ping") => (
             format!(
@@ -620,8 +490,8 @@ fn answer(action: &str, login: &LoginAnswers, state: &Mutex<State>) -> (Vec<u8>,
 /// the list acknowledgement, a `CoreShowChannel` per channel up now, then
 /// `CoreShowChannelsComplete` with their number (framed as the captures
 /// frame the empty list).
-fn core_show_channels(id: &str, state: &Mutex<State>) -> String {
-    let mut st = state.lock().unwrap();
+fn core_show_channels(id: &str, live: &Mutex<Live>) -> String {
+    let mut st = live.lock().unwrap();
     let now = Instant::now();
     let rows: Vec<String> = st
         .up

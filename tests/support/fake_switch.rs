@@ -1,9 +1,10 @@
-//! A load generator that speaks the FreeSWITCH event socket on 127.0.0.1:
-//! it plays real captured calls with fresh ids at a given rate and, like a
-//! switch, keeps generating calls while no client is connected (those are
-//! lost to the socket's nature, and counted as never sent). For each call it
-//! remembers its fresh ids and when its last event was written to a client,
-//! so a run can tell which calls postcall must have.
+//! A load generator that speaks the FreeSWITCH event socket on 127.0.0.1
+//! (on [`super::fake_server`]'s loop): it plays real captured calls with
+//! fresh ids at a given rate and, like a switch, keeps generating calls
+//! while no client is connected (those are lost to the socket's nature,
+//! and counted as never sent). For each call it remembers its fresh ids
+//! and when its last event was written to a client, so a run can tell
+//! which calls postcall must have.
 //!
 //! Optionally it also writes, for every call it generates, the leg's
 //! mod_json_cdr files into a directory (as FreeSWITCH does whether or not a
@@ -13,14 +14,10 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
-
-use super::stream::{StreamPos, Written};
+use super::fake_server::{After, FakeServer, Part, Protocol};
+use super::stream::StreamPos;
 
 /// The event frames of one capture (auth and command replies left out).
 #[derive(Debug, Clone)]
@@ -283,21 +280,33 @@ impl Generated {
 /// The running generator and server.
 pub struct FakeSwitch {
     pub addr: SocketAddr,
-    calls: Arc<Mutex<Vec<Generated>>>,
-    client: Client,
-    /// While set, the client is dropped and logins are refused.
-    down: Arc<std::sync::atomic::AtomicBool>,
-    written: Arc<Written>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    server: FakeServer,
+    generator: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for FakeSwitch {
     fn drop(&mut self) {
-        self.tasks.iter().for_each(|t| t.abort());
+        self.generator.abort();
     }
 }
 
-type Client = Arc<Mutex<Option<mpsc::UnboundedSender<(usize, Vec<Vec<u8>>)>>>>;
+/// The event socket's side of the loop: `auth`, `event …` (which starts
+/// the stream), `api` commands.
+struct Esl;
+
+impl Protocol for Esl {
+    const GREETING: &'static [u8] = b"Content-Type: auth/request\n\n";
+    const END: &'static [u8] = b"\n\n";
+
+    fn answer(&self, command: &str) -> (Vec<u8>, After) {
+        let then = if command.starts_with("event ") {
+            After::Stream
+        } else {
+            After::Continue
+        };
+        (answer(command), then)
+    }
+}
 
 impl FakeSwitch {
     /// Plays `total` calls, cycling through `templates`, `rate` per second,
@@ -314,25 +323,11 @@ impl FakeSwitch {
         rate: f64,
         total: usize,
     ) -> FakeSwitch {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let calls = Arc::new(Mutex::new(Vec::new()));
-        let client: Client = Arc::new(Mutex::new(None));
-        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let written = Arc::new(Written::default());
-        let server = tokio::spawn(serve(
-            listener,
-            client.clone(),
-            calls.clone(),
-            down.clone(),
-            written.clone(),
-        ));
-        let (c, cl) = (calls.clone(), client.clone());
+        let server = FakeServer::start(Esl).await;
+        let feed = server.feed();
         let generator = tokio::spawn(async move {
             // The first call waits for the first client; later ones do not.
-            while cl.lock().unwrap().is_none() {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+            feed.first_client().await;
             let every = Duration::from_secs_f64(1.0 / rate.max(0.001));
             let mut tick = tokio::time::interval(every);
             for i in 0..total {
@@ -347,19 +342,20 @@ impl FakeSwitch {
                     &template.name,
                 );
                 call.ended = Some(call.started);
-                c.lock().unwrap().push(call);
-                if let Some(tx) = cl.lock().unwrap().as_ref() {
-                    let _ = tx.send((i, frames));
-                }
+                let call = feed.begin(call);
+                feed.send(Part {
+                    call,
+                    part: 0,
+                    events: frames.len(),
+                    last: true,
+                    bytes: frames.concat(),
+                });
             }
         });
         FakeSwitch {
-            addr,
-            calls,
-            client,
-            down,
-            written,
-            tasks: vec![server, generator],
+            addr: server.addr,
+            server,
+            generator,
         }
     }
 
@@ -367,16 +363,15 @@ impl FakeSwitch {
     /// refused until [`FakeSwitch::up`]; calls go on being generated (and
     /// their CDRs written).
     pub fn down(&self) {
-        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
-        *self.client.lock().unwrap() = None;
+        self.server.down();
     }
 
     pub fn up(&self) {
-        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.server.up();
     }
 
     pub fn calls(&self) -> Vec<Generated> {
-        self.calls.lock().unwrap().clone()
+        self.server.calls()
     }
 
     /// Every call generated so far, by each of its ids.
@@ -393,98 +388,27 @@ impl FakeSwitch {
     /// Writes `bytes` (a malformed frame, say) to the connected client, if
     /// any, between two calls; true if it was handed to a client.
     pub fn inject(&self, bytes: Vec<u8>) -> bool {
-        match self.client.lock().unwrap().as_ref() {
-            Some(tx) => tx.send((usize::MAX, vec![bytes])).is_ok(),
-            None => false,
-        }
+        self.server.feed().send(Part {
+            call: usize::MAX,
+            part: 0,
+            events: 0,
+            last: false,
+            bytes,
+        })
     }
 
     pub fn generated(&self) -> usize {
-        self.calls.lock().unwrap().len()
+        self.server.generated()
     }
 
     /// How far the connected client has read (see [`super::stream`]).
     pub fn read_point(&self) -> Option<StreamPos> {
-        self.written.read_point(self.addr.port())
+        self.server.read_point()
     }
 
     /// [`Self::read_point`] as a closure, for a sampling task.
     pub fn reader(&self) -> impl Fn() -> Option<StreamPos> + Send + 'static {
-        let (written, port) = (self.written.clone(), self.addr.port());
-        move || written.read_point(port)
-    }
-}
-
-/// One client at a time, as postcall connects: auth, subscribe, then the
-/// generated frames; `api` commands get a plain answer.
-async fn serve(
-    listener: TcpListener,
-    client: Client,
-    calls: Arc<Mutex<Vec<Generated>>>,
-    down: Arc<std::sync::atomic::AtomicBool>,
-    written: Arc<Written>,
-) {
-    while let Ok((stream, _)) = listener.accept().await {
-        if down.load(std::sync::atomic::Ordering::SeqCst) {
-            // Restarting: the connection is closed before any greeting.
-            drop(stream);
-            continue;
-        }
-        written.next_conn();
-        let (mut rd, mut wr) = stream.into_split();
-        let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Vec<Vec<u8>>)>();
-        let (reply_tx, mut reply_rx) = mpsc::unbounded_channel::<Vec<u8>>();
-        let subscribed = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (client2, sub) = (client.clone(), subscribed.clone());
-        // Commands in: answers out.
-        let reader = tokio::spawn(async move {
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            loop {
-                while let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
-                    let cmd = String::from_utf8_lossy(&buf[..end]).into_owned();
-                    buf.drain(..end + 2);
-                    let answer = answer(&cmd);
-                    if cmd.starts_with("event ") {
-                        sub.store(true, std::sync::atomic::Ordering::SeqCst);
-                        *client2.lock().unwrap() = Some(tx.clone());
-                    }
-                    let _ = reply_tx.send(answer);
-                }
-                match rd.read(&mut chunk).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                }
-            }
-        });
-        if written
-            .write(&mut wr, b"Content-Type: auth/request\n\n")
-            .await
-            .is_none()
-        {
-            continue;
-        }
-        let mut restart = tokio::time::interval(Duration::from_millis(20));
-        loop {
-            tokio::select! {
-                _ = restart.tick() => if down.load(std::sync::atomic::Ordering::SeqCst) { break },
-                r = reply_rx.recv() => match r {
-                    Some(bytes) => if written.write(&mut wr, &bytes).await.is_none() { break },
-                    None => break,
-                },
-                f = rx.recv() => match f {
-                    Some((i, frames)) => {
-                        let Some(end) = written.write(&mut wr, &frames.concat()).await else { break };
-                        if let Some(call) = calls.lock().unwrap().get_mut(i) {
-                            call.written(0, frames.len(), end, true);
-                        }
-                    }
-                    None => break,
-                },
-            }
-        }
-        *client.lock().unwrap() = None;
-        reader.abort();
+        self.server.reader()
     }
 }
 
