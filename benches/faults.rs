@@ -237,7 +237,8 @@ async fn ami() {
                 .count();
             let up_across = across.calls.contains(&i);
             let lost = ids == 0 && (counted(c) || up_across);
-            if !lost && !(up_across && ids > 1) {
+            let split = up_across && ids > 1;
+            if !(lost || split) {
                 continue;
             }
             println!(
