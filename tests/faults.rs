@@ -66,7 +66,8 @@ async fn an_asterisk_call_up_across_kill_9_is_adopted_from_the_listing_and_repor
     let templates = vec![support::fake_ami::CallTemplate::from_capture(
         "02-answered-caller-hangup",
     )];
-    let hold = Duration::from_secs(8);
+    // Long enough for a debug daemon to restart on a loaded machine.
+    let hold = Duration::from_secs(15);
     let mut rig = AmiRig::asterisk_holding(templates, Mode::Up, 1.0, 1, hold).await;
     // Its set-up is written to the daemon and read.
     let set_up_read = wait_for(A_MINUTE, || {
