@@ -5,22 +5,24 @@
 //! when each `call_id` arrived.
 //!
 //! Phases, one result line each:
-//! - `paced R`: R calls/s for `E2E_SECS` (10) s, R = 50 and 500: last event
-//!   written → request at the receiver, p50/p99/max; the daemon's CPU per
-//!   call (utime + stime from /proc/PID/stat, first arrival → last); its
-//!   peak RSS (VmHWM).
+//! - `paced R`: R calls/s for `E2E_SECS` (10) s, R from `E2E_RATES`
+//!   (20,50,125,500): last event written → request at the receiver,
+//!   p50/p99/max; the daemon's CPU per call (utime + stime from
+//!   /proc/PID/stat, first arrival → last); its peak RSS (VmHWM).
 //! - `sustained`: `E2E_SUSTAINED` (20,000) calls offered as fast as the fake
 //!   switch writes them; calls/s from the first call written to the last
 //!   request, and the lag percentiles (which show whether lag stays
 //!   proportional or comes in batched stalls).
 //! - `backlog`: `E2E_BACKLOG` (1,000,000) rows committed through the outbox
-//!   API with the daemon stopped, then the daemon started: rows/s until the
-//!   last request.
+//!   API with the daemon stopped (4,096 enqueues in flight, 4,096 per
+//!   commit), then the daemon started: rows/s until the last request, the
+//!   daemon's CPU per row and VmHWM, the load before and after.
 //!
-//! The service's `rate_limit` and `concurrency` and `[queue] workers` are
-//! raised (as for a fast receiver); everything else is the default.
-//! `E2E_ONLY=paced|sustained|backlog` runs one phase. Without `--bench` (as
-//! `cargo test --all-targets` runs it) every phase runs tiny and quickly.
+//! The service's `rate_limit` and `concurrency` and `[queue] workers`
+//! (`E2E_WORKERS`, 64) are raised (as for a fast receiver); everything else
+//! is the default. `E2E_ONLY=paced|sustained|backlog` runs one phase.
+//! Without `--bench` (as `cargo test --all-targets` runs it) every phase
+//! runs tiny and quickly.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -40,13 +42,17 @@ use support::config::{Service, Switch};
 use support::driver::{self, Daemon};
 use support::fake_switch::{CallTemplate, FakeSwitch};
 
-/// Workers and per-service concurrency for a fast receiver.
-const WORKERS: usize = 64;
+/// Workers and per-service concurrency for a fast receiver, unless
+/// `E2E_WORKERS` says.
+const WORKERS: u64 = 64;
+/// Enqueues in flight while a backlog is filled, and rows per fill commit.
+const FILL_IN_FLIGHT: usize = 4_096;
 /// Linux's USER_HZ: the unit of utime and stime in /proc/PID/stat.
 const TICKS_PER_SECOND: f64 = 100.0;
 
 struct Sizes {
     secs: u64,
+    rates: Vec<u64>,
     /// At most this many calls per paced run (tiny runs only).
     paced_cap: u64,
     sustained: usize,
@@ -60,11 +66,31 @@ fn knob(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// `E2E_RATES`: calls/s, comma-separated.
+fn rates() -> Vec<u64> {
+    let given = std::env::var("E2E_RATES").unwrap_or_default();
+    let rates: Vec<u64> = given
+        .split(',')
+        .filter_map(|r| r.trim().parse().ok())
+        .filter(|&r| r > 0)
+        .collect();
+    if rates.is_empty() {
+        vec![20, 50, 125, 500]
+    } else {
+        rates
+    }
+}
+
+fn workers() -> u64 {
+    knob("E2E_WORKERS", WORKERS).max(1)
+}
+
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let sizes = if full {
         Sizes {
             secs: knob("E2E_SECS", 10),
+            rates: rates(),
             paced_cap: u64::MAX,
             sustained: knob("E2E_SUSTAINED", 20_000) as usize,
             backlog: knob("E2E_BACKLOG", 1_000_000) as usize,
@@ -72,6 +98,7 @@ fn main() {
     } else {
         Sizes {
             secs: 1,
+            rates: vec![50, 500],
             paced_cap: 25,
             sustained: 50,
             backlog: 300,
@@ -83,9 +110,9 @@ fn main() {
         .build()
         .expect("a runtime");
     runtime.block_on(async {
-        println!("e2e bench: fake FreeSWITCH (captures 01, 02) → postcall run → POST_RAW receiver, all on 127.0.0.1; load {}", load());
+        println!("e2e bench: fake FreeSWITCH (captures 01, 02) → postcall run → POST_RAW receiver, all on 127.0.0.1; [queue] workers {}; load {}", workers(), load());
         if only.is_empty() || only == "paced" {
-            for rate in [50, 500] {
+            for &rate in &sizes.rates {
                 let total = (rate * sizes.secs).min(sizes.paced_cap) as usize;
                 let r = play(rate as f64, total).await;
                 r.print(&format!("paced {rate} calls/s, {total} calls"));
@@ -167,8 +194,8 @@ fn daemon(dir: &Path, switch: &str, url: &str) -> Daemon {
     let sink = Service::rest("sink", url)
         .set("method", "POST_RAW")
         .set("rate_limit", 1_000_000)
-        .set("concurrency", WORKERS as i64);
-    let config = driver::config(dir, Switch::lab(switch), sink).queue("workers", WORKERS as i64);
+        .set("concurrency", workers() as i64);
+    let config = driver::config(dir, Switch::lab(switch), sink).queue("workers", workers() as i64);
     Daemon::new(bin, dir, config)
 }
 
@@ -323,17 +350,52 @@ async fn backlog(n: usize) {
     let switch = FakeSwitch::start(templates(), 1.0, 0).await;
     let mut daemon = daemon(dir.path(), &switch.addr.to_string(), &url);
 
+    let filled = fill(&dir.path().join("q.sqlite3"), n).await;
+    let load_before = load();
+    let started = Instant::now();
+    daemon.start();
+    let pid = daemon.pid().expect("the daemon runs");
+    let limit = Duration::from_secs(60) + Duration::from_millis(n as u64);
+    while arrivals.len() < n && started.elapsed() < limit {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed();
+    let first = arrivals.get().values().min().copied();
+    let cpu = cpu_seconds(pid);
+    let peak = peak_rss(pid);
+    daemon.kill9();
+    let arrived = arrivals.len();
+    let from_first = first.map(|f| elapsed.saturating_sub(f - started));
+    println!(
+        "backlog {n} rows: {arrived}/{n} sent in {:.2} s from the daemon's start = {:.0} rows/s ({:.0} rows/s from the first request); daemon CPU {:.1} s = {:.3} ms/row; VmHWM {peak}; load before {load_before}, after {}; filled in {:.1} s ({FILL_IN_FLIGHT} in flight)",
+        elapsed.as_secs_f64(),
+        arrived as f64 / elapsed.as_secs_f64(),
+        from_first.map_or(f64::NAN, |d| arrived as f64 / d.as_secs_f64()),
+        cpu,
+        cpu * 1e3 / arrived.max(1) as f64,
+        load(),
+        filled.as_secs_f64(),
+    );
+}
+
+/// Commits `n` rows for service `sink` at `path` through the outbox API,
+/// [`FILL_IN_FLIGHT`] enqueues at a time sharing each commit; returns how
+/// long that took.
+async fn fill(path: &Path, n: usize) -> Duration {
     let filling = Instant::now();
-    let outbox = Outbox::open(&dir.path().join("q.sqlite3"), OutboxSettings::default())
+    let settings = OutboxSettings {
+        max_batch: FILL_IN_FLIGHT,
+        ..OutboxSettings::default()
+    };
+    let outbox = Outbox::open(path, settings)
         .await
         .expect("the outbox opens");
-    const PRODUCERS: usize = 256;
-    let producers: Vec<_> = (0..PRODUCERS)
+    let producers: Vec<_> = (0..FILL_IN_FLIGHT)
         .map(|p| {
             let outbox = outbox.clone();
             tokio::spawn(async move {
                 let mut record = CallRecord::sample();
-                for i in (p..n).step_by(PRODUCERS) {
+                for i in (p..n).step_by(FILL_IN_FLIGHT) {
                     record.event_id = format!("backlog-{i}");
                     record.call_id = format!("call-{i}");
                     let call = NewCall {
@@ -357,34 +419,5 @@ async fn backlog(n: usize) {
         p.await.expect("a producer ends");
     }
     outbox.close().await;
-    let filled = filling.elapsed();
-    println!(
-        "backlog: {n} rows committed through the outbox API in {:.1} s ({:.0} rows/s, {PRODUCERS} producers); load {}",
-        filled.as_secs_f64(),
-        n as f64 / filled.as_secs_f64(),
-        load()
-    );
-
-    let started = Instant::now();
-    daemon.start();
-    let pid = daemon.pid().expect("the daemon runs");
-    let limit = Duration::from_secs(60) + Duration::from_millis(n as u64);
-    while arrivals.len() < n && started.elapsed() < limit {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let elapsed = started.elapsed();
-    let first = arrivals.get().values().min().copied();
-    let cpu = cpu_seconds(pid);
-    let peak = peak_rss(pid);
-    daemon.kill9();
-    let arrived = arrivals.len();
-    let from_first = first.map(|f| elapsed.saturating_sub(f - started));
-    println!(
-        "backlog drain: {arrived}/{n} rows sent in {:.2} s from the daemon's start = {:.0} rows/s ({:.0} rows/s from the first request); daemon CPU {:.1} s; VmHWM {peak}; load {}",
-        elapsed.as_secs_f64(),
-        arrived as f64 / elapsed.as_secs_f64(),
-        from_first.map_or(f64::NAN, |d| arrived as f64 / d.as_secs_f64()),
-        cpu,
-        load()
-    );
+    filling.elapsed()
 }

@@ -4,8 +4,9 @@
 //! receiver is down that long while calls arrive, then up, and the queue
 //! has `FAULTS_DRAIN_SECS` (7200) to drain at the default 20 requests/s;
 //! `FAULTS_KILLS` (20) and `FAULTS_KILL_RATE` (50 calls/s): `kill -9` and
-//! restart every 3 s; `FAULTS_MALFORMED_CALLS` (500): calls at 50/s with a
-//! malformed frame (a non-UTF-8 byte, a lying Content-Length) every 25th.
+//! restart every 3 s, calls played over their captured 3.3 s; `FAULTS_MALFORMED_CALLS` (500): calls at 50/s (a
+//! quarter with a Latin-1 caller name) with a malformed input after every
+//! 25th, the kinds of `support::malformed` in turn.
 //! `FAULTS_RESTART_RATE` (50 calls/s) and `FAULTS_RESTART_PHASE_SECS` (4):
 //! calls with mod_json_cdr files while postcall is killed (-9) and down for
 //! a phase, then the switch restarts (refuses logins for a phase); every
@@ -88,7 +89,8 @@ async fn receiver_down() {
 async fn kill_9() {
     let (kills, rate) = (knob("FAULTS_KILLS", 20), knob("FAULTS_KILL_RATE", 50));
     let total = (rate * 3 * (kills + 1)) as usize;
-    let mut rig = Rig::start(Mode::Up, rate as f64, total).await;
+    // Calls last their captured 3.3 s, so every kill has calls up across it.
+    let mut rig = Rig::start_paced(Mode::Up, rate as f64, total).await;
     for _ in 0..kills {
         tokio::time::sleep(Duration::from_secs(3)).await;
         rig.kill9();
@@ -96,59 +98,36 @@ async fn kill_9() {
         rig.daemon.start();
     }
     rig.wait_generated(total, Duration::from_secs(600)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
     let drained = drain(&rig.daemon, Duration::from_secs(600)).await;
     // A call counts when postcall had read it >= 1 s before the next kill
-    // (or at all, for calls after the last kill).
-    let t = rig.tally(rig.read_before_kill(Duration::from_secs(1)));
+    // (or at all, for calls after the last) and none of its events fell in
+    // a gap between two daemons (a switch does not keep them).
+    let dropped: std::collections::HashSet<Vec<String>> = rig
+        .dropped_events()
+        .into_iter()
+        .map(|i| rig.switch.calls()[i].ids.clone())
+        .collect();
+    let read_before = rig.read_before_kill(Duration::from_secs(1));
+    let t = rig.tally(|c| read_before(c) && !dropped.contains(&c.ids));
+    let across = rig.up_across();
     println!(
-        "kill_9 kills={kills} rate={rate}/s generated={} counted={} lost={} split_event_ids={} drained={drained}",
+        "kill_9 kills={kills} rate={rate}/s generated={} counted={} lost={} split_event_ids={} up_across_a_restart={} of_which_lost={} of_which_split={} with_events_dropped_in_a_gap={} drained={drained}",
         rig.switch.generated(),
         t.due,
         t.lost,
-        t.split
+        t.split,
+        across.due,
+        across.lost,
+        across.split,
+        dropped.len()
     );
-}
-
-/// A plain event of a channel no generated call has, with `name` as the
-/// caller name and `declared` as its Content-Length.
-fn stray_event(name: &[u8], declared: Option<usize>) -> Vec<u8> {
-    let mut body = b"Event-Name: CHANNEL_CREATE\nUnique-ID: 00000000-0000-4000-a000-00000000beef\nCaller-Caller-ID-Name: ".to_vec();
-    body.extend_from_slice(name);
-    body.extend_from_slice(b"\n\n");
-    let mut out = format!(
-        "Content-Length: {}\nContent-Type: text/event-plain\n\n",
-        declared.unwrap_or(body.len())
-    )
-    .into_bytes();
-    out.extend_from_slice(&body);
-    out
 }
 
 async fn malformed() {
     let total = knob("FAULTS_MALFORMED_CALLS", 500) as usize;
-    let rig = Rig::start(Mode::Up, 50.0, total).await;
-    let mut injected = 0;
-    let mut next = 25;
-    let end = Instant::now() + Duration::from_secs(total as u64 / 10 + 60);
-    while rig.switch.generated() < total && Instant::now() < end {
-        if rig.switch.generated() >= next {
-            let frame = if injected % 2 == 0 {
-                stray_event(b"Jos\xe9", None)
-            } else {
-                stray_event(b"liar", Some(1 << 20))
-            };
-            injected += usize::from(rig.switch.inject(frame));
-            next += 25;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let drained = drain(&rig.daemon, Duration::from_secs(300)).await;
-    let alive = rig.daemon.healthy();
-    let t = rig.tally(ended_by(Instant::now()));
-    println!(
-        "malformed calls={total} injected={injected} reached_postcall={} lost={} split_event_ids={} drained={drained} healthy_after={alive}",
-        t.due, t.lost, t.split
-    );
+    let o = support::malformed::run(total, 50.0, 25, Duration::from_secs(300)).await;
+    println!("{}", o.line());
 }
 
 async fn restart() {

@@ -6,7 +6,9 @@
 //! before anything is sent) → outbox → delivery pool. On SIGTERM the
 //! connectors stop reading, the trackers stop, the sink stores the calls
 //! already finished, the pool lets in-flight attempts end within a bound,
-//! and everything else stays queued for the next start.
+//! a backfill pass stops between two files or two calls (its gap is read
+//! again at the next start: [`crate::backfill::run`]), and everything else
+//! stays queued for the next start.
 
 use chrono::Utc;
 use std::path::PathBuf;
@@ -15,6 +17,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::backfill::recent::Recent;
+use crate::backfill::run::Ended;
 use crate::backoff::Exponential;
 use crate::call::record::CallRecord;
 use crate::call::tracker::{new_tracker, FinishedCall, Tracker};
@@ -176,6 +180,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<Drained, DaemonEr
                     }
                 }),
                 outbox: Some(outbox.clone()),
+                shutdown: shutdown.clone(),
                 ..Tracked::new(switch.name.clone(), tracker, metrics.clone())
             };
         shutdown.spawn("tracker", |cancel| track(tracked, rx, finished_tx, cancel));
@@ -525,6 +530,8 @@ pub struct Tracked {
     /// (so the first backfill covers the real gap) and which calls were
     /// stored (so a backfilled call is passed on once).
     pub outbox: Option<Outbox>,
+    /// The tree the backfill passes run on (a tree of their own by default).
+    pub shutdown: Shutdown,
 }
 
 impl Tracked {
@@ -540,6 +547,7 @@ impl Tracked {
             flush_horizon: Duration::from_secs(3),
             backfill: None,
             outbox: None,
+            shutdown: Shutdown::new(),
         }
     }
 }
@@ -567,10 +575,15 @@ pub async fn track(
         flush_horizon,
         backfill,
         outbox,
+        shutdown,
     } = tracked;
     let sessions = Sessions {
         switch: &switch,
         outbox: outbox.as_ref(),
+    };
+    let mut gap = Gap {
+        remember: backfill.is_some(),
+        ..Gap::default()
     };
     // Since when calls went unseen: the last session of the previous run
     // (its end, or its last sighting after a crash), else unknown (the
@@ -601,11 +614,16 @@ pub async fn track(
                         SwitchMessage::Connected => {
                             tracing::info!(%switch, "switch connected");
                             metrics.switch_connected(&switch, true);
-                            if let Some(source) = &backfill {
-                                spawn_backfill(&switch, source, disconnected_at, outbox.clone(), records.clone());
-                            }
+                            let pass = backfill.as_ref().map(|source| Pass {
+                                switch: &switch,
+                                source,
+                                outbox: outbox.as_ref(),
+                                records: &records,
+                                shutdown: &shutdown,
+                                stop: cancel.child_token(),
+                            });
+                            gap.connected(Utc::now(), disconnected_at, pass, &sessions).await;
                             connected = true;
-                            sessions.connected(Utc::now()).await;
                             seen_written = tokio::time::Instant::now();
                         }
                         SwitchMessage::Disconnected => {
@@ -613,7 +631,7 @@ pub async fn track(
                             disconnected_at = Some(now);
                             metrics.switch_connected(&switch, false);
                             connected = false;
-                            sessions.ended(now).await;
+                            gap.disconnected(now, &sessions).await;
                         }
                         SwitchMessage::LiveChannels(rows) => {
                             tracing::info!(%switch, channels = rows.len(), "adopting live channels");
@@ -630,27 +648,43 @@ pub async fn track(
                     .reset(tokio::time::Instant::now() + STOP_DRAIN);
                 continue;
             }
+            ended = gap.pass_end(), if gap.passing() => {
+                gap.pass_ended(ended, connected, disconnected_at, &sessions).await;
+                continue;
+            }
             _ = &mut drain_deadline, if stopping => {
                 tracing::warn!(%switch, "stopping before the connector closed; unread events are dropped");
                 break;
             }
             _ = tick.tick() => {
-                if connected && seen_written.elapsed() >= SESSION_SEEN_EVERY {
+                if connected && gap.stored && seen_written.elapsed() >= SESSION_SEEN_EVERY {
                     sessions.seen(Utc::now()).await;
                     seen_written = tokio::time::Instant::now();
+                }
+                if connected {
+                    gap.forget(Utc::now());
                 }
                 tracker.tick(Utc::now())
             }
             _ = &mut wake, if tracker.wake_at().is_some() => tracker.tick(Utc::now()),
         };
         for record in finished {
+            gap.passed_on(&record.record);
             if records.send(record).await.is_err() {
                 return;
             }
         }
     }
+    // The pass is stopping too (its token is a child of ours): its end
+    // decides whether the session is stored.
+    if gap.passing() {
+        if let Ok(ended) = tokio::time::timeout(STOP_DRAIN, gap.pass_end()).await {
+            gap.pass_ended(ended, connected, disconnected_at, &sessions)
+                .await;
+        }
+    }
     if connected {
-        sessions.ended(Utc::now()).await;
+        gap.disconnected(Utc::now(), &sessions).await;
     }
     let horizon = chrono::Duration::from_std(flush_horizon).unwrap_or(chrono::Duration::zero());
     let now = Utc::now();
@@ -659,6 +693,7 @@ pub async fn track(
         tracing::info!(%switch, calls = flushed.len(), "finished calls that were waiting for late events");
     }
     for record in flushed {
+        gap.passed_on(&record.record);
         if records.send(record).await.is_err() {
             return;
         }
@@ -717,50 +752,136 @@ impl Sessions<'_> {
     }
 }
 
-/// Reads the switch's CDRs of the calls that ended while postcall was not
-/// connected and passes on those the outbox does not hold yet, like live
-/// calls (the outbox keeps one per `event_id` in any case). A failure is
-/// logged; the live stream goes on.
-fn spawn_backfill(
-    switch: &str,
-    source: &crate::backfill::Source,
-    disconnected_at: Option<chrono::DateTime<Utc>>,
-    outbox: Option<Outbox>,
-    records: mpsc::Sender<FinishedCall>,
-) {
-    let (switch, source) = (switch.to_string(), source.clone());
-    let window = source.window(disconnected_at, Utc::now());
-    crate::shutdown::tasks::spawn("backfill", async move {
-        match tokio::task::spawn_blocking(move || source.read(window)).await {
-            Ok(Ok(found)) => {
-                let ids = found
-                    .calls
-                    .iter()
-                    .map(|c| c.record.event_id.clone())
-                    .collect();
-                let known = match &outbox {
-                    Some(o) => o.known_calls(ids).await.unwrap_or_else(|e| {
-                        tracing::warn!(%switch, error = %e, "cannot tell which backfilled calls are stored; passing all on");
-                        Default::default()
-                    }),
-                    None => Default::default(),
-                };
-                tracing::info!(%switch, since = %window.since, calls = found.calls.len(),
-                    already_stored = known.len(), legs = found.legs,
-                    skipped = found.skipped.len(), "backfilled from CDRs");
-                for call in found.calls {
-                    if known.contains(&call.record.event_id) {
-                        continue;
-                    }
-                    if records.send(call).await.is_err() {
-                        return;
-                    }
-                }
-            }
-            Ok(Err(e)) => tracing::error!(%switch, error = %e, "CDR backfill failed"),
-            Err(e) => tracing::error!(%switch, error = %e, "CDR backfill task failed"),
+/// What a backfill pass after a connect needs.
+struct Pass<'a> {
+    switch: &'a str,
+    source: &'a crate::backfill::Source,
+    outbox: Option<&'a Outbox>,
+    records: &'a mpsc::Sender<FinishedCall>,
+    shutdown: &'a Shutdown,
+    /// A child of the tracker's token: a newer connect's pass replaces it.
+    stop: CancellationToken,
+}
+
+/// The backfill of the gap before the latest connect, and whether the
+/// session since that connect is stored: only once the pass has handed on
+/// every call of the gap. Until then the last stored session is the one
+/// before the gap, so a stop or a crash during the pass makes the next
+/// start read the gap again (the outbox keeps one call per `event_id`).
+#[derive(Default)]
+struct Gap {
+    /// The running pass: its stop and its end.
+    pass: Option<(CancellationToken, tokio::sync::oneshot::Receiver<Ended>)>,
+    /// The latest connect.
+    connected_at: Option<chrono::DateTime<Utc>>,
+    /// Where the earliest window of this run not handed on in full (a pass
+    /// that failed or was replaced) begins: the next pass reads from there.
+    uncovered: Option<chrono::DateTime<Utc>>,
+    /// The session since the latest connect is stored: its sightings and
+    /// its end are written.
+    stored: bool,
+    /// The calls passed on lately, left out by the passes (when there are).
+    recent: Recent,
+    remember: bool,
+}
+
+impl Gap {
+    /// A connect at `at`: with CDRs, a pass over the gap since
+    /// `disconnected_at` (or the lookback) starts and the session waits for
+    /// it; without, the session is stored now.
+    async fn connected(
+        &mut self,
+        at: chrono::DateTime<Utc>,
+        disconnected_at: Option<chrono::DateTime<Utc>>,
+        pass: Option<Pass<'_>>,
+        sessions: &Sessions<'_>,
+    ) {
+        self.connected_at = Some(at);
+        let Some(pass) = pass else {
+            sessions.connected(at).await;
+            self.stored = true;
+            return;
+        };
+        if let Some((stop, _)) = self.pass.take() {
+            stop.cancel();
         }
-    });
+        let mut window = pass.source.window(disconnected_at, at);
+        window.since = self.uncovered.map_or(window.since, |u| u.min(window.since));
+        self.uncovered = Some(window.since);
+        // No later window of this run starts before this one.
+        self.recent.forget_before(window.since);
+        let (ended_tx, ended_rx) = tokio::sync::oneshot::channel();
+        let (switch, source) = (pass.switch.to_string(), pass.source.clone());
+        let sink = crate::backfill::run::Sink {
+            records: pass.records.clone(),
+            outbox: pass.outbox.cloned(),
+            recent: self.recent.clone(),
+        };
+        let stop = pass.stop.clone();
+        pass.shutdown.track("backfill", async move {
+            let ended = crate::backfill::run::run(&switch, source, window, sink, stop).await;
+            let _ = ended_tx.send(ended);
+        });
+        self.pass = Some((pass.stop, ended_rx));
+    }
+
+    /// A call is passed on (remembered when there are passes to tell).
+    fn passed_on(&self, record: &CallRecord) {
+        if self.remember {
+            let end = record.ended_at.unwrap_or_else(Utc::now);
+            self.recent.passed_on(&record.event_id, end);
+        }
+    }
+
+    /// While connected, forgets the calls no later pass reads: the next
+    /// window starts a margin before a disconnect still to come, or where
+    /// this run's earliest uncovered window does.
+    fn forget(&self, now: chrono::DateTime<Utc>) {
+        let next = now - crate::backfill::DISCONNECT_MARGIN;
+        self.recent
+            .forget_before(self.uncovered.map_or(next, |u| u.min(next)));
+    }
+
+    fn passing(&self) -> bool {
+        self.pass.is_some()
+    }
+
+    /// The running pass's end (a pass whose task is gone stopped).
+    async fn pass_end(&mut self) -> Ended {
+        match &mut self.pass {
+            Some((_, ended)) => ended.await.unwrap_or(Ended::Stopped),
+            None => std::future::pending().await,
+        }
+    }
+
+    /// After the pass ended: if it handed every call on, the gap is covered
+    /// and the session since the connect is stored (with its end if the
+    /// switch went away meanwhile, at `disconnected_at`).
+    async fn pass_ended(
+        &mut self,
+        ended: Ended,
+        connected: bool,
+        disconnected_at: Option<chrono::DateTime<Utc>>,
+        sessions: &Sessions<'_>,
+    ) {
+        self.pass = None;
+        let (Ended::Complete, Some(at)) = (ended, self.connected_at) else {
+            return;
+        };
+        self.uncovered = None;
+        sessions.connected(at).await;
+        match disconnected_at.filter(|_| !connected) {
+            Some(end) => sessions.ended(end).await,
+            None => self.stored = true,
+        }
+    }
+
+    /// The session ended at `at` (stored if it was).
+    async fn disconnected(&mut self, at: chrono::DateTime<Utc>, sessions: &Sessions<'_>) {
+        if std::mem::take(&mut self.stored) {
+            sessions.ended(at).await;
+        }
+    }
 }
 
 /// The one info line per finished call.

@@ -25,6 +25,8 @@
 //!      [`switch::ami`] (Asterisk Manager Interface) frame bytes and hand
 //!      [`event::SwitchMessage`]s on; [`switch::backoff`] paces reconnects.
 //!    - [`call::tracker`]: joins legs into calls and builds the record.
+//!    - [`backfill`]: calls that ended while postcall was away, read from
+//!      the switch's own CDRs into records by the same trackers.
 //!    - [`route`]: matches a finished call to applications → one delivery
 //!      per (call, service).
 //!    - [`outbox`]: the durable SQLite queue of deliveries (enqueue, lease,
@@ -32,7 +34,8 @@
 //!    - [`metrics`]: the `/metrics` and `/healthz` figures.
 //!    - [`deliver`]: the delivery plan built from the configuration
 //!      ([`deliver::plan::wire`]: router and plans, the one wiring path;
-//!      [`deliver::check`]: what only delivery can check), then rendering,
+//!      [`deliver::check`]: what only delivery can check), then rendering
+//!      ([`deliver::render`]; signed recording links, [`deliver::links`]),
 //!      signing and sending deliveries leased from the outbox under the
 //!      response policy and the limits; [`deliver::enqueue_call`] feeds the
 //!      outbox.

@@ -149,15 +149,6 @@ fn local(
     ))
 }
 
-/// The render context: `{ call: <record as JSON>, vars: {...}, timezone }`.
-pub fn context(record: &CallRecord, vars: &BTreeMap<String, String>, timezone: Tz) -> Value {
-    serde_json::json!({
-        "call": serde_json::to_value(record).unwrap_or(Value::Null),
-        "vars": vars,
-        TIMEZONE: timezone.name(),
-    })
-}
-
 /// The filter (in every [`environment`]) the leading value of a URL template is wrapped in.
 const URL_BASE: &str = "postcall_url_base";
 
@@ -214,8 +205,8 @@ fn url_base(value: TemplateValue) -> Result<TemplateValue, minijinja::Error> {
     Ok(TemplateValue::from_safe_string(text.trim().to_string()))
 }
 
-/// The render context of one call as delivery renders it: the names of
-/// [`context`], without going through JSON.
+/// The render context of one call: `{ call: <record>, vars: {...},
+/// timezone }`, the same for delivery and for the checks.
 pub fn call_context(
     record: &CallRecord,
     vars: &BTreeMap<String, String>,
@@ -244,7 +235,7 @@ pub fn error_chain(e: &minijinja::Error) -> String {
 pub struct TemplateChecker {
     env: Environment<'static>,
     sample: Value,
-    sample_context: Value,
+    sample_context: TemplateValue,
 }
 
 impl Default for TemplateChecker {
@@ -256,11 +247,10 @@ impl Default for TemplateChecker {
 impl TemplateChecker {
     pub fn new() -> Self {
         let record = CallRecord::sample();
-        let sample_context = context(&record, &record.variables, Tz::UTC);
         TemplateChecker {
             env: environment(),
-            sample: sample_context["call"].clone(),
-            sample_context,
+            sample: serde_json::to_value(&record).unwrap_or(Value::Null),
+            sample_context: call_context(&record, &record.variables, Tz::UTC),
         }
     }
 
@@ -321,10 +311,11 @@ impl TemplateChecker {
             problems.dedup();
             return Err(problems);
         }
-        let mut context = self.sample_context.clone();
-        for (name, value) in extra {
-            context[*name] = Value::from(*value);
-        }
+        let extra: BTreeMap<&str, &str> = extra.iter().copied().collect();
+        let context = minijinja::context! {
+            ..TemplateValue::from_serialize(&extra),
+            ..self.sample_context.clone()
+        };
         let rendered = template
             .render(&context)
             .map_err(|e| vec![format!("template does not render: {}", syntax_message(&e))])?;
@@ -456,7 +447,7 @@ mod tests {
         let env = environment();
         let record = CallRecord::sample();
         let render = |src: &str, zone: Tz| {
-            env.render_str(src, context(&record, &record.variables, zone))
+            env.render_str(src, call_context(&record, &record.variables, zone))
                 .map_err(|e| e.to_string())
         };
         let berlin: Tz = "Europe/Berlin".parse().unwrap();

@@ -32,6 +32,14 @@ fn scenarios() -> Vec<String> {
     support::backfill::scenarios(CDR_DIR)
 }
 
+/// Every scenario's CDR folder.
+fn all_dirs() -> Vec<PathBuf> {
+    scenarios()
+        .iter()
+        .map(|s| Path::new(CDR_DIR).join(s))
+        .collect()
+}
+
 fn live(scenario: &str) -> Vec<CallRecord> {
     support::backfill::live(
         SwitchKind::Freeswitch,
@@ -88,10 +96,7 @@ fn every_scenario_cdr_gives_the_live_record() {
 
 #[test]
 fn the_window_keeps_only_calls_that_ended_in_it() {
-    let dirs: Vec<PathBuf> = scenarios()
-        .iter()
-        .map(|s| Path::new(CDR_DIR).join(s))
-        .collect();
+    let dirs = all_dirs();
     let all = backfilled(&dirs, all_time());
     let live_calls: usize = scenarios().iter().map(|s| live(s).len()).sum();
     assert_eq!(all.len(), live_calls);
@@ -209,7 +214,9 @@ fn a_restart_gap_is_filled_and_every_call_is_counted_once() {
     };
     let window = source.window(Some(disconnected_at), reconnected_at);
     assert!(window.since < disconnected_at && window.until == Some(reconnected_at));
-    let found = source.read(window).unwrap();
+    let found = source
+        .read(window, &tokio_util::sync::CancellationToken::new())
+        .unwrap();
     assert!(found
         .calls
         .iter()
@@ -330,13 +337,8 @@ async fn the_daemon_backfills_after_each_connect() {
 /// nothing). The new session is stored at the connect.
 #[tokio::test]
 async fn after_a_restart_the_first_backfill_covers_the_stored_gap() {
-    use postcall::event::SwitchMessage;
     use postcall::outbox::{Outbox, OutboxSettings};
-    use tokio::sync::mpsc;
-    let dirs: Vec<PathBuf> = scenarios()
-        .iter()
-        .map(|s| Path::new(CDR_DIR).join(s))
-        .collect();
+    let dirs = all_dirs();
     let all = backfilled(&dirs, all_time());
     let cut = all[all.len() - 3].ended_at.unwrap();
     let expected: Vec<String> = all[all.len() - 3..]
@@ -362,37 +364,187 @@ async fn after_a_restart_the_first_backfill_covers_the_stored_gap() {
         None
     );
 
-    let (tx, rx) = mpsc::channel(16);
-    let (records_tx, mut records_rx) = mpsc::channel(64);
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let tracked = tracked(dirs, 1, Some(outbox.clone()));
-    let task = tokio::spawn(postcall::daemon::track(
-        tracked,
-        rx,
-        records_tx,
-        cancel.clone(),
-    ));
     let before = chrono::Utc::now();
-    tx.send(SwitchMessage::Connected).await.unwrap();
-    let mut got = Vec::new();
-    while got.len() < expected.len() {
-        let call = tokio::time::timeout(std::time::Duration::from_secs(10), records_rx.recv())
-            .await
-            .expect("the gap's calls come")
-            .unwrap();
-        got.push(call.record.event_id);
-    }
+    let (got, rest) = one_connect(tracked(dirs, 1, Some(outbox.clone())), expected.len()).await;
     assert_eq!(got, expected);
-    drop(tx);
-    cancel.cancel();
-    task.await.unwrap();
-    assert!(records_rx.recv().await.is_none(), "nothing before the gap");
+    assert!(rest.is_empty(), "nothing before the gap");
     let session = outbox.last_session("switch").await.unwrap().unwrap();
     assert!(session.connected_at >= before - chrono::Duration::seconds(1));
     assert!(
         session.ended_at.is_some(),
         "a stop writes the session's end"
     );
+}
+
+/// A stop while the pass hands calls on (nobody takes them: the channel
+/// holds one): the tracker and its pass end within the drain, the queue's
+/// last session is still the one before the gap, and the next start's pass
+/// reads the whole gap again. Stopped while reading, nothing is read.
+#[tokio::test]
+async fn a_stop_during_the_pass_leaves_the_gap_to_the_next_start() {
+    use postcall::event::SwitchMessage;
+    use postcall::outbox::{Outbox, OutboxSettings};
+    use postcall::shutdown::{Drained, Shutdown};
+    use tokio::sync::mpsc;
+    let dirs = all_dirs();
+    let all: Vec<String> = backfilled(&dirs, all_time())
+        .into_iter()
+        .map(|r| r.event_id)
+        .collect();
+    let stopped = postcall::backfill::Source {
+        kind: SwitchKind::Freeswitch,
+        dirs: dirs.clone(),
+        settings: settings(),
+        lookback: std::time::Duration::from_secs(1),
+    };
+    let cancelled = tokio_util::sync::CancellationToken::new();
+    cancelled.cancel();
+    assert!(matches!(
+        stopped.read(all_time(), &cancelled),
+        Err(postcall::backfill::BackfillError::Stopped)
+    ));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(&tmp.path().join("q.sqlite3"), OutboxSettings::default())
+        .await
+        .unwrap();
+    // The run before stopped cleanly before the first of these calls ended.
+    let t = |s| chrono::DateTime::from_timestamp(s, 0).unwrap();
+    let ended = t(1_795_000_000);
+    outbox
+        .session_connected("switch", t(1_794_999_000))
+        .await
+        .unwrap();
+    outbox.session_ended("switch", ended).await.unwrap();
+
+    let shutdown = Shutdown::new();
+    let (tx, rx) = mpsc::channel(16);
+    let (records_tx, mut records_rx) = mpsc::channel(1);
+    let first_run = postcall::daemon::Tracked {
+        shutdown: shutdown.clone(),
+        ..tracked(dirs.clone(), 1, Some(outbox.clone()))
+    };
+    shutdown.spawn("tracker", |cancel| {
+        postcall::daemon::track(first_run, rx, records_tx, cancel)
+    });
+    tx.send(SwitchMessage::Connected).await.unwrap();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), records_rx.recv())
+        .await
+        .expect("the pass hands calls on")
+        .unwrap();
+    shutdown.token.cancel();
+    drop(tx);
+    assert_eq!(
+        shutdown.drain(std::time::Duration::from_secs(5)).await,
+        Drained::Clean
+    );
+    let mut handed_on = vec![first.record.event_id];
+    while let Ok(call) = records_rx.try_recv() {
+        handed_on.push(call.record.event_id);
+    }
+    assert!(handed_on.len() < all.len(), "{handed_on:?}");
+    let session = outbox.last_session("switch").await.unwrap().unwrap();
+    assert_eq!(session.ended_at, Some(ended), "the gap's session stays");
+
+    let (again, _) = one_connect(tracked(dirs, 1, Some(outbox.clone())), all.len()).await;
+    assert_eq!(again, all, "the next start reads the gap again");
+    let session = outbox.last_session("switch").await.unwrap().unwrap();
+    assert!(
+        session.connected_at > ended,
+        "a complete pass stores its session"
+    );
+}
+
+/// Calls no application takes are never stored, so the queue cannot tell
+/// they were passed on: a reconnect's pass (its window reaches back a
+/// margin before the disconnect) must still not pass them on, and count
+/// them, again. Here nothing is stored at all, as if nobody took any call.
+#[tokio::test]
+async fn a_reconnect_does_not_pass_unstored_calls_on_again() {
+    use postcall::event::SwitchMessage;
+    use postcall::outbox::{Outbox, OutboxSettings};
+    use tokio::sync::mpsc;
+    let tmp = tempfile::tempdir().unwrap();
+    let cdrs = tmp.path().join("json_cdr");
+    std::fs::create_dir_all(&cdrs).unwrap();
+    let ended = chrono::Utc::now() - chrono::Duration::seconds(10);
+    for template in support::restarts::templates() {
+        template.write_copy(&cdrs, ended.timestamp_micros());
+    }
+    let outbox = Outbox::open(&tmp.path().join("q.sqlite3"), OutboxSettings::default())
+        .await
+        .unwrap();
+    let (tx, rx) = mpsc::channel(16);
+    let (records_tx, mut records_rx) = mpsc::channel(64);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(postcall::daemon::track(
+        tracked(vec![cdrs], 3600, Some(outbox.clone())),
+        rx,
+        records_tx,
+        cancel.clone(),
+    ));
+    let wait = std::time::Duration::from_secs(10);
+    let mut first = Vec::new();
+    tx.send(SwitchMessage::Connected).await.unwrap();
+    for _ in 0..2 {
+        let call = tokio::time::timeout(wait, records_rx.recv()).await.unwrap();
+        first.push(call.unwrap().record.event_id);
+    }
+    let connected_again = chrono::Utc::now();
+    tx.send(SwitchMessage::Disconnected).await.unwrap();
+    tx.send(SwitchMessage::Connected).await.unwrap();
+    // The second pass is over once it stored its session.
+    let end = std::time::Instant::now() + wait;
+    while outbox
+        .last_session("switch")
+        .await
+        .unwrap()
+        .is_none_or(|s| s.connected_at < connected_again)
+    {
+        assert!(std::time::Instant::now() < end, "the second pass ends");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    drop(tx);
+    cancel.cancel();
+    task.await.unwrap();
+    let mut again = Vec::new();
+    while let Some(call) = records_rx.recv().await {
+        again.push(call.record.event_id);
+    }
+    assert_eq!(first.len(), 2);
+    assert_eq!(again, Vec::<String>::new(), "passed on again: {first:?}");
+}
+
+/// The tracker loop of `tracked` for one connect: the first `n` calls it
+/// passes on (each within 10 s), and after a stop the ones after them.
+async fn one_connect(tracked: postcall::daemon::Tracked, n: usize) -> (Vec<String>, Vec<String>) {
+    use postcall::event::SwitchMessage;
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let (records_tx, mut records_rx) = tokio::sync::mpsc::channel(64);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(postcall::daemon::track(
+        tracked,
+        rx,
+        records_tx,
+        cancel.clone(),
+    ));
+    tx.send(SwitchMessage::Connected).await.unwrap();
+    let mut first = Vec::new();
+    while first.len() < n {
+        let call = tokio::time::timeout(std::time::Duration::from_secs(10), records_rx.recv())
+            .await
+            .expect("the pass passes its calls on")
+            .unwrap();
+        first.push(call.record.event_id);
+    }
+    drop(tx);
+    cancel.cancel();
+    task.await.unwrap();
+    let mut rest = Vec::new();
+    while let Some(call) = records_rx.recv().await {
+        rest.push(call.record.event_id);
+    }
+    (first, rest)
 }
 
 /// The daemon's tracker loop for switch `switch`, backfilling from `dirs`

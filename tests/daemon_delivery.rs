@@ -102,11 +102,7 @@ impl Daemon {
     }
 
     fn signal(&self, signal: &str) {
-        let ok = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
+        assert!(support::process::signal(self.child.id(), signal));
     }
 
     /// Waits (bounded) for the process to end; its exit status.

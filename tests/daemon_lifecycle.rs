@@ -4,7 +4,7 @@
 mod support;
 
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 use support::process::free_port;
 
@@ -49,11 +49,7 @@ fn stop_with(signal: &str) {
         child.try_wait().unwrap().is_none(),
         "still running before the signal"
     );
-    let ok = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    assert!(support::process::signal(child.id(), signal));
     let status = wait_exit(&mut child, Duration::from_secs(15)).expect("exits after the signal");
     let mut log = String::new();
     child

@@ -1,6 +1,13 @@
 //! The worker pool end to end: configuration (TOML) → router → SQLite
 //! outbox → workers → a real HTTP receiver on 127.0.0.1:0, and the attempt
 //! log read back from the outbox.
+//!
+//! These tests wait in real time, not paused tokio time: the outbox's
+//! writer is an OS thread committing to SQLite and the receiver is a real
+//! socket, neither of which a paused clock drives, so auto-advancing time
+//! would fire every timeout while a commit or a request is in flight. The
+//! waits are short (20–200 ms retry delays) and every loop is bounded; the
+//! queue's own clock is jumped where a test needs hours to pass.
 
 mod support;
 
@@ -667,4 +674,52 @@ async fn the_next_attempt_does_not_wait_for_the_last_results_commit() {
     for r in refs {
         assert_eq!(outbox.show(r.id).await.unwrap().delivery.attempts, 1);
     }
+}
+
+/// #14 goal 5: a backlog is leased for every free worker at once, in one
+/// commit, not a few rows per commit: with 100 workers free and every
+/// answer held back 2 s (so no result commits in between), all 100 rows
+/// go out after a single lease commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_is_leased_for_every_free_worker_in_one_commit() {
+    const ROWS: usize = 100;
+    let watched = Arc::new(std::sync::OnceLock::<Outbox>::new());
+    let at_request = Arc::new(Mutex::new(Vec::new()));
+    let (w, seen) = (watched.clone(), at_request.clone());
+    let receiver = Receiver::start(move |_, _| {
+        if let Some(outbox) = w.get() {
+            seen.lock().unwrap().push(outbox.commit_count());
+        }
+        Reply::status(200).late(Duration::from_secs(2))
+    })
+    .await;
+    let config = catch_all(
+        "a",
+        Service::rest("crm", &receiver.url("/h"))
+            .set("concurrency", ROWS as i64)
+            .set("rate_limit", 1_000_000),
+    )
+    .queue("workers", ROWS as i64)
+    .parse();
+    let records = (0..ROWS).map(|i| {
+        let mut record = CallRecord::sample();
+        record.event_id = format!("event-{i}");
+        record
+    });
+    let (_dir, outbox, _) = pipeline::queue(&config, records).await;
+    watched.set(outbox.clone()).ok();
+    let before = outbox.commit_count();
+    let (pool, _) = Pool::from_config(outbox.clone(), &config);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(pool.run(cancel.clone(), Duration::from_secs(5)));
+    receiver.wait_for(ROWS).await;
+    let leases = at_request
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|at| at - before)
+        .max();
+    cancel.cancel();
+    let _ = task.await;
+    assert_eq!(leases, Some(1), "lease commits before the last request");
 }

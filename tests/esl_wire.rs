@@ -3,7 +3,9 @@
 //! events its filters let through still give every expected record), and
 //! bytes that once lost calls (issue 11 items 1 and 3): a Latin-1 caller
 //! name (`%E9` in plain, the raw byte in json), a frame whose
-//! Content-Length lies, a real api/response just over the cap. The fault
+//! Content-Length lies (over the cap: the session ends; under it: the frame
+//! is cut where its body ends), a real api/response just over the cap (no
+//! reconnect, and the replies after it still matched). The fault
 //! fixtures are derived from real captures by
 //! tests/fixtures/derived/derive.py.
 //!
@@ -251,5 +253,109 @@ async fn a_real_listing_just_over_the_cap_is_skipped_without_a_reconnect() {
     let server = FakeEsl::start(vec![script]).await;
     let records = follow(&server.address, EslEventFormat::Plain, cap, 1).await;
     assert_no_errors(check_records("big listing", &records, &expected()));
+    assert_eq!(server.accepted.load(Ordering::SeqCst), 1, "no reconnect");
+}
+
+/// Capture 01 with one event frame declaring 1 MiB more than its body
+/// (under the 4 MiB cap): before the fix, the codec waited for that MiB and
+/// swallowed the rest of the call. Now the frame is cut where its body
+/// ends, in the same session, with one warning naming its leg.
+#[tokio::test(flavor = "current_thread")]
+async fn a_length_that_lies_under_the_cap_costs_no_frame_and_no_session() {
+    for (file, format) in [
+        ("01-lying-length.plain.esl", EslEventFormat::Plain),
+        ("01-lying-length.json.esl", EslEventFormat::Json),
+    ] {
+        let bytes = derived(file);
+        // The login frames are the real capture's; from there on the bytes
+        // go out exactly as they are, the lie included.
+        let real = fixture(&file.replace("lying-length", "answered-agent-hangup"));
+        let preamble: usize = wire::capture(&real).preamble.iter().map(|f| f.len()).sum();
+        assert_eq!(bytes[..preamble], real[..preamble]);
+        let mut script = Script::new(bytes[preamble..].to_vec(), 15);
+        script.verbatim = true;
+        let server = FakeEsl::start(vec![script]).await;
+        let (records, logs) = logged(follow(&server.address, format, 4 << 20, 1)).await;
+        assert_no_errors(check_records(file, &records, &expected()));
+        assert_eq!(
+            server.accepted.load(Ordering::SeqCst),
+            1,
+            "{file}: no reconnect"
+        );
+        let warnings: Vec<&str> = logs
+            .lines()
+            .filter(|l| l.contains("WARN") && l.contains("longer body"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{file}: {logs}");
+        assert!(warnings[0].contains(LEG), "names the leg: {}", warnings[0]);
+        assert!(warnings[0].contains("content_length=10"), "{}", warnings[0]);
+        assert!(warnings[0].contains("body_bytes="), "{}", warnings[0]);
+    }
+}
+
+/// The skipped listing still answers `show channels`: the `api status`
+/// replies after it are not taken for the listing (before, the queue of
+/// commands awaiting replies shifted by one, so every later reply answered
+/// the command before its own).
+#[tokio::test(flavor = "current_thread")]
+async fn a_skipped_listing_leaves_the_replies_after_it_matched() {
+    let row = "{\"uuid\":\"0f1e5e3c-1d2b-4c33-9f00-000000000000\",\"direction\":\"inbound\"}";
+    let mut script = Script::new(Vec::new(), 16);
+    script.live = format!(
+        "{{\"row_count\":2000,\"rows\":[{}]}}\n",
+        vec![row; 2000].join(",")
+    );
+    let cap = 64 * 1024;
+    assert!(script.live.len() > cap && script.live.len() < 4 * cap);
+    let server = FakeEsl::start(vec![script]).await;
+    let mut options = SessionOptions::from_config(&SwitchConfig::default_freeswitch());
+    options.max_frame_bytes = cap;
+    options.keepalive = Duration::from_millis(100);
+    let target = Target {
+        switch: "test-switch".into(),
+        address: server.address.clone(),
+        connect_timeout: Duration::from_secs(5),
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let ((), logs) = logged(async {
+        let session = postcall::switch::esl::session::run_with(
+            target,
+            Arc::new(options),
+            postcall::switch::backoff::Backoff::new(
+                Duration::from_millis(10),
+                Duration::from_millis(100),
+            ),
+            tx,
+            cancel.clone(),
+        );
+        let watch = async {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            // Until three keep-alives were answered.
+            while server
+                .commands()
+                .iter()
+                .filter(|c| *c == "api status")
+                .count()
+                < 4
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::select! {
+                    _ = rx.recv() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            cancel.cancel();
+            while rx.recv().await.is_some() {}
+        };
+        tokio::join!(session, watch);
+    })
+    .await;
+    assert!(
+        logs.contains("over max_frame_bytes: calls already up are adopted"),
+        "{logs}"
+    );
+    assert!(!logs.contains("gave no listing"), "{logs}");
     assert_eq!(server.accepted.load(Ordering::SeqCst), 1, "no reconnect");
 }

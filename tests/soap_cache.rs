@@ -10,7 +10,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -192,12 +192,7 @@ async fn a_stale_cached_wsdl_blocks_neither_check_nor_run_nor_reload_nor_refresh
         &url,
         &new_params(),
     );
-    let pid = daemon.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .unwrap()
-        .success());
+    assert!(support::process::signal(daemon.0.id(), "-HUP"));
     assert!(
         wait_until(Duration::from_secs(15), || std::fs::read_to_string(&log)
             .unwrap()

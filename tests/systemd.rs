@@ -91,10 +91,7 @@ fn daemon_notifies_ready_watchdog_and_stopping() {
             seen.push('\n');
         }
         if !signalled && seen.contains("READY=1") && seen.matches("WATCHDOG=1").count() >= 2 {
-            Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status()
-                .unwrap();
+            support::process::signal(child.id(), "-TERM");
             signalled = true;
         }
         if seen.contains("STOPPING=1") {

@@ -5,9 +5,10 @@
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
 
 use super::asterisk_cdr::{self, CdrRow};
-use super::pass::{candidate_files, in_window, Backfill, BackfillError, Skipped, Window};
+use super::pass::{candidate_files, go_on, in_window, Backfill, BackfillError, Skipped, Window};
 use crate::call::tracker::asterisk::AsteriskTracker;
 use crate::call::tracker::Tracker;
 use crate::call::CallSettings;
@@ -125,11 +126,23 @@ pub fn asterisk(
     window: Window,
     settings: CallSettings,
 ) -> Result<Backfill, BackfillError> {
+    asterisk_until(dirs, window, settings, &CancellationToken::new())
+}
+
+/// [`asterisk`], ending with [`BackfillError::Stopped`] between two files
+/// once `stop` is cancelled.
+pub(super) fn asterisk_until(
+    dirs: &[PathBuf],
+    window: Window,
+    settings: CallSettings,
+    stop: &CancellationToken,
+) -> Result<Backfill, BackfillError> {
     let mut out = Backfill::default();
     let mut rows = Vec::new();
     let mut seen = HashSet::new();
     for dir in dirs {
         for path in candidate_files(dir, &window, "csv")? {
+            go_on(stop)?;
             let text = match std::fs::read(&path) {
                 Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
                 Err(e) => {

@@ -14,19 +14,24 @@
 //!   [`freeswitch()`] joins them into calls.
 //! - [`asterisk_cdr`]: one cdr_custom line → the channel's `Cdr` event;
 //!   [`asterisk()`] turns the lines into the channels' events → calls.
+//! - [`run`]: the daemon's pass after a connect, stoppable at safe points;
+//!   [`recent`]: the calls passed on lately, which it leaves out.
 
 pub mod asterisk_cdr;
 mod asterisk_events;
 pub mod freeswitch_cdr;
 pub mod pass;
+pub mod recent;
+pub mod run;
 
 pub use asterisk_events::asterisk;
-use pass::{candidate_files, in_window};
+use pass::{candidate_files, go_on, in_window};
 pub use pass::{Backfill, BackfillError, Skipped, Window};
 
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
 
 use crate::call::record::HangupBy;
 use crate::call::tracker::freeswitch::FreeswitchTracker;
@@ -37,7 +42,7 @@ use crate::event::{SwitchKind, SwitchMessage};
 /// Calls that ended this long before a disconnect are looked for again
 /// after the reconnect: their hang-up may have been on the wire when the
 /// connection dropped. The outbox keeps the ones already stored.
-const DISCONNECT_MARGIN: Duration = Duration::seconds(60);
+pub(crate) const DISCONNECT_MARGIN: Duration = Duration::seconds(60);
 
 /// One switch's CDR source as the daemon uses it after each connect.
 #[derive(Debug, Clone)]
@@ -66,9 +71,15 @@ impl Source {
         }
     }
 
-    /// Reads the window (blocking file I/O: run it off the event loop).
-    pub fn read(&self, window: Window) -> Result<Backfill, BackfillError> {
-        read(self.kind, &self.dirs, window, self.settings.clone())
+    /// Reads the window (blocking file I/O: run it off the event loop),
+    /// ending with [`BackfillError::Stopped`] between two files once `stop`
+    /// is cancelled.
+    pub fn read(
+        &self,
+        window: Window,
+        stop: &CancellationToken,
+    ) -> Result<Backfill, BackfillError> {
+        read_until(self.kind, &self.dirs, window, self.settings.clone(), stop)
     }
 }
 
@@ -80,9 +91,19 @@ pub fn read(
     window: Window,
     settings: CallSettings,
 ) -> Result<Backfill, BackfillError> {
+    read_until(kind, dirs, window, settings, &CancellationToken::new())
+}
+
+fn read_until(
+    kind: SwitchKind,
+    dirs: &[PathBuf],
+    window: Window,
+    settings: CallSettings,
+    stop: &CancellationToken,
+) -> Result<Backfill, BackfillError> {
     match kind {
-        SwitchKind::Freeswitch => freeswitch(dirs, window, settings),
-        SwitchKind::Asterisk => asterisk(dirs, window, settings),
+        SwitchKind::Freeswitch => freeswitch_until(dirs, window, settings, stop),
+        SwitchKind::Asterisk => asterisk_events::asterisk_until(dirs, window, settings, stop),
     }
 }
 
@@ -93,11 +114,21 @@ pub fn freeswitch(
     window: Window,
     settings: CallSettings,
 ) -> Result<Backfill, BackfillError> {
+    freeswitch_until(dirs, window, settings, &CancellationToken::new())
+}
+
+fn freeswitch_until(
+    dirs: &[PathBuf],
+    window: Window,
+    settings: CallSettings,
+    stop: &CancellationToken,
+) -> Result<Backfill, BackfillError> {
     let mut out = Backfill::default();
     let mut legs = Vec::new();
     let mut seen = HashSet::new();
     for dir in dirs {
         for path in candidate_files(dir, &window, "json")? {
+            go_on(stop)?;
             let parsed = std::fs::read_to_string(&path)
                 .map_err(|e| e.to_string())
                 .and_then(|body| freeswitch_cdr::parse(&body).map_err(|e| e.to_string()));

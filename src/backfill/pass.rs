@@ -1,9 +1,11 @@
 //! What one backfill pass is about and what it found: the window of call
 //! ends, the CDR files that may hold them, the calls (marked
-//! `source = "cdr"`) and the files or lines skipped. Shared by both switches.
+//! `source = "cdr"`) and the files or lines skipped, and the stop that ends
+//! a pass between two files. Shared by both switches.
 
 use chrono::{DateTime, Duration, Utc};
 use std::path::{Path, PathBuf};
+use tokio_util::sync::CancellationToken;
 
 use crate::call::record::RecordSource;
 use crate::call::tracker::FinishedCall;
@@ -33,6 +35,18 @@ pub enum BackfillError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The daemon is stopping: the pass ended between two files, and
+    /// nothing it read was passed on.
+    #[error("stopped before the CDR files were all read")]
+    Stopped,
+}
+
+/// `Err(Stopped)` once `stop` is cancelled: checked before each file.
+pub(super) fn go_on(stop: &CancellationToken) -> Result<(), BackfillError> {
+    if stop.is_cancelled() {
+        return Err(BackfillError::Stopped);
+    }
+    Ok(())
 }
 
 /// A CDR file that could not be used; it stays where it is.

@@ -46,8 +46,10 @@ const DRAIN_POLL: Exponential = Exponential {
     factor: 2,
     cap: Duration::from_millis(500),
 };
-/// The most rows leased in one call.
-const LEASE_BATCH: usize = 32;
+/// The most rows leased in one call. Every free worker is leased for at
+/// once: with one lease in flight, rows per lease commit is what a backlog
+/// drains at (at 32, ~2,000 rows/s with 64 workers on a slow fsync).
+const LEASE_BATCH: usize = 1024;
 /// The pause after a failed lease, doubling up to the cap.
 const LEASE_RETRY_FIRST: Duration = Duration::from_millis(100);
 const LEASE_RETRY_CAP: Duration = Duration::from_secs(5);
@@ -403,8 +405,8 @@ impl Pool {
     /// report to record and whether the row must be marked private first.
     async fn attempt(&self, row: &Leased, entry: Option<Arc<ServiceEntry>>) -> (Attempt, bool) {
         let now = self.outbox.clock().now();
-        let call_id = stored_call_id(row);
         let Some(entry) = entry else {
+            let call_id = stored_call_id(row);
             // A configured service that cannot be planned says why; one
             // gone from the configuration is orphaned.
             let (error, result, what) = match self.unplanned_reason(&row.service) {
@@ -431,7 +433,14 @@ impl Pool {
             return (unsent(row, now, error, result), false);
         };
         let private = entry.plan.private || row.private;
-        let report = match stored_payload(row) {
+        // The record is parsed once per attempt; only an unreadable one is
+        // read again, for its call_id alone.
+        let payload = stored_payload(row);
+        let call_id = match &payload {
+            Ok((record, _)) => record.call_id.clone(),
+            Err(_) => stored_call_id(row),
+        };
+        let report = match payload {
             Ok((mut record, vars)) => {
                 record.application = Some(row.application.clone());
                 attempt(

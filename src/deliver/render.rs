@@ -28,13 +28,14 @@
 //! naming the part (`url`, `header X-Foo`, `param id`, `body`), never a panic.
 
 use chrono_tz::Tz;
-use minijinja::Environment;
-use std::collections::BTreeMap;
+use minijinja::{Environment, Value};
+use std::cell::OnceCell;
+use std::collections::{BTreeMap, HashSet};
 use url::Url;
 
 use crate::call::record::CallRecord;
 use crate::deliver::sign::{check_header, HeaderProblem};
-use crate::template::{call_context, environment, error_chain, leading_value_as_base};
+use crate::template::{call_context, environment, error_chain, leading_value_as_base, TIMEZONE};
 
 /// The default content type of a raw body.
 pub const JSON: &str = "application/json";
@@ -141,6 +142,44 @@ pub struct CompiledRequest {
     body_name: Option<&'static str>,
     content_type: String,
     timezone: Tz,
+    /// The templates that read any variable (`call`, `vars`, …): only they
+    /// are rendered over the whole record.
+    reads_call: HashSet<String>,
+}
+
+/// One call's template context, turned from the record into template
+/// values only when a template reads it: a constant URL or body (the
+/// common case) does not pay for converting every field of the record.
+struct CallContext<'a> {
+    record: &'a CallRecord,
+    vars: &'a BTreeMap<String, String>,
+    timezone: Tz,
+    full: OnceCell<Value>,
+    bare: OnceCell<Value>,
+}
+
+impl<'a> CallContext<'a> {
+    fn new(record: &'a CallRecord, vars: &'a BTreeMap<String, String>, timezone: Tz) -> Self {
+        CallContext {
+            record,
+            vars,
+            timezone,
+            full: OnceCell::new(),
+            bare: OnceCell::new(),
+        }
+    }
+
+    /// The context for a template; one that reads no variable still gets
+    /// the time zone (the `local` filter looks it up).
+    fn get(&self, reads_call: bool) -> &Value {
+        if reads_call {
+            self.full
+                .get_or_init(|| call_context(self.record, self.vars, self.timezone))
+        } else {
+            self.bare
+                .get_or_init(|| Value::from_iter([(TIMEZONE, self.timezone.name())]))
+        }
+    }
 }
 
 impl std::fmt::Debug for CompiledRequest {
@@ -209,6 +248,11 @@ impl CompiledRequest {
             }
             None => None,
         };
+        let reads_call = env
+            .templates()
+            .filter(|(_, t)| !t.undeclared_variables(false).is_empty())
+            .map(|(name, _)| name.to_string())
+            .collect();
         Ok(CompiledRequest {
             env,
             method: spec.method,
@@ -217,7 +261,24 @@ impl CompiledRequest {
             body_name,
             content_type,
             timezone: Tz::UTC,
+            reads_call,
         })
+    }
+
+    /// Renders template `name` (`part` names it in an error).
+    fn render_one(
+        &self,
+        ctx: &CallContext<'_>,
+        name: &str,
+        part: &dyn Fn() -> String,
+    ) -> Result<String, RenderError> {
+        self.env
+            .get_template(name)
+            .and_then(|t| t.render(ctx.get(self.reads_call.contains(name))))
+            .map_err(|e| RenderError::Template {
+                part: part(),
+                message: error_chain(&e),
+            })
     }
 
     /// The time zone the templates' `local` filter and `timezone` use.
@@ -247,17 +308,13 @@ impl CompiledRequest {
         record: &CallRecord,
         vars: &BTreeMap<String, String>,
     ) -> Result<Vec<(String, String)>, RenderError> {
-        let ctx = call_context(record, vars, self.timezone);
+        self.params_in(&CallContext::new(record, vars, self.timezone))
+    }
+
+    fn params_in(&self, ctx: &CallContext<'_>) -> Result<Vec<(String, String)>, RenderError> {
         let mut params = Vec::with_capacity(self.param_names.len());
         for (i, name) in self.param_names.iter().enumerate() {
-            let value = self
-                .env
-                .get_template(&format!("param:{i}"))
-                .and_then(|t| t.render(&ctx))
-                .map_err(|e| RenderError::Template {
-                    part: format!("param {name}"),
-                    message: error_chain(&e),
-                })?;
+            let value = self.render_one(ctx, &format!("param:{i}"), &|| format!("param {name}"))?;
             params.push((name.clone(), value));
         }
         Ok(params)
@@ -269,16 +326,8 @@ impl CompiledRequest {
         record: &CallRecord,
         vars: &BTreeMap<String, String>,
     ) -> Result<RenderedRequest, RenderError> {
-        let ctx = call_context(record, vars, self.timezone);
-        let render = |name: &str, part: &dyn Fn() -> String| {
-            self.env
-                .get_template(name)
-                .and_then(|t| t.render(&ctx))
-                .map_err(|e| RenderError::Template {
-                    part: part(),
-                    message: error_chain(&e),
-                })
-        };
+        let ctx = CallContext::new(record, vars, self.timezone);
+        let render = |name: &str, part: &dyn Fn() -> String| self.render_one(&ctx, name, part);
 
         let url_text = render("url", &|| "url".into())?;
         let mut url = Url::parse(url_text.trim()).map_err(|e| RenderError::Url {
@@ -301,7 +350,7 @@ impl CompiledRequest {
             headers.push((name.clone(), value));
         }
 
-        let params = self.render_params(record, vars)?;
+        let params = self.params_in(&ctx)?;
 
         let raw_body = |this: &Self| -> Result<Body, RenderError> {
             match this.body_name {
@@ -515,6 +564,39 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&request.body.unwrap().bytes).unwrap();
         assert_eq!(v["t"], "2026-11-24T12:15:35+05:30");
         assert_eq!(v["z"], "Asia/Kolkata");
+    }
+
+    /// A template that reads no variable is rendered without the record's
+    /// values, but still in the application's time zone, and beside
+    /// templates that do read the record.
+    #[test]
+    fn constant_templates_render_beside_ones_that_read_the_call() {
+        let mut s = spec(Method::PostRaw);
+        s.url = "https://example.com/fixed".into();
+        s.headers = vec![
+            ("X-Fixed".into(), "v1".into()),
+            ("X-Call".into(), "{{ call.call_id }}".into()),
+        ];
+        s.params = vec![("at".into(), r#"{{ "2026-11-24T06:45:35Z"|local }}"#.into())];
+        s.body = Some(r#"{"t": {{ "2026-11-24T06:45:35Z"|local }}}"#.into());
+        let compiled = CompiledRequest::compile(&s)
+            .unwrap()
+            .with_timezone("Asia/Kolkata".parse().unwrap());
+        let record = CallRecord::sample();
+        let request = compiled.render(&record, &vars()).unwrap();
+        assert_eq!(
+            request.url.as_str(),
+            "https://example.com/fixed?at=2026-11-24T12%3A15%3A35%2B05%3A30"
+        );
+        assert_eq!(
+            request.headers,
+            [
+                ("X-Fixed".to_string(), "v1".to_string()),
+                ("X-Call".to_string(), record.call_id.clone())
+            ]
+        );
+        let v: serde_json::Value = serde_json::from_slice(&request.body.unwrap().bytes).unwrap();
+        assert_eq!(v["t"], "2026-11-24T12:15:35+05:30");
     }
 
     #[test]

@@ -44,7 +44,18 @@ impl Shutdown {
         Fut: Future + Send + 'static,
         Fut::Output: Send,
     {
-        let task = task(self.token.child_token());
+        self.track(name, task(self.token.child_token()));
+    }
+
+    /// Spawns `task` named `name` on the tree, awaited by
+    /// [`Shutdown::drain`], for a task that a tree task starts with a token
+    /// of its own (a child of the one it was given): it then stops when
+    /// that task says, and with the daemon at the latest.
+    pub fn track<Fut>(&self, name: &'static str, task: Fut)
+    where
+        Fut: Future + Send + 'static,
+        Fut::Output: Send,
+    {
         self.tasks.spawn(async move {
             tasks::logged(name, task).await;
         });

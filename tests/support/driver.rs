@@ -63,8 +63,7 @@ impl Daemon {
     /// did not exit in time (it is then killed).
     pub fn terminate(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
         let mut guard = self.child.take()?;
-        let pid = guard.0.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        super::process::signal(guard.0.id(), "-TERM");
         let end = std::time::Instant::now() + limit;
         while std::time::Instant::now() < end {
             if let Ok(Some(status)) = guard.0.try_wait() {

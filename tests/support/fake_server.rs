@@ -9,6 +9,7 @@
 //! closed before the greeting. Every call part written is noted on its
 //! [`Generated`] with where it ends in the stream ([`super::stream`]).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,10 +41,14 @@ pub enum After {
     Close,
 }
 
+/// Part numbers from here on are injections (bytes that belong to no
+/// call, a fault), numbered from 0: [`FakeServer::injected_at`].
+pub const INJECTED: usize = usize::MAX / 2;
+
 /// One part of a generated call on its way to the client.
 pub struct Part {
-    /// Its index among the generated calls; `usize::MAX` for bytes that
-    /// belong to no call (an injected fault).
+    /// Its index among the generated calls, or [`INJECTED`] + n for the
+    /// n-th injected fault.
     pub call: usize,
     pub part: usize,
     pub events: usize,
@@ -60,6 +65,8 @@ type Client = Arc<Mutex<Option<mpsc::UnboundedSender<Part>>>>;
 pub struct Feed {
     calls: Arc<Mutex<Vec<Generated>>>,
     client: Client,
+    /// Where each injection ended in the stream, by its number.
+    injected: Arc<Mutex<HashMap<usize, StreamPos>>>,
 }
 
 impl Feed {
@@ -122,6 +129,7 @@ impl FakeServer {
         let feed = Feed {
             calls: Arc::default(),
             client: Arc::default(),
+            injected: Arc::default(),
         };
         let server = Shared {
             protocol: Arc::new(protocol),
@@ -156,6 +164,11 @@ impl FakeServer {
 
     pub fn generated(&self) -> usize {
         self.feed.calls.lock().unwrap().len()
+    }
+
+    /// Where injection `number` ended in the stream, once written.
+    pub fn injected_at(&self, number: usize) -> Option<StreamPos> {
+        self.feed.injected.lock().unwrap().get(&number).copied()
     }
 
     /// Logins (subscriptions) so far.
@@ -280,7 +293,12 @@ async fn write_loop<P>(
             p = parts.recv() => match p {
                 Some(p) => {
                     let Some(end) = s.written.write(wr, &p.bytes).await else { return };
-                    s.feed.update(p.call, |c| c.written(p.part, p.events, end, p.last));
+                    match p.call.checked_sub(INJECTED) {
+                        Some(n) => {
+                            s.feed.injected.lock().unwrap().insert(n, end);
+                        }
+                        None => s.feed.update(p.call, |c| c.written(p.part, p.events, end, p.last)),
+                    }
                 }
                 None => return,
             },

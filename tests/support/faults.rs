@@ -66,19 +66,24 @@ pub struct Tally {
 }
 
 fn templates() -> Vec<CallTemplate> {
-    [
-        "01-answered-agent-hangup.plain.esl",
-        "02-answered-caller-hangup.plain.esl",
-    ]
-    .iter()
-    .map(|f| {
-        CallTemplate::from_capture(
-            &Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/fixtures/freeswitch")
-                .join(f),
-        )
-    })
-    .collect()
+    fixture_templates(&[
+        "freeswitch/01-answered-agent-hangup.plain.esl",
+        "freeswitch/02-answered-caller-hangup.plain.esl",
+    ])
+}
+
+/// Call templates from files under `tests/fixtures`.
+pub fn fixture_templates(files: &[&str]) -> Vec<CallTemplate> {
+    files
+        .iter()
+        .map(|f| {
+            CallTemplate::from_capture(
+                &Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/fixtures")
+                    .join(f),
+            )
+        })
+        .collect()
 }
 
 /// A fake switch that generates calls.
@@ -117,8 +122,85 @@ impl Rig {
     /// Receiver in `mode`, `total` calls at `rate`/s from the first
     /// subscription, the daemon started with default settings.
     pub async fn start(mode: Mode, rate: f64, total: usize) -> Rig {
+        Rig::start_with(templates(), mode, rate, total).await
+    }
+
+    /// [`Rig::start`] with calls played over their captured duration
+    /// ([`FakeSwitch::start_paced`]), so that calls are up across a kill.
+    pub async fn start_paced(mode: Mode, rate: f64, total: usize) -> Rig {
         let receiver = FaultyReceiver::start(mode).await;
-        let switch = FakeSwitch::start(templates(), rate, total).await;
+        let switch = FakeSwitch::start_paced(templates(), rate, total).await;
+        let table = Switch::lab(&switch.addr.to_string());
+        let reader = switch.reader();
+        Rig::launch(switch, reader, receiver, table)
+    }
+
+    /// Whether some postcall process had read the stream up to `p`.
+    fn was_read(&self, p: StreamPos) -> bool {
+        self.reads
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, r)| r.conn == p.conn && r.offset >= p.offset)
+    }
+
+    /// Paced calls with events dropped, due while no client was connected
+    /// (lost to the socket's nature, not counted).
+    pub fn dropped_events(&self) -> Vec<usize> {
+        self.switch
+            .calls()
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.last_event_sent.is_none())
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Paced calls that were up across a restart: their events went to
+    /// more than one connection, none was dropped, and every one was read
+    /// by a postcall process. Each must be reported once, with one event_id.
+    pub fn up_across(&self) -> Tally {
+        let calls = self.switch.calls();
+        let delivered = self.receiver.event_ids_by_call();
+        let across: Vec<&Generated> = calls
+            .iter()
+            .filter(|c| {
+                c.last_event_sent.is_some()
+                    && c.writes.first().map(|w| w.end.conn) != c.writes.last().map(|w| w.end.conn)
+                    && c.writes.iter().all(|w| self.was_read(w.end))
+            })
+            .collect();
+        let ids = |c: &Generated| -> Vec<&String> {
+            c.ids
+                .iter()
+                .filter_map(|id| delivered.get(id))
+                .flatten()
+                .collect()
+        };
+        Tally {
+            due: across.len(),
+            lost: across.iter().filter(|c| ids(c).is_empty()).count(),
+            split: across
+                .iter()
+                .filter(|c| {
+                    let mut e = ids(c);
+                    e.sort();
+                    e.dedup();
+                    e.len() > 1
+                })
+                .count(),
+        }
+    }
+
+    /// [`Rig::start`] cycling through `templates` instead of 01 and 02.
+    pub async fn start_with(
+        templates: Vec<CallTemplate>,
+        mode: Mode,
+        rate: f64,
+        total: usize,
+    ) -> Rig {
+        let receiver = FaultyReceiver::start(mode).await;
+        let switch = FakeSwitch::start(templates, rate, total).await;
         let table = Switch::lab(&switch.addr.to_string());
         let reader = switch.reader();
         Rig::launch(switch, reader, receiver, table)
@@ -138,9 +220,7 @@ impl<S: Generator> Rig<S> {
     /// stopped with SIGSTOP so that the figure is exact).
     pub fn kill9(&mut self) {
         if let Some(pid) = self.daemon.pid() {
-            let _ = std::process::Command::new("kill")
-                .args(["-STOP", &pid.to_string()])
-                .status();
+            super::process::signal(pid, "-STOP");
         }
         let at_stop = self.switch.read_point();
         let now = Instant::now();

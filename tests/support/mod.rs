@@ -9,6 +9,7 @@ pub mod fake_server;
 pub mod fake_switch;
 pub mod faults;
 pub mod http;
+pub mod malformed;
 pub mod pipeline;
 pub mod process;
 pub mod receiver;

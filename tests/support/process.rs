@@ -65,3 +65,12 @@ pub fn daemon_with_metrics(dir: &std::path::Path, switch: &str) -> (ChildGuard, 
         .unwrap();
     (ChildGuard(child), metrics_port)
 }
+
+/// Sends `signal` (`-TERM`, `-HUP`, …) to process `pid` with kill(1);
+/// whether it was delivered.
+pub fn signal(pid: u32, signal: &str) -> bool {
+    std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}

@@ -33,7 +33,7 @@ pub struct Outcome {
     pub back_after_switch: Duration,
 }
 
-fn templates() -> Vec<CallTemplate> {
+pub fn templates() -> Vec<CallTemplate> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     ["01-answered-agent-hangup", "02-answered-caller-hangup"]
         .iter()

@@ -49,6 +49,11 @@ impl Written {
         Some(self.now())
     }
 
+    /// Connections begun so far.
+    pub fn connections(&self) -> u64 {
+        self.conn.load(Ordering::SeqCst)
+    }
+
     fn now(&self) -> StreamPos {
         StreamPos {
             conn: self.conn.load(Ordering::SeqCst),

@@ -4,7 +4,11 @@
 //! header block ends at the first blank line (`\n\n`, LF only), and when the
 //! block has a `Content-Length: N` header exactly N body bytes follow, with no
 //! terminator. It never allocates per header and refuses a frame larger than
-//! its cap before reserving room for it. [`parse_frame`] then runs the
+//! its cap before reserving room for it. An event's body also says where
+//! it ends ([`lengths`](crate::switch::esl::lengths)): when that end comes
+//! before the declared one and a frame header follows it, the length lies
+//! and the frame is cut there, so the frames after it are kept (issue 11).
+//! [`parse_frame`] then runs the
 //! [`grammar`](crate::switch::esl::grammar) on one complete frame, so
 //! `Incomplete` never reaches it.
 
@@ -15,6 +19,7 @@ use tokio_util::codec::Decoder;
 use crate::event::{Headers, SwitchEvent};
 use crate::switch::esl::event::{decode_event_json, decode_event_plain, EventError};
 use crate::switch::esl::grammar::header_lines;
+use crate::switch::esl::lengths::{body_len, content_length, header_value, BadLength, BodyShape};
 
 /// The default cap on one frame (header block plus body).
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
@@ -34,8 +39,8 @@ pub enum CodecError {
         "no frame header where the skipped frame should have ended: the stream cannot be trusted"
     )]
     LostSync,
-    #[error("unusable Content-Length header {0:?}")]
-    BadLength(String),
+    #[error(transparent)]
+    BadLength(#[from] BadLength),
     #[error("read failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -47,6 +52,9 @@ pub struct RawFrame {
     pub bytes: Bytes,
     /// Length of the header block up to (not including) the blank line.
     pub header_len: usize,
+    /// The declared body length of a frame over the limit whose body was
+    /// thrown away: `bytes` holds only its header block.
+    pub skipped_body: Option<usize>,
 }
 
 impl RawFrame {
@@ -67,12 +75,23 @@ pub struct EslCodec {
     max_frame: usize,
     /// Bytes of the buffer already searched for the blank line.
     scanned: usize,
-    /// Header length and total size of the frame being waited for.
-    pending: Option<(usize, usize)>,
+    /// The frame being waited for.
+    pending: Option<Pending>,
     /// Bytes of an over-limit frame still to throw away as they arrive.
     discarding: usize,
     /// A frame was skipped: the next bytes must start a frame header.
     check_sync: bool,
+}
+
+/// A frame whose header block is in, waiting for its body.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    header_len: usize,
+    /// Header block, blank line and declared body.
+    total: usize,
+    /// The shape of an event body whose real end is still to be compared
+    /// with its declared length; `None` for other frames and once checked.
+    check: Option<BodyShape>,
 }
 
 /// How far past the limit an `api/response` is skipped rather than ending
@@ -112,27 +131,33 @@ impl Decoder for EslCodec {
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<RawFrame>, CodecError> {
-        loop {
+        if self.discarding > 0 {
+            let n = self.discarding.min(src.len());
+            src.advance(n);
+            self.discarding -= n;
             if self.discarding > 0 {
-                let n = self.discarding.min(src.len());
-                src.advance(n);
-                self.discarding -= n;
-                if self.discarding > 0 {
-                    return Ok(None);
-                }
+                return Ok(None);
             }
-            match self.decode_one(src)? {
-                Step::Frame(frame) => return Ok(Some(frame)),
-                Step::NeedMore => return Ok(None),
-                Step::Skip(size) => {
-                    tracing::warn!(
-                        size,
-                        limit = self.max_frame,
-                        "ESL api/response over max_frame_bytes skipped"
-                    );
-                    self.discarding = size;
-                    self.check_sync = true;
-                }
+        }
+        match self.decode_one(src)? {
+            Step::Frame(frame) => Ok(Some(frame)),
+            Step::NeedMore => Ok(None),
+            Step::Skip { header_len, size } => {
+                tracing::warn!(
+                    size,
+                    limit = self.max_frame,
+                    "ESL api/response over max_frame_bytes skipped"
+                );
+                let head = src.split_to(header_len + 2).freeze();
+                self.discarding = size - head.len();
+                self.check_sync = true;
+                // The header block still answers its command, so the
+                // replies after it are matched to the right ones.
+                Ok(Some(RawFrame {
+                    bytes: head,
+                    header_len,
+                    skipped_body: Some(size - header_len - 2),
+                }))
             }
         }
     }
@@ -142,102 +167,165 @@ impl Decoder for EslCodec {
 enum Step {
     Frame(RawFrame),
     NeedMore,
-    /// A frame of this many bytes, over the limit: throw it away.
-    Skip(usize),
+    /// A frame of `size` bytes, over the limit: throw its body away.
+    Skip {
+        header_len: usize,
+        size: usize,
+    },
+}
+
+/// What comparing an event body's real end with its declared length found.
+enum BodyCheck {
+    /// The declared length stands (the real end is there, or cannot be
+    /// told and today's rule applies).
+    Declared,
+    /// The body ends this many bytes into the buffer and a frame header
+    /// follows inside the declared span: the length lies.
+    EndsAt(usize),
+    /// Not enough bytes yet to tell.
+    Unknown,
 }
 
 impl EslCodec {
     fn decode_one(&mut self, src: &mut BytesMut) -> Result<Step, CodecError> {
-        let (header_len, total) = match self.pending {
+        let mut pending = match self.pending {
             Some(p) => p,
-            None => {
-                // Stray blank lines between frames carry nothing.
-                let blanks = src.iter().take_while(|b| **b == b'\n').count();
-                src.advance(blanks);
-                if self.check_sync {
-                    let seen = src.len().min(FRAME_START.len());
-                    if src[..seen] != FRAME_START[..seen] {
-                        return Err(CodecError::LostSync);
-                    }
-                    if seen < FRAME_START.len() {
-                        return Ok(Step::NeedMore);
-                    }
-                    self.check_sync = false;
-                }
-                // Resume one byte early: the blank line may straddle reads.
-                let from = self.scanned.saturating_sub(1).min(src.len());
-                let Some(at) = memmem::find(&src[from..], b"\n\n") else {
-                    self.scanned = src.len();
-                    if src.len() > self.max_frame {
-                        return Err(CodecError::TooLarge {
-                            size: src.len(),
-                            limit: self.max_frame,
-                        });
-                    }
-                    return Ok(Step::NeedMore);
-                };
-                let header_len = from + at;
-                let body_len = content_length(&src[..header_len])?.unwrap_or(0);
-                let size = (header_len + 2).saturating_add(body_len);
-                if size > self.max_frame {
-                    self.scanned = 0;
-                    let content_type = header_value(&src[..header_len], b"Content-Type:");
-                    if content_type == Some(SKIPPABLE_TYPE)
-                        && size <= self.max_frame.saturating_mul(SKIPPABLE_FACTOR)
-                    {
-                        return Ok(Step::Skip(size));
-                    }
-                    return Err(CodecError::UntrustedLength {
-                        content_type: String::from_utf8_lossy(content_type.unwrap_or_default())
-                            .into_owned(),
-                        size,
-                        limit: self.max_frame,
-                    });
-                }
-                let total = size;
-                self.scanned = 0;
-                self.pending = Some((header_len, total));
-                (header_len, total)
-            }
+            None => match self.next_header(src)? {
+                Ok(p) => p,
+                Err(step) => return Ok(step),
+            },
         };
-        if src.len() < total {
-            src.reserve(total - src.len());
+        if let Some(shape) = pending.check {
+            match check_body(src, &pending, shape) {
+                BodyCheck::Declared => pending.check = None,
+                BodyCheck::EndsAt(end) => {
+                    self.pending = None;
+                    let frame = src.split_to(end).freeze();
+                    tracing::warn!(
+                        unique_id = leg_of(&frame).unwrap_or(""),
+                        content_length = pending.total - pending.header_len - 2,
+                        body_bytes = end - pending.header_len - 2,
+                        "ESL event frame declares a longer body than it has: cut where its body ends, the frames after it kept"
+                    );
+                    return Ok(Step::Frame(RawFrame {
+                        bytes: frame,
+                        header_len: pending.header_len,
+                        skipped_body: None,
+                    }));
+                }
+                BodyCheck::Unknown => {}
+            }
+        }
+        self.pending = Some(pending);
+        if src.len() < pending.total {
+            src.reserve(pending.total - src.len());
             return Ok(Step::NeedMore);
         }
         self.pending = None;
         Ok(Step::Frame(RawFrame {
-            bytes: src.split_to(total).freeze(),
+            bytes: src.split_to(pending.total).freeze(),
+            header_len: pending.header_len,
+            skipped_body: None,
+        }))
+    }
+
+    /// Finds the next header block and what its frame declares; `Err`
+    /// carries the step to return when there is no frame to wait for.
+    fn next_header(&mut self, src: &mut BytesMut) -> Result<Result<Pending, Step>, CodecError> {
+        // Stray blank lines between frames carry nothing.
+        let blanks = src.iter().take_while(|b| **b == b'\n').count();
+        src.advance(blanks);
+        if self.check_sync {
+            let seen = src.len().min(FRAME_START.len());
+            if src[..seen] != FRAME_START[..seen] {
+                return Err(CodecError::LostSync);
+            }
+            if seen < FRAME_START.len() {
+                return Ok(Err(Step::NeedMore));
+            }
+            self.check_sync = false;
+        }
+        // Resume one byte early: the blank line may straddle reads.
+        let from = self.scanned.saturating_sub(1).min(src.len());
+        let Some(at) = memmem::find(&src[from..], b"\n\n") else {
+            self.scanned = src.len();
+            if src.len() > self.max_frame {
+                return Err(CodecError::TooLarge {
+                    size: src.len(),
+                    limit: self.max_frame,
+                });
+            }
+            return Ok(Err(Step::NeedMore));
+        };
+        self.scanned = 0;
+        let header_len = from + at;
+        let head = &src[..header_len];
+        let body_len = content_length(head)?.unwrap_or(0);
+        let size = (header_len + 2).saturating_add(body_len);
+        let content_type = header_value(head, b"Content-Type:");
+        if size > self.max_frame {
+            if content_type == Some(SKIPPABLE_TYPE)
+                && size <= self.max_frame.saturating_mul(SKIPPABLE_FACTOR)
+            {
+                return Ok(Err(Step::Skip { header_len, size }));
+            }
+            return Err(CodecError::UntrustedLength {
+                content_type: String::from_utf8_lossy(content_type.unwrap_or_default())
+                    .into_owned(),
+                size,
+                limit: self.max_frame,
+            });
+        }
+        let check = match content_type {
+            Some(b"text/event-plain") => Some(BodyShape::Plain),
+            Some(b"text/event-json") => Some(BodyShape::Json),
+            _ => None,
+        };
+        Ok(Ok(Pending {
             header_len,
+            total: size,
+            check,
         }))
     }
 }
 
-/// The value of the `Content-Length` header in a header block, by a plain
-/// line scan (no allocation): the framing layer must not run the grammar.
-pub fn content_length(head: &[u8]) -> Result<Option<usize>, CodecError> {
-    let Some(digits) = header_value(head, b"Content-Length:") else {
-        return Ok(None);
+/// Compares an event body's real end with its declared length, over the
+/// part of the declared span that has arrived; see [`BodyCheck`].
+fn check_body(src: &[u8], pending: &Pending, shape: BodyShape) -> BodyCheck {
+    let start = pending.header_len + 2;
+    let span = &src[start..src.len().min(pending.total)];
+    let complete = src.len() >= pending.total;
+    // A json body holds no blank line, so only a span that does (the
+    // header blocks of swallowed frames) is worth a scan of its object.
+    if shape == BodyShape::Json && memmem::find(span, b"\n\n").is_none() {
+        return if complete {
+            BodyCheck::Declared
+        } else {
+            BodyCheck::Unknown
+        };
+    }
+    let Some(len) = body_len(shape, span) else {
+        return if complete {
+            BodyCheck::Declared
+        } else {
+            BodyCheck::Unknown
+        };
     };
-    let bad = || CodecError::BadLength(String::from_utf8_lossy(digits).into_owned());
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(bad());
+    let end = start + len;
+    let after = end + src[end..].iter().take_while(|b| **b == b'\n').count();
+    if after >= pending.total {
+        // Only blank lines past the real end: nothing swallowed.
+        return BodyCheck::Declared;
     }
-    let mut n: usize = 0;
-    for d in digits {
-        n = n
-            .checked_mul(10)
-            .and_then(|n| n.checked_add(usize::from(d - b'0')))
-            .ok_or_else(bad)?;
+    let next = &src[after..src.len().min(after + FRAME_START.len())];
+    if next != &FRAME_START[..next.len()] {
+        // Not a frame: the declared length may be right after all.
+        BodyCheck::Declared
+    } else if next.len() == FRAME_START.len() {
+        BodyCheck::EndsAt(end)
+    } else {
+        BodyCheck::Unknown
     }
-    Ok(Some(n))
-}
-
-/// The trimmed value of the first header `name` (given with its colon,
-/// ASCII case ignored) in a header block, by a plain line scan.
-fn header_value<'a>(head: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    head.split(|b| *b == b'\n')
-        .find(|line| line.len() >= name.len() && line[..name.len()].eq_ignore_ascii_case(name))
-        .map(|line| line[name.len()..].trim_ascii())
 }
 
 /// Why a complete frame could not be understood; the frame is skipped.
@@ -279,6 +367,9 @@ pub enum Frame {
     },
     /// `api/response`: the command's output.
     ApiResponse { body: Bytes },
+    /// An `api/response` over the frame limit, its body thrown away: it
+    /// still answers its command.
+    SkippedApiResponse { declared: usize },
     /// `text/event-plain` or `text/event-json`.
     Event(SwitchEvent),
     /// `text/disconnect-notice`: the switch is about to close the socket.
@@ -289,6 +380,9 @@ pub enum Frame {
 
 /// Runs the grammar over one complete frame.
 pub fn parse_frame(raw: &RawFrame) -> Result<Frame, ParseError> {
+    if let Some(declared) = raw.skipped_body {
+        return Ok(Frame::SkippedApiResponse { declared });
+    }
     let head = &raw.bytes[..raw.header_len + 2];
     let mut content_type: &[u8] = b"";
     let mut headers = Headers::with_capacities(4, head.len());
@@ -396,8 +490,14 @@ mod tests {
                 frames.push(frame);
             }
         }
-        assert_eq!(frames.len(), 1);
-        assert!(frames[0].bytes.starts_with(b"Content-Type: command/reply"));
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[0].skipped_body, Some(3000));
+        assert_eq!(
+            parse_frame(&frames[0]).unwrap(),
+            Frame::SkippedApiResponse { declared: 3000 },
+            "the skipped reply still answers its command"
+        );
+        assert!(frames[1].bytes.starts_with(b"Content-Type: command/reply"));
     }
 
     #[test]
@@ -423,7 +523,13 @@ mod tests {
         }
         // An api/response up to 4 × the limit is skipped, further is not.
         let mut buf = BytesMut::from(&frame("api/response", 4000)[..]);
-        assert!(matches!(EslCodec::new(1024).decode(&mut buf), Ok(None)));
+        assert!(matches!(
+            EslCodec::new(1024).decode(&mut buf),
+            Ok(Some(RawFrame {
+                skipped_body: Some(4000),
+                ..
+            }))
+        ));
         let mut buf = BytesMut::from(&frame("api/response", 4100)[..]);
         assert!(matches!(
             EslCodec::new(1024).decode(&mut buf),
@@ -464,7 +570,81 @@ mod tests {
                 frames.push(f);
             }
         }
-        assert_eq!(frames.len(), 1);
+        assert_eq!(
+            frames.len(),
+            2,
+            "the skipped reply's header and the next frame"
+        );
+    }
+
+    /// A plain and a json event frame whose declared length is `extra`
+    /// bytes longer than its body, followed by a command reply.
+    fn lying(shape: &str, extra: usize) -> Vec<u8> {
+        let body: &[u8] = if shape == "plain" {
+            b"Event-Name: HEARTBEAT\nUnique-ID: 5e1f-a\n\n"
+        } else {
+            b"{\"Event-Name\":\"HEARTBEAT\",\"Unique-ID\":\"5e1f-a\",\"_body\":\"}\\n\\n{\"}"
+        };
+        let mut out = format!(
+            "Content-Length: {}\nContent-Type: text/event-{shape}\n\n",
+            body.len() + extra
+        )
+        .into_bytes();
+        out.extend_from_slice(body);
+        out
+    }
+
+    #[test]
+    fn an_event_whose_length_lies_is_cut_where_its_body_ends() {
+        let reply = b"Content-Type: command/reply\nReply-Text: +OK\n\n".repeat(40);
+        for shape in ["plain", "json"] {
+            for chunk in [1, 7, 4096] {
+                let mut stream = lying(shape, 1000);
+                stream.extend_from_slice(&reply);
+                let mut codec = EslCodec::new(64 * 1024);
+                let mut buf = BytesMut::new();
+                let mut frames = Vec::new();
+                for piece in stream.chunks(chunk) {
+                    buf.extend_from_slice(piece);
+                    while let Some(f) = codec.decode(&mut buf).unwrap() {
+                        frames.push(f);
+                    }
+                }
+                assert_eq!(frames.len(), 41, "{shape} in chunks of {chunk}");
+                let event = parse_frame(&frames[0]).unwrap();
+                assert!(
+                    matches!(&event, Frame::Event(e) if e.headers.get("Unique-ID") == Some("5e1f-a")),
+                    "{shape}: {event:?}"
+                );
+                assert!(frames[1..]
+                    .iter()
+                    .all(|f| f.bytes.starts_with(b"Content-Type: command/reply")));
+            }
+        }
+    }
+
+    #[test]
+    fn a_true_length_is_kept_even_where_the_body_looks_shorter() {
+        // Bytes after the plain body's blank line that do not start a
+        // frame: the declared length stands, as before.
+        let mut stream = lying("plain", 5);
+        stream.extend_from_slice(b"xxxxx");
+        stream.extend_from_slice(b"Content-Type: command/reply\nReply-Text: +OK\n\n");
+        let mut buf = BytesMut::from(&stream[..]);
+        let frames = decode_all(&mut EslCodec::default(), &mut buf);
+        assert_eq!(frames.len(), 2);
+        assert!(frames[0].bytes.ends_with(b"\n\nxxxxx"));
+        // An exact frame waits for nothing after it.
+        let mut buf = BytesMut::from(&lying("json", 0)[..]);
+        assert_eq!(decode_all(&mut EslCodec::default(), &mut buf).len(), 1);
+        let mut buf = BytesMut::from(&lying("plain", 0)[..]);
+        assert_eq!(decode_all(&mut EslCodec::default(), &mut buf).len(), 1);
+        // A short lie waits until the next bytes tell.
+        let mut buf = BytesMut::from(&lying("plain", 50)[..]);
+        let mut codec = EslCodec::default();
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        buf.extend_from_slice(b"Content-Type: command/reply\nReply-Text: +OK\n\n");
+        assert_eq!(decode_all(&mut codec, &mut buf).len(), 2);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! FreeSWITCH Event Socket (inbound mode).
 //!
 //! - [`grammar`]: header lines and header blocks, shared by frames and plain events.
+//! - [`lengths`]: a frame's declared length and an event body's real end.
 //! - [`codec`]: frame boundaries (size-capped scan) and frames by content type.
 //! - [`event`]: plain and json event bodies → [`SwitchEvent`](crate::event::SwitchEvent).
 //! - [`subscribe`]: the `filter …` and `event …` commands.
@@ -20,6 +21,7 @@ pub mod channels;
 pub mod codec;
 pub mod event;
 pub mod grammar;
+pub mod lengths;
 pub mod session;
 pub mod subscribe;
 pub mod wrap_up;

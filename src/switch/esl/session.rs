@@ -318,6 +318,21 @@ where
                 }
                 Some(Pending::Status) | None => None,
             },
+            Ok(Frame::SkippedApiResponse { declared }) => {
+                match pending.pop_front() {
+                    Some(Pending::LiveChannels) => {
+                        tracing::warn!(switch = %options.switch, size = declared,
+                        "show channels as json is over max_frame_bytes: calls already up are adopted from their events")
+                    }
+                    Some(Pending::Api(reply)) => {
+                        let _ = reply.send(format!(
+                            "-ERR the reply ({declared} bytes) is over max_frame_bytes"
+                        ));
+                    }
+                    Some(Pending::Status) | None => {}
+                }
+                None
+            }
             Ok(Frame::CommandReply { .. }) => {
                 pending.pop_front();
                 None
