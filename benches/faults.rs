@@ -11,10 +11,13 @@
 //! calls with mod_json_cdr files while postcall is killed (-9) and down for
 //! a phase, then the switch restarts (refuses logins for a phase); every
 //! call must arrive once, live or backfilled from its CDRs.
-//! `FAULTS_AMI_CALLS` (3000), `FAULTS_AMI_RATE` (50 calls/s) and
-//! `FAULTS_AMI_KILLS` (5): every captured Asterisk call from the fake AMI,
-//! `kill -9` and restart every 5 s, with the last event → request latency
-//! of the calls no kill touched.
+//! `FAULTS_AMI_CALLS` (3000), `FAULTS_AMI_RATE` (50 calls/s),
+//! `FAULTS_AMI_KILLS` (5) and `FAULTS_AMI_HOLD_MS` (2000): every captured
+//! Asterisk call from the fake AMI, each up for the hold between its set-up
+//! and its hang-up, `kill -9` and restart at even intervals over the run
+//! (5 s at most), with the last event → request latency of the calls no
+//! kill touched, and what became of the calls up across a restart
+//! (`FAULTS_AMI_DETAIL`: where each lost one was at the kill).
 //! `FAULTS_ONLY=down|kill|malformed|restart|ami` runs one. Default settings throughout.
 //!
 //! cargo bench --bench faults
@@ -160,9 +163,14 @@ async fn ami() {
         knob("FAULTS_AMI_RATE", 50),
         knob("FAULTS_AMI_KILLS", 5),
     );
-    let mut rig = AmiRig::asterisk(Mode::Up, rate as f64, total).await;
+    let hold = Duration::from_millis(knob("FAULTS_AMI_HOLD_MS", 2000));
+    // The kills spread over the generating time (every one meets calls).
+    let run = Duration::from_secs_f64(total as f64 / rate.max(1) as f64);
+    let every = (run / (kills as u32 + 1)).min(Duration::from_secs(5));
+    let templates = support::fake_ami::CallTemplate::all();
+    let mut rig = AmiRig::asterisk_holding(templates, Mode::Up, rate as f64, total, hold).await;
     for _ in 0..kills {
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        tokio::time::sleep(every).await;
         rig.kill9();
         tokio::time::sleep(Duration::from_millis(200)).await;
         rig.daemon.start();
@@ -172,6 +180,8 @@ async fn ami() {
         Duration::from_secs(total as u64 / rate.max(1) * 2 + 60),
     )
     .await;
+    // The last calls hang up a hold after they began.
+    tokio::time::sleep(hold + Duration::from_millis(500)).await;
     let drained = drain(&rig.daemon, Duration::from_secs(600)).await;
     let kill_times = rig.kills.clone();
     let near_kill = |sent: Instant, before: Duration| {
@@ -193,23 +203,34 @@ async fn ami() {
     let unread_lost = rig.tally(|c| written_before(c) && rig.read_at(c).is_none());
     let t = rig.tally(rig.read_before_kill(Duration::from_secs(1)));
     let unread_at_kills = rig.unread_at_kills();
+    let across = rig.across_restarts();
     if std::env::var_os("FAULTS_AMI_DETAIL").is_some() {
         let delivered = rig.receiver.event_ids_by_call();
+        let counted = rig.read_before_kill(Duration::from_secs(1));
         for (i, c) in rig.switch.calls().iter().enumerate() {
-            let counted = rig.read_before_kill(Duration::from_secs(1));
-            if !counted(c) || c.ids.iter().any(|id| delivered.contains_key(id)) {
+            let ids = c
+                .ids
+                .iter()
+                .filter_map(|id| delivered.get(id))
+                .flatten()
+                .count();
+            let up_across = across.calls.contains(&i);
+            let lost = ids == 0 && (counted(c) || up_across);
+            let split = up_across && ids > 1;
+            if !(lost || split) {
                 continue;
             }
-            let (Some(read), Some(sent)) = (rig.read_at(c), c.last_event_sent) else {
-                continue;
-            };
-            let next_kill = kill_times.iter().find(|k| **k >= read);
             println!(
-                "lost call #{i} (template {}) ids={:?} written->read {:.2}s read->next kill {:?}",
-                i % 18,
+                "{} call #{i} ({}{}) ids={:?} event_ids={ids} {}",
+                if lost { "lost" } else { "split" },
+                c.template,
+                if up_across {
+                    ", up across a restart"
+                } else {
+                    ""
+                },
                 c.ids,
-                read.saturating_duration_since(sent).as_secs_f64(),
-                next_kill.map(|k| k.saturating_duration_since(read).as_secs_f64())
+                rig.at_kill(c)
             );
         }
     }
@@ -237,7 +258,9 @@ async fn ami() {
             .unwrap_or(f64::NAN)
     };
     println!(
-        "ami calls={total} rate={rate}/s kills={kills} generated={} counted={} lost={} (written>=1s before a kill: counted={} lost={} of which never read by postcall={}; calls unread at each kill: {unread_at_kills:?}) split_event_ids={} drained={drained} last_event->request p50={:.1}ms p99={:.1}ms (n={})",
+        "ami calls={total} rate={rate}/s hold={}ms kills={kills} every={:.2}s generated={} counted={} lost={} (written>=1s before a kill: counted={} lost={} of which never read by postcall={}; calls unread at each kill: {unread_at_kills:?}) split_event_ids={} up_across={} reported_once={} split={} missing={} repeated={} drained={drained} last_event->request p50={:.1}ms p99={:.1}ms (n={})",
+        hold.as_millis(),
+        every.as_secs_f64(),
         rig.switch.generated(),
         t.due,
         t.lost,
@@ -245,6 +268,11 @@ async fn ami() {
         old.lost,
         unread_lost.lost,
         t.split,
+        across.up_across,
+        across.reported_once,
+        across.split,
+        across.missing,
+        across.repeated,
         pct(0.5),
         pct(0.99),
         lat.len()

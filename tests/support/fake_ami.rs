@@ -1,23 +1,27 @@
 //! A load generator that speaks the Asterisk Manager Interface on
-//! 127.0.0.1, the AMI twin of [`super::fake_switch`]: the banner and the
-//! Login answer as a real Asterisk frames them (captures 00a/00b), then real
-//! captured calls with fresh ids (every `Uniqueid`/`Linkedid`, and the
-//! sequence number in each Local channel's name) at a given rate. Like a
-//! switch, it keeps generating calls while no client is logged in (those
-//! are lost to the socket's nature and counted as never sent). For each
-//! call it remembers its fresh ids and when its last event was written.
+//! 127.0.0.1 (on [`super::fake_server`]'s loop), the AMI twin of
+//! [`super::fake_switch`]: the banner and the Login answer as a real
+//! Asterisk frames them (captures 00a/00b), then real captured calls with
+//! fresh ids (every `Uniqueid`/`Linkedid`, and the sequence number in each
+//! Local channel's name) at a given rate. Like a switch, it keeps
+//! generating calls while no client is logged in (those are lost to the
+//! socket's nature and counted as never sent). For each call it remembers
+//! its fresh ids and when its last event was written.
+//!
+//! A call is played in two parts: its set-up (every event before the first
+//! hang-up request or hang-up), then, `hold` later, the rest. In between
+//! its channels are up, and `CoreShowChannels` lists them as a real
+//! Asterisk does: one `CoreShowChannel` per channel, from the latest
+//! snapshot the call's events carried, then `CoreShowChannelsComplete`.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncReadExt;
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
-
-use super::stream::{StreamPos, Written};
+use super::fake_server::{After, FakeServer, Feed, Part, Protocol};
+use super::stream::StreamPos;
 
 pub use super::fake_switch::Generated;
 
@@ -96,8 +100,24 @@ impl LoginAnswers {
 /// The events of one captured call (login events and responses left out).
 #[derive(Debug, Clone)]
 pub struct CallTemplate {
+    name: String,
     events: Vec<String>,
+    /// Where the hang-up begins: the first HangupRequest,
+    /// SoftHangupRequest or Hangup.
+    teardown: usize,
 }
+
+/// One copy of a template, with fresh ids.
+struct FreshCall {
+    setup: String,
+    teardown: String,
+    /// How many events each part holds.
+    counts: [usize; 2],
+    ids: Vec<String>,
+}
+
+/// Events that begin a call's hang-up.
+const TEARDOWN_EVENTS: &[&str] = &["HangupRequest", "SoftHangupRequest", "Hangup"];
 
 /// Fresh ids for every copy of every template: Uniqueids
 /// `1900000000.<n>` and Local channel sequence numbers, both counting up
@@ -108,12 +128,20 @@ impl CallTemplate {
     /// Reads `tests/fixtures/asterisk/NAME.ami`.
     pub fn from_capture(name: &str) -> CallTemplate {
         let bytes = std::fs::read(fixture(&format!("{name}.ami"))).unwrap();
-        let events = blocks(&bytes)
+        let events: Vec<String> = blocks(&bytes)
             .into_iter()
             .filter(|b| b.starts_with("Event: "))
             .filter(|b| header(b, "Event").is_some_and(|e| !LOGIN_EVENTS.contains(&e)))
             .collect();
-        CallTemplate { events }
+        let teardown = events
+            .iter()
+            .position(|b| header(b, "Event").is_some_and(|e| TEARDOWN_EVENTS.contains(&e)))
+            .unwrap_or(events.len());
+        CallTemplate {
+            name: name.to_string(),
+            events,
+            teardown,
+        }
     }
 
     /// Every captured call (01–18).
@@ -131,8 +159,8 @@ impl CallTemplate {
             .collect()
     }
 
-    /// One copy with fresh ids: (its bytes, its fresh Uniqueids).
-    fn fresh(&self) -> (Vec<u8>, Vec<String>) {
+    /// One copy with fresh ids.
+    fn fresh(&self) -> FreshCall {
         let text = self.events.concat();
         let uniqueids = tokens(&text, uniqueid_at);
         let sequences = tokens(&text, local_sequence_at);
@@ -148,7 +176,13 @@ impl CallTemplate {
             let n = base + (uniqueids.len() + i) as u64;
             map.push((old.clone(), format!("-{n:08x};")));
         }
-        (rewrite(&text, &map).into_bytes(), ids)
+        let (setup, teardown) = self.events.split_at(self.teardown);
+        FreshCall {
+            setup: rewrite(&setup.concat(), &map),
+            teardown: rewrite(&teardown.concat(), &map),
+            counts: [setup.len(), teardown.len()],
+            ids,
+        }
     }
 }
 
@@ -228,184 +262,198 @@ fn rewrite(text: &str, map: &[(String, String)]) -> String {
     out
 }
 
-type Client = Arc<Mutex<Option<mpsc::UnboundedSender<(usize, Vec<u8>)>>>>;
+/// The calls up now, and the listings given.
+#[derive(Default)]
+struct Live {
+    /// Calls begun and not hung up yet: when they began, their set-up.
+    up: BTreeMap<usize, (Instant, String)>,
+    /// When each `CoreShowChannels` was answered, and how many channels
+    /// it listed.
+    listings: Vec<(Instant, usize)>,
+}
+
+type Shared = Arc<Mutex<Live>>;
 
 /// The running generator and manager.
 pub struct FakeAmi {
     pub addr: std::net::SocketAddr,
-    calls: Arc<Mutex<Vec<Generated>>>,
-    logins: Arc<AtomicU64>,
-    written: Arc<Written>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    server: FakeServer,
+    live: Shared,
+    generator: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for FakeAmi {
     fn drop(&mut self) {
-        self.tasks.iter().for_each(|t| t.abort());
+        self.generator.abort();
+    }
+}
+
+/// The manager's side of the loop: Login (which starts the stream),
+/// CoreShowChannels, Ping, Logoff.
+struct Ami {
+    login: LoginAnswers,
+    live: Shared,
+}
+
+impl Protocol for Ami {
+    const GREETING: &'static [u8] = BANNER;
+    const END: &'static [u8] = b"\r\n\r\n";
+
+    fn answer(&self, action: &str) -> (Vec<u8>, After) {
+        answer(action, &self.login, &self.live)
     }
 }
 
 impl FakeAmi {
     /// Plays `total` calls, cycling through `templates`, `rate` per second,
-    /// from the moment the first client logs in.
+    /// from the moment the first client logs in; each hangs up at once.
     pub async fn start(templates: Vec<CallTemplate>, rate: f64, total: usize) -> FakeAmi {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let calls = Arc::new(Mutex::new(Vec::new()));
-        let logins = Arc::new(AtomicU64::new(0));
-        let client: Client = Arc::new(Mutex::new(None));
-        let written = Arc::new(Written::default());
-        let server = tokio::spawn(serve(
-            listener,
-            client.clone(),
-            calls.clone(),
-            logins.clone(),
-            written.clone(),
-        ));
-        let (c, cl) = (calls.clone(), client);
-        let generator = tokio::spawn(async move {
-            // The first call waits for the first login; later ones do not.
-            while cl.lock().unwrap().is_none() {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(0.001)));
-            for i in 0..total {
-                tick.tick().await;
-                let (bytes, ids) = templates[i % templates.len()].fresh();
-                c.lock().unwrap().push(Generated {
-                    ids,
-                    last_event_sent: None,
-                    stream_end: None,
-                });
-                if let Some(tx) = cl.lock().unwrap().as_ref() {
-                    let _ = tx.send((i, bytes));
-                }
-            }
-        });
+        Self::start_holding(templates, rate, total, Duration::ZERO).await
+    }
+
+    /// The same, each call up for `hold` between its set-up and the rest.
+    pub async fn start_holding(
+        templates: Vec<CallTemplate>,
+        rate: f64,
+        total: usize,
+        hold: Duration,
+    ) -> FakeAmi {
+        let live = Shared::default();
+        let server = FakeServer::start(Ami {
+            login: LoginAnswers::read(),
+            live: live.clone(),
+        })
+        .await;
+        let plan = Plan {
+            templates,
+            every: Duration::from_secs_f64(1.0 / rate.max(0.001)),
+            total,
+            hold,
+        };
+        let generator = tokio::spawn(generate(plan, live.clone(), server.feed()));
         FakeAmi {
-            addr,
-            calls,
-            logins,
-            written,
-            tasks: vec![server, generator],
+            addr: server.addr,
+            server,
+            live,
+            generator,
         }
     }
 
     pub fn calls(&self) -> Vec<Generated> {
-        self.calls.lock().unwrap().clone()
+        self.server.calls()
     }
 
     pub fn generated(&self) -> usize {
-        self.calls.lock().unwrap().len()
+        self.server.generated()
     }
 
     /// Successful logins so far.
     pub fn logins(&self) -> u64 {
-        self.logins.load(Ordering::SeqCst)
+        self.server.logins()
+    }
+
+    /// When each `CoreShowChannels` was answered, and how many channels it
+    /// listed.
+    pub fn listings(&self) -> Vec<(Instant, usize)> {
+        self.live.lock().unwrap().listings.clone()
+    }
+
+    /// An Asterisk restart: the logged-in client is dropped and every
+    /// login refused until [`FakeAmi::up`]; calls go on.
+    pub fn down(&self) {
+        self.server.down();
+    }
+
+    pub fn up(&self) {
+        self.server.up();
     }
 
     /// How far the logged-in client has read (see [`super::stream`]).
     pub fn read_point(&self) -> Option<StreamPos> {
-        self.written.read_point(self.addr.port())
+        self.server.read_point()
     }
 
     /// [`Self::read_point`] as a closure, for a sampling task.
     pub fn reader(&self) -> impl Fn() -> Option<StreamPos> + Send + 'static {
-        let (written, port) = (self.written.clone(), self.addr.port());
-        move || written.read_point(port)
+        self.server.reader()
     }
 }
 
-/// One client at a time: banner, Login, then the generated calls; the
-/// session's own actions (CoreShowChannels, Ping, Logoff) are answered.
-async fn serve(
-    listener: TcpListener,
-    client: Client,
-    calls: Arc<Mutex<Vec<Generated>>>,
-    logins: Arc<AtomicU64>,
-    written: Arc<Written>,
-) {
-    let answers = Arc::new(LoginAnswers::read());
-    while let Ok((stream, _)) = listener.accept().await {
-        written.next_conn();
-        let (mut rd, mut wr) = stream.into_split();
-        let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Vec<u8>)>();
-        let (reply_tx, mut reply_rx) = mpsc::unbounded_channel::<Option<Vec<u8>>>();
-        let (client2, answers2, logins2) = (client.clone(), answers.clone(), logins.clone());
-        let reader = tokio::spawn(async move {
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            loop {
-                while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    let action = String::from_utf8_lossy(&buf[..end + 4]).into_owned();
-                    buf.drain(..end + 4);
-                    let (reply, then) = answer(&action, &answers2);
-                    let _ = reply_tx.send(Some(reply));
-                    match then {
-                        After::Stream => {
-                            logins2.fetch_add(1, Ordering::SeqCst);
-                            *client2.lock().unwrap() = Some(tx.clone());
-                        }
-                        After::Close => {
-                            let _ = reply_tx.send(None);
-                            return;
-                        }
-                        After::Continue => {}
-                    }
-                }
-                match rd.read(&mut chunk).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                }
-            }
-        });
-        if written.write(&mut wr, BANNER).await.is_some() {
-            write_loop(&mut wr, &written, &mut reply_rx, &mut rx, &calls).await;
-        }
-        *client.lock().unwrap() = None;
-        reader.abort();
-    }
+/// What to generate.
+struct Plan {
+    templates: Vec<CallTemplate>,
+    every: Duration,
+    total: usize,
+    hold: Duration,
 }
 
-async fn write_loop(
-    wr: &mut OwnedWriteHalf,
-    written: &Written,
-    replies: &mut mpsc::UnboundedReceiver<Option<Vec<u8>>>,
-    events: &mut mpsc::UnboundedReceiver<(usize, Vec<u8>)>,
-    calls: &Mutex<Vec<Generated>>,
-) {
+/// Begins a call every `plan.every` and hangs each up `plan.hold` later,
+/// handing each part to the client logged in at that moment, if any.
+async fn generate(plan: Plan, live: Shared, feed: Feed) {
+    // The first call waits for the first login; later ones do not.
+    feed.first_client().await;
+    let mut next = Instant::now();
+    let mut ending: VecDeque<(Instant, Part)> = VecDeque::new();
+    let mut i = 0;
     loop {
-        tokio::select! {
-            // A Login answer goes out before the first event it unlocks.
-            biased;
-            r = replies.recv() => match r {
-                Some(Some(bytes)) => if written.write(wr, &bytes).await.is_none() { return },
-                Some(None) | None => return,
-            },
-            e = events.recv() => match e {
-                Some((i, bytes)) => {
-                    let Some(end) = written.write(wr, &bytes).await else { return };
-                    if let Some(call) = calls.lock().unwrap().get_mut(i) {
-                        call.last_event_sent = Some(Instant::now());
-                        call.stream_end = Some(end);
-                    }
-                }
-                None => return,
-            },
+        let starting = (i < plan.total).then_some(next);
+        let Some(wake) = starting
+            .into_iter()
+            .chain(ending.front().map(|e| e.0))
+            .min()
+        else {
+            return;
+        };
+        tokio::time::sleep_until(wake.into()).await;
+        let now = Instant::now();
+        while ending.front().is_some_and(|e| e.0 <= now) {
+            let Some((_, part)) = ending.pop_front() else {
+                break;
+            };
+            live.lock().unwrap().up.remove(&part.call);
+            feed.update(part.call, |c| c.ended = Some(now));
+            feed.send(part);
+        }
+        if starting.is_some_and(|t| t <= now) {
+            let template = &plan.templates[i % plan.templates.len()];
+            let copy = template.fresh();
+            let hangs_up = copy.counts[1] > 0;
+            let mut call = Generated::begun(copy.ids, &template.name);
+            if !hangs_up {
+                call.ended = Some(now);
+            }
+            let call = feed.begin(call);
+            if hangs_up {
+                live.lock()
+                    .unwrap()
+                    .up
+                    .insert(call, (now, copy.setup.clone()));
+            }
+            feed.send(Part {
+                call,
+                part: 0,
+                events: copy.counts[0],
+                last: !hangs_up,
+                bytes: copy.setup.into_bytes(),
+            });
+            if hangs_up {
+                let teardown = Part {
+                    call,
+                    part: 1,
+                    events: copy.counts[1],
+                    last: true,
+                    bytes: copy.teardown.into_bytes(),
+                };
+                ending.push_back((now + plan.hold, teardown));
+            }
+            next += plan.every;
+            i += 1;
         }
     }
-}
-
-/// What the connection does after an answer.
-enum After {
-    Continue,
-    /// Logged in: the generated calls flow to this client.
-    Stream,
-    Close,
 }
 
 /// The answer to one action, as Asterisk 22 frames it.
-fn answer(action: &str, login: &LoginAnswers) -> (Vec<u8>, After) {
+fn answer(action: &str, login: &LoginAnswers, live: &Mutex<Live>) -> (Vec<u8>, After) {
     let id = header(action, "ActionID").unwrap_or("");
     match header(action, "Action").unwrap_or("") {
         a if a.eq_ignore_ascii_case("Login") => {
@@ -417,24 +465,140 @@ fn answer(action: &str, login: &LoginAnswers) -> (Vec<u8>, After) {
                 (login.to(&login.refused, id), After::Close)
             }
         }
-        a if a.eq_ignore_ascii_case("CoreShowChannels") => (
+        a if a.eq_ignore_ascii_case("CoreShowChannels") => {
+            (core_show_channels(id, live).into_bytes(), After::Continue)
+        }
+        a if a.eq_ignore_ascii_case("Ping") => (
             format!(
-                "Response: Success\r\nActionID: {id}\r\nEventList: start\r\nMessage: Channels will follow\r\n\r\n\
-                 Event: CoreShowChannelsComplete\r\nActionID: {id}\r\nEventList: Complete\r\nListItems: 0\r\n\r\n"
+                "Response: Success\r\nActionID: {id}\r\nPing: Pong\r\nTimestamp: 0.000000\r\n\r\n"
             )
             .into_bytes(),
             After::Continue,
         ),
-        a if a.eq_ignore_ascii_case("Ping") => (
-            format!("Response: Success\r\nActionID: {id}\r\nPing: Pong\r\nTimestamp: 0.000000\r\n\r\n")
-                .into_bytes(),
-            After::Continue,
-        ),
         a if a.eq_ignore_ascii_case("Logoff") => (login.to(&login.goodbye, id), After::Close),
         _ => (
-            format!("Response: Error\r\nActionID: {id}\r\nMessage: Invalid/unknown command\r\n\r\n")
-                .into_bytes(),
+            format!(
+                "Response: Error\r\nActionID: {id}\r\nMessage: Invalid/unknown command\r\n\r\n"
+            )
+            .into_bytes(),
             After::Continue,
         ),
     }
+}
+
+/// The answer to `CoreShowChannels` (manager.c `action_coreshowchannels`):
+/// the list acknowledgement, a `CoreShowChannel` per channel up now, then
+/// `CoreShowChannelsComplete` with their number (framed as the captures
+/// frame the empty list).
+fn core_show_channels(id: &str, live: &Mutex<Live>) -> String {
+    let mut st = live.lock().unwrap();
+    let now = Instant::now();
+    let rows: Vec<String> = st
+        .up
+        .values()
+        .flat_map(|(began, setup)| channel_rows(setup, now.saturating_duration_since(*began)))
+        .collect();
+    st.listings.push((now, rows.len()));
+    let mut out = format!(
+        "Response: Success\r\nActionID: {id}\r\nEventList: start\r\nMessage: Channels will follow\r\n\r\n"
+    );
+    for row in &rows {
+        out.push_str(&format!(
+            "Event: CoreShowChannel\r\nActionID: {id}\r\n{row}"
+        ));
+    }
+    out.push_str(&format!(
+        "Event: CoreShowChannelsComplete\r\nActionID: {id}\r\nEventList: Complete\r\nListItems: {}\r\n\r\n",
+        rows.len()
+    ));
+    out
+}
+
+/// The channel snapshot's headers (manager.c
+/// `ast_manager_build_channel_state_string_prefix`), as every channel
+/// event of the captures carries them.
+const SNAPSHOT: &[&str] = &[
+    "Channel",
+    "ChannelState",
+    "ChannelStateDesc",
+    "CallerIDNum",
+    "CallerIDName",
+    "ConnectedLineNum",
+    "ConnectedLineName",
+    "Language",
+    "AccountCode",
+    "Context",
+    "Exten",
+    "Priority",
+    "Uniqueid",
+    "Linkedid",
+    "ChanVariable",
+];
+
+/// The channels a call's set-up (`setup`, begun `age` ago) left up, each
+/// as the body of a `CoreShowChannel` event: its latest snapshot, then the
+/// application of its latest Newexten, its age and its bridge.
+fn channel_rows(setup: &str, age: Duration) -> Vec<String> {
+    struct Row {
+        uniqueid: String,
+        snapshot: Vec<String>,
+        application: String,
+        data: String,
+        bridge: String,
+    }
+    let mut rows: Vec<Row> = Vec::new();
+    for block in setup.split_inclusive("\r\n\r\n") {
+        let (Some(event), Some(uid)) = (header(block, "Event"), header(block, "Uniqueid")) else {
+            continue;
+        };
+        if header(block, "ChannelState").is_none() {
+            continue;
+        }
+        if event == "Hangup" {
+            rows.retain(|r| r.uniqueid != uid);
+            continue;
+        }
+        if event == "Newchannel" && !rows.iter().any(|r| r.uniqueid == uid) {
+            rows.push(Row {
+                uniqueid: uid.to_string(),
+                snapshot: Vec::new(),
+                application: String::new(),
+                data: String::new(),
+                bridge: String::new(),
+            });
+        }
+        let Some(row) = rows.iter_mut().find(|r| r.uniqueid == uid) else {
+            continue;
+        };
+        row.snapshot = block
+            .split("\r\n")
+            .filter(|l| {
+                l.split_once(": ")
+                    .is_some_and(|(k, _)| SNAPSHOT.contains(&k))
+            })
+            .map(str::to_string)
+            .collect();
+        match event {
+            "Newexten" => {
+                row.application = header(block, "Application").unwrap_or("").to_string();
+                row.data = header(block, "AppData").unwrap_or("").to_string();
+            }
+            "BridgeEnter" => row.bridge = header(block, "BridgeUniqueid").unwrap_or("").to_string(),
+            "BridgeLeave" => row.bridge.clear(),
+            _ => {}
+        }
+    }
+    let s = age.as_secs();
+    let duration = format!("{:02}:{:02}:{:02}", s / 3600, s % 3600 / 60, s % 60);
+    rows.into_iter()
+        .map(|r| {
+            format!(
+                "{}\r\nApplication: {}\r\nApplicationData: {}\r\nDuration: {duration}\r\nBridgeId: {}\r\n\r\n",
+                r.snapshot.join("\r\n"),
+                r.application,
+                r.data,
+                r.bridge
+            )
+        })
+        .collect()
 }

@@ -1,30 +1,32 @@
-//! A load generator that speaks the FreeSWITCH event socket on 127.0.0.1:
-//! it plays real captured calls with fresh ids at a given rate and, like a
-//! switch, keeps generating calls while no client is connected (those are
-//! lost to the socket's nature, and counted as never sent). For each call it
-//! remembers its fresh ids and when its last event was written to a client,
-//! so a run can tell which calls postcall must have.
+//! A load generator that speaks the FreeSWITCH event socket on 127.0.0.1
+//! (on [`super::fake_server`]'s loop): it plays real captured calls with
+//! fresh ids at a given rate and, like a switch, keeps generating calls
+//! while no client is connected (those are lost to the socket's nature,
+//! and counted as never sent). For each call it remembers its fresh ids
+//! and when its last event was written to a client, so a run can tell
+//! which calls postcall must have.
 //!
 //! Optionally it also writes, for every call it generates, the leg's
 //! mod_json_cdr files into a directory (as FreeSWITCH does whether or not a
 //! client is connected), from the captured CDRs of the same call with the
 //! fresh ids and times shifted to now; and it can "restart": drop its client
-//! and refuse logins for a while.
+//! and refuse logins for a while. Paced ([`FakeSwitch::start_paced`]), each
+//! call's events go out at their captured times, so calls are up across a
+//! client's reconnect, and `show channels as json` lists the legs up.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
-
-use super::stream::{StreamPos, Written};
+use super::fake_server::{After, FakeServer, Feed, Part, Protocol, INJECTED};
+use super::stream::StreamPos;
 
 /// The event frames of one capture (auth and command replies left out).
 #[derive(Debug, Clone)]
 pub struct CallTemplate {
+    /// The capture's file name.
+    name: String,
     frames: Vec<Vec<u8>>,
     /// Each frame's time after the call's first event, as captured.
     offsets: Vec<Duration>,
@@ -66,6 +68,10 @@ impl CallTemplate {
         ids.sort();
         ids.dedup();
         CallTemplate {
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             frames,
             offsets,
             ids,
@@ -315,66 +321,125 @@ fn fresh_uuid() -> String {
 #[derive(Debug, Clone)]
 pub struct Generated {
     pub ids: Vec<String>,
+    /// The capture it is a copy of.
+    pub template: String,
+    /// When the switch began it and when it hung it up (whether or not a
+    /// client was connected); a FreeSWITCH call is played at once.
+    pub started: Instant,
+    pub ended: Option<Instant>,
     /// When its last event was written to a connected client; `None` if
     /// no client was connected (or the write failed) for some of it.
     pub last_event_sent: Option<Instant>,
-    /// Where its last byte ends in the stream it was written to.
+    /// Where its last byte ends in the stream it was written to (`None`
+    /// until its last part is written).
     pub stream_end: Option<StreamPos>,
+    /// Each part of its events that reached a client, in order.
+    pub writes: Vec<PartWrite>,
+}
+
+/// One part of a call's events written to a client.
+#[derive(Debug, Clone, Copy)]
+pub struct PartWrite {
+    /// Which part (0: all of a FreeSWITCH call, or an AMI call's set-up;
+    /// 1: an AMI call's hang-up).
+    pub part: usize,
+    /// How many events it held.
+    pub events: usize,
+    pub end: StreamPos,
+    pub at: Instant,
+}
+
+impl Generated {
+    /// A call just begun by the switch.
+    pub fn begun(ids: Vec<String>, template: &str) -> Generated {
+        Generated {
+            ids,
+            template: template.to_string(),
+            started: Instant::now(),
+            ended: None,
+            last_event_sent: None,
+            stream_end: None,
+            writes: Vec::new(),
+        }
+    }
+
+    /// Notes part `part` (`events` events) written, ending at `end`;
+    /// `last` when it completes the call.
+    pub fn written(&mut self, part: usize, events: usize, end: StreamPos, last: bool) {
+        let at = Instant::now();
+        self.writes.push(PartWrite {
+            part,
+            events,
+            end,
+            at,
+        });
+        if last {
+            self.stream_end = Some(end);
+            // Every part up to this one reached a client.
+            if (0..=part).all(|p| self.writes.iter().any(|w| w.part == p)) {
+                self.last_event_sent = Some(at);
+            }
+        }
+    }
 }
 
 /// The running generator and server.
 pub struct FakeSwitch {
     pub addr: SocketAddr,
-    calls: Arc<Mutex<Vec<Generated>>>,
-    client: Client,
-    /// While set, the client is dropped and logins are refused.
-    down: Arc<std::sync::atomic::AtomicBool>,
-    written: Arc<Written>,
-    /// Where each injected frame ended in the stream, by injection number.
-    injected: Injected,
-    paced: Arc<Paced>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    server: FakeServer,
+    /// Every paced leg with when it is up (for the listing).
+    legs: Legs,
+    generator: tokio::task::JoinHandle<()>,
 }
 
-type Injected = Arc<Mutex<HashMap<usize, StreamPos>>>;
+/// Legs as `show channels as json` rows, each with the span it is up:
+/// (row, created, destroyed).
+type Legs = Arc<Mutex<Vec<(serde_json::Value, Instant, Instant)>>>;
 
-/// Calls played over their captured duration (see [`FakeSwitch::start_paced`]).
-#[derive(Debug, Default)]
-struct Paced {
-    /// Per call: its number of frames, and where each written one ended.
-    frames: Mutex<HashMap<usize, (usize, Vec<StreamPos>)>>,
-    /// Every leg with the span it is up: (row, created, destroyed).
-    legs: Mutex<Vec<(serde_json::Value, Instant, Instant)>>,
-}
-
-impl Paced {
-    /// `show channels as json` now: the legs created and not yet destroyed,
-    /// whether or not a client saw their events.
-    fn listing(&self) -> String {
-        let now = Instant::now();
-        let legs = self.legs.lock().unwrap();
-        let rows: Vec<&serde_json::Value> = legs
-            .iter()
-            .filter(|(_, from, to)| *from <= now && now < *to)
-            .map(|(row, _, _)| row)
-            .collect();
-        if rows.is_empty() {
-            return "{\"row_count\":0}".into();
-        }
-        serde_json::json!({"row_count": rows.len(), "rows": rows}).to_string()
+/// `show channels as json` at this moment: the legs created and not yet
+/// destroyed, whether or not a client saw their events.
+fn listing(legs: &Legs) -> String {
+    let now = Instant::now();
+    let legs = legs.lock().unwrap();
+    let rows: Vec<&serde_json::Value> = legs
+        .iter()
+        .filter(|(_, from, to)| *from <= now && now < *to)
+        .map(|(row, _, _)| row)
+        .collect();
+    if rows.is_empty() {
+        return "{\"row_count\":0}".into();
     }
+    serde_json::json!({"row_count": rows.len(), "rows": rows}).to_string()
 }
-
-/// Call numbers from here on are injection numbers (offset by this).
-const INJECTION: usize = usize::MAX / 2;
 
 impl Drop for FakeSwitch {
     fn drop(&mut self) {
-        self.tasks.iter().for_each(|t| t.abort());
+        self.generator.abort();
     }
 }
 
-type Client = Arc<Mutex<Option<mpsc::UnboundedSender<(usize, Vec<Vec<u8>>)>>>>;
+/// The event socket's side of the loop: `auth`, `event …` (which starts
+/// the stream), `api` commands; `show channels` lists the paced legs up.
+struct Esl {
+    legs: Legs,
+}
+
+impl Protocol for Esl {
+    const GREETING: &'static [u8] = b"Content-Type: auth/request\n\n";
+    const END: &'static [u8] = b"\n\n";
+
+    fn answer(&self, command: &str) -> (Vec<u8>, After) {
+        let then = if command.starts_with("event ") {
+            After::Stream
+        } else {
+            After::Continue
+        };
+        if command.starts_with("api show channels") {
+            return (api_response(&listing(&self.legs)), then);
+        }
+        (answer(command), then)
+    }
+}
 
 impl FakeSwitch {
     /// Plays `total` calls, cycling through `templates`, `rate` per second,
@@ -410,31 +475,12 @@ impl FakeSwitch {
         total: usize,
         paced: bool,
     ) -> FakeSwitch {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let calls = Arc::new(Mutex::new(Vec::new()));
-        let client: Client = Arc::new(Mutex::new(None));
-        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let written = Arc::new(Written::default());
-        let injected = Injected::default();
-        let pace = Arc::new(Paced::default());
-        let server = tokio::spawn(serve(
-            listener,
-            Shared {
-                client: client.clone(),
-                calls: calls.clone(),
-                down: down.clone(),
-                written: written.clone(),
-                injected: injected.clone(),
-                paced: pace.clone(),
-            },
-        ));
-        let (c, cl, pc) = (calls.clone(), client.clone(), pace.clone());
+        let legs = Legs::default();
+        let server = FakeServer::start(Esl { legs: legs.clone() }).await;
+        let (feed, call_legs) = (server.feed(), legs.clone());
         let generator = tokio::spawn(async move {
             // The first call waits for the first client; later ones do not.
-            while cl.lock().unwrap().is_none() {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+            feed.first_client().await;
             let every = Duration::from_secs_f64(1.0 / rate.max(0.001));
             let mut tick = tokio::time::interval(every);
             for i in 0..total {
@@ -444,56 +490,55 @@ impl FakeSwitch {
                 if let Some(dir) = &cdr_dir {
                     template.write_cdrs(dir, &map, now_us());
                 }
-                c.lock().unwrap().push(Generated {
-                    ids: map.into_iter().map(|(_, new)| new).collect(),
-                    last_event_sent: None,
-                    stream_end: None,
-                });
+                let mut call = Generated::begun(
+                    map.into_iter().map(|(_, new)| new).collect(),
+                    &template.name,
+                );
                 if paced {
-                    play_paced(i, frames, template.offsets.clone(), cl.clone(), pc.clone());
-                } else if let Some(tx) = cl.lock().unwrap().as_ref() {
-                    let _ = tx.send((i, frames));
+                    let span = template.offsets.iter().copied().max().unwrap_or_default();
+                    call.ended = Some(call.started + span);
+                    let call = feed.begin(call);
+                    play_paced(
+                        call,
+                        frames,
+                        template.offsets.clone(),
+                        feed.clone(),
+                        &call_legs,
+                    );
+                    continue;
                 }
+                call.ended = Some(call.started);
+                let call = feed.begin(call);
+                feed.send(Part {
+                    call,
+                    part: 0,
+                    events: frames.len(),
+                    last: true,
+                    bytes: frames.concat(),
+                });
             }
         });
         FakeSwitch {
-            addr,
-            calls,
-            client,
-            down,
-            written,
-            injected,
-            paced: pace,
-            tasks: vec![server, generator],
+            addr: server.addr,
+            server,
+            legs,
+            generator,
         }
-    }
-
-    /// For a paced call: how many frames it has, and where each of those
-    /// written to a client ended (fewer than all when some were dropped).
-    pub fn frames_written(&self, call: usize) -> (usize, Vec<StreamPos>) {
-        self.paced
-            .frames
-            .lock()
-            .unwrap()
-            .get(&call)
-            .cloned()
-            .unwrap_or_default()
     }
 
     /// A switch restart: the connected client is dropped and every login
     /// refused until [`FakeSwitch::up`]; calls go on being generated (and
     /// their CDRs written).
     pub fn down(&self) {
-        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
-        *self.client.lock().unwrap() = None;
+        self.server.down();
     }
 
     pub fn up(&self) {
-        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.server.up();
     }
 
     pub fn calls(&self) -> Vec<Generated> {
-        self.calls.lock().unwrap().clone()
+        self.server.calls()
     }
 
     /// Every call generated so far, by each of its ids.
@@ -512,50 +557,47 @@ impl FakeSwitch {
     /// [`Self::injected_at`]`(number)` then tells where it was written,
     /// `number` counting injections from 0.
     pub fn inject(&self, number: usize, bytes: Vec<u8>) -> bool {
-        match self.client.lock().unwrap().as_ref() {
-            Some(tx) => tx.send((INJECTION + number, vec![bytes])).is_ok(),
-            None => false,
-        }
+        self.server.feed().send(Part {
+            call: INJECTED + number,
+            part: 0,
+            events: 0,
+            last: false,
+            bytes,
+        })
     }
 
     /// Where injection `number` ended in the stream, once written.
     pub fn injected_at(&self, number: usize) -> Option<StreamPos> {
-        self.injected.lock().unwrap().get(&number).copied()
+        self.server.injected_at(number)
     }
 
-    /// Connections the switch accepted and greeted so far.
+    /// Subscriptions (connections that logged in) so far.
     pub fn connections(&self) -> u64 {
-        self.written.connections()
+        self.server.logins()
     }
 
     pub fn generated(&self) -> usize {
-        self.calls.lock().unwrap().len()
+        self.server.generated()
     }
 
     /// How far the connected client has read (see [`super::stream`]).
     pub fn read_point(&self) -> Option<StreamPos> {
-        self.written.read_point(self.addr.port())
+        self.server.read_point()
     }
 
     /// [`Self::read_point`] as a closure, for a sampling task.
     pub fn reader(&self) -> impl Fn() -> Option<StreamPos> + Send + 'static {
-        let (written, port) = (self.written.clone(), self.addr.port());
-        move || written.read_point(port)
+        self.server.reader()
     }
 }
 
-/// Sends call `i`'s frames at `offsets` from now to whichever client is
-/// connected at each moment, and notes each leg's lifetime for the listing.
-fn play_paced(
-    i: usize,
-    frames: Vec<Vec<u8>>,
-    offsets: Vec<Duration>,
-    client: Client,
-    paced: Arc<Paced>,
-) {
+/// Sends call `i`'s frames, one part each, at `offsets` from now to
+/// whichever client is connected at each moment, and notes each leg's
+/// lifetime in `legs` for the listing.
+fn play_paced(i: usize, frames: Vec<Vec<u8>>, offsets: Vec<Duration>, feed: Feed, legs: &Legs) {
     let start = Instant::now();
     {
-        let mut legs = paced.legs.lock().unwrap();
+        let mut legs = legs.lock().unwrap();
         for (frame, at) in frames.iter().zip(&offsets) {
             if frame_header(frame, "Event-Name").as_deref() != Some("CHANNEL_CREATE") {
                 continue;
@@ -575,116 +617,19 @@ fn play_paced(
             legs.push((row, start + *at, start + destroyed));
         }
     }
-    paced
-        .frames
-        .lock()
-        .unwrap()
-        .insert(i, (frames.len(), Vec::new()));
+    let last = frames.len().saturating_sub(1);
     tokio::spawn(async move {
-        for (frame, at) in frames.into_iter().zip(offsets) {
+        for (part, (frame, at)) in frames.into_iter().zip(offsets).enumerate() {
             tokio::time::sleep_until((start + at).into()).await;
-            if let Some(tx) = client.lock().unwrap().as_ref() {
-                let _ = tx.send((i, vec![frame]));
-            }
+            feed.send(Part {
+                call: i,
+                part,
+                events: 1,
+                last: part == last,
+                bytes: frame,
+            });
         }
     });
-}
-
-/// What the server shares with the generator and the [`FakeSwitch`].
-struct Shared {
-    client: Client,
-    calls: Arc<Mutex<Vec<Generated>>>,
-    down: Arc<std::sync::atomic::AtomicBool>,
-    written: Arc<Written>,
-    injected: Injected,
-    paced: Arc<Paced>,
-}
-
-/// One client at a time, as postcall connects: auth, subscribe, then the
-/// generated frames; `api` commands get a plain answer.
-async fn serve(listener: TcpListener, shared: Shared) {
-    let Shared {
-        client,
-        calls,
-        down,
-        written,
-        injected,
-        paced,
-    } = shared;
-    while let Ok((stream, _)) = listener.accept().await {
-        if down.load(std::sync::atomic::Ordering::SeqCst) {
-            // Restarting: the connection is closed before any greeting.
-            drop(stream);
-            continue;
-        }
-        written.next_conn();
-        let (mut rd, mut wr) = stream.into_split();
-        let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Vec<Vec<u8>>)>();
-        let (reply_tx, mut reply_rx) = mpsc::unbounded_channel::<Vec<u8>>();
-        let subscribed = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (client2, sub, listing) = (client.clone(), subscribed.clone(), paced.clone());
-        // Commands in: answers out.
-        let reader = tokio::spawn(async move {
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            loop {
-                while let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
-                    let cmd = String::from_utf8_lossy(&buf[..end]).into_owned();
-                    buf.drain(..end + 2);
-                    let answer = if cmd.starts_with("api show channels") {
-                        api_response(&listing.listing())
-                    } else {
-                        answer(&cmd)
-                    };
-                    if cmd.starts_with("event ") {
-                        sub.store(true, std::sync::atomic::Ordering::SeqCst);
-                        *client2.lock().unwrap() = Some(tx.clone());
-                    }
-                    let _ = reply_tx.send(answer);
-                }
-                match rd.read(&mut chunk).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                }
-            }
-        });
-        if written
-            .write(&mut wr, b"Content-Type: auth/request\n\n")
-            .await
-            .is_none()
-        {
-            continue;
-        }
-        let mut restart = tokio::time::interval(Duration::from_millis(20));
-        loop {
-            tokio::select! {
-                _ = restart.tick() => if down.load(std::sync::atomic::Ordering::SeqCst) { break },
-                r = reply_rx.recv() => match r {
-                    Some(bytes) => if written.write(&mut wr, &bytes).await.is_none() { break },
-                    None => break,
-                },
-                f = rx.recv() => match f {
-                    Some((i, frames)) => {
-                        let Some(end) = written.write(&mut wr, &frames.concat()).await else { break };
-                        if let Some(number) = i.checked_sub(INJECTION) {
-                            injected.lock().unwrap().insert(number, end);
-                            continue;
-                        }
-                        if let Some((_, ends)) = paced.frames.lock().unwrap().get_mut(&i) {
-                            ends.push(end);
-                        }
-                        if let Some(call) = calls.lock().unwrap().get_mut(i) {
-                            call.last_event_sent = Some(Instant::now());
-                            call.stream_end = Some(end);
-                        }
-                    }
-                    None => break,
-                },
-            }
-        }
-        *client.lock().unwrap() = None;
-        reader.abort();
-    }
 }
 
 fn api_response(body: &str) -> Vec<u8> {

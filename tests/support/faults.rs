@@ -147,11 +147,12 @@ impl Rig {
     /// Paced calls with events dropped, due while no client was connected
     /// (lost to the socket's nature, not counted).
     pub fn dropped_events(&self) -> Vec<usize> {
-        (0..self.switch.generated())
-            .filter(|i| {
-                let (frames, ends) = self.switch.frames_written(*i);
-                ends.len() < frames
-            })
+        self.switch
+            .calls()
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.last_event_sent.is_none())
+            .map(|(i, _)| i)
             .collect()
     }
 
@@ -163,14 +164,11 @@ impl Rig {
         let delivered = self.receiver.event_ids_by_call();
         let across: Vec<&Generated> = calls
             .iter()
-            .enumerate()
-            .filter(|(i, _)| {
-                let (frames, ends) = self.switch.frames_written(*i);
-                ends.len() == frames
-                    && ends.first().map(|p| p.conn) != ends.last().map(|p| p.conn)
-                    && ends.iter().all(|p| self.was_read(*p))
+            .filter(|c| {
+                c.last_event_sent.is_some()
+                    && c.writes.first().map(|w| w.end.conn) != c.writes.last().map(|w| w.end.conn)
+                    && c.writes.iter().all(|w| self.was_read(w.end))
             })
-            .map(|(_, c)| c)
             .collect();
         let ids = |c: &Generated| -> Vec<&String> {
             c.ids
@@ -307,12 +305,50 @@ impl<S: Generator> Rig<S> {
 /// The Asterisk rig: every captured Asterisk call, from a [`FakeAmi`].
 pub type AmiRig = Rig<FakeAmi>;
 
+/// What became of the calls that were up across a restart: begun before a
+/// kill, hung up after the restarted daemon's `CoreShowChannels` was
+/// answered (so only that listing could tell it about them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Across {
+    pub up_across: usize,
+    /// Delivered under exactly one event_id.
+    pub reported_once: usize,
+    /// Delivered under more than one event_id.
+    pub split: usize,
+    /// Never delivered.
+    pub missing: usize,
+    /// Delivered more than once under its one event_id (a request the
+    /// kill cut short, sent again).
+    pub repeated: usize,
+    /// The calls up across a restart (indices into the generated calls).
+    pub calls: Vec<usize>,
+}
+
 impl Rig<FakeAmi> {
     /// Receiver in `mode`, `total` calls at `rate`/s from the first login,
     /// the daemon started with default settings.
     pub async fn asterisk(mode: Mode, rate: f64, total: usize) -> AmiRig {
+        Self::asterisk_holding(
+            fake_ami::CallTemplate::all(),
+            mode,
+            rate,
+            total,
+            Duration::ZERO,
+        )
+        .await
+    }
+
+    /// The same with `templates`, each call up for `hold` between its
+    /// set-up and its hang-up.
+    pub async fn asterisk_holding(
+        templates: Vec<fake_ami::CallTemplate>,
+        mode: Mode,
+        rate: f64,
+        total: usize,
+        hold: Duration,
+    ) -> AmiRig {
         let receiver = FaultyReceiver::start(mode).await;
-        let switch = FakeAmi::start(fake_ami::CallTemplate::all(), rate, total).await;
+        let switch = FakeAmi::start_holding(templates, rate, total, hold).await;
         let table = Switch::asterisk("postcall", fake_ami::SECRET)
             .name("lab")
             .address(&switch.addr.to_string());
@@ -354,4 +390,114 @@ impl<S> Rig<S> {
 /// A call counts when its last event was written at or before `cutoff`.
 pub fn ended_by(cutoff: Instant) -> impl Fn(&Generated) -> bool {
     move |c| c.last_event_sent.is_some_and(|t| t <= cutoff)
+}
+
+impl Rig<FakeAmi> {
+    /// The first listing answered after kill `kill` (the restarted daemon's).
+    pub fn listing_after(&self, kill: Instant) -> Option<Instant> {
+        self.switch
+            .listings()
+            .into_iter()
+            .map(|(at, _)| at)
+            .find(|at| *at > kill)
+    }
+
+    /// The kill (index) that call `c` was up across, if any.
+    pub fn kill_across(&self, c: &Generated) -> Option<usize> {
+        let ended = c.ended?;
+        self.kills.iter().position(|k| {
+            c.started < *k && self.listing_after(*k).is_some_and(|listed| ended > listed)
+        })
+    }
+
+    /// The calls up across a restart, and what became of them.
+    pub fn across_restarts(&self) -> Across {
+        let mut by_call: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for d in self.receiver.delivered() {
+            by_call.entry(d.call_id).or_default().push(d.event_id);
+        }
+        let mut out = Across::default();
+        for (i, c) in self.switch.calls().iter().enumerate() {
+            if self.kill_across(c).is_none() {
+                continue;
+            }
+            out.up_across += 1;
+            out.calls.push(i);
+            let mut ids: Vec<&String> = c
+                .ids
+                .iter()
+                .filter_map(|id| by_call.get(id))
+                .flatten()
+                .collect();
+            let requests = ids.len();
+            ids.sort();
+            ids.dedup();
+            match ids.len() {
+                0 => out.missing += 1,
+                1 => out.reported_once += 1,
+                _ => out.split += 1,
+            }
+            out.repeated += usize::from(requests > ids.len());
+        }
+        out
+    }
+
+    /// Where call `c` was at the last kill before it ended: which of its
+    /// parts had been generated, written to postcall and read by it.
+    pub fn at_kill(&self, c: &Generated) -> String {
+        let ended = c.ended.unwrap_or_else(Instant::now);
+        let Some((n, kill)) = self
+            .kills
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, k)| **k <= ended)
+        else {
+            return "no kill before it ended".into();
+        };
+        let read = self
+            .reads
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(t, _)| t == kill)
+            .map(|(_, p)| *p);
+        let rel = |t: Instant| {
+            if t >= *kill {
+                format!("+{:.2}s", t.duration_since(*kill).as_secs_f64())
+            } else {
+                format!("-{:.2}s", kill.duration_since(t).as_secs_f64())
+            }
+        };
+        let parts: Vec<String> = c
+            .writes
+            .iter()
+            .map(|w| {
+                let state = match read {
+                    _ if w.at > *kill => "after the kill",
+                    Some(p) if p.conn == w.end.conn && p.offset >= w.end.offset => "read",
+                    Some(p) if p.conn == w.end.conn => "unread",
+                    _ => "on an earlier connection",
+                };
+                format!(
+                    "part {} ({} events) written {} conn {} {state}",
+                    w.part,
+                    w.events,
+                    rel(w.at),
+                    w.end.conn
+                )
+            })
+            .collect();
+        format!(
+            "kill #{n}: began {} ended {}; {}; listing after the kill {}",
+            rel(c.started),
+            c.ended.map_or("never".into(), rel),
+            if parts.is_empty() {
+                "never written".into()
+            } else {
+                parts.join(", ")
+            },
+            self.listing_after(*kill).map_or("none".into(), rel)
+        )
+    }
 }

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod driver;
 pub mod fake_ami;
+pub mod fake_server;
 pub mod fake_switch;
 pub mod faults;
 pub mod http;
