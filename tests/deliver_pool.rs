@@ -576,21 +576,34 @@ async fn leases_that_expire_while_workers_hold_their_rows_do_not_send_them_twice
     }
 }
 
+/// A receiver answering `reply` that notes, at each request, how many
+/// commits the watched outbox (set once the test has one) had made.
+async fn counting_commits(
+    reply: Reply,
+) -> (
+    Receiver,
+    Arc<std::sync::OnceLock<Outbox>>,
+    Arc<Mutex<Vec<u64>>>,
+) {
+    let watched = Arc::new(std::sync::OnceLock::<Outbox>::new());
+    let at_request = Arc::new(Mutex::new(Vec::new()));
+    let (w, seen) = (watched.clone(), at_request.clone());
+    let receiver = Receiver::start(move |_, _| {
+        if let Some(outbox) = w.get() {
+            seen.lock().unwrap().push(outbox.commit_count());
+        }
+        reply.clone()
+    })
+    .await;
+    (receiver, watched, at_request)
+}
+
 /// #14 item 2: with a worker free, a fresh call costs one durable commit
 /// before its request leaves (the enqueue, which also leases the row) and
 /// one after (the attempt's result).
 #[tokio::test]
 async fn a_fresh_call_costs_one_commit_before_its_request_and_one_after() {
-    let watched = Arc::new(std::sync::OnceLock::<Outbox>::new());
-    let at_request = Arc::new(Mutex::new(Vec::new()));
-    let (w, seen) = (watched.clone(), at_request.clone());
-    let rx = Receiver::start(move |_, _| {
-        if let Some(outbox) = w.get() {
-            seen.lock().unwrap().push(outbox.commit_count());
-        }
-        Reply::status(200)
-    })
-    .await;
+    let (rx, watched, at_request) = counting_commits(Reply::status(200)).await;
     let run = Running::start(&config(crm(&rx.url("/hook")))).await;
     watched.set(run.outbox.clone()).ok();
     // The pool listens for fresh rows once it runs.
@@ -683,16 +696,8 @@ async fn the_next_attempt_does_not_wait_for_the_last_results_commit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_is_leased_for_every_free_worker_in_one_commit() {
     const ROWS: usize = 100;
-    let watched = Arc::new(std::sync::OnceLock::<Outbox>::new());
-    let at_request = Arc::new(Mutex::new(Vec::new()));
-    let (w, seen) = (watched.clone(), at_request.clone());
-    let receiver = Receiver::start(move |_, _| {
-        if let Some(outbox) = w.get() {
-            seen.lock().unwrap().push(outbox.commit_count());
-        }
-        Reply::status(200).late(Duration::from_secs(2))
-    })
-    .await;
+    let (receiver, watched, at_request) =
+        counting_commits(Reply::status(200).late(Duration::from_secs(2))).await;
     let config = catch_all(
         "a",
         Service::rest("crm", &receiver.url("/h"))
@@ -722,4 +727,47 @@ async fn a_backlog_is_leased_for_every_free_worker_in_one_commit() {
     cancel.cancel();
     let _ = task.await;
     assert_eq!(leases, Some(1), "lease commits before the last request");
+}
+
+/// #14 goal 5: a worker going through a backlog waits for one commit per
+/// row: the commit that records a row's result also leases its next row
+/// (a separate lease commit after each result halved the drain).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_takes_its_next_row_in_the_commit_of_its_last_result() {
+    const ROWS: usize = 10;
+    let (receiver, watched, at_request) = counting_commits(Reply::status(200)).await;
+    let config = catch_all("a", crm(&receiver.url("/h")))
+        .queue("workers", 1)
+        .parse();
+    let records = (0..ROWS).map(|i| {
+        let mut record = CallRecord::sample();
+        record.event_id = format!("event-{i}");
+        record
+    });
+    let (_dir, outbox, refs) = pipeline::queue(&config, records).await;
+    watched.set(outbox.clone()).ok();
+    let (pool, _) = Pool::from_config(outbox.clone(), &config);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(pool.run(cancel.clone(), Duration::from_secs(5)));
+    receiver.wait_for(ROWS).await;
+    for _ in 0..200 {
+        if outbox.stats().await.unwrap().delivered == ROWS as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    cancel.cancel();
+    let _ = task.await;
+    let at = at_request.lock().unwrap().clone();
+    let gaps: Vec<u64> = at.windows(2).map(|w| w[1] - w[0]).collect();
+    assert_eq!(
+        gaps,
+        vec![1; ROWS - 1],
+        "commits between one request and the next"
+    );
+    for r in refs {
+        let detail = outbox.show(r.id).await.unwrap();
+        assert_eq!(detail.delivery.status, Status::Delivered);
+        assert_eq!(detail.delivery.attempts, 1);
+    }
 }

@@ -90,6 +90,14 @@ pub struct Admission {
     _service: OwnedSemaphorePermit,
 }
 
+impl Admission {
+    /// Gives the service's slot back, keeping the worker slot for the
+    /// worker's next row.
+    pub fn into_worker(self) -> OwnedSemaphorePermit {
+        self._global
+    }
+}
+
 /// The global worker limit and every service's gate.
 pub struct Limits {
     global: Arc<Semaphore>,

@@ -7,10 +7,12 @@
 //! one commit before its request and one after. Other rows (retries, rows
 //! no worker was free for, expired leases) are leased by a loop woken by
 //! the queue, else sleeping until the next row is due, at most
-//! [`IDLE_POLL`]. The global worker limit caps both, so a row is never
-//! leased without a worker free to send it; per-service concurrency and
-//! rate apply before each send, and both slots are given back as soon as
-//! the answer is in, before its result is committed. A row a worker holds
+//! [`IDLE_POLL`]. The commit that records a result also leases the next
+//! due row for the worker it frees, so a backlog costs each worker one
+//! commit per row. The global worker limit caps all three, so a row is
+//! never leased without a worker free to send it; per-service concurrency
+//! and rate apply before each send, and the service's slot is given back
+//! as soon as the answer is in, before its result is committed. A row a worker holds
 //! is claimed: this process never leases it again while the claim lives,
 //! whatever its lease says. On cancellation the pool stops taking rows,
 //! gives back handed rows it had not started, and waits, at most the given
@@ -26,7 +28,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::backoff::Exponential;
 use crate::call::record::CallRecord;
-use crate::deliver::limits::Limits;
+use crate::deliver::limits::{Admission, Limits};
 pub use crate::deliver::plan::{Plans, ServiceEntry};
 use crate::deliver::rest::ClientCache;
 use crate::deliver::{attempt, AttemptReport};
@@ -209,7 +211,7 @@ impl Pool {
             tokio::select! {
                 row = fresh.recv() => match row {
                     Some(Fresh { claimed, worker }) => {
-                        self.start(tasks, claimed, worker, self.fresh_lease());
+                        self.start(tasks, cancel, claimed, worker, self.fresh_lease());
                     }
                     None => break,
                 },
@@ -296,7 +298,7 @@ impl Pool {
                     );
                     continue;
                 };
-                self.start(tasks, row, worker, self.lease_for);
+                self.start(tasks, cancel, row, worker, self.lease_for);
             }
         }
     }
@@ -306,15 +308,18 @@ impl Pool {
     }
 
     /// One claimed row's task (its lease now runs `leased_for`): wait for
-    /// the service's limits, attempt, then record the result.
+    /// the service's limits, attempt, then record the result, which also
+    /// leases this worker's next row (see [`Pool::report`]).
     fn start(
         self: &Arc<Self>,
         tasks: &TaskTracker,
+        cancel: &CancellationToken,
         claimed: Claimed,
         worker: OwnedSemaphorePermit,
         leased_for: Duration,
     ) {
         let pool = self.clone();
+        let (tracker, stop) = (tasks.clone(), cancel.clone());
         tasks.spawn(async move {
             // The whole value, not just its row: the claim must live as
             // long as this task.
@@ -333,16 +338,20 @@ impl Pool {
                 ),
             );
             let entry = pool.entry(row);
-            let admitted = match &entry {
-                Some(e) => Some(pool.limits.admit(worker, &row.service, e.limits).await),
-                None => None,
+            let (admitted, unsent_worker) = match &entry {
+                Some(e) => (
+                    Some(pool.limits.admit(worker, &row.service, e.limits).await),
+                    None,
+                ),
+                None => (None, Some(worker)),
             };
             let (attempt, now_private) = pool.attempt(row, entry).await;
-            // The answer is in: the service's slot and the worker go to the
-            // next row now, not after this result's commit. Holding them
-            // across the commit made attempts leave in waves, one wave per
-            // commit, when commits are slow (an overloaded machine).
-            drop(admitted);
+            // The answer is in: the service's slot goes to the next row now,
+            // not after this result's commit. Holding it across the commit
+            // made attempts leave in waves, one wave per commit, when
+            // commits are slow (an overloaded machine). The worker slot is
+            // kept: the result's commit leases the worker's next row.
+            let worker = admitted.map(Admission::into_worker).or(unsent_worker);
             if now_private {
                 // The service became private after this row was queued (a
                 // reload): its payload must go when the row ends, like any
@@ -351,7 +360,7 @@ impl Pool {
                     tracing::error!(delivery_id = row.id, error = %e, "cannot mark the delivery private");
                 }
             }
-            pool.report(row, attempt).await;
+            pool.report(row, attempt, worker, &tracker, &stop).await;
         });
     }
 
@@ -494,11 +503,45 @@ impl Pool {
         (attempt, private && !row.private)
     }
 
-    async fn report(&self, row: &Leased, attempt: Attempt) {
-        if let Err(e) = self.outbox.finish_attempt(row.id, attempt).await {
+    /// Records an attempt's result; in the same commit, unless the pool is
+    /// stopping, leases the next due row for `worker` and starts it. A
+    /// worker going through a backlog then waits for one commit per row,
+    /// not for its result's commit and then a lease's.
+    async fn report(
+        self: &Arc<Self>,
+        row: &Leased,
+        attempt: Attempt,
+        mut worker: Option<OwnedSemaphorePermit>,
+        tasks: &TaskTracker,
+        cancel: &CancellationToken,
+    ) {
+        let next = usize::from(worker.is_some() && !cancel.is_cancelled());
+        let (finished, leased) = match self
+            .outbox
+            .finish_and_claim(row.id, attempt, next, self.lease_for)
+            .await
+        {
+            Ok(both) => both,
+            Err(e) => (Err(e), Vec::new()),
+        };
+        if let Err(e) = finished {
             // The lease expires and the row is attempted again: at least
             // once, never lost.
             tracing::error!(delivery_id = row.id, error = %e, "cannot record the attempt");
+        }
+        for claimed in leased {
+            match worker.take() {
+                Some(w) if !cancel.is_cancelled() => {
+                    self.start(tasks, cancel, claimed, w, self.lease_for)
+                }
+                _ => {
+                    let id = claimed.row.id;
+                    if let Err(e) = self.outbox.unlease(claimed).await {
+                        tracing::warn!(delivery_id = id, error = %e,
+                            "cannot give back an unstarted delivery; it is retried when its lease expires");
+                    }
+                }
+            }
         }
     }
 }

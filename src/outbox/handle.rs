@@ -313,6 +313,39 @@ impl Outbox {
             .await
     }
 
+    /// [`Outbox::finish_attempt`], and in the same commit leases up to
+    /// `next` due rows (claimed, as [`Outbox::claim`] does) for the worker
+    /// the finished attempt frees: a worker going through a backlog costs
+    /// one commit per row, not a result commit and then a lease commit.
+    /// A failed lease leaves the result recorded and leases nothing.
+    pub async fn finish_and_claim(
+        &self,
+        id: i64,
+        report: AttemptReport,
+        next: usize,
+        lease_for: Duration,
+    ) -> Result<(Result<Status>, Vec<Claimed>)> {
+        let claims = self.inner.claims.clone();
+        self.inner
+            .writer
+            .call(move |ctx| {
+                let finished =
+                    writer::in_savepoint(ctx, |ctx| queries::finish_attempt(ctx, id, &report));
+                let leased = match next {
+                    0 => Vec::new(),
+                    _ => writer::in_savepoint(ctx, |ctx| {
+                        queries::lease(ctx, next, lease_for, &claims)
+                    })
+                    .unwrap_or_else(|e| {
+                        tracing::debug!(error = %e, "cannot lease with a result; the pool leases instead");
+                        Vec::new()
+                    }),
+                };
+                Ok((finished, leased))
+            })
+            .await
+    }
+
     /// At start, against the configured service names: rows of vanished
     /// services become orphaned, orphaned rows of services back in the
     /// config become pending.

@@ -76,7 +76,9 @@ where
     }
 }
 
-fn in_savepoint<T>(
+/// Runs `f` inside its own savepoint: an error rolls back `f`'s writes
+/// alone (a job's, or part of one).
+pub(crate) fn in_savepoint<T>(
     ctx: &mut WriteCtx<'_>,
     f: impl FnOnce(&mut WriteCtx<'_>) -> Result<T, OutboxError>,
 ) -> Result<T, OutboxError> {
