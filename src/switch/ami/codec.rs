@@ -161,7 +161,7 @@ enum Scan {
 /// end with CRLF on the wire; a bare LF is accepted as well.
 fn find_message_end(buf: &[u8], from: usize) -> Scan {
     let mut i = from;
-    while let Some(off) = buf[i.min(buf.len())..].iter().position(|b| *b == b'\n') {
+    while let Some(off) = memchr::memchr(b'\n', &buf[i.min(buf.len())..]) {
         let nl = i + off;
         match (buf.get(nl + 1), buf.get(nl + 2)) {
             (Some(b'\n'), _) => {
