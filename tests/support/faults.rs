@@ -420,7 +420,7 @@ impl Rig<FakeAmi> {
             })
             .collect();
         format!(
-            "kill #{n}: began {} ended {}; {}; listing after the kill {}",
+            "kill #{n}: began {} ended {}; {}; listing after the kill {}; next kill {}",
             rel(c.started),
             c.ended.map_or("never".into(), rel),
             if parts.is_empty() {
@@ -428,7 +428,8 @@ impl Rig<FakeAmi> {
             } else {
                 parts.join(", ")
             },
-            self.listing_after(*kill).map_or("none".into(), rel)
+            self.listing_after(*kill).map_or("none".into(), rel),
+            self.kills.get(n + 1).map_or("none".into(), |k| rel(*k))
         )
     }
 }
