@@ -305,12 +305,17 @@ impl<S: Generator> Rig<S> {
 /// The Asterisk rig: every captured Asterisk call, from a [`FakeAmi`].
 pub type AmiRig = Rig<FakeAmi>;
 
-/// What became of the calls that were up across a restart: begun before a
-/// kill, hung up after the restarted daemon's `CoreShowChannels` was
-/// answered (so only that listing could tell it about them).
+/// What became of the calls that were up across a restart: begun before
+/// the restarted daemon's `CoreShowChannels` was answered (before the kill
+/// or while no daemon ran) and hung up after it, so that only the listing
+/// could tell the new daemon about them; and whose hang-up postcall had
+/// read at least a second before the next kill.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Across {
     pub up_across: usize,
+    /// Up across a restart, but the hang-up did not reach postcall a second
+    /// before the next kill (not counted).
+    pub hang_up_lost: usize,
     /// Delivered under exactly one event_id.
     pub reported_once: usize,
     /// Delivered under more than one event_id.
@@ -402,11 +407,12 @@ impl Rig<FakeAmi> {
             .find(|at| *at > kill)
     }
 
-    /// The kill (index) that call `c` was up across, if any.
+    /// The kill (index) whose restart call `c` was up across, if any.
     pub fn kill_across(&self, c: &Generated) -> Option<usize> {
         let ended = c.ended?;
         self.kills.iter().position(|k| {
-            c.started < *k && self.listing_after(*k).is_some_and(|listed| ended > listed)
+            self.listing_after(*k)
+                .is_some_and(|listed| c.started < listed && ended > listed)
         })
     }
 
@@ -417,8 +423,13 @@ impl Rig<FakeAmi> {
             by_call.entry(d.call_id).or_default().push(d.event_id);
         }
         let mut out = Across::default();
+        let counted = self.read_before_kill(Duration::from_secs(1));
         for (i, c) in self.switch.calls().iter().enumerate() {
             if self.kill_across(c).is_none() {
+                continue;
+            }
+            if !counted(c) {
+                out.hang_up_lost += 1;
                 continue;
             }
             out.up_across += 1;
@@ -489,7 +500,7 @@ impl Rig<FakeAmi> {
             })
             .collect();
         format!(
-            "kill #{n}: began {} ended {}; {}; listing after the kill {}",
+            "kill #{n}: began {} ended {}; {}; listing after the kill {}; next kill {}",
             rel(c.started),
             c.ended.map_or("never".into(), rel),
             if parts.is_empty() {
@@ -497,7 +508,8 @@ impl Rig<FakeAmi> {
             } else {
                 parts.join(", ")
             },
-            self.listing_after(*kill).map_or("none".into(), rel)
+            self.listing_after(*kill).map_or("none".into(), rel),
+            self.kills.get(n + 1).map_or("none".into(), |k| rel(*k))
         )
     }
 }
