@@ -295,21 +295,28 @@ fn check_body(src: &[u8], pending: &Pending, shape: BodyShape) -> BodyCheck {
     let start = pending.header_len + 2;
     let span = &src[start..src.len().min(pending.total)];
     let complete = src.len() >= pending.total;
-    // A json body holds no blank line, so only a span that does (the
-    // header blocks of swallowed frames) is worth a scan of its object.
-    if shape == BodyShape::Json && memmem::find(span, b"\n\n").is_none() {
-        return if complete {
+    // What the declared length alone says: the frame is whole once in.
+    let by_length = || {
+        if complete {
             BodyCheck::Declared
         } else {
             BodyCheck::Unknown
-        };
+        }
+    };
+    let first_blank = memmem::find(span, b"\n\n");
+    match shape {
+        // A json body holds no blank line, so only a span that does (the
+        // header blocks of swallowed frames) is worth a scan of its object.
+        BodyShape::Json if first_blank.is_none() => return by_length(),
+        // A whole plain span closed by its first blank line swallowed
+        // nothing, whatever an inner length says: no header scan needed.
+        BodyShape::Plain if complete && first_blank == span.len().checked_sub(2) => {
+            return BodyCheck::Declared
+        }
+        _ => {}
     }
     let Some(len) = body_len(shape, span) else {
-        return if complete {
-            BodyCheck::Declared
-        } else {
-            BodyCheck::Unknown
-        };
+        return by_length();
     };
     let end = start + len;
     let after = end + src[end..].iter().take_while(|b| **b == b'\n').count();
