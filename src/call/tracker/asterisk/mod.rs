@@ -676,10 +676,6 @@ impl Tracker for AsteriskTracker {
             _ => None,
         }
         .map(str::to_string);
-        let channel_of = match &message {
-            SwitchMessage::Event(e) => exact(&e.headers, "Uniqueid").map(str::to_string),
-            _ => None,
-        };
         let mut out = Vec::new();
         // A Cdr of a channel of an armed call is more of its burst.
         if !self.armed.is_empty()
@@ -715,11 +711,9 @@ impl Tracker for AsteriskTracker {
                     out.extend(self.emit(&lid));
                 }
                 // Wait out the burst: the Cdrs of its channels' hang-ups
-                // come right after them.
-                _ if adopted => {
-                    let uid = cdr_of.as_deref().or(channel_of.as_deref()).unwrap_or("");
-                    self.arm(lid, uid, now, true);
-                }
+                // come right after them. Only time releases it, so which
+                // channel armed it does not matter.
+                _ if adopted => self.arm(lid, cdr_of.as_deref().unwrap_or(""), now, true),
                 _ => due.push(lid),
             }
         }
