@@ -50,6 +50,13 @@ const MAX_PENDING_CEL: usize = 10_000;
 /// microseconds apart).
 const CDR_BURST: std::time::Duration = std::time::Duration::from_millis(5);
 
+/// How long a call adopted from a listing, every channel hung up, waits
+/// for more of its messages (the Cdrs and CEL of its hang-up, when they
+/// did not run ahead) before it goes out. Asterisk writes them in the same
+/// burst as the Hangups (capture 01's timings: one read); the margin is
+/// for a loaded switch. Only calls up across a restart pay it.
+const ADOPTED_QUIET: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Headers of the channel snapshot; a UserEvent's other headers are the
 /// dialplan's own and become variables.
 const SNAPSHOT_HEADERS: &[&str] = &[
@@ -94,15 +101,19 @@ pub struct Call {
     current_bridge: HashMap<String, String>,
     cel_seen: bool,
     linkedid_end: bool,
+    /// Some channel of it was in a live listing: it was up before this
+    /// connection began, and messages of it may have gone to an earlier
+    /// process or been lost in the gap.
+    listed: bool,
     /// Every channel hung up (and LINKEDID_END in, when CEL is on for it).
     complete_since: Option<DateTime<Utc>>,
     /// Besides, every Cdr the record needs is in: it can be emitted now.
     record_complete: bool,
-    /// Complete but for the Cdrs of channels adopted from a listing, which
-    /// Asterisk may have posted before this process met them (a dial
-    /// segment's Cdr comes before the hang-up): emitted once the call's
-    /// burst of messages is over, not after the grace.
-    complete_but_adopted_cdrs: bool,
+    /// Adopted from a listing and every channel hung up, but not every Cdr
+    /// or the LINKEDID_END is in: Asterisk may have posted them before this
+    /// process met the call (see [`AsteriskTracker::refresh`]). Emitted once
+    /// the call's burst of messages is over, not after the grace.
+    complete_as_adopted: bool,
     last_activity: DateTime<Utc>,
     /// Some event of the call carried the switch's own `Timestamp`.
     pub switch_times: bool,
@@ -123,9 +134,10 @@ impl Call {
             current_bridge: HashMap::new(),
             cel_seen: false,
             linkedid_end: false,
+            listed: false,
             complete_since: None,
             record_complete: false,
-            complete_but_adopted_cdrs: false,
+            complete_as_adopted: false,
             last_activity: now,
             switch_times: false,
             transfers: Vec::new(),
@@ -181,10 +193,22 @@ struct Armed {
     linkedid: String,
     uniqueid: String,
     at: DateTime<Utc>,
-    /// Released only [`CDR_BURST`] after the call's last message, not by
-    /// the next message of another call (an adopted call's channels can
-    /// post their Cdrs after other messages of the burst).
+    /// An adopted call: released only [`ADOPTED_QUIET`] after the call's
+    /// last message, not by the next message of another call (its channels
+    /// can post their Cdrs after other messages of the burst).
     by_time: bool,
+}
+
+impl Armed {
+    /// When it goes out if no message about it comes first.
+    fn release_at(&self) -> DateTime<Utc> {
+        let wait = if self.by_time {
+            ADOPTED_QUIET
+        } else {
+            CDR_BURST
+        };
+        self.at + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero())
+    }
 }
 
 impl AsteriskTracker {
@@ -271,6 +295,15 @@ impl AsteriskTracker {
     ) -> Option<String> {
         let h = &e.headers;
         let at = e.at;
+        if e.name != "Newchannel"
+            && !self.channels.contains_key(uid)
+            && self.calls.get(lid).is_some_and(|c| c.listed)
+        {
+            // A listed call's channel that was not listed and not created
+            // since: it was gone by the listing, and this is a late event
+            // of it (15: a NewCallerid after the Linkedid channel's Hangup).
+            return None;
+        }
         let lid = self.ensure_channel(uid, lid, now)?;
         let user_vars: Vec<(String, String)> = if e.name == "UserEvent"
             && h.get("UserEvent")
@@ -514,6 +547,7 @@ impl AsteriskTracker {
                 .and_then(|c| c.var(&self.settings.application_variables))
                 .is_some();
             if let Some(call) = self.calls.get_mut(&lid) {
+                call.listed = true;
                 if has_app && call.app_leg.is_none() {
                     call.app_leg = Some(uid.to_string());
                 }
@@ -557,17 +591,26 @@ impl AsteriskTracker {
         } else {
             call.complete_since = None;
         }
+        // A call adopted from a listing was up before this connection began,
+        // and what Asterisk posted of it before went to an earlier process
+        // (or was lost in the gap): its Linkedid channel may have
+        // hung up then, and its Cdrs and CEL may have run ahead of its
+        // channels' events (05a, 05b: every CEL event, LINKEDID_END too,
+        // comes before the first Hangup; 05a's Cdrs even before the
+        // callee's Newchannel). It needs only what can still come:
+        // LINKEDID_END when a CEL event of it came on this connection (it
+        // is the last of them), and the burst of Cdrs after the hang-up.
+        let adopted = call.listed;
         // Every channel of the call is known only when each was met from its
-        // start or listed, and the first one (the Linkedid) is among them.
-        let all_known =
-            legs.iter().all(|c| c.met_whole) && legs.iter().any(|c| c.uniqueid == call.linkedid);
-        let ended = self.early
-            && all_hung
-            && all_known
-            && (call.linkedid_end || !(call.cel_seen || self.cel_flowing));
-        call.record_complete = ended && cdrs_complete(&legs, false);
-        call.complete_but_adopted_cdrs =
-            ended && !call.record_complete && cdrs_complete(&legs, true);
+        // start or listed, and the first one (the Linkedid) is among them or
+        // the call was listed.
+        let all_known = legs.iter().all(|c| c.met_whole)
+            && (adopted || legs.iter().any(|c| c.uniqueid == call.linkedid));
+        let ended = self.early && all_hung && all_known;
+        let cel_in = call.linkedid_end || !(call.cel_seen || self.cel_flowing);
+        call.record_complete = ended && cel_in && cdrs_complete(&legs);
+        call.complete_as_adopted =
+            ended && adopted && !call.record_complete && (call.linkedid_end || !call.cel_seen);
     }
 
     fn due(&self, call: &Call, now: DateTime<Utc>) -> bool {
@@ -625,19 +668,18 @@ impl AsteriskTracker {
     }
 
     /// Emits the armed calls that are still complete: all of them (`None`:
-    /// another message came), or those armed [`CDR_BURST`] before `now`.
+    /// another message came), or those whose wait is over at `now`.
     fn release_armed(&mut self, now: Option<DateTime<Utc>>) -> Vec<FinishedCall> {
-        let burst = chrono::Duration::from_std(CDR_BURST).unwrap_or(chrono::Duration::zero());
         let (ready, waiting): (Vec<Armed>, Vec<Armed>) = std::mem::take(&mut self.armed)
             .into_iter()
-            .partition(|a| now.map_or(!a.by_time, |now| a.at + burst <= now));
+            .partition(|a| now.map_or(!a.by_time, |now| a.release_at() <= now));
         self.armed = waiting;
         let mut out = Vec::new();
         for a in ready {
             if self
                 .calls
                 .get(&a.linkedid)
-                .is_some_and(|c| c.record_complete || c.complete_but_adopted_cdrs)
+                .is_some_and(|c| c.record_complete || c.complete_as_adopted)
             {
                 out.extend(self.emit(&a.linkedid));
             }
@@ -703,7 +745,7 @@ impl Tracker for AsteriskTracker {
             let Some(call) = self.calls.get(&lid) else {
                 continue;
             };
-            let adopted = call.complete_but_adopted_cdrs;
+            let adopted = call.complete_as_adopted;
             match (&cdr_of, call.record_complete) {
                 (Some(uid), true) => self.arm(lid, uid, now, false),
                 (None, true) => {
@@ -739,8 +781,7 @@ impl Tracker for AsteriskTracker {
     }
 
     fn wake_at(&self) -> Option<DateTime<Utc>> {
-        let burst = chrono::Duration::from_std(CDR_BURST).unwrap_or(chrono::Duration::zero());
-        self.armed.iter().map(|a| a.at + burst).min()
+        self.armed.iter().map(Armed::release_at).min()
     }
 
     fn finish_all(&mut self, _now: DateTime<Utc>) -> Vec<FinishedCall> {
@@ -757,12 +798,10 @@ impl Tracker for AsteriskTracker {
 /// Every channel's Cdr is in: its own, or, for a channel that was only ever
 /// dialled, the Cdr of the channel that dialled it (`DestinationChannel`).
 /// Not before the first Cdr: a switch without cdr_manager sends none, and
-/// its calls wait for the grace period. With `adopted_may_lack`, a channel
-/// adopted from a live listing may lack one (posted before it was met).
-fn cdrs_complete(legs: &[&Channel], adopted_may_lack: bool) -> bool {
+/// its calls wait for the grace period.
+fn cdrs_complete(legs: &[&Channel]) -> bool {
     legs.iter().all(|c| {
         !c.cdrs.is_empty()
-            || (adopted_may_lack && c.met_whole && c.created_at.is_none())
             || c.name.as_deref().is_some_and(|name| {
                 legs.iter()
                     .flat_map(|o| o.cdrs.iter())
