@@ -18,7 +18,11 @@
 //! (5 s at most), with the last event → request latency of the calls no
 //! kill touched, and what became of the calls up across a restart
 //! (`FAULTS_AMI_DETAIL`: where each lost one was at the kill).
-//! `FAULTS_ONLY=down|kill|malformed|restart|ami` runs one. Default settings throughout.
+//! `FAULTS_AMI_FAST=N` gives the daemon N workers and the service
+//! concurrency N without a rate limit; with `FAULTS_AMI_KILLS=0` the
+//! latency line is then the daemon's own (last Hangup → request).
+//! `FAULTS_ONLY=down|kill|malformed|restart|ami` runs one. Default settings
+//! throughout otherwise.
 //!
 //! cargo bench --bench faults
 
@@ -168,7 +172,14 @@ async fn ami() {
     let run = Duration::from_secs_f64(total as f64 / rate.max(1) as f64);
     let every = (run / (kills as u32 + 1)).min(Duration::from_secs(5));
     let templates = support::fake_ami::CallTemplate::all();
-    let mut rig = AmiRig::asterisk_holding(templates, Mode::Up, rate as f64, total, hold).await;
+    // FAULTS_AMI_FAST=N: N workers, concurrency N, no rate limit (the
+    // daemon's own latency instead of the default 20 requests/s).
+    let fast = knob("FAULTS_AMI_FAST", 0);
+    let mut rig = if fast > 0 {
+        AmiRig::asterisk_holding_fast(templates, rate as f64, total, hold, fast as i64).await
+    } else {
+        AmiRig::asterisk_holding(templates, Mode::Up, rate as f64, total, hold).await
+    };
     for _ in 0..kills {
         tokio::time::sleep(every).await;
         rig.kill9();

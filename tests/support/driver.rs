@@ -18,8 +18,12 @@ pub struct Daemon {
 /// The harness's config: the queue in `dir`, `switch`, and application
 /// `load` taking every call with `sink` as its one service.
 pub fn config(dir: &Path, switch: Switch, sink: Service) -> Config {
+    config_without_queue(switch, sink).queue_in(dir)
+}
+
+/// The same, the queue's path still to be set.
+pub fn config_without_queue(switch: Switch, sink: Service) -> Config {
     Config::new()
-        .queue_in(dir)
         .switch(switch)
         .app(App::new("load").match_any().service(sink))
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::config::{Service, Switch};
+use super::config::{Config, Service, Switch};
 use super::driver::{self, Daemon};
 use super::fake_ami::{self, FakeAmi};
 use super::fake_switch::{CallTemplate, FakeSwitch, Generated};
@@ -360,6 +360,29 @@ impl Rig<FakeAmi> {
         let reader = switch.reader();
         Rig::launch(switch, reader, receiver, table)
     }
+
+    /// The same, with the service's limits and `[queue] workers` raised to
+    /// `parallel` and `rate_limit` lifted (as for a fast receiver), so
+    /// that latency is the daemon's own, not the default 20 requests/s.
+    pub async fn asterisk_holding_fast(
+        templates: Vec<fake_ami::CallTemplate>,
+        rate: f64,
+        total: usize,
+        hold: Duration,
+        parallel: i64,
+    ) -> AmiRig {
+        let receiver = FaultyReceiver::start(Mode::Up).await;
+        let switch = FakeAmi::start_holding(templates, rate, total, hold).await;
+        let table = Switch::asterisk("postcall", fake_ami::SECRET)
+            .name("lab")
+            .address(&switch.addr.to_string());
+        let reader = switch.reader();
+        let sink = Service::rest("sink", &receiver.url())
+            .set("rate_limit", 1_000_000)
+            .set("concurrency", parallel);
+        let config = driver::config_without_queue(table, sink).queue("workers", parallel);
+        Rig::launch_with(switch, reader, receiver, config)
+    }
 }
 
 impl<S> Rig<S> {
@@ -371,8 +394,20 @@ impl<S> Rig<S> {
         receiver: FaultyReceiver,
         table: Switch,
     ) -> Rig<S> {
+        let config = driver::config_without_queue(table, Service::rest("sink", &receiver.url()));
+        Self::launch_with(switch, reader, receiver, config)
+    }
+
+    /// The same with a whole daemon configuration (its queue goes to a
+    /// temporary directory).
+    fn launch_with(
+        switch: S,
+        reader: impl Fn() -> Option<StreamPos> + Send + 'static,
+        receiver: FaultyReceiver,
+        config: Config,
+    ) -> Rig<S> {
         let dir = tempfile::tempdir().unwrap();
-        let config = driver::config(dir.path(), table, Service::rest("sink", &receiver.url()));
+        let config = config.queue_in(dir.path());
         let mut daemon = Daemon::new(
             Path::new(env!("CARGO_BIN_EXE_postcall")),
             dir.path(),
