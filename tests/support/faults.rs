@@ -235,10 +235,20 @@ impl<S: Generator> Rig<S> {
     /// step), or `None` if it never did.
     pub fn read_at(&self, c: &Generated) -> Option<Instant> {
         let end = c.stream_end?;
-        self.reads
-            .lock()
-            .unwrap()
+        let reads = self.reads.lock().unwrap();
+        // Once a kill ended connection `end.conn`, later samples of it are
+        // not reads: while the restarted daemon's connection is established
+        // but not yet accepted, the fake still counts its bytes as that
+        // connection's, and none of them is queued.
+        let ended = self
+            .kills
             .iter()
+            .filter(|k| reads.iter().any(|(t, p)| t == *k && p.conn == end.conn))
+            .min()
+            .copied();
+        reads
+            .iter()
+            .filter(|(t, _)| ended.map_or(true, |k| *t <= k))
             .find(|(_, p)| p.conn == end.conn && p.offset >= end.offset)
             .map(|(t, _)| *t)
     }
