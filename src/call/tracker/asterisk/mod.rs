@@ -11,7 +11,10 @@
 //! only the fallback for a Cdr that never comes. `Cdr` events carry only the
 //! channel's `UniqueID` and can come before the channel's `Newchannel`
 //! (05a): they are joined through the channel table, or held until the
-//! channel is known.
+//! channel is known. A call adopted from the live listing after a
+//! (re)connect needs only what can still come on this connection (its
+//! earlier Cdrs and CEL may have gone to the process before): it goes out
+//! [`ADOPTED_QUIET`] after its last message once its channels hung up.
 //!
 //! - [`channel`]: per-channel state and the snapshot every channel event carries.
 //! - [`sides`]: who hung up first (rule 6), pure.
