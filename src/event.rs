@@ -139,6 +139,67 @@ impl Headers {
     }
 }
 
+/// [`Headers`] being decoded from bytes: names and values go into one byte
+/// buffer unchecked, and the whole is checked as UTF-8 once at the end
+/// ([`RawHeaders::into_headers`]) instead of once per value.
+#[derive(Debug, Default)]
+pub struct RawHeaders {
+    text: Vec<u8>,
+    spans: Vec<Span>,
+}
+
+impl RawHeaders {
+    /// Room for `n` headers and `text` bytes of names and values.
+    pub fn with_capacities(n: usize, text: usize) -> Self {
+        RawHeaders {
+            text: Vec::with_capacity(text),
+            spans: Vec::with_capacity(n),
+        }
+    }
+
+    /// Appends `name` and a value that `write` appends to the buffer.
+    pub fn push_with(&mut self, name: &[u8], write: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.text.len();
+        self.text.extend_from_slice(name);
+        let split = self.text.len();
+        write(&mut self.text);
+        self.spans.push(Span {
+            start,
+            split,
+            end: self.text.len(),
+        });
+    }
+
+    /// The value of the `i`th header pushed, as bytes.
+    pub fn value_bytes(&self, i: usize) -> Option<&[u8]> {
+        self.spans.get(i).map(|s| &self.text[s.split..s.end])
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The headers, when every name and value is UTF-8 on its own; `None`
+    /// otherwise (the caller decodes value by value, replacing bad bytes).
+    pub fn into_headers(self) -> Option<Headers> {
+        let text = String::from_utf8(self.text).ok()?;
+        // A character may be valid across two spans (a name ending in a
+        // lead byte, the value holding the rest): each must be whole.
+        let whole = self
+            .spans
+            .iter()
+            .all(|s| text.is_char_boundary(s.split) && text.is_char_boundary(s.end));
+        whole.then_some(Headers {
+            text,
+            spans: self.spans,
+        })
+    }
+}
+
 impl std::fmt::Debug for Headers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries(self.iter()).finish()
@@ -224,5 +285,25 @@ mod tests {
             .collect();
         assert_eq!(again, h);
         assert_eq!(format!("{h:?}").matches("ChanVariable").count(), 1);
+    }
+
+    #[test]
+    fn raw_headers_are_checked_as_utf8_once_and_per_span() {
+        let mut raw = RawHeaders::with_capacities(2, 16);
+        raw.push_with(b"Name", |t| t.extend_from_slice("caf\u{e9}".as_bytes()));
+        raw.push_with(b"Other", |t| t.extend_from_slice(b"x"));
+        assert_eq!(raw.value_bytes(1), Some(&b"x"[..]));
+        assert_eq!(raw.len(), 2);
+        let headers = raw.into_headers().expect("valid UTF-8");
+        assert_eq!(headers.get("Name"), Some("caf\u{e9}"));
+        assert_eq!(headers.get("Other"), Some("x"));
+
+        let mut bad = RawHeaders::default();
+        bad.push_with(b"v", |t| t.extend_from_slice(b"Jos\xe9"));
+        assert!(bad.into_headers().is_none());
+        // Valid as a whole, but "\u{e9}" is split between a name and its value.
+        let mut split = RawHeaders::default();
+        split.push_with(b"n\xc3", |t| t.extend_from_slice(b"\xa9"));
+        assert!(split.into_headers().is_none());
     }
 }

@@ -392,34 +392,45 @@ pub fn parse_frame(raw: &RawFrame) -> Result<Frame, ParseError> {
     }
     let head = &raw.bytes[..raw.header_len + 2];
     let mut content_type: &[u8] = b"";
-    let mut headers = Headers::with_capacities(4, head.len());
     for line in header_lines(head) {
         let (name, value) = line.map_err(|_| ParseError::Headers)?;
-        if name.eq_ignore_ascii_case(b"Content-Type") && content_type.is_empty() {
+        if content_type.is_empty() && name.eq_ignore_ascii_case(b"Content-Type") {
             content_type = value;
         }
-        // Outer headers are ESL's own ASCII; a stray byte is only replaced.
+    }
+    let body = &raw.bytes[raw.header_len + 2..];
+    Ok(match content_type {
+        b"auth/request" => Frame::AuthRequest,
+        b"command/reply" => {
+            let headers = outer_headers(head);
+            Frame::CommandReply {
+                reply_text: headers.get("Reply-Text").unwrap_or("").to_string(),
+                headers,
+            }
+        }
+        b"api/response" => Frame::ApiResponse {
+            body: raw.bytes.slice(raw.header_len + 2..),
+        },
+        b"text/event-plain" => Frame::Event(decode_event_plain(body)?),
+        b"text/event-json" => Frame::Event(decode_event_json(body)?),
+        b"text/disconnect-notice" => Frame::DisconnectNotice,
+        other => Frame::Other {
+            content_type: String::from_utf8_lossy(other).into_owned(),
+        },
+    })
+}
+
+/// A header block already checked by the grammar, as [`Headers`]. Outer
+/// headers are ESL's own ASCII; a stray byte is only replaced.
+fn outer_headers(head: &[u8]) -> Headers {
+    let mut headers = Headers::with_capacities(4, head.len());
+    for (name, value) in header_lines(head).flatten() {
         headers.push(
             String::from_utf8_lossy(name),
             String::from_utf8_lossy(value),
         );
     }
-    let content_type = String::from_utf8_lossy(content_type);
-    let body = raw.bytes.slice(raw.header_len + 2..);
-    Ok(match content_type.as_ref() {
-        "auth/request" => Frame::AuthRequest,
-        "command/reply" => Frame::CommandReply {
-            reply_text: headers.get("Reply-Text").unwrap_or("").to_string(),
-            headers,
-        },
-        "api/response" => Frame::ApiResponse { body },
-        "text/event-plain" => Frame::Event(decode_event_plain(&body)?),
-        "text/event-json" => Frame::Event(decode_event_json(&body)?),
-        "text/disconnect-notice" => Frame::DisconnectNotice,
-        other => Frame::Other {
-            content_type: other.to_string(),
-        },
-    })
+    headers
 }
 
 #[cfg(test)]

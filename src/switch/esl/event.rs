@@ -7,13 +7,18 @@
 //! `event json` bodies are one object of strings, multi-value headers as
 //! arrays and the event's body in `_body`. Both give identical headers:
 //! arrays are written in the plain form `ARRAY::a|:b`. Either way every
-//! value is decoded straight into the event's one [`Headers`] buffer.
+//! value is decoded straight into the event's one header buffer, checked as
+//! UTF-8 once per event; only an event that fails the check is decoded
+//! again value by value, replacing what is not UTF-8. Json bodies of
+//! FreeSWITCH's own flat shape are scanned by
+//! [`flat_json`](crate::switch::esl::flat_json), any other JSON by
+//! serde_json.
 
 use chrono::Utc;
-use percent_encoding::percent_decode;
 use std::borrow::Cow;
 
-use crate::event::{Headers, SwitchEvent};
+use crate::event::{Headers, RawHeaders, SwitchEvent};
+use crate::switch::esl::flat_json;
 use crate::switch::esl::grammar::header_lines;
 
 /// Why an event body could not be decoded.
@@ -39,27 +44,64 @@ fn push_lossy(out: &mut String, bytes: &[u8], replaced: &mut bool) {
     }
 }
 
-/// Percent-decoding only (`+` stays `+`), straight into `out`; values
-/// without `%` are copied. `scratch` is reused between values.
-fn push_percent_decoded(
-    out: &mut String,
-    value: &[u8],
-    scratch: &mut Vec<u8>,
-    replaced: &mut bool,
-) {
-    if memchr::memchr(b'%', value).is_none() {
-        return push_lossy(out, value, replaced);
+/// The value of one hex digit.
+fn hex_digit(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
     }
-    scratch.clear();
-    scratch.extend(percent_decode(value));
-    push_lossy(out, scratch, replaced);
+}
+
+/// Percent-decoding only (`+` stays `+`), straight into `out`; a `%` not
+/// followed by two hex digits stays as it is.
+fn percent_decode_into(out: &mut Vec<u8>, value: &[u8]) {
+    let mut rest = value;
+    while let Some(at) = memchr::memchr(b'%', rest) {
+        out.extend_from_slice(&rest[..at]);
+        let byte = match rest.get(at + 1..at + 3) {
+            Some(&[high, low]) => hex_digit(high).zip(hex_digit(low)),
+            _ => None,
+        };
+        match byte {
+            Some((high, low)) => {
+                out.push(high << 4 | low);
+                rest = &rest[at + 3..];
+            }
+            None => {
+                out.push(b'%');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.extend_from_slice(rest);
 }
 
 /// Decodes a `text/event-plain` body. Bytes that are not UTF-8 (FreeSWITCH
 /// writes a Latin-1 SIP display name as `%E9`) become U+FFFD in that value
 /// only; the event is kept, and a warning names its call.
+///
+/// The whole block is decoded as bytes and checked as UTF-8 once; only a
+/// block that fails the check is decoded again value by value.
 pub fn decode_event_plain(body: &[u8]) -> Result<SwitchEvent, EventError> {
     // ~40 bytes a line on the captures; the text is never longer than the body.
+    let mut raw = RawHeaders::with_capacities(body.len() / 40 + 1, body.len());
+    let mut lines = header_lines(body);
+    for line in lines.by_ref() {
+        let (name, value) = line.map_err(|_| EventError::PlainHeaders)?;
+        raw.push_with(name, |text| percent_decode_into(text, value));
+    }
+    let rest = lines.rest();
+    match raw.into_headers() {
+        Some(headers) => plain_event(headers, rest),
+        None => decode_event_plain_lossy(body),
+    }
+}
+
+/// [`decode_event_plain`] for a block that is not all UTF-8: each name and
+/// value on its own, invalid bytes replaced.
+fn decode_event_plain_lossy(body: &[u8]) -> Result<SwitchEvent, EventError> {
     let mut headers = Headers::with_capacities(body.len() / 40 + 1, body.len());
     let mut replaced_in = Vec::new();
     let mut scratch = Vec::new();
@@ -74,15 +116,20 @@ pub fn decode_event_plain(body: &[u8]) -> Result<SwitchEvent, EventError> {
                 String::from_utf8_lossy(name)
             }
         };
-        headers.push_with(&name, |text| {
-            push_percent_decoded(text, value, &mut scratch, &mut replaced)
-        });
+        scratch.clear();
+        percent_decode_into(&mut scratch, value);
+        headers.push_with(&name, |text| push_lossy(text, &scratch, &mut replaced));
         if replaced {
             replaced_in.push(name.into_owned());
         }
     }
-    let rest = lines.rest();
     warn_replaced(&headers, &replaced_in);
+    plain_event(headers, lines.rest())
+}
+
+/// A plain event from its decoded headers and the bytes after its blank
+/// line, which hold its own body when it has an inner `Content-Length`.
+fn plain_event(headers: Headers, rest: &[u8]) -> Result<SwitchEvent, EventError> {
     let body = match headers.get("Content-Length") {
         Some(n) => {
             let declared: usize = n.trim().parse().map_err(|_| EventError::PlainHeaders)?;
@@ -228,6 +275,18 @@ fn json_event(text: &str) -> Result<JsonEvent, serde_json::Error> {
 /// Decodes a `text/event-json` body. FreeSWITCH writes a non-UTF-8 byte of
 /// a value raw into the JSON text; such bytes become U+FFFD, as in plain.
 pub fn decode_event_json(body: &[u8]) -> Result<SwitchEvent, EventError> {
+    if let Some(event) = flat_json::decode(body) {
+        let body = event.body.map(String::from_utf8).transpose().ok();
+        if let (Some(headers), Some(body)) = (event.headers.into_headers(), body) {
+            return Ok(finish(headers, body));
+        }
+    }
+    decode_any_json(body)
+}
+
+/// [`decode_event_json`] by serde_json, for any JSON and for text that is
+/// not all UTF-8.
+fn decode_any_json(body: &[u8]) -> Result<SwitchEvent, EventError> {
     let (event, lossy_text) = match std::str::from_utf8(body) {
         Ok(text) => (json_event(text)?, false),
         Err(_) => (json_event(&String::from_utf8_lossy(body))?, true),
@@ -317,6 +376,11 @@ mod tests {
         );
         assert_eq!(e.at.timestamp_micros(), 1795502735566655);
         assert_eq!(e.body, None);
+        let e =
+            decode_event_plain(b"Event-Name: X\nv: 100%\nw: %4g %zz %4\nx: %41%62\n\n").unwrap();
+        assert_eq!(e.headers.get("v"), Some("100%"), "a lone % stays");
+        assert_eq!(e.headers.get("w"), Some("%4g %zz %4"));
+        assert_eq!(e.headers.get("x"), Some("Ab"));
     }
 
     #[test]
@@ -382,5 +446,60 @@ mod tests {
         assert_eq!(micros_to_time("0"), None);
         assert_eq!(micros_to_time("x"), None);
         assert_eq!(micros_to_time("1000000").unwrap().timestamp(), 1);
+    }
+
+    fn content_type_of(kind: &str) -> String {
+        format!("text/event-{}", kind.trim_matches('.'))
+    }
+
+    /// The event bodies of every shared capture of one encoding (`.json.`).
+    fn capture_bodies(kind: &str) -> Vec<Vec<u8>> {
+        use crate::switch::esl::codec::EslCodec;
+        use crate::switch::esl::lengths::header_value;
+        use tokio_util::codec::Decoder;
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/freeswitch");
+        let mut bodies = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if !path.to_string_lossy().contains(kind) {
+                continue;
+            }
+            let mut buf = bytes::BytesMut::from(&std::fs::read(&path).unwrap()[..]);
+            let mut codec = EslCodec::default();
+            while let Some(frame) = codec.decode(&mut buf).unwrap() {
+                let content_type = header_value(frame.head(), b"Content-Type:");
+                if content_type == Some(content_type_of(kind).as_bytes()) {
+                    bodies.push(frame.body().to_vec());
+                }
+            }
+        }
+        bodies
+    }
+
+    #[test]
+    fn the_flat_json_scanner_gives_what_serde_json_gives_on_every_capture() {
+        let bodies = capture_bodies(".json.");
+        assert!(bodies.len() > 400, "{} json events", bodies.len());
+        for body in bodies {
+            let scanned = flat_json::decode(&body).expect("FreeSWITCH's flat shape");
+            let headers = scanned.headers.into_headers().expect("UTF-8");
+            let general = decode_any_json(&body).unwrap();
+            assert_eq!(headers, general.headers);
+            let scanned_body = scanned.body.map(|b| String::from_utf8(b).unwrap());
+            assert_eq!(scanned_body, general.body);
+        }
+    }
+
+    #[test]
+    fn plain_events_decoded_at_once_equal_those_decoded_value_by_value() {
+        let bodies = capture_bodies(".plain.");
+        assert!(bodies.len() > 2000, "{} plain events", bodies.len());
+        for body in bodies {
+            assert_eq!(
+                decode_event_plain(&body).unwrap(),
+                decode_event_plain_lossy(&body).unwrap()
+            );
+        }
     }
 }

@@ -20,6 +20,7 @@ pub mod callcenter;
 pub mod channels;
 pub mod codec;
 pub mod event;
+pub mod flat_json;
 pub mod grammar;
 pub mod lengths;
 pub mod session;
