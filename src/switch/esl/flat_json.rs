@@ -146,7 +146,9 @@ fn string_value(text: &[u8], at: usize, out: &mut Vec<u8>) -> Option<usize> {
 mod tests {
     use super::*;
 
-    fn members(text: &[u8]) -> Option<(Vec<(String, String)>, Option<String>)> {
+    type Members = (Vec<(String, String)>, Option<String>);
+
+    fn members(text: &[u8]) -> Option<Members> {
         let event = decode(text)?;
         let body = event.body.map(|b| String::from_utf8(b).unwrap());
         let headers = event.headers.into_headers()?;
