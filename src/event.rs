@@ -39,22 +39,28 @@ impl std::fmt::Display for SwitchKind {
 /// arrays are written in FreeSWITCH's plain form `ARRAY::a|:b` so that plain
 /// and json subscriptions yield identical headers.
 ///
-/// Every name and value lives in one text buffer, one after the other, with
-/// a span per header: decoding an event costs two allocations, not two per
-/// header (an event has 100–300 headers).
-#[derive(Clone, Default, PartialEq, Eq)]
+/// Every name and value lives in one text buffer, with a span per header:
+/// decoding an event costs two allocations, not two per header (an event
+/// has 100–300 headers). A decoder may start the buffer as a copy of the
+/// wire bytes and point spans into it, appending only the values it had to
+/// change ([`RawHeaders`]).
+#[derive(Clone, Default)]
 pub struct Headers {
     text: String,
     spans: Vec<Span>,
 }
 
-/// Where one header's name and value are in [`Headers::text`]: the name is
-/// `start..split`, the value `split..end`.
+/// Where one header's name and value are in [`Headers::text`]. Offsets are
+/// `u32`: a header buffer is bounded by the frame limit, far below 4 GiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Span {
-    start: usize,
-    split: usize,
-    end: usize,
+    name: (u32, u32),
+    value: (u32, u32),
+}
+
+/// `start..end` of a buffer as span offsets.
+fn range(start: usize, end: usize) -> (u32, u32) {
+    (start as u32, end as u32)
 }
 
 impl Headers {
@@ -87,24 +93,23 @@ impl Headers {
         let split = self.text.len();
         write(&mut self.text);
         self.spans.push(Span {
-            start,
-            split,
-            end: self.text.len(),
+            name: range(start, split),
+            value: range(split, self.text.len()),
         });
     }
 
     fn name(&self, span: &Span) -> &str {
-        &self.text[span.start..span.split]
+        &self.text[span.name.0 as usize..span.name.1 as usize]
     }
 
     fn value(&self, span: &Span) -> &str {
-        &self.text[span.split..span.end]
+        &self.text[span.value.0 as usize..span.value.1 as usize]
     }
 
     /// The first value of `name`, compared exactly, then ignoring ASCII case
     /// (AMI spells some keys differently between versions, e.g. `Uniqueid`).
     pub fn get(&self, name: &str) -> Option<&str> {
-        let same_len = |s: &&Span| s.split - s.start == name.len();
+        let same_len = |s: &&Span| (s.name.1 - s.name.0) as usize == name.len();
         self.spans
             .iter()
             .filter(same_len)
@@ -139,9 +144,21 @@ impl Headers {
     }
 }
 
-/// [`Headers`] being decoded from bytes: names and values go into one byte
-/// buffer unchecked, and the whole is checked as UTF-8 once at the end
-/// ([`RawHeaders::into_headers`]) instead of once per value.
+/// Equal when the same names and values come in the same order, wherever
+/// in their buffers they are.
+impl PartialEq for Headers {
+    fn eq(&self, other: &Headers) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Headers {}
+
+/// [`Headers`] being decoded from bytes, checked as UTF-8 once at the end
+/// ([`RawHeaders::into_headers`]) instead of once per value. The buffer
+/// starts as a copy of the wire bytes ([`RawHeaders::over`]): a header
+/// whose name and value need no decoding is only a span into it, and only a
+/// value that changes in decoding is written, at the buffer's end.
 #[derive(Debug, Default)]
 pub struct RawHeaders {
     text: Vec<u8>,
@@ -157,6 +174,36 @@ impl RawHeaders {
         }
     }
 
+    /// Headers whose spans point into a copy of `wire`, with room for `n`
+    /// of them and `extra` bytes of decoded values.
+    pub fn over(wire: &[u8], n: usize, extra: usize) -> Self {
+        let mut text = Vec::with_capacity(wire.len() + extra);
+        text.extend_from_slice(wire);
+        RawHeaders {
+            text,
+            spans: Vec::with_capacity(n),
+        }
+    }
+
+    /// A header whose name and value are the wire bytes at those ranges.
+    pub fn push_wire(&mut self, name: std::ops::Range<usize>, value: std::ops::Range<usize>) {
+        self.spans.push(Span {
+            name: range(name.start, name.end),
+            value: range(value.start, value.end),
+        });
+    }
+
+    /// A header whose name is the wire bytes at `name` and whose value
+    /// `write` appends to the buffer.
+    pub fn push_written(&mut self, name: std::ops::Range<usize>, write: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.text.len();
+        write(&mut self.text);
+        self.spans.push(Span {
+            name: range(name.start, name.end),
+            value: range(start, self.text.len()),
+        });
+    }
+
     /// Appends `name` and a value that `write` appends to the buffer.
     pub fn push_with(&mut self, name: &[u8], write: impl FnOnce(&mut Vec<u8>)) {
         let start = self.text.len();
@@ -164,15 +211,16 @@ impl RawHeaders {
         let split = self.text.len();
         write(&mut self.text);
         self.spans.push(Span {
-            start,
-            split,
-            end: self.text.len(),
+            name: range(start, split),
+            value: range(split, self.text.len()),
         });
     }
 
     /// The value of the `i`th header pushed, as bytes.
     pub fn value_bytes(&self, i: usize) -> Option<&[u8]> {
-        self.spans.get(i).map(|s| &self.text[s.split..s.end])
+        self.spans
+            .get(i)
+            .map(|s| &self.text[s.value.0 as usize..s.value.1 as usize])
     }
 
     pub fn len(&self) -> usize {
@@ -187,12 +235,13 @@ impl RawHeaders {
     /// otherwise (the caller decodes value by value, replacing bad bytes).
     pub fn into_headers(self) -> Option<Headers> {
         let text = String::from_utf8(self.text).ok()?;
-        // A character may be valid across two spans (a name ending in a
+        // A character may be valid across two pieces (a name ending in a
         // lead byte, the value holding the rest): each must be whole.
-        let whole = self
-            .spans
-            .iter()
-            .all(|s| text.is_char_boundary(s.split) && text.is_char_boundary(s.end));
+        let whole = self.spans.iter().all(|s| {
+            [s.name.0, s.name.1, s.value.0, s.value.1]
+                .iter()
+                .all(|at| text.is_char_boundary(*at as usize))
+        });
         whole.then_some(Headers {
             text,
             spans: self.spans,

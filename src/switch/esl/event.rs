@@ -85,18 +85,57 @@ fn percent_decode_into(out: &mut Vec<u8>, value: &[u8]) {
 /// The whole block is decoded as bytes and checked as UTF-8 once; only a
 /// block that fails the check is decoded again value by value.
 pub fn decode_event_plain(body: &[u8]) -> Result<SwitchEvent, EventError> {
-    // ~40 bytes a line on the captures; the text is never longer than the body.
-    let mut raw = RawHeaders::with_capacities(body.len() / 40 + 1, body.len());
-    let mut lines = header_lines(body);
-    for line in lines.by_ref() {
-        let (name, value) = line.map_err(|_| EventError::PlainHeaders)?;
-        raw.push_with(name, |text| percent_decode_into(text, value));
-    }
-    let rest = lines.rest();
+    let (raw, rest) = plain_headers(body)?;
     match raw.into_headers() {
         Some(headers) => plain_event(headers, rest),
         None => decode_event_plain_lossy(body),
     }
+}
+
+/// The header block of a plain body in one pass over its line ends, colons
+/// and percent signs (the grammar of
+/// [`header_lines`](crate::switch::esl::grammar::header_lines)): a header
+/// without `%` in its value is a span into the copied body, and only the
+/// others are decoded, at the end of the buffer. Also returns the bytes
+/// after the blank line.
+fn plain_headers(body: &[u8]) -> Result<(RawHeaders, &[u8]), EventError> {
+    // ~40 bytes a line on the captures; decoded values are a small share.
+    let mut raw = RawHeaders::over(body, body.len() / 40 + 1, body.len() / 4);
+    let mut line = 0;
+    let mut colon = None;
+    let mut percent = false;
+    for at in memchr::memchr3_iter(b'\n', b':', b'%', body) {
+        match body[at] {
+            b':' => {
+                if colon.is_none() {
+                    colon = Some(at);
+                }
+            }
+            b'%' => percent |= colon.is_some(),
+            _ if at == line => return Ok((raw, &body[at + 1..])),
+            _ => {
+                let colon_at = colon
+                    .filter(|c| *c > line)
+                    .ok_or(EventError::PlainHeaders)?;
+                let value = if body[colon_at + 1] == b' ' {
+                    colon_at + 2..at
+                } else {
+                    colon_at + 1..at
+                };
+                if percent {
+                    raw.push_written(line..colon_at, |text| {
+                        percent_decode_into(text, &body[value])
+                    });
+                } else {
+                    raw.push_wire(line..colon_at, value);
+                }
+                line = at + 1;
+                colon = None;
+                percent = false;
+            }
+        }
+    }
+    Err(EventError::PlainHeaders)
 }
 
 /// [`decode_event_plain`] for a block that is not all UTF-8: each name and

@@ -1,14 +1,16 @@
 //! The shape FreeSWITCH gives every `event json` body, decoded by hand: one
 //! object whose members are strings or arrays of strings, no whitespace,
 //! no `\u` escapes in practice. A general JSON parser spends most of its
-//! time on what this shape never has; this scanner copies each member
-//! straight into [`RawHeaders`] with one `memchr2` per string run.
+//! time on what this shape never has; this scanner finds each string's end
+//! with one `memchr2`, and a member whose value has no escape is only a
+//! span into the copied body ([`RawHeaders::over`]).
 //!
 //! Anything else (numbers, `null`, nested objects, `\u` escapes, malformed
 //! text) answers `None`, and the caller hands the body to serde_json, which
 //! decodes every JSON or says what is wrong with it.
 
 use memchr::memchr2;
+use std::ops::Range;
 
 use crate::event::RawHeaders;
 
@@ -26,7 +28,8 @@ pub fn decode(text: &[u8]) -> Option<FlatEvent> {
         return None;
     }
     at = skip_space(text, at + 1);
-    let mut headers = RawHeaders::with_capacities(text.len() / 48 + 1, text.len());
+    // ~48 bytes a member on the captures; escaped values are rare.
+    let mut headers = RawHeaders::over(text, text.len() / 48 + 1, 256);
     let mut body = None;
     if text.get(at) == Some(&b'}') {
         return end(text, at + 1, headers, body);
@@ -38,14 +41,12 @@ pub fn decode(text: &[u8]) -> Option<FlatEvent> {
             return None;
         }
         at = skip_space(text, at + 1);
-        if name == b"_body" {
+        if &text[name.clone()] == b"_body" {
             let mut own = Vec::new();
             at = string_value(text, at, &mut own)?;
             body = Some(own);
         } else {
-            let mut value_end = None;
-            headers.push_with(name, |out| value_end = value(text, at, out));
-            at = value_end?;
+            at = member(text, at, name, &mut headers)?;
         }
         at = skip_space(text, at);
         match text.get(at) {
@@ -54,6 +55,29 @@ pub fn decode(text: &[u8]) -> Option<FlatEvent> {
             _ => return None,
         }
     }
+}
+
+/// The member `name` whose value is at `at`: a span into the body when it
+/// is a string without escapes, else written out; the position after it.
+fn member(text: &[u8], at: usize, name: Range<usize>, headers: &mut RawHeaders) -> Option<usize> {
+    if text.get(at) == Some(&b'"') {
+        let start = at + 1;
+        let len = memchr2(b'"', b'\\', &text[start..])?;
+        let run = start..start + len;
+        if text[run.end] == b'"' && !has_control(&text[run.clone()]) {
+            headers.push_wire(name, run.clone());
+            return Some(run.end + 1);
+        }
+    }
+    let mut after = None;
+    headers.push_written(name, |out| after = value(text, at, out));
+    after
+}
+
+/// JSON forbids raw control characters in a string: serde_json says so.
+fn has_control(run: &[u8]) -> bool {
+    // A fold, not `any`, so that it compiles to a vector loop.
+    run.iter().fold(false, |any, b| any | (*b < 0x20))
 }
 
 /// Only whitespace may follow the object.
@@ -68,8 +92,8 @@ fn skip_space(text: &[u8], mut at: usize) -> usize {
     at
 }
 
-/// A member name without escapes, borrowed; `at` moves past it.
-fn plain_key<'a>(text: &'a [u8], at: &mut usize) -> Option<&'a [u8]> {
+/// Where a member name without escapes is; `at` moves past it.
+fn plain_key(text: &[u8], at: &mut usize) -> Option<Range<usize>> {
     if text.get(*at) != Some(&b'"') {
         return None;
     }
@@ -79,7 +103,7 @@ fn plain_key<'a>(text: &'a [u8], at: &mut usize) -> Option<&'a [u8]> {
         return None;
     }
     *at = start + len + 1;
-    Some(&text[start..start + len])
+    Some(start..start + len)
 }
 
 /// A string or an array of strings at `at`, appended to `out` as the plain
@@ -116,9 +140,7 @@ fn string_value(text: &[u8], at: usize, out: &mut Vec<u8>) -> Option<usize> {
     loop {
         let run = memchr2(b'"', b'\\', &text[at..])?;
         let chunk = &text[at..at + run];
-        // JSON forbids raw control characters in a string: let serde_json
-        // say so.
-        if chunk.iter().fold(false, |any, b| any | (*b < 0x20)) {
+        if has_control(chunk) {
             return None;
         }
         out.extend_from_slice(chunk);
