@@ -6,6 +6,9 @@
 //! benches/modesl` has installed it, handed to node's modesl parser for a
 //! ratio on the same bytes.
 //!
+//! Times are the benchmark thread's CPU time ([`thread_cpu`]), so the
+//! figures are per core even while other work shares the machine.
+//!
 //! Run: `cargo bench --bench esl`
 
 use bytes::BytesMut;
@@ -18,6 +21,10 @@ use postcall::switch::esl::capture_messages;
 use postcall::switch::esl::codec::{parse_frame, EslCodec, Frame};
 use std::path::PathBuf;
 use tokio_util::codec::Decoder;
+
+#[path = "support/thread_cpu.rs"]
+mod thread_cpu;
+use thread_cpu::ThreadCpu;
 
 /// The captures whose file name contains `kind`, concatenated (each is a
 /// whole session, so the concatenation is a valid stream).
@@ -51,7 +58,7 @@ fn decode_events(mut buf: BytesMut) -> usize {
     events
 }
 
-fn bench(c: &mut Criterion) {
+fn bench(c: &mut Criterion<ThreadCpu>) {
     let data = captures(".esl");
     let events = decode_events(BytesMut::from(&data[..]));
     println!("input: {} bytes, {events} events", data.len());
@@ -167,5 +174,9 @@ fn modesl(kind: &str, bytes: &[u8]) {
     let _ = std::fs::remove_file(&input);
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(ThreadCpu);
+    targets = bench
+}
 criterion_main!(benches);

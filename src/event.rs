@@ -237,11 +237,12 @@ impl RawHeaders {
         let text = String::from_utf8(self.text).ok()?;
         // A character may be valid across two pieces (a name ending in a
         // lead byte, the value holding the rest): each must be whole.
-        let whole = self.spans.iter().all(|s| {
-            [s.name.0, s.name.1, s.value.0, s.value.1]
-                .iter()
-                .all(|at| text.is_char_boundary(*at as usize))
-        });
+        let whole = text.is_ascii()
+            || self.spans.iter().all(|s| {
+                [s.name.0, s.name.1, s.value.0, s.value.1]
+                    .iter()
+                    .all(|at| text.is_char_boundary(*at as usize))
+            });
         whole.then_some(Headers {
             text,
             spans: self.spans,

@@ -85,11 +85,20 @@ fn percent_decode_into(out: &mut Vec<u8>, value: &[u8]) {
 /// The whole block is decoded as bytes and checked as UTF-8 once; only a
 /// block that fails the check is decoded again value by value.
 pub fn decode_event_plain(body: &[u8]) -> Result<SwitchEvent, EventError> {
-    let (raw, rest) = plain_headers(body)?;
-    match raw.into_headers() {
-        Some(headers) => plain_event(headers, rest),
+    let block = plain_headers(body)?;
+    match block.headers.into_headers() {
+        Some(headers) => plain_event(headers, block.rest, block.has_length),
         None => decode_event_plain_lossy(body),
     }
+}
+
+/// A plain header block, scanned.
+struct PlainBlock<'a> {
+    headers: RawHeaders,
+    /// The bytes after the blank line.
+    rest: &'a [u8],
+    /// Whether a `Content-Length` header (the event's own body) is there.
+    has_length: bool,
 }
 
 /// The header block of a plain body in one pass over its line ends, colons
@@ -98,12 +107,13 @@ pub fn decode_event_plain(body: &[u8]) -> Result<SwitchEvent, EventError> {
 /// without `%` in its value is a span into the copied body, and only the
 /// others are decoded, at the end of the buffer. Also returns the bytes
 /// after the blank line.
-fn plain_headers(body: &[u8]) -> Result<(RawHeaders, &[u8]), EventError> {
+fn plain_headers(body: &[u8]) -> Result<PlainBlock<'_>, EventError> {
     // ~40 bytes a line on the captures; decoded values are a small share.
     let mut raw = RawHeaders::over(body, body.len() / 40 + 1, body.len() / 4);
     let mut line = 0;
     let mut colon = None;
     let mut percent = false;
+    let mut has_length = false;
     for at in memchr::memchr3_iter(b'\n', b':', b'%', body) {
         match body[at] {
             b':' => {
@@ -112,7 +122,13 @@ fn plain_headers(body: &[u8]) -> Result<(RawHeaders, &[u8]), EventError> {
                 }
             }
             b'%' => percent |= colon.is_some(),
-            _ if at == line => return Ok((raw, &body[at + 1..])),
+            _ if at == line => {
+                return Ok(PlainBlock {
+                    headers: raw,
+                    rest: &body[at + 1..],
+                    has_length,
+                })
+            }
             _ => {
                 let colon_at = colon
                     .filter(|c| *c > line)
@@ -122,6 +138,7 @@ fn plain_headers(body: &[u8]) -> Result<(RawHeaders, &[u8]), EventError> {
                 } else {
                     colon_at + 1..at
                 };
+                has_length |= body[line..colon_at].eq_ignore_ascii_case(b"Content-Length");
                 if percent {
                     raw.push_written(line..colon_at, |text| {
                         percent_decode_into(text, &body[value])
@@ -163,13 +180,18 @@ fn decode_event_plain_lossy(body: &[u8]) -> Result<SwitchEvent, EventError> {
         }
     }
     warn_replaced(&headers, &replaced_in);
-    plain_event(headers, lines.rest())
+    plain_event(headers, lines.rest(), true)
 }
 
 /// A plain event from its decoded headers and the bytes after its blank
 /// line, which hold its own body when it has an inner `Content-Length`.
-fn plain_event(headers: Headers, rest: &[u8]) -> Result<SwitchEvent, EventError> {
-    let body = match headers.get("Content-Length") {
+fn plain_event(headers: Headers, rest: &[u8], has_length: bool) -> Result<SwitchEvent, EventError> {
+    let length = if has_length {
+        headers.get("Content-Length")
+    } else {
+        None
+    };
+    let body = match length {
         Some(n) => {
             let declared: usize = n.trim().parse().map_err(|_| EventError::PlainHeaders)?;
             let inner = rest.get(..declared).ok_or(EventError::InnerBodyTruncated {
