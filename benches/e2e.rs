@@ -18,6 +18,10 @@
 //!   commit), then the daemon started: rows/s until the last request, the
 //!   daemon's CPU per row and VmHWM, the load before and after.
 //!
+//! The switch sends the events of postcall's default subscription, as a
+//! real one does (`E2E_EVENTS=all`: every captured event, as for
+//! `event plain ALL`).
+//!
 //! The service's `rate_limit` and `concurrency` and `[queue] workers`
 //! (`E2E_WORKERS`, 64) are raised (as for a fast receiver); everything else
 //! is the default. `E2E_ONLY=paced|sustained|backlog` runs one phase.
@@ -38,6 +42,7 @@ use axum::http::StatusCode;
 
 use postcall::call::record::CallRecord;
 use postcall::outbox::{NewCall, NewDelivery, Outbox, OutboxSettings};
+use postcall::switch::esl::subscribe;
 use support::config::{Service, Switch};
 use support::driver::{self, Daemon};
 use support::fake_switch::{CallTemplate, FakeSwitch};
@@ -273,15 +278,24 @@ impl Played {
     }
 }
 
+/// The two calls' `event plain ALL` captures, cut to what a switch sends
+/// postcall's default subscription (`E2E_EVENTS=all` keeps every event, as
+/// `event plain ALL` would send).
 fn templates() -> Vec<CallTemplate> {
+    let all = std::env::var("E2E_EVENTS").is_ok_and(|v| v == "all");
     ["01-answered-agent-hangup", "02-answered-caller-hangup"]
         .iter()
         .map(|name| {
-            CallTemplate::from_capture(
+            let capture = CallTemplate::from_capture(
                 &Path::new(env!("CARGO_MANIFEST_DIR"))
                     .join("tests/fixtures/freeswitch")
                     .join(format!("{name}.plain.esl")),
-            )
+            );
+            if all {
+                capture
+            } else {
+                capture.subscribed(subscribe::EVENTS, &[subscribe::CALLCENTER_SUBCLASS])
+            }
         })
         .collect()
 }

@@ -80,6 +80,27 @@ impl CallTemplate {
         }
     }
 
+    /// The same, keeping only the events a subscription to `events` and
+    /// the CUSTOM `subclasses` gets: a capture of `event plain ALL` as a
+    /// switch would send it to postcall's default subscription.
+    pub fn subscribed(mut self, events: &[&str], subclasses: &[&str]) -> CallTemplate {
+        let keep: Vec<bool> = self
+            .frames
+            .iter()
+            .map(|f| match frame_header(f, "Event-Name").as_deref() {
+                Some("CUSTOM") => frame_header(f, "Event-Subclass")
+                    .is_some_and(|s| subclasses.contains(&s.as_str())),
+                Some(name) => events.contains(&name),
+                None => false,
+            })
+            .collect();
+        let mut kept = keep.iter();
+        self.frames.retain(|_| *kept.next().unwrap_or(&false));
+        let mut kept = keep.iter();
+        self.offsets.retain(|_| *kept.next().unwrap_or(&false));
+        self
+    }
+
     /// The same, with the call's CDR files (`*.cdr.json` in `dir`), which
     /// every copy writes with its own ids when a CDR directory is given.
     pub fn with_cdrs(mut self, dir: &std::path::Path) -> CallTemplate {
