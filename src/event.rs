@@ -51,7 +51,8 @@ pub struct Headers {
 }
 
 /// Where one header's name and value are in [`Headers::text`]. Offsets are
-/// `u32`: a header buffer is bounded by the frame limit, far below 4 GiB.
+/// `u32`: a header buffer is bounded by the frame limit (`max_frame_bytes`,
+/// at most 1 GiB), far below 4 GiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Span {
     name: (u32, u32),

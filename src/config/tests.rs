@@ -184,3 +184,16 @@ auth = [
     );
     assert!(shown.contains("username = \"u\""));
 }
+
+#[test]
+fn a_frame_limit_over_one_gib_is_refused_at_its_key() {
+    let e = errors("[[switches]]\nkind = \"freeswitch\"\nmax_frame_bytes = 2147483648\n");
+    assert_eq!(
+        e,
+        ["switches[0].max_frame_bytes: must be at most 1073741824 (1 GiB); one event is a few KiB"]
+    );
+    let c = Config::from_toml_str(
+        "[[switches]]\nkind = \"freeswitch\"\nmax_frame_bytes = 1073741824\n",
+    );
+    assert!(c.is_ok());
+}

@@ -71,8 +71,17 @@ pub(crate) fn switches(switches: &[SwitchConfig], errs: &mut Errors) {
         if s.connect_timeout.is_zero() {
             errs.push(format!("{key}.connect_timeout"), "must be longer than 0s");
         }
+        if s.max_frame_bytes > MAX_FRAME_BYTES {
+            errs.push(
+                format!("{key}.max_frame_bytes"),
+                format!("must be at most {MAX_FRAME_BYTES} (1 GiB); one event is a few KiB"),
+            );
+        }
     }
 }
+
+/// The largest frame limit: a decoded event's header offsets are 32-bit.
+pub const MAX_FRAME_BYTES: usize = 1 << 30;
 
 /// `host:port`, with an IPv6 host in brackets.
 fn host_port(address: &str) -> Result<(), String> {
