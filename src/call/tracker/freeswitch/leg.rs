@@ -4,7 +4,7 @@
 //! headers) become leg variables, RECORD_START/STOP become recordings.
 
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::call::record::Recording;
 use crate::event::{micros_to_time, Headers, SwitchEvent};
@@ -33,26 +33,33 @@ pub enum LinkKind {
 }
 
 /// A leg's variables in the order they were first set; a later value
-/// replaces an earlier one in place.
+/// replaces an earlier one in place. Every event repeats all of a leg's
+/// variables, so `set` is the tracker's hottest path: a fast hash, and a
+/// changed value is written into the old one's buffer.
 #[derive(Debug, Clone, Default)]
 pub struct Variables {
     pub list: Vec<(String, String)>,
-    pub index: HashMap<String, usize>,
+    pub index: FxHashMap<String, usize>,
 }
 
 impl Variables {
-    pub fn set(&mut self, name: &str, value: &str) {
+    /// Sets `name`; `true` when it is new or its value changed.
+    pub fn set(&mut self, name: &str, value: &str) -> bool {
         match self.index.get(name) {
             Some(&i) => {
-                if self.list[i].1 != value {
-                    self.list[i].1 = value.to_string();
+                let old = &mut self.list[i].1;
+                if old == value {
+                    return false;
                 }
+                old.clear();
+                old.push_str(value);
             }
             None => {
                 self.index.insert(name.to_string(), self.list.len());
                 self.list.push((name.to_string(), value.to_string()));
             }
         }
+        true
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -276,14 +283,20 @@ pub fn update_leg(
         }
         _ => {}
     }
+    // Only a variable this event set or changed can be the application
+    // variable's first appearance.
+    let mut app_touched = false;
     for (k, v) in h.iter() {
-        if let Some(var) = k.strip_prefix("variable_") {
-            leg.variables.set(var, v);
-        } else if custom && !is_standard_header(k) {
-            leg.variables.set(k, v);
+        let var = match k.strip_prefix("variable_") {
+            Some(var) => var,
+            None if custom && !is_standard_header(k) => k,
+            None => continue,
+        };
+        if leg.variables.set(var, v) && leg.app_seq.is_none() {
+            app_touched |= app_names.iter().any(|n| n.eq_ignore_ascii_case(var));
         }
     }
-    if leg.app_seq.is_none()
+    if app_touched
         && app_names
             .iter()
             .any(|n| leg.variables.get(n).is_some_and(|v| !v.is_empty()))

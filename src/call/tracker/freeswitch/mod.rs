@@ -218,11 +218,13 @@ impl FreeswitchTracker {
         let id = id.to_string();
         self.seq += 1;
         let seq = self.seq;
-        let app_names = self.settings.application_variables.clone();
-        let leg = self.ensure_leg(&id, now);
+        self.ensure_leg(&id, now);
+        let Some(leg) = self.legs.get_mut(&id) else {
+            return Vec::new();
+        };
         leg.seen = true;
         leg.last_seq = seq;
-        update_leg(leg, &event, seq, custom, &app_names);
+        update_leg(leg, &event, seq, custom, &self.settings.application_variables);
         let call = leg.call;
         if let Some(c) = self.calls.get_mut(&call) {
             c.last_activity = c.last_activity.max(now);
