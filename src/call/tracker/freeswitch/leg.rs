@@ -6,8 +6,9 @@
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 
+use super::read::EventHeaders;
 use crate::call::record::Recording;
-use crate::event::{micros_to_time, Headers, SwitchEvent};
+use crate::event::{micros_to_time, SwitchEvent};
 
 /// Header-name prefixes every FreeSWITCH event carries; the other headers of
 /// a CUSTOM event are what the IVR put there, and become leg variables.
@@ -180,8 +181,8 @@ pub(super) fn application_leg<'a>(
         .or(first.map(|(id, _)| id))
 }
 
-fn non_empty(h: &Headers, name: &str) -> Option<String> {
-    h.get(name).filter(|v| !v.is_empty()).map(str::to_string)
+fn non_empty(value: Option<&str>) -> Option<String> {
+    value.filter(|v| !v.is_empty()).map(str::to_string)
 }
 
 fn is_standard_header(name: &str) -> bool {
@@ -191,6 +192,7 @@ fn is_standard_header(name: &str) -> bool {
 pub fn update_leg(
     leg: &mut LegState,
     event: &SwitchEvent,
+    read: &EventHeaders,
     seq: u64,
     custom: bool,
     app_names: &[String],
@@ -200,40 +202,34 @@ pub fn update_leg(
     // The first value: FreeSWITCH swaps caller and callee in an outbound
     // leg's profile when it ends, and a transfer rewrites the destination.
     macro_rules! first {
-        ($field:ident, $header:expr) => {
+        ($field:ident) => {
             if leg.$field.is_none() {
-                leg.$field = non_empty(h, $header);
+                leg.$field = non_empty(read.$field);
             }
         };
     }
-    first!(channel, "Channel-Name");
-    first!(direction, "Call-Direction");
-    first!(caller_number, "Caller-Caller-ID-Number");
-    first!(orig_caller_number, "Caller-Orig-Caller-ID-Number");
-    first!(rdnis, "Caller-RDNIS");
-    first!(destination, "Caller-Destination-Number");
-    first!(caller_name, "Caller-Caller-ID-Name");
-    first!(context, "Caller-Context");
-    if let Some(t) = h
-        .get("Caller-Channel-Created-Time")
-        .and_then(micros_to_time)
-    {
+    first!(channel);
+    first!(direction);
+    first!(caller_number);
+    first!(orig_caller_number);
+    first!(rdnis);
+    first!(destination);
+    first!(caller_name);
+    first!(context);
+    if let Some(t) = read.created_time.and_then(micros_to_time) {
         leg.created = Some(t);
     }
-    if let Some(t) = h
-        .get("Caller-Channel-Answered-Time")
-        .and_then(micros_to_time)
-    {
+    if let Some(t) = read.answered_time.and_then(micros_to_time) {
         leg.answered = true;
         leg.answered_time = Some(t);
     }
-    if let Some(t) = h.get("Caller-Channel-Hangup-Time").and_then(micros_to_time) {
+    if let Some(t) = read.hangup_time.and_then(micros_to_time) {
         leg.hangup_time = Some(t);
     }
     if name == "CHANNEL_ANSWER" {
         leg.answered = true;
     }
-    if let Some(other) = non_empty(h, "Other-Leg-Unique-ID") {
+    if let Some(other) = non_empty(read.other_leg()) {
         if name == "CHANNEL_HANGUP_COMPLETE" {
             leg.other_leg_at_end = Some(other.clone());
         }
@@ -242,21 +238,21 @@ pub fn update_leg(
     if name == "CHANNEL_CREATE" {
         leg.created_seen = true;
     }
-    if let Some(cause) = non_empty(h, "Hangup-Cause") {
+    if let Some(cause) = non_empty(read.cause) {
         leg.cause = Some(cause);
     }
     match name {
         "CHANNEL_HANGUP" | "CHANNEL_HANGUP_COMPLETE" | "CHANNEL_DESTROY" => {
             if leg.hangup_seq.is_none() {
                 leg.hangup_seq = Some(seq);
-                leg.hangup_switch_seq = switch_seq(h);
+                leg.hangup_switch_seq = switch_seq(read);
             }
             // DESTROY carries what HANGUP_COMPLETE does (the final
             // variables): it completes a leg whose HANGUP_COMPLETE was lost.
             leg.complete |= name != "CHANNEL_HANGUP";
         }
         "RECORD_START" | "RECORD_STOP" => {
-            if let Some(path) = non_empty(h, "Record-File-Path") {
+            if let Some(path) = non_empty(read.record_path) {
                 let i = match leg.recordings.iter().position(|r| r.path == path) {
                     Some(i) => i,
                     None => {
@@ -275,9 +271,7 @@ pub fn update_leg(
                     rec.started_at = Some(event.at);
                 } else {
                     rec.ended_at = Some(event.at);
-                    rec.seconds = h
-                        .get("variable_record_seconds")
-                        .and_then(|s| s.trim().parse().ok());
+                    rec.seconds = read.record_seconds.and_then(|s| s.trim().parse().ok());
                 }
             }
         }
@@ -301,13 +295,13 @@ pub fn update_leg(
             .iter()
             .any(|n| leg.variables.get(n).is_some_and(|v| !v.is_empty()))
     {
-        leg.app_seq = Some((switch_seq(h).unwrap_or(u64::MAX), seq));
+        leg.app_seq = Some((switch_seq(read).unwrap_or(u64::MAX), seq));
     }
 }
 
 /// The switch's own `Event-Sequence` of an event.
-fn switch_seq(h: &Headers) -> Option<u64> {
-    h.get("Event-Sequence").and_then(|v| v.trim().parse().ok())
+fn switch_seq(read: &EventHeaders) -> Option<u64> {
+    read.sequence.and_then(|v| v.trim().parse().ok())
 }
 
 pub(super) fn var_time(leg: &LegState, name: &str) -> Option<DateTime<Utc>> {
