@@ -63,6 +63,12 @@ impl Variables {
         true
     }
 
+    /// Room for `n` more variables (a leg's first event brings most).
+    pub fn reserve(&mut self, n: usize) {
+        self.list.reserve(n);
+        self.index.reserve(n);
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.index
             .get(name)
@@ -280,6 +286,9 @@ pub fn update_leg(
     // Only a variable this event set or changed can be the application
     // variable's first appearance.
     let mut app_touched = false;
+    if leg.variables.list.is_empty() {
+        leg.variables.reserve(h.len());
+    }
     for (k, v) in h.iter() {
         let var = match k.strip_prefix("variable_") {
             Some(var) => var,
