@@ -106,10 +106,18 @@ impl CallDraft {
     /// Applies the shared rules: event id, numbers, variable filter, AMD and
     /// end-reason variables, timings, classification.
     pub fn build(mut self, settings: &CallSettings) -> FinishedCall {
-        let raw_variables: BTreeMap<String, String> = self
-            .app_variables
-            .iter()
-            .map(|(k, v)| (strip_inheritance(k).to_string(), v.clone()))
+        let variables = settings.variables.collect(
+            self.app_variables
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        let raw_variables: BTreeMap<String, String> = std::mem::take(&mut self.app_variables)
+            .into_iter()
+            .map(|(mut k, v)| {
+                let prefix = k.len() - strip_inheritance(&k).len();
+                k.drain(..prefix);
+                (k, v)
+            })
             .collect();
         let lookup = |names: &[String]| -> Option<String> {
             names.iter().find_map(|n| {
@@ -180,11 +188,7 @@ impl CallDraft {
             hangup_by: classification.hangup_by,
             amd_result: self.facts.amd_result.clone(),
             recording_url: None,
-            variables: settings.variables.collect(
-                self.app_variables
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str())),
-            ),
+            variables,
             ..observed
         };
         FinishedCall {

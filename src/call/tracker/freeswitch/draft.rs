@@ -180,34 +180,40 @@ pub fn build_call(mut legs: Vec<(String, LegState)>, settings: &CallSettings) ->
         })
         .collect();
 
-    let draft = CallDraft {
-        record: CallRecord {
-            call_id: app_id.clone(),
-            application,
-            direction,
-            from_raw: caller_number(app_leg),
-            to_raw: dialled_number(app_leg),
-            caller_name: app_leg.caller_name.clone(),
-            context: app_leg.context.clone(),
-            started_at: var_time(app_leg, "start_uepoch").or(app_leg.created),
-            answered_at: var_time(app_leg, "answer_uepoch").or(app_leg.answered_time),
-            ended_at: var_time(app_leg, "end_uepoch").or(app_leg.hangup_time),
-            duration_seconds: var_u64(app_leg, "duration"),
-            talk_time_seconds: var_u64(app_leg, "billsec").unwrap_or(0),
-            hangup_cause: HangupCause {
-                name: cause_name.clone(),
-                q850: cause_q850,
-                text: cause_name,
-            },
-            recordings: recordings.into_iter().map(|(_, r)| r).collect(),
-            legs: record_legs,
-            transfers: callcentre::transfers(&legs, app),
-            ..CallDraft::blank(SwitchKind::Freeswitch)
+    let queue_call = callcentre::queue_call(app_leg);
+    let transfers = callcentre::transfers(&legs, app);
+    let first_leg_id = legs[0].0.clone();
+    let record = CallRecord {
+        call_id: app_id.clone(),
+        application,
+        direction,
+        from_raw: caller_number(app_leg),
+        to_raw: dialled_number(app_leg),
+        caller_name: app_leg.caller_name.clone(),
+        context: app_leg.context.clone(),
+        started_at: var_time(app_leg, "start_uepoch").or(app_leg.created),
+        answered_at: var_time(app_leg, "answer_uepoch").or(app_leg.answered_time),
+        ended_at: var_time(app_leg, "end_uepoch").or(app_leg.hangup_time),
+        duration_seconds: var_u64(app_leg, "duration"),
+        talk_time_seconds: var_u64(app_leg, "billsec").unwrap_or(0),
+        hangup_cause: HangupCause {
+            name: cause_name.clone(),
+            q850: cause_q850,
+            text: cause_name,
         },
-        first_leg_id: legs[0].0.clone(),
-        queue_call: callcentre::queue_call(app_leg),
+        recordings: recordings.into_iter().map(|(_, r)| r).collect(),
+        legs: record_legs,
+        transfers,
+        ..CallDraft::blank(SwitchKind::Freeswitch)
+    };
+    // The legs are done with: the application leg's variables move on.
+    let app_variables = std::mem::take(&mut legs[app].1.variables.list);
+    let draft = CallDraft {
+        record,
+        first_leg_id,
+        queue_call,
         facts,
-        app_variables: app_leg.variables.list.clone(),
+        app_variables,
     };
     draft.build(settings)
 }

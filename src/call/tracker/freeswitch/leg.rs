@@ -4,10 +4,11 @@
 //! headers) become leg variables, RECORD_START/STOP become recordings.
 
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
+use super::read::EventHeaders;
 use crate::call::record::Recording;
-use crate::event::{micros_to_time, Headers, SwitchEvent};
+use crate::event::{micros_to_time, SwitchEvent};
 
 /// Header-name prefixes every FreeSWITCH event carries; the other headers of
 /// a CUSTOM event are what the IVR put there, and become leg variables.
@@ -33,26 +34,39 @@ pub enum LinkKind {
 }
 
 /// A leg's variables in the order they were first set; a later value
-/// replaces an earlier one in place.
+/// replaces an earlier one in place. Every event repeats all of a leg's
+/// variables, so `set` is the tracker's hottest path: a fast hash, and a
+/// changed value is written into the old one's buffer.
 #[derive(Debug, Clone, Default)]
 pub struct Variables {
     pub list: Vec<(String, String)>,
-    pub index: HashMap<String, usize>,
+    pub index: FxHashMap<String, usize>,
 }
 
 impl Variables {
-    pub fn set(&mut self, name: &str, value: &str) {
+    /// Sets `name`; `true` when it is new or its value changed.
+    pub fn set(&mut self, name: &str, value: &str) -> bool {
         match self.index.get(name) {
             Some(&i) => {
-                if self.list[i].1 != value {
-                    self.list[i].1 = value.to_string();
+                let old = &mut self.list[i].1;
+                if old == value {
+                    return false;
                 }
+                old.clear();
+                old.push_str(value);
             }
             None => {
                 self.index.insert(name.to_string(), self.list.len());
                 self.list.push((name.to_string(), value.to_string()));
             }
         }
+        true
+    }
+
+    /// Room for `n` more variables (a leg's first event brings most).
+    pub fn reserve(&mut self, n: usize) {
+        self.list.reserve(n);
+        self.index.reserve(n);
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -173,8 +187,8 @@ pub(super) fn application_leg<'a>(
         .or(first.map(|(id, _)| id))
 }
 
-fn non_empty(h: &Headers, name: &str) -> Option<String> {
-    h.get(name).filter(|v| !v.is_empty()).map(str::to_string)
+fn non_empty(value: Option<&str>) -> Option<String> {
+    value.filter(|v| !v.is_empty()).map(str::to_string)
 }
 
 fn is_standard_header(name: &str) -> bool {
@@ -184,6 +198,7 @@ fn is_standard_header(name: &str) -> bool {
 pub fn update_leg(
     leg: &mut LegState,
     event: &SwitchEvent,
+    read: &EventHeaders,
     seq: u64,
     custom: bool,
     app_names: &[String],
@@ -193,40 +208,34 @@ pub fn update_leg(
     // The first value: FreeSWITCH swaps caller and callee in an outbound
     // leg's profile when it ends, and a transfer rewrites the destination.
     macro_rules! first {
-        ($field:ident, $header:expr) => {
+        ($field:ident) => {
             if leg.$field.is_none() {
-                leg.$field = non_empty(h, $header);
+                leg.$field = non_empty(read.$field);
             }
         };
     }
-    first!(channel, "Channel-Name");
-    first!(direction, "Call-Direction");
-    first!(caller_number, "Caller-Caller-ID-Number");
-    first!(orig_caller_number, "Caller-Orig-Caller-ID-Number");
-    first!(rdnis, "Caller-RDNIS");
-    first!(destination, "Caller-Destination-Number");
-    first!(caller_name, "Caller-Caller-ID-Name");
-    first!(context, "Caller-Context");
-    if let Some(t) = h
-        .get("Caller-Channel-Created-Time")
-        .and_then(micros_to_time)
-    {
+    first!(channel);
+    first!(direction);
+    first!(caller_number);
+    first!(orig_caller_number);
+    first!(rdnis);
+    first!(destination);
+    first!(caller_name);
+    first!(context);
+    if let Some(t) = read.created_time.and_then(micros_to_time) {
         leg.created = Some(t);
     }
-    if let Some(t) = h
-        .get("Caller-Channel-Answered-Time")
-        .and_then(micros_to_time)
-    {
+    if let Some(t) = read.answered_time.and_then(micros_to_time) {
         leg.answered = true;
         leg.answered_time = Some(t);
     }
-    if let Some(t) = h.get("Caller-Channel-Hangup-Time").and_then(micros_to_time) {
+    if let Some(t) = read.hangup_time.and_then(micros_to_time) {
         leg.hangup_time = Some(t);
     }
     if name == "CHANNEL_ANSWER" {
         leg.answered = true;
     }
-    if let Some(other) = non_empty(h, "Other-Leg-Unique-ID") {
+    if let Some(other) = non_empty(read.other_leg()) {
         if name == "CHANNEL_HANGUP_COMPLETE" {
             leg.other_leg_at_end = Some(other.clone());
         }
@@ -235,21 +244,21 @@ pub fn update_leg(
     if name == "CHANNEL_CREATE" {
         leg.created_seen = true;
     }
-    if let Some(cause) = non_empty(h, "Hangup-Cause") {
+    if let Some(cause) = non_empty(read.cause) {
         leg.cause = Some(cause);
     }
     match name {
         "CHANNEL_HANGUP" | "CHANNEL_HANGUP_COMPLETE" | "CHANNEL_DESTROY" => {
             if leg.hangup_seq.is_none() {
                 leg.hangup_seq = Some(seq);
-                leg.hangup_switch_seq = switch_seq(h);
+                leg.hangup_switch_seq = switch_seq(read);
             }
             // DESTROY carries what HANGUP_COMPLETE does (the final
             // variables): it completes a leg whose HANGUP_COMPLETE was lost.
             leg.complete |= name != "CHANNEL_HANGUP";
         }
         "RECORD_START" | "RECORD_STOP" => {
-            if let Some(path) = non_empty(h, "Record-File-Path") {
+            if let Some(path) = non_empty(read.record_path) {
                 let i = match leg.recordings.iter().position(|r| r.path == path) {
                     Some(i) => i,
                     None => {
@@ -268,33 +277,40 @@ pub fn update_leg(
                     rec.started_at = Some(event.at);
                 } else {
                     rec.ended_at = Some(event.at);
-                    rec.seconds = h
-                        .get("variable_record_seconds")
-                        .and_then(|s| s.trim().parse().ok());
+                    rec.seconds = read.record_seconds.and_then(|s| s.trim().parse().ok());
                 }
             }
         }
         _ => {}
     }
+    // Only a variable this event set or changed can be the application
+    // variable's first appearance.
+    let mut app_touched = false;
+    if leg.variables.list.is_empty() {
+        leg.variables.reserve(h.len());
+    }
     for (k, v) in h.iter() {
-        if let Some(var) = k.strip_prefix("variable_") {
-            leg.variables.set(var, v);
-        } else if custom && !is_standard_header(k) {
-            leg.variables.set(k, v);
+        let var = match k.strip_prefix("variable_") {
+            Some(var) => var,
+            None if custom && !is_standard_header(k) => k,
+            None => continue,
+        };
+        if leg.variables.set(var, v) && leg.app_seq.is_none() {
+            app_touched |= app_names.iter().any(|n| n.eq_ignore_ascii_case(var));
         }
     }
-    if leg.app_seq.is_none()
+    if app_touched
         && app_names
             .iter()
             .any(|n| leg.variables.get(n).is_some_and(|v| !v.is_empty()))
     {
-        leg.app_seq = Some((switch_seq(h).unwrap_or(u64::MAX), seq));
+        leg.app_seq = Some((switch_seq(read).unwrap_or(u64::MAX), seq));
     }
 }
 
 /// The switch's own `Event-Sequence` of an event.
-fn switch_seq(h: &Headers) -> Option<u64> {
-    h.get("Event-Sequence").and_then(|v| v.trim().parse().ok())
+fn switch_seq(read: &EventHeaders) -> Option<u64> {
+    read.sequence.and_then(|v| v.trim().parse().ok())
 }
 
 pub(super) fn var_time(leg: &LegState, name: &str) -> Option<DateTime<Utc>> {

@@ -14,12 +14,14 @@
 //! - [`leg`]: one channel's state and how an event's headers update it.
 //! - [`finish`]: when a call is finished (early, normal, lost events, stop).
 //! - [`callcentre`]: mod_callcenter queue data and transfers of a finished call.
+//! - [`read`]: the headers of an event the tracker reads, in one pass.
 //! - [`draft`]: a finished call → the shared [`CallDraft`](crate::call::tracker::CallDraft).
 
 mod callcentre;
 mod draft;
 mod finish;
 mod leg;
+mod read;
 
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
@@ -32,6 +34,7 @@ use crate::event::{Headers, SwitchEvent, SwitchMessage};
 use draft::build_call;
 use finish::{finished, Moment};
 use leg::{application_leg, update_leg, LegState, LinkKind};
+use read::EventHeaders;
 
 /// Events that may introduce a leg first met mid-call. Others (CODEC under a
 /// temporary id, CHANNEL_STATE/DESTROY after the end, …) never create a leg.
@@ -57,17 +60,6 @@ const ADOPTING_EVENTS: &[&str] = &[
     "CHANNEL_HANGUP",
     "CHANNEL_HANGUP_COMPLETE",
 ];
-
-/// Headers that name a bridged / originating leg.
-const BRIDGE_RELATIONS: &[&str] = &[
-    "Other-Leg-Unique-ID",
-    "variable_bridge_uuid",
-    "variable_signal_bond",
-    "variable_originator",
-    // mod_callcenter's agent attempt names its member (caller) leg only here.
-    "variable_cc_member_session_uuid",
-];
-const LOOPBACK_RELATION: &str = "variable_other_loopback_leg_uuid";
 
 /// How many finished leg ids are remembered, so that their late events
 /// (CHANNEL_DESTROY, …) do not start a phantom call.
@@ -199,7 +191,8 @@ impl FreeswitchTracker {
         if name == "CHANNEL_UUID" {
             self.rename(&event.headers);
         }
-        let Some(id) = event.headers.get("Unique-ID").filter(|s| !s.is_empty()) else {
+        let read = EventHeaders::read(&event.headers);
+        let Some(id) = read.unique_id.filter(|s| !s.is_empty()) else {
             return Vec::new();
         };
         if self.finished.contains(id) {
@@ -207,7 +200,7 @@ impl FreeswitchTracker {
         }
         let custom = name == "CUSTOM";
         if custom {
-            let subclass = event.headers.get("Event-Subclass").unwrap_or("");
+            let subclass = read.subclass.unwrap_or("");
             if !self.custom.as_ref().is_some_and(|f| f.matches(subclass)) {
                 return Vec::new();
             }
@@ -215,28 +208,27 @@ impl FreeswitchTracker {
         if !self.legs.contains_key(id) && !custom && !ADOPTING_EVENTS.contains(&name) {
             return Vec::new();
         }
-        let id = id.to_string();
         self.seq += 1;
         let seq = self.seq;
-        let app_names = self.settings.application_variables.clone();
-        let leg = self.ensure_leg(&id, now);
+        self.ensure_leg(id, now);
+        let Some(leg) = self.legs.get_mut(id) else {
+            return Vec::new();
+        };
         leg.seen = true;
         leg.last_seq = seq;
-        update_leg(leg, &event, seq, custom, &app_names);
+        let app_names = &self.settings.application_variables;
+        update_leg(leg, &event, &read, seq, custom, app_names);
         let call = leg.call;
         if let Some(c) = self.calls.get_mut(&call) {
             c.last_activity = c.last_activity.max(now);
         }
-        let h = &event.headers;
-        if let Some(peer) = h.get(LOOPBACK_RELATION) {
-            self.link(&id, peer, LinkKind::Loopback, now);
+        if let Some(peer) = read.loopback {
+            self.link(id, peer, LinkKind::Loopback, now);
         }
-        for header in BRIDGE_RELATIONS {
-            if let Some(other) = h.get(header) {
-                self.link(&id, other, LinkKind::Bridge, now);
-            }
+        for other in read.relations.into_iter().flatten() {
+            self.link(id, other, LinkKind::Bridge, now);
         }
-        let call = self.legs.get(&id).map(|l| l.call).unwrap_or(call);
+        let call = self.legs.get(id).map(|l| l.call).unwrap_or(call);
         self.emit_if_done(call, Moment::Event)
     }
 
