@@ -349,8 +349,8 @@ pub(crate) fn finish_attempt(
         private,
         event_id,
         service,
-        ..
-    } = delivery_state(conn, id)?;
+        call: call_has_private,
+    } = delivery_state(conn, STATE_AND_PRIVATE, id)?;
     if status != Status::Leased || attempts != report.attempt {
         return Err(OutboxError::NotLeased {
             id,
@@ -396,7 +396,8 @@ pub(crate) fn finish_attempt(
     if report.result == AttemptResult::DisableService {
         disable_service(ctx, &service, report, now)?;
     }
-    if next.is_final() {
+    // Only a call with a private delivery ever has its payload deleted.
+    if next.is_final() && call_has_private {
         release_private_payload(ctx, &event_id)?;
     }
     tracing::debug!(delivery_id = id, attempt = report.attempt, status = %next, private,
@@ -473,27 +474,42 @@ struct DeliveryState {
     private: bool,
     event_id: String,
     service: String,
-    payload_stored: bool,
+    /// What the query's last column asks about the row's call.
+    call: bool,
 }
 
-fn delivery_state(conn: &Connection, id: i64) -> Result<DeliveryState> {
-    conn.prepare_cached(
-        "SELECT d.status, d.attempts, d.private, d.event_id, d.service,
-                c.record_json IS NOT NULL
-         FROM deliveries d JOIN calls c ON c.event_id = d.event_id WHERE d.id = ?1",
-    )?
-    .query_row([id], |r| {
-        Ok(DeliveryState {
-            status: r.get(0)?,
-            attempts: r.get(1)?,
-            private: r.get(2)?,
-            event_id: r.get(3)?,
-            service: r.get(4)?,
-            payload_stored: r.get(5)?,
+macro_rules! delivery_state {
+    ($about_call:literal) => {
+        concat!(
+            "SELECT d.status, d.attempts, d.private, d.event_id, d.service, ",
+            $about_call,
+            " FROM deliveries d WHERE d.id = ?1"
+        )
+    };
+}
+/// The row, and whether its call's payload is still stored.
+const STATE_AND_PAYLOAD: &str = delivery_state!(
+    "EXISTS (SELECT 1 FROM calls c WHERE c.event_id = d.event_id AND c.record_json IS NOT NULL)"
+);
+/// The row, and whether any delivery of its call is private.
+const STATE_AND_PRIVATE: &str = delivery_state!(
+    "EXISTS (SELECT 1 FROM deliveries p WHERE p.event_id = d.event_id AND p.private = 1)"
+);
+
+fn delivery_state(conn: &Connection, sql: &str, id: i64) -> Result<DeliveryState> {
+    conn.prepare_cached(sql)?
+        .query_row([id], |r| {
+            Ok(DeliveryState {
+                status: r.get(0)?,
+                attempts: r.get(1)?,
+                private: r.get(2)?,
+                event_id: r.get(3)?,
+                service: r.get(4)?,
+                call: r.get(5)?,
+            })
         })
-    })
-    .optional()?
-    .ok_or(OutboxError::NotFound(id))
+        .optional()?
+        .ok_or(OutboxError::NotFound(id))
 }
 
 // ---------------------------------------------------------------------------
@@ -527,9 +543,9 @@ pub(crate) fn retry(ctx: &mut WriteCtx<'_>, id: i64) -> Result<()> {
     let DeliveryState {
         status,
         private,
-        payload_stored,
+        call: payload_stored,
         ..
-    } = delivery_state(ctx.conn, id)?;
+    } = delivery_state(ctx.conn, STATE_AND_PAYLOAD, id)?;
     match status {
         Status::Delivered | Status::Leased => return Err(OutboxError::NotRetryable { id, status }),
         Status::Dead if private => return Err(OutboxError::PrivatePayloadDeleted { id, status }),
@@ -682,6 +698,14 @@ mod tests {
         assert!(!due.contains("TEMP B-TREE"), "{due}");
         let expired = plan(LEASE_EXPIRED);
         assert!(expired.contains("deliveries_lease"), "{expired}");
+        let oldest: String = conn
+            .query_row(
+                &format!("EXPLAIN QUERY PLAN {}", crate::outbox::views::OLDEST_OPEN),
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(oldest.contains("deliveries_open"), "{oldest}");
     }
 
     #[test]
