@@ -887,3 +887,84 @@ async fn an_unstarted_claimed_row_is_given_back_due_now_with_its_attempt_uncount
     let again = outbox.lease(1, LEASE).await.unwrap().remove(0);
     assert_eq!((again.id, again.attempt), (id, 1));
 }
+
+/// The figures `stats` reads from kept counts equal a scan of the rows
+/// (read by a separate connection) after every kind of change.
+#[tokio::test]
+async fn stats_equal_a_scan_of_the_rows_after_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let (clock, settings) = manual();
+    let outbox = open_file(dir.path(), settings).await;
+    let scan = || {
+        let conn = rusqlite::Connection::open(dir.path().join("queue.sqlite3")).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
+            .unwrap();
+        let counts: Vec<(String, u64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let oldest: Option<i64> = conn
+            .query_row(
+                "SELECT MIN(created_at) FROM deliveries WHERE status IN ('pending', 'leased')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (counts, oldest)
+    };
+    let check = |stats: postcall::outbox::Stats, step: &str| {
+        let (counts, oldest) = scan();
+        for status in [
+            Status::Pending,
+            Status::Leased,
+            Status::Delivered,
+            Status::Dead,
+            Status::Held,
+            Status::Orphaned,
+        ] {
+            let scanned = counts
+                .iter()
+                .find(|(s, _)| s == status.as_str())
+                .map_or(0, |(_, n)| *n);
+            assert_eq!(stats.count(status), scanned, "{status} after {step}");
+        }
+        assert_eq!(
+            stats.oldest_pending_at.map(|t| t.timestamp_millis()),
+            oldest,
+            "oldest after {step}"
+        );
+    };
+    for (i, event) in ["e1", "e2", "e3"].into_iter().enumerate() {
+        clock.advance(Duration::from_secs(i as u64));
+        add(&outbox, event, vec![to("crm", false), to("vault", true)]).await;
+    }
+    check(outbox.stats().await.unwrap(), "enqueue");
+    let leased = outbox.lease(4, LEASE).await.unwrap();
+    check(outbox.stats().await.unwrap(), "lease");
+    let results = [
+        AttemptResult::Delivered,
+        AttemptResult::Dead,
+        AttemptResult::RetryAt(t0()),
+        AttemptResult::DisableService,
+    ];
+    for (l, result) in leased.iter().zip(results) {
+        outbox
+            .finish_attempt(l.id, report(l.attempt, Some(500), result))
+            .await
+            .unwrap();
+        check(outbox.stats().await.unwrap(), result.as_str());
+    }
+    outbox.retry_dead().await.unwrap();
+    check(outbox.stats().await.unwrap(), "retry_dead");
+    outbox.reconcile_services(&["crm".into()]).await.unwrap();
+    check(outbox.stats().await.unwrap(), "reconcile");
+    outbox.enable_service("vault").await.unwrap();
+    check(outbox.stats().await.unwrap(), "enable_service");
+    outbox.purge_dead().await.unwrap();
+    check(outbox.stats().await.unwrap(), "purge_dead");
+    clock.advance(Duration::from_secs(30 * 86_400));
+    outbox.sweep_retention(clock.now()).await.unwrap();
+    check(outbox.stats().await.unwrap(), "sweep_retention");
+}

@@ -23,6 +23,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "004_switch_sessions",
         include_str!("migrations/004_switch_sessions.sql"),
     ),
+    (
+        "005_delivery_counts",
+        include_str!("migrations/005_delivery_counts.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
@@ -163,6 +167,7 @@ mod tests {
                 "attempts",
                 "calls",
                 "deliveries",
+                "delivery_counts",
                 "disabled_services",
                 "switch_sessions",
                 "wsdl_cache",
@@ -174,6 +179,54 @@ mod tests {
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
         assert_eq!(migrate(&mut conn).unwrap(), SCHEMA_VERSION);
+    }
+
+    /// A queue written before migration 005 gets its counts from its rows,
+    /// and the triggers keep them from then on.
+    #[test]
+    fn delivery_counts_start_from_the_rows_and_follow_every_change() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (_, sql) in &MIGRATIONS[..4] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 4).unwrap();
+        conn.execute_batch(
+            "INSERT INTO calls (event_id, call_id, created_at) VALUES ('e', 'c', 0);
+             INSERT INTO deliveries (delivery_key, event_id, application, service, private,
+                 status, next_attempt_at, created_at)
+             VALUES ('k1', 'e', 'a', 's1', 0, 'pending', 0, 0),
+                    ('k2', 'e', 'a', 's2', 0, 'pending', 0, 0),
+                    ('k3', 'e', 'a', 's3', 0, 'dead', 0, 0);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let counts = |conn: &Connection| -> (Vec<(String, i64)>, Vec<(String, i64)>) {
+            let rows = |sql: &str| -> Vec<(String, i64)> {
+                let mut stmt = conn.prepare(sql).unwrap();
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+                rows.collect::<Result<_, _>>().unwrap()
+            };
+            (
+                rows("SELECT status, n FROM delivery_counts WHERE n <> 0 ORDER BY status"),
+                rows("SELECT status, COUNT(*) FROM deliveries GROUP BY status ORDER BY status"),
+            )
+        };
+        let (kept, scanned) = counts(&conn);
+        assert_eq!(kept, scanned);
+        assert_eq!(kept, [("dead".to_string(), 1), ("pending".to_string(), 2)]);
+        for change in [
+            "UPDATE deliveries SET status = 'leased' WHERE delivery_key = 'k1'",
+            "UPDATE deliveries SET status = 'leased', attempts = 2 WHERE status = 'leased'",
+            "UPDATE deliveries SET status = 'delivered' WHERE delivery_key = 'k1'",
+            "UPDATE deliveries SET status = 'pending' WHERE status = 'dead'",
+            "DELETE FROM deliveries WHERE status = 'delivered'",
+            "INSERT INTO deliveries (delivery_key, event_id, application, service, private,
+                 status, next_attempt_at, created_at) VALUES ('k4', 'e', 'a', 's4', 0, 'held', 0, 0)",
+        ] {
+            conn.execute_batch(change).unwrap();
+            let (kept, scanned) = counts(&conn);
+            assert_eq!(kept, scanned, "after {change}");
+        }
     }
 
     #[test]

@@ -16,20 +16,23 @@ use super::status::Status;
 
 type Result<T> = std::result::Result<T, OutboxError>;
 
+/// The creation time of the oldest pending or leased row (one entry of the
+/// `deliveries_open` index).
+pub(crate) const OLDEST_OPEN: &str =
+    "SELECT MIN(created_at) FROM deliveries WHERE status IN ('pending', 'leased')";
+
+/// Counts kept by migration 005's triggers: no scan, whatever the backlog.
 pub(crate) fn stats(conn: &Connection) -> Result<Stats> {
     let mut stats = Stats::default();
-    let mut stmt =
-        conn.prepare_cached("SELECT status, COUNT(*) FROM deliveries GROUP BY status")?;
+    let mut stmt = conn.prepare_cached("SELECT status, n FROM delivery_counts")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, Status>(0)?, r.get::<_, u64>(1)?)))?;
     for row in rows {
         let (status, n) = row?;
         *stats.count_mut(status) = n;
     }
-    let oldest: Option<i64> = conn.query_row(
-        "SELECT MIN(created_at) FROM deliveries WHERE status IN ('pending', 'leased')",
-        [],
-        |r| r.get(0),
-    )?;
+    let oldest: Option<i64> = conn
+        .prepare_cached(OLDEST_OPEN)?
+        .query_row([], |r| r.get(0))?;
     stats.oldest_pending_at = oldest.map(from_ms).transpose()?;
     stats.disabled_services =
         conn.query_row("SELECT COUNT(*) FROM disabled_services", [], |r| r.get(0))?;
