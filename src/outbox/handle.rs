@@ -328,14 +328,15 @@ impl Outbox {
         let claims = self.inner.claims.clone();
         self.inner
             .writer
-            .call_in_parts(move |ctx| {
+            .call(move |ctx| {
                 let finished =
                     writer::in_savepoint(ctx, |ctx| queries::finish_attempt(ctx, id, &report));
                 let leased = match next {
                     0 => Vec::new(),
-                    // No savepoint: a lease cut short leaves rows leased
-                    // that nobody claims, which their leases' end gives back.
-                    _ => queries::lease(ctx, next, lease_for, &claims).unwrap_or_else(|e| {
+                    _ => writer::in_savepoint(ctx, |ctx| {
+                        queries::lease(ctx, next, lease_for, &claims)
+                    })
+                    .unwrap_or_else(|e| {
                         tracing::debug!(error = %e, "cannot lease with a result; the pool leases instead");
                         Vec::new()
                     }),
