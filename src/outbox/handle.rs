@@ -328,15 +328,14 @@ impl Outbox {
         let claims = self.inner.claims.clone();
         self.inner
             .writer
-            .call(move |ctx| {
+            .call_in_parts(move |ctx| {
                 let finished =
                     writer::in_savepoint(ctx, |ctx| queries::finish_attempt(ctx, id, &report));
                 let leased = match next {
                     0 => Vec::new(),
-                    _ => writer::in_savepoint(ctx, |ctx| {
-                        queries::lease(ctx, next, lease_for, &claims)
-                    })
-                    .unwrap_or_else(|e| {
+                    // No savepoint: a lease cut short leaves rows leased
+                    // that nobody claims, which their leases' end gives back.
+                    _ => queries::lease(ctx, next, lease_for, &claims).unwrap_or_else(|e| {
                         tracing::debug!(error = %e, "cannot lease with a result; the pool leases instead");
                         Vec::new()
                     }),

@@ -343,22 +343,55 @@ pub(crate) fn finish_attempt(
 ) -> Result<Status> {
     let now = to_ms(ctx.now());
     let conn = ctx.conn;
-    let DeliveryState {
-        status,
-        attempts,
-        private,
-        event_id,
-        service,
-        call: call_has_private,
-    } = delivery_state(conn, STATE_AND_PRIVATE, id)?;
-    if status != Status::Leased || attempts != report.attempt {
+    let (next, next_at) = match report.result {
+        AttemptResult::Delivered => (Status::Delivered, now),
+        AttemptResult::RetryAt(at) => (Status::Pending, to_ms(at)),
+        AttemptResult::Dead => (Status::Dead, now),
+        AttemptResult::DisableService => (Status::Held, now),
+        AttemptResult::Orphaned => (Status::Orphaned, now),
+        AttemptResult::Held => (Status::Held, now),
+    };
+    let finished_at = next.is_final().then_some(now);
+    // Checked and moved in one statement; only a refused report reads the
+    // row again, to say why.
+    let moved = conn
+        .prepare_cached(
+            "UPDATE deliveries SET status = ?2, next_attempt_at = ?3, lease_until = NULL,
+               last_error = ?4, finished_at = ?5
+             WHERE id = ?1 AND status = 'leased' AND attempts = ?6
+             RETURNING event_id, service, private, EXISTS (SELECT 1 FROM deliveries p
+               WHERE p.event_id = deliveries.event_id AND p.private = 1)",
+        )?
+        .query_row(
+            params![
+                id,
+                next.as_str(),
+                next_at,
+                report.error,
+                finished_at,
+                report.attempt
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, bool>(2)?,
+                    r.get::<_, bool>(3)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((event_id, service, private, call_has_private)) = moved else {
+        let DeliveryState {
+            status, attempts, ..
+        } = delivery_state(conn, id)?;
         return Err(OutboxError::NotLeased {
             id,
             attempt: report.attempt,
             status,
             current: attempts,
         });
-    }
+    };
     conn.prepare_cached(
         "INSERT INTO attempts (delivery_id, attempt, started_at, latency_ms, http_status, error, result)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -371,27 +404,6 @@ pub(crate) fn finish_attempt(
         report.http_status,
         report.error,
         report.result.as_str()
-    ])?;
-    let (next, next_at) = match report.result {
-        AttemptResult::Delivered => (Status::Delivered, now),
-        AttemptResult::RetryAt(at) => (Status::Pending, to_ms(at)),
-        AttemptResult::Dead => (Status::Dead, now),
-        AttemptResult::DisableService => (Status::Held, now),
-        AttemptResult::Orphaned => (Status::Orphaned, now),
-        AttemptResult::Held => (Status::Held, now),
-    };
-    let finished_at = next.is_final().then_some(now);
-    conn.prepare_cached(
-        "UPDATE deliveries SET status = ?2, next_attempt_at = ?3, lease_until = NULL,
-           last_error = ?4, finished_at = ?5
-         WHERE id = ?1",
-    )?
-    .execute(params![
-        id,
-        next.as_str(),
-        next_at,
-        report.error,
-        finished_at
     ])?;
     if report.result == AttemptResult::DisableService {
         disable_service(ctx, &service, report, now)?;
@@ -472,44 +484,25 @@ struct DeliveryState {
     status: Status,
     attempts: u32,
     private: bool,
-    event_id: String,
-    service: String,
-    /// What the query's last column asks about the row's call.
-    call: bool,
+    payload_stored: bool,
 }
 
-macro_rules! delivery_state {
-    ($about_call:literal) => {
-        concat!(
-            "SELECT d.status, d.attempts, d.private, d.event_id, d.service, ",
-            $about_call,
-            " FROM deliveries d WHERE d.id = ?1"
-        )
-    };
-}
-/// The row, and whether its call's payload is still stored.
-const STATE_AND_PAYLOAD: &str = delivery_state!(
-    "EXISTS (SELECT 1 FROM calls c WHERE c.event_id = d.event_id AND c.record_json IS NOT NULL)"
-);
-/// The row, and whether any delivery of its call is private.
-const STATE_AND_PRIVATE: &str = delivery_state!(
-    "EXISTS (SELECT 1 FROM deliveries p WHERE p.event_id = d.event_id AND p.private = 1)"
-);
-
-fn delivery_state(conn: &Connection, sql: &str, id: i64) -> Result<DeliveryState> {
-    conn.prepare_cached(sql)?
-        .query_row([id], |r| {
-            Ok(DeliveryState {
-                status: r.get(0)?,
-                attempts: r.get(1)?,
-                private: r.get(2)?,
-                event_id: r.get(3)?,
-                service: r.get(4)?,
-                call: r.get(5)?,
-            })
+fn delivery_state(conn: &Connection, id: i64) -> Result<DeliveryState> {
+    conn.prepare_cached(
+        "SELECT d.status, d.attempts, d.private, EXISTS (SELECT 1 FROM calls c
+           WHERE c.event_id = d.event_id AND c.record_json IS NOT NULL)
+         FROM deliveries d WHERE d.id = ?1",
+    )?
+    .query_row([id], |r| {
+        Ok(DeliveryState {
+            status: r.get(0)?,
+            attempts: r.get(1)?,
+            private: r.get(2)?,
+            payload_stored: r.get(3)?,
         })
-        .optional()?
-        .ok_or(OutboxError::NotFound(id))
+    })
+    .optional()?
+    .ok_or(OutboxError::NotFound(id))
 }
 
 // ---------------------------------------------------------------------------
@@ -543,9 +536,9 @@ pub(crate) fn retry(ctx: &mut WriteCtx<'_>, id: i64) -> Result<()> {
     let DeliveryState {
         status,
         private,
-        call: payload_stored,
+        payload_stored,
         ..
-    } = delivery_state(ctx.conn, STATE_AND_PAYLOAD, id)?;
+    } = delivery_state(ctx.conn, id)?;
     match status {
         Status::Delivered | Status::Leased => return Err(OutboxError::NotRetryable { id, status }),
         Status::Dead if private => return Err(OutboxError::PrivatePayloadDeleted { id, status }),

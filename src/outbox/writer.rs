@@ -50,6 +50,9 @@ trait Job: Send {
 
 struct FnJob<T, F> {
     f: Option<F>,
+    /// Run inside a savepoint of its own; without, `f` keeps its own
+    /// writes consistent (see [`Writer::call_in_parts`]).
+    savepoint: bool,
     out: Option<Result<T, OutboxError>>,
     reply: oneshot::Sender<Result<T, OutboxError>>,
 }
@@ -61,7 +64,10 @@ where
 {
     fn run(&mut self, ctx: &mut WriteCtx<'_>) {
         if let Some(f) = self.f.take() {
-            self.out = Some(in_savepoint(ctx, f));
+            self.out = Some(match self.savepoint {
+                true => in_savepoint(ctx, f),
+                false => f(ctx),
+            });
         }
     }
 
@@ -149,8 +155,28 @@ impl Writer {
         ))
     }
 
-    /// Runs `f` in the next batch; resolves once that batch committed.
+    /// Runs `f` in the next batch, inside its own savepoint; resolves once
+    /// that batch committed.
     pub async fn call<T, F>(&self, f: F) -> Result<T, OutboxError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<T, OutboxError> + Send + 'static,
+    {
+        self.send(f, true).await
+    }
+
+    /// [`Writer::call`] for a job made of parts that each run in their own
+    /// [`in_savepoint`] and never fails between them: one savepoint less
+    /// per job (each savepoint copies every page the job then changes).
+    pub async fn call_in_parts<T, F>(&self, f: F) -> Result<T, OutboxError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<T, OutboxError> + Send + 'static,
+    {
+        self.send(f, false).await
+    }
+
+    async fn send<T, F>(&self, f: F, savepoint: bool) -> Result<T, OutboxError>
     where
         T: Send + 'static,
         F: FnOnce(&mut WriteCtx<'_>) -> Result<T, OutboxError> + Send + 'static,
@@ -158,6 +184,7 @@ impl Writer {
         let (reply, rx) = oneshot::channel();
         let job = FnJob {
             f: Some(f),
+            savepoint,
             out: None,
             reply,
         };
