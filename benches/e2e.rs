@@ -41,7 +41,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use postcall::call::record::CallRecord;
-use postcall::outbox::{NewCall, NewDelivery, Outbox, OutboxSettings};
+use postcall::outbox::{NewDelivery, Outbox, OutboxSettings};
 use postcall::switch::esl::subscribe;
 use support::config::{Service, Switch};
 use support::driver::{self, Daemon};
@@ -393,6 +393,8 @@ async fn backlog(n: usize) {
 }
 
 /// Commits `n` rows for service `sink` at `path` through the outbox API,
+/// each call stored as the daemon stores a routed one
+/// (`deliver::stored_call`),
 /// [`FILL_IN_FLIGHT`] enqueues at a time sharing each commit; returns how
 /// long that took.
 async fn fill(path: &Path, n: usize) -> Duration {
@@ -412,18 +414,14 @@ async fn fill(path: &Path, n: usize) -> Duration {
                 for i in (p..n).step_by(FILL_IN_FLIGHT) {
                     record.event_id = format!("backlog-{i}");
                     record.call_id = format!("call-{i}");
-                    let call = NewCall {
-                        event_id: record.event_id.clone(),
-                        call_id: record.call_id.clone(),
-                        application: Some("load".into()),
-                        record_json: serde_json::to_string(&record).expect("a record"),
-                        raw_vars_json: "{}".into(),
-                    };
                     let to = vec![NewDelivery {
                         application: "load".into(),
                         service: "sink".into(),
                         private: false,
                     }];
+                    // As the daemon stores a routed call.
+                    let call = postcall::deliver::stored_call(&record, &Default::default(), &to)
+                        .expect("a record");
                     outbox.enqueue(call, to).await.expect("the row is stored");
                 }
             })

@@ -47,6 +47,8 @@ async fn enqueue_many(outbox: &Outbox, record: &str, prefix: &str, count: u64) {
                     application: Some("sales".into()),
                     record_json: record.clone(),
                     raw_vars_json: r#"{"postcall_app":"sales"}"#.into(),
+                    recordings_json: None,
+                    record_format: None,
                 };
                 let to = vec![NewDelivery {
                     application: "sales".into(),

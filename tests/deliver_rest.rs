@@ -535,3 +535,100 @@ async fn send_sample_reports_each_service() {
         .unwrap()
         .starts_with("postcall-test-crm-"));
 }
+
+// --- the body stored with a call ------------------------------------------
+
+/// What the body stored with a call is checked against: records with
+/// recordings, a recording link left in, hostile text, sub-second times.
+fn stored_records() -> Vec<CallRecord> {
+    let mut linked = CallRecord::sample();
+    linked.recording_url = Some("https://rec.example/old".into());
+    let mut precise = CallRecord::sample();
+    precise.event_id = "precise".into();
+    precise.ended_at = DateTime::parse_from_rfc3339("2026-11-24T06:47:01.123456789Z")
+        .ok()
+        .map(|d| d.with_timezone(&Utc));
+    precise.caller_name = Some("Zoë \u{1F4DE} \"quoted\" \\ \u{7}".into());
+    let mut bare = CallRecord::sample();
+    bare.event_id = "bare".into();
+    bare.recordings.clear();
+    let mut hostile = hostile();
+    hostile.event_id = "hostile".into();
+    vec![linked, precise, bare, hostile]
+}
+
+/// A POST_RAW whose templates read nothing sends the body stored with the
+/// call without reading the record again, and that body is byte for byte
+/// what the record renders to; a plan that includes recordings reads the
+/// record.
+#[tokio::test]
+async fn the_body_stored_with_a_call_is_the_body_its_record_renders_to() {
+    use postcall::outbox::{NewDelivery, Outbox, OutboxSettings};
+    let rx = Receiver::ok().await;
+    let mut plain = plan(spec(Method::PostRaw, rx.url("/calls")));
+    plain.include_recordings = false;
+    let mut with_recordings = plan(spec(Method::PostRaw, rx.url("/calls")));
+    with_recordings.include_recordings = true;
+    let outbox = Outbox::open(std::path::Path::new(":memory:"), OutboxSettings::default())
+        .await
+        .unwrap();
+    let to = vec![NewDelivery {
+        application: "survey".into(),
+        service: "crm".into(),
+        private: false,
+    }];
+    let records = stored_records();
+    for record in &records {
+        let call = postcall::deliver::stored_call(record, &BTreeMap::new(), &to).unwrap();
+        assert!(call.record_format.is_some());
+        outbox.enqueue(call, to.clone()).await.unwrap();
+    }
+    let rows = outbox.lease(100, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(rows.len(), records.len());
+    let clients = ClientCache::new();
+    let parse = |row: &postcall::outbox::Leased, read: &std::cell::Cell<bool>| {
+        read.set(true);
+        postcall::deliver::stored_record(row)
+    };
+    for (i, row) in rows.iter().enumerate() {
+        let read = std::cell::Cell::new(false);
+        let stored =
+            postcall::deliver::attempt_row(&plain, &clients, row, || parse(row, &read), now())
+                .await;
+        assert_eq!(stored.verdict, Verdict::Delivered, "{stored:?}");
+        assert!(!read.get(), "the record was read for a plain body");
+        let (mut record, _) = postcall::deliver::stored_record(row).unwrap();
+        record.application = Some(row.application.clone());
+        let rendered = attempt(&plain, &clients, &record, &BTreeMap::new(), DELIVERY, now()).await;
+        assert_eq!(rendered.verdict, Verdict::Delivered, "{rendered:?}");
+        let got = rx.wait_for(3 * i + 2).await;
+        let (from_store, from_record) = (&got[3 * i].body, &got[3 * i + 1].body);
+        assert_eq!(
+            String::from_utf8_lossy(from_store),
+            String::from_utf8_lossy(from_record),
+            "row {i}"
+        );
+        let v: serde_json::Value = serde_json::from_slice(from_store).unwrap();
+        assert_eq!(v["recordings"], serde_json::json!([]));
+        assert_eq!(v["recording_url"], serde_json::Value::Null);
+
+        let read = std::cell::Cell::new(false);
+        let report = postcall::deliver::attempt_row(
+            &with_recordings,
+            &clients,
+            row,
+            || parse(row, &read),
+            now(),
+        )
+        .await;
+        assert_eq!(report.verdict, Verdict::Delivered, "{report:?}");
+        assert!(read.get(), "recordings come from the record");
+        let got = rx.wait_for(3 * i + 3).await;
+        let v: serde_json::Value = serde_json::from_slice(&got[3 * i + 2].body).unwrap();
+        let original = records.iter().find(|r| r.event_id == row.event_id).unwrap();
+        assert_eq!(
+            v["recordings"],
+            serde_json::to_value(&original.recordings).unwrap()
+        );
+    }
+}

@@ -36,6 +36,8 @@ fn call(event_id: &str, record: &str) -> NewCall {
         application: Some("sales".into()),
         record_json: record.into(),
         raw_vars_json: r#"{"postcall_app":"sales"}"#.into(),
+        recordings_json: None,
+        record_format: None,
     }
 }
 
@@ -680,6 +682,8 @@ async fn a_delivered_private_payload_leaves_no_bytes_in_the_files() {
     );
     let mut new = call("e1", &big);
     new.raw_vars_json = format!(r#"{{"secret":"{MARKER}"}}"#);
+    new.recordings_json = Some(format!(r#"{{"call":[{{"path":"{MARKER}"}}]}}"#));
+    new.record_format = Some(1);
     outbox.enqueue(new, vec![to("vault", true)]).await.unwrap();
     outbox
         .enqueue(
@@ -696,6 +700,8 @@ async fn a_delivered_private_payload_leaves_no_bytes_in_the_files() {
     let leased = outbox.lease(10, LEASE).await.unwrap();
     assert_eq!(leased.len(), 2);
     assert!(leased.iter().all(|l| l.record_json.contains(MARKER)));
+    let split = leased.iter().find(|l| l.record_format == Some(1)).unwrap();
+    assert!(split.recordings_json.as_ref().unwrap().contains(MARKER));
     for l in &leased {
         outbox
             .finish_attempt(l.id, report(1, Some(200), AttemptResult::Delivered))

@@ -13,8 +13,10 @@
 //! - [`check`]: what only delivery can check in a configuration (dry
 //!   renders, SOAP parameters against the WSDL), keyed like its errors.
 //!
-//! [`attempt`] is one attempt end to end (render, sign, send, classify); the
-//! worker pool and `postcall test` both use it.
+//! [`attempt`] is one attempt end to end (render, sign, send, classify);
+//! `postcall test` uses it, the worker pool [`attempt_row`], which sends
+//! the body stored with the call ([`stored_call`]) as it is when the plan
+//! would render the record to exactly those bytes.
 
 pub mod check;
 pub mod limits;
@@ -29,9 +31,11 @@ pub mod soap;
 
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::call::record::CallRecord;
+use crate::call::record::{CallRecord, Recording};
 use links::RecordingLink;
 use policy::{classify, Answer, Verdict};
 use render::CompiledRequest;
@@ -96,16 +100,7 @@ fn fill_recording_links(
     vars: &BTreeMap<String, String>,
     now: DateTime<Utc>,
 ) -> Result<(), render::RenderError> {
-    if !plan.include_recordings {
-        record.recordings.clear();
-        for t in &mut record.transfers {
-            t.recordings.clear();
-        }
-    }
-    record.recording_url = None;
-    for t in &mut record.transfers {
-        t.recording_url = None;
-    }
+    clear_recordings(record, plan.include_recordings);
     let Some(link) = &plan.recording else {
         return Ok(());
     };
@@ -115,6 +110,81 @@ fn fill_recording_links(
         t.recording_url = url;
     }
     Ok(())
+}
+
+/// The record before its links are made: no `recording_url`, and no
+/// recordings unless the application includes them.
+fn clear_recordings(record: &mut CallRecord, include_recordings: bool) {
+    if !include_recordings {
+        record.recordings.clear();
+        for t in &mut record.transfers {
+            t.recordings.clear();
+        }
+    }
+    record.recording_url = None;
+    for t in &mut record.transfers {
+        t.recording_url = None;
+    }
+}
+
+/// The record format this binary reads and writes: a fingerprint of the
+/// record's JSON Schema, so a body stored by a binary whose record had
+/// other fields is not sent by this one.
+pub fn record_format() -> i64 {
+    static FORMAT: OnceLock<i64> = OnceLock::new();
+    *FORMAT.get_or_init(|| {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        crate::call::record::json_schema()
+            .to_string()
+            .hash(&mut hasher);
+        hasher.finish() as i64
+    })
+}
+
+/// The stored record of `row` when `plan` sends it as it is: a record
+/// [`stored_call`] wrote in this format (without recordings or links, named
+/// after the row's application), sent as the default body (a POST_RAW or
+/// PUT whose templates read nothing of the call) by a service that includes
+/// no recordings and has no recording link.
+fn stored_body<'a>(plan: &ServicePlan, row: &'a crate::outbox::Leased) -> Option<&'a str> {
+    let plain = row.record_format == Some(record_format())
+        && !plan.include_recordings
+        && plan.recording.is_none()
+        && plan.soap.is_none()
+        && plan.request.sends_only_the_default_body();
+    plain.then_some(row.record_json.as_str())
+}
+
+/// A record's recordings as [`stored_call`] keeps them apart from it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredRecordings {
+    call: Vec<Recording>,
+    #[serde(default)]
+    transfers: Vec<Vec<Recording>>,
+}
+
+/// The record and variables stored for `row`, its recordings put back; an
+/// unreadable one is an error saying so (it would never become readable).
+pub fn stored_record(
+    row: &crate::outbox::Leased,
+) -> Result<(CallRecord, BTreeMap<String, String>), String> {
+    let mut record: CallRecord = serde_json::from_str(&row.record_json)
+        .map_err(|e| format!("the stored call record is not readable: {e}"))?;
+    if let Some(json) = &row.recordings_json {
+        let kept: StoredRecordings = serde_json::from_str(json)
+            .map_err(|e| format!("the stored recordings are not readable: {e}"))?;
+        record.recordings = kept.call;
+        for (t, recordings) in record.transfers.iter_mut().zip(kept.transfers) {
+            t.recordings = recordings;
+        }
+    }
+    let vars: BTreeMap<String, String> = if row.raw_vars_json.trim().is_empty() {
+        BTreeMap::new()
+    } else {
+        serde_json::from_str(&row.raw_vars_json)
+            .map_err(|e| format!("the stored variables are not readable: {e}"))?
+    };
+    Ok((record, vars))
 }
 
 /// One attempt: fills `recording_url`, renders the plan's request for
@@ -129,7 +199,19 @@ pub async fn attempt(
     delivery_key: &str,
     now: DateTime<Utc>,
 ) -> AttemptReport {
-    let mut record = record.clone();
+    attempt_owned(plan, clients, record.clone(), vars, delivery_key, now).await
+}
+
+/// [`attempt`] for a caller done with `record` (the pool, which parsed it
+/// for this attempt): the links are filled in place, without a copy.
+pub async fn attempt_owned(
+    plan: &ServicePlan,
+    clients: &ClientCache,
+    mut record: CallRecord,
+    vars: &BTreeMap<String, String>,
+    delivery_key: &str,
+    now: DateTime<Utc>,
+) -> AttemptReport {
     if let Err(e) = fill_recording_links(plan, &mut record, vars, now) {
         return render_failure(plan, &e);
     }
@@ -137,6 +219,42 @@ pub async fn attempt(
         Some(soap) => soap::render(&plan.request, soap, &record, vars),
         None => plan.request.render(&record, vars),
     };
+    drop(record);
+    send_rendered(plan, clients, rendered, delivery_key, now).await
+}
+
+/// One leased row's attempt: the body stored with its call when the plan
+/// sends that body as it is ([`stored_body`]), without reading the record;
+/// else [`attempt_owned`] over the record `parse` reads (an unreadable one
+/// is a `Dead` attempt saying why).
+pub async fn attempt_row(
+    plan: &ServicePlan,
+    clients: &ClientCache,
+    row: &crate::outbox::Leased,
+    parse: impl FnOnce() -> Result<(CallRecord, BTreeMap<String, String>), String>,
+    now: DateTime<Utc>,
+) -> AttemptReport {
+    if let Some(body) = stored_body(plan, row) {
+        let rendered = plan.request.render_default(body.as_bytes().to_vec());
+        return send_rendered(plan, clients, rendered, &row.delivery_key, now).await;
+    }
+    match parse() {
+        Ok((mut record, vars)) => {
+            record.application = Some(row.application.clone());
+            attempt_owned(plan, clients, record, &vars, &row.delivery_key, now).await
+        }
+        Err(e) => AttemptReport::failed_before_sending(Verdict::Dead { reason: e.clone() }, e),
+    }
+}
+
+/// Signs, sends and classifies a rendered request.
+async fn send_rendered(
+    plan: &ServicePlan,
+    clients: &ClientCache,
+    rendered: Result<render::RenderedRequest, render::RenderError>,
+    delivery_key: &str,
+    now: DateTime<Utc>,
+) -> AttemptReport {
     let request = match rendered {
         Ok(r) => r,
         Err(e) => return render_failure(plan, &e),
@@ -268,19 +386,53 @@ pub async fn enqueue_call(
     call: &crate::call::tracker::FinishedCall,
 ) -> Result<Vec<crate::outbox::DeliveryRef>, crate::outbox::OutboxError> {
     let deliveries = router.route(&call.record, &call.raw_variables);
-    let Some(first) = deliveries.first() else {
+    if deliveries.is_empty() {
         return Ok(Vec::new());
+    }
+    let new_call = stored_call(&call.record, &call.raw_variables, &deliveries)?;
+    outbox.enqueue(new_call, deliveries).await
+}
+
+/// A routed call as the outbox stores it: the record named after the first
+/// delivery's application, without `recording_url` (made per attempt) and
+/// with its recordings apart, so that it is byte for byte the default body
+/// of a service that includes no recordings; its format when every
+/// delivery is of that application (then that body may be sent as stored);
+/// and its variables.
+pub fn stored_call(
+    record: &CallRecord,
+    raw_variables: &BTreeMap<String, String>,
+    deliveries: &[crate::outbox::NewDelivery],
+) -> Result<crate::outbox::NewCall, crate::outbox::OutboxError> {
+    let corrupt = |what: &str, e: serde_json::Error| {
+        crate::outbox::OutboxError::Corrupt(format!("{what}: {e}"))
     };
-    let mut record = call.record.clone();
-    record.application = Some(first.application.clone());
-    let new_call = crate::outbox::NewCall {
+    let mut record = record.clone();
+    record.application = deliveries.first().map(|d| d.application.clone());
+    let kept = StoredRecordings {
+        call: std::mem::take(&mut record.recordings),
+        transfers: record
+            .transfers
+            .iter_mut()
+            .map(|t| std::mem::take(&mut t.recordings))
+            .collect(),
+    };
+    clear_recordings(&mut record, false);
+    let any = !kept.call.is_empty() || kept.transfers.iter().any(|t| !t.is_empty());
+    let recordings_json = match any {
+        true => Some(serde_json::to_string(&kept).map_err(|e| corrupt("recordings", e))?),
+        false => None,
+    };
+    let one_application = deliveries
+        .iter()
+        .all(|d| Some(&d.application) == record.application.as_ref());
+    Ok(crate::outbox::NewCall {
         event_id: record.event_id.clone(),
         call_id: record.call_id.clone(),
         application: record.application.clone(),
-        record_json: serde_json::to_string(&record)
-            .map_err(|e| crate::outbox::OutboxError::Corrupt(format!("call record: {e}")))?,
-        raw_vars_json: serde_json::to_string(&call.raw_variables)
-            .map_err(|e| crate::outbox::OutboxError::Corrupt(format!("variables: {e}")))?,
-    };
-    outbox.enqueue(new_call, deliveries).await
+        record_json: serde_json::to_string(&record).map_err(|e| corrupt("call record", e))?,
+        raw_vars_json: serde_json::to_string(raw_variables).map_err(|e| corrupt("variables", e))?,
+        recordings_json,
+        record_format: one_application.then(record_format),
+    })
 }

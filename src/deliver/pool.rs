@@ -21,17 +21,17 @@
 
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::backoff::Exponential;
-use crate::call::record::CallRecord;
 use crate::deliver::limits::{Admission, Limits};
 pub use crate::deliver::plan::{Plans, ServiceEntry};
 use crate::deliver::rest::ClientCache;
-use crate::deliver::{attempt, AttemptReport};
+use crate::deliver::{attempt_row, AttemptReport};
 use crate::outbox::{
     AttemptReport as Attempt, AttemptResult, Claimed, Fresh, Leased, Outbox, WriteBackoff,
     WriteState,
@@ -326,41 +326,44 @@ impl Pool {
             let claimed = claimed;
             let row = &claimed.row;
             // For other processes: this one never leases a row it claims
-            // again, whatever the lease says.
-            let _renewing = crate::shutdown::tasks::spawn_scoped(
-                "lease renewal",
-                renew_lease(
-                    pool.outbox.clone(),
-                    row.id,
-                    row.attempt,
-                    leased_for,
-                    pool.lease_for,
-                ),
+            // again, whatever the lease says. Polled in this task beside the
+            // attempt: a task of its own cost every row a spawn and an abort
+            // for a renewal that a backlog's rows almost never reach.
+            let renewing = renew_lease(
+                pool.outbox.clone(),
+                row.id,
+                row.attempt,
+                leased_for,
+                pool.lease_for,
             );
-            let entry = pool.entry(row);
-            let (admitted, unsent_worker) = match &entry {
-                Some(e) => (
-                    Some(pool.limits.admit(worker, &row.service, e.limits).await),
-                    None,
-                ),
-                None => (None, Some(worker)),
-            };
-            let (attempt, now_private) = pool.attempt(row, entry).await;
-            // The answer is in: the service's slot goes to the next row now,
-            // not after this result's commit. Holding it across the commit
-            // made attempts leave in waves, one wave per commit, when
-            // commits are slow (an overloaded machine). The worker slot is
-            // kept: the result's commit leases the worker's next row.
-            let worker = admitted.map(Admission::into_worker).or(unsent_worker);
-            if now_private {
-                // The service became private after this row was queued (a
-                // reload): its payload must go when the row ends, like any
-                // private row's.
-                if let Err(e) = pool.outbox.mark_private(row.id).await {
-                    tracing::error!(delivery_id = row.id, error = %e, "cannot mark the delivery private");
+            let work = async {
+                let entry = pool.entry(row);
+                let (admitted, unsent_worker) = match &entry {
+                    Some(e) => (
+                        Some(pool.limits.admit(worker, &row.service, e.limits).await),
+                        None,
+                    ),
+                    None => (None, Some(worker)),
+                };
+                let (attempt, now_private) = pool.attempt(row, entry).await;
+                // The answer is in: the service's slot goes to the next row
+                // now, not after this result's commit. Holding it across the
+                // commit made attempts leave in waves, one wave per commit,
+                // when commits are slow (an overloaded machine). The worker
+                // slot is kept: the result's commit leases the worker's next
+                // row.
+                let worker = admitted.map(Admission::into_worker).or(unsent_worker);
+                if now_private {
+                    // The service became private after this row was queued
+                    // (a reload): its payload must go when the row ends, like
+                    // any private row's.
+                    if let Err(e) = pool.outbox.mark_private(row.id).await {
+                        tracing::error!(delivery_id = row.id, error = %e, "cannot mark the delivery private");
+                    }
                 }
-            }
-            pool.report(row, attempt, worker, &tracker, &stop).await;
+                pool.report(row, attempt, worker, &tracker, &stop).await;
+            };
+            beside(work, renewing).await;
         });
     }
 
@@ -442,34 +445,20 @@ impl Pool {
             return (unsent(row, now, error, result), false);
         };
         let private = entry.plan.private || row.private;
-        // The record is parsed once per attempt; only an unreadable one is
-        // read again, for its call_id alone.
-        let payload = stored_payload(row);
-        let call_id = match &payload {
-            Ok((record, _)) => record.call_id.clone(),
-            Err(_) => stored_call_id(row),
+        // The record is parsed once per attempt, and not at all when the
+        // body stored with the call goes out as it is; only an unreadable
+        // record is read again, for its call_id alone.
+        let mut parsed_call_id = None;
+        let parse = || {
+            let payload = crate::deliver::stored_record(row);
+            parsed_call_id = Some(match &payload {
+                Ok((record, _)) => record.call_id.clone(),
+                Err(_) => stored_call_id(row),
+            });
+            payload
         };
-        let report = match payload {
-            Ok((mut record, vars)) => {
-                record.application = Some(row.application.clone());
-                attempt(
-                    &entry.plan,
-                    &self.clients,
-                    &record,
-                    &vars,
-                    &row.delivery_key,
-                    now,
-                )
-                .await
-            }
-            Err(e) => AttemptReport {
-                verdict: crate::deliver::policy::Verdict::Dead { reason: e.clone() },
-                status: None,
-                latency: Duration::ZERO,
-                error: Some(e),
-                response_prefix: Vec::new(),
-            },
-        };
+        let report = attempt_row(&entry.plan, &self.clients, row, parse, now).await;
+        let call_id = parsed_call_id.unwrap_or_else(|| row.call_id.clone());
         let (result, error) = entry.retry.decide(
             report.verdict.clone(),
             row.attempt,
@@ -546,20 +535,6 @@ impl Pool {
     }
 }
 
-/// The stored record and variables of a row; a row that cannot be read is
-/// dead with a message saying so (it would never become readable).
-fn stored_payload(row: &Leased) -> Result<(CallRecord, BTreeMap<String, String>), String> {
-    let record: CallRecord = serde_json::from_str(&row.record_json)
-        .map_err(|e| format!("the stored call record is not readable: {e}"))?;
-    let vars: BTreeMap<String, String> = if row.raw_vars_json.trim().is_empty() {
-        BTreeMap::new()
-    } else {
-        serde_json::from_str(&row.raw_vars_json)
-            .map_err(|e| format!("the stored variables are not readable: {e}"))?
-    };
-    Ok((record, vars))
-}
-
 /// The stored record's `call_id` for log lines, read on its own so a row
 /// whose record is otherwise unreadable is still named; empty when even
 /// that fails.
@@ -573,9 +548,21 @@ fn stored_call_id(row: &Leased) -> String {
         .unwrap_or_default()
 }
 
+/// Runs `work` to its end, polling `other` beside it in the same task until
+/// either ends (`other` is then dropped).
+async fn beside(work: impl Future<Output = ()>, other: impl Future<Output = ()>) {
+    tokio::pin!(work);
+    tokio::select! {
+        biased;
+        () = &mut work => return,
+        () = other => {}
+    }
+    work.await
+}
+
 /// Renews a row's lease, now running `current`, for `lease_for` every
-/// third of the lease time until the lease is lost or the task is aborted
-/// (the attempt was reported).
+/// third of the lease time until the lease is lost or the future is
+/// dropped (the attempt was reported).
 async fn renew_lease(
     outbox: Outbox,
     id: i64,

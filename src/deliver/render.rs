@@ -31,6 +31,7 @@ use chrono_tz::Tz;
 use minijinja::{Environment, Value};
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashSet};
+use std::sync::OnceLock;
 use url::Url;
 
 use crate::call::record::CallRecord;
@@ -145,14 +146,17 @@ pub struct CompiledRequest {
     /// The templates that read any variable (`call`, `vars`, …): only they
     /// are rendered over the whole record.
     reads_call: HashSet<String>,
+    /// A URL template that reads no variable, rendered and parsed once.
+    constant_url: OnceLock<Result<Url, RenderError>>,
 }
 
 /// One call's template context, turned from the record into template
 /// values only when a template reads it: a constant URL or body (the
 /// common case) does not pay for converting every field of the record.
 struct CallContext<'a> {
-    record: &'a CallRecord,
-    vars: &'a BTreeMap<String, String>,
+    /// None when no template reads the call (see
+    /// [`CompiledRequest::render_default`]).
+    call: Option<(&'a CallRecord, &'a BTreeMap<String, String>)>,
     timezone: Tz,
     full: OnceCell<Value>,
     bare: OnceCell<Value>,
@@ -161,8 +165,7 @@ struct CallContext<'a> {
 impl<'a> CallContext<'a> {
     fn new(record: &'a CallRecord, vars: &'a BTreeMap<String, String>, timezone: Tz) -> Self {
         CallContext {
-            record,
-            vars,
+            call: Some((record, vars)),
             timezone,
             full: OnceCell::new(),
             bare: OnceCell::new(),
@@ -172,9 +175,9 @@ impl<'a> CallContext<'a> {
     /// The context for a template; one that reads no variable still gets
     /// the time zone (the `local` filter looks it up).
     fn get(&self, reads_call: bool) -> &Value {
-        if reads_call {
+        if let (true, Some((record, vars))) = (reads_call, self.call) {
             self.full
-                .get_or_init(|| call_context(self.record, self.vars, self.timezone))
+                .get_or_init(|| call_context(record, vars, self.timezone))
         } else {
             self.bare
                 .get_or_init(|| Value::from_iter([(TIMEZONE, self.timezone.name())]))
@@ -262,6 +265,7 @@ impl CompiledRequest {
             content_type,
             timezone: Tz::UTC,
             reads_call,
+            constant_url: OnceLock::new(),
         })
     }
 
@@ -320,6 +324,15 @@ impl CompiledRequest {
         Ok(params)
     }
 
+    /// Whether the request is a POST_RAW or PUT with the default body and
+    /// no template reads the call: then [`CompiledRequest::render_default`]
+    /// renders it from the body alone.
+    pub fn sends_only_the_default_body(&self) -> bool {
+        matches!(self.method, Method::PostRaw | Method::Put)
+            && self.body_name.is_none()
+            && self.reads_call.is_empty()
+    }
+
     /// Renders the request for one call.
     pub fn render(
         &self,
@@ -327,17 +340,51 @@ impl CompiledRequest {
         vars: &BTreeMap<String, String>,
     ) -> Result<RenderedRequest, RenderError> {
         let ctx = CallContext::new(record, vars, self.timezone);
-        let render = |name: &str, part: &dyn Fn() -> String| self.render_one(&ctx, name, part);
+        self.render_in(&ctx, &|| {
+            serde_json::to_vec(record).map_err(|e| RenderError::Encode {
+                message: e.to_string(),
+            })
+        })
+    }
 
-        let url_text = render("url", &|| "url".into())?;
-        let mut url = Url::parse(url_text.trim()).map_err(|e| RenderError::Url {
-            reason: e.to_string(),
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(RenderError::Url {
-                reason: format!("scheme {:?} is not http or https", url.scheme()),
-            });
-        }
+    /// Renders a request that [`CompiledRequest::sends_only_the_default_body`]
+    /// with `body`, the record as JSON, as that body.
+    pub fn render_default(&self, body: Vec<u8>) -> Result<RenderedRequest, RenderError> {
+        let ctx = CallContext {
+            call: None,
+            timezone: self.timezone,
+            full: OnceCell::new(),
+            bare: OnceCell::new(),
+        };
+        let body = std::cell::Cell::new(Some(body));
+        self.render_in(&ctx, &|| Ok(body.take().unwrap_or_default()))
+    }
+
+    /// The request over `ctx`, the default body (when it is sent) from
+    /// `default_body`.
+    fn render_in(
+        &self,
+        ctx: &CallContext<'_>,
+        default_body: &dyn Fn() -> Result<Vec<u8>, RenderError>,
+    ) -> Result<RenderedRequest, RenderError> {
+        let render = |name: &str, part: &dyn Fn() -> String| self.render_one(ctx, name, part);
+
+        let url_of = || -> Result<Url, RenderError> {
+            let url_text = render("url", &|| "url".into())?;
+            let url = Url::parse(url_text.trim()).map_err(|e| RenderError::Url {
+                reason: e.to_string(),
+            })?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(RenderError::Url {
+                    reason: format!("scheme {:?} is not http or https", url.scheme()),
+                });
+            }
+            Ok(url)
+        };
+        let mut url = match self.reads_call.contains("url") {
+            true => url_of()?,
+            false => self.constant_url.get_or_init(url_of).clone()?,
+        };
 
         let mut headers = Vec::with_capacity(self.header_names.len());
         for (i, name) in self.header_names.iter().enumerate() {
@@ -350,7 +397,7 @@ impl CompiledRequest {
             headers.push((name.clone(), value));
         }
 
-        let params = self.params_in(&ctx)?;
+        let params = self.params_in(ctx)?;
 
         let raw_body = |this: &Self| -> Result<Body, RenderError> {
             match this.body_name {
@@ -369,9 +416,7 @@ impl CompiledRequest {
                     })
                 }
                 None => Ok(Body {
-                    bytes: serde_json::to_vec(record).map_err(|e| RenderError::Encode {
-                        message: e.to_string(),
-                    })?,
+                    bytes: default_body()?,
                     content_type: JSON.into(),
                 }),
             }

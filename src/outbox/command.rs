@@ -173,6 +173,8 @@ mod tests {
                     application: None,
                     record_json: "{}".into(),
                     raw_vars_json: "{}".into(),
+                    recordings_json: None,
+                    record_format: None,
                 },
                 vec![NewDelivery {
                     application: "sales".into(),

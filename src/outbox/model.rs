@@ -22,6 +22,13 @@ pub struct NewCall {
     pub record_json: String,
     /// The application leg's raw variables as JSON (templates' `vars.*`).
     pub raw_vars_json: String,
+    /// Parts of the record the delivery side keeps apart from
+    /// `record_json` (its recordings), as JSON; stored and handed back
+    /// beside it, deleted with it.
+    pub recordings_json: Option<String>,
+    /// The record format `record_json` was written in, when the delivery
+    /// side may send it as it is; the outbox never looks inside either.
+    pub record_format: Option<i64>,
 }
 
 /// One (application, service) a call must be delivered to.
@@ -55,6 +62,11 @@ pub struct Leased {
     pub attempt: u32,
     pub record_json: String,
     pub raw_vars_json: String,
+    /// The call's `call_id` as stored with it.
+    pub call_id: String,
+    /// As stored: [`NewCall::recordings_json`], [`NewCall::record_format`].
+    pub recordings_json: Option<String>,
+    pub record_format: Option<i64>,
 }
 
 /// What became of a leased row after its attempt.

@@ -40,8 +40,9 @@ pub(crate) fn enqueue(
     let now = to_ms(ctx.now());
     let conn = ctx.conn;
     conn.prepare_cached(
-        "INSERT INTO calls (event_id, call_id, application, record_json, raw_vars_json, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (event_id) DO NOTHING",
+        "INSERT INTO calls (event_id, call_id, application, record_json, raw_vars_json, created_at,
+           recordings_json, record_format)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (event_id) DO NOTHING",
     )?
     .execute(params![
         call.event_id,
@@ -49,7 +50,9 @@ pub(crate) fn enqueue(
         call.application,
         call.record_json,
         call.raw_vars_json,
-        now
+        now,
+        call.recordings_json,
+        call.record_format
     ])?;
     let mut refs = Vec::with_capacity(deliveries.len());
     let mut inserted = false;
@@ -115,6 +118,9 @@ pub(crate) fn enqueue(
                 attempt: 1,
                 record_json: call.record_json.clone(),
                 raw_vars_json: call.raw_vars_json.clone(),
+                call_id: call.call_id.clone(),
+                recordings_json: call.recordings_json.clone(),
+                record_format: call.record_format,
             };
             fresh.push(Fresh {
                 claimed: Claimed::new(row, claims.claim(id)),
@@ -127,10 +133,17 @@ pub(crate) fn enqueue(
         // A call seen again after a private delivery of it ended has no
         // payload left; the new rows need it.
         conn.prepare_cached(
-            "UPDATE calls SET record_json = ?2, raw_vars_json = ?3
+            "UPDATE calls SET record_json = ?2, raw_vars_json = ?3, recordings_json = ?4,
+               record_format = ?5
              WHERE event_id = ?1 AND record_json IS NULL",
         )?
-        .execute(params![call.event_id, call.record_json, call.raw_vars_json])?;
+        .execute(params![
+            call.event_id,
+            call.record_json,
+            call.raw_vars_json,
+            call.recordings_json,
+            call.record_format
+        ])?;
     }
     Ok((refs, fresh))
 }
@@ -168,7 +181,8 @@ macro_rules! lease_select {
     ($where:literal) => {
         concat!(
             "SELECT d.id, d.delivery_key, d.event_id, d.application, d.service, d.private,
-                    d.attempts, c.record_json, c.raw_vars_json
+                    d.attempts, c.record_json, c.raw_vars_json, c.call_id, c.recordings_json,
+                    c.record_format
              FROM deliveries d JOIN calls c ON c.event_id = d.event_id ",
             $where
         )
@@ -238,12 +252,29 @@ pub(crate) fn lease(
                         r.get::<_, u32>(6)?,
                         r.get::<_, Option<String>>(7)?,
                         r.get::<_, Option<String>>(8)?,
+                        r.get::<_, String>(9)?,
+                        r.get::<_, Option<String>>(10)?,
+                        r.get::<_, Option<i64>>(11)?,
                     ))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let fetched = rows.len();
             let mut held = 0;
-            for (id, key, event_id, application, service, private, attempts, record, vars) in rows {
+            for (
+                id,
+                key,
+                event_id,
+                application,
+                service,
+                private,
+                attempts,
+                record,
+                vars,
+                call_id,
+                recordings_json,
+                record_format,
+            ) in rows
+            {
                 if out.len() == max {
                     break;
                 }
@@ -282,6 +313,9 @@ pub(crate) fn lease(
                     attempt: attempts + 1,
                     record_json,
                     raw_vars_json,
+                    call_id,
+                    recordings_json,
+                    record_format,
                 };
                 out.push(Claimed::new(row, claims.claim(id)));
             }
@@ -459,7 +493,7 @@ fn release_private_payload(ctx: &mut WriteCtx<'_>, event_id: &str) -> Result<()>
     let changed = ctx
         .conn
         .prepare_cached(&format!(
-            "UPDATE calls SET record_json = NULL, raw_vars_json = NULL
+            "UPDATE calls SET record_json = NULL, raw_vars_json = NULL, recordings_json = NULL
              WHERE event_id = ?1 AND record_json IS NOT NULL AND {PRIVATE_PAYLOAD_UNNEEDED}"
         ))?
         .execute([event_id])?;
@@ -591,7 +625,7 @@ pub(crate) fn purge_dead(ctx: &mut WriteCtx<'_>) -> Result<u64> {
     // call whose private delivery ended.
     let released = ctx.conn.execute(
         &format!(
-            "UPDATE calls SET record_json = NULL, raw_vars_json = NULL
+            "UPDATE calls SET record_json = NULL, raw_vars_json = NULL, recordings_json = NULL
              WHERE record_json IS NOT NULL AND {PRIVATE_PAYLOAD_UNNEEDED}"
         ),
         [],

@@ -27,6 +27,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "005_delivery_counts",
         include_str!("migrations/005_delivery_counts.sql"),
     ),
+    (
+        "006_stored_recordings",
+        include_str!("migrations/006_stored_recordings.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
@@ -200,8 +204,9 @@ mod tests {
         )
         .unwrap();
         migrate(&mut conn).unwrap();
-        let counts = |conn: &Connection| -> (Vec<(String, i64)>, Vec<(String, i64)>) {
-            let rows = |sql: &str| -> Vec<(String, i64)> {
+        type Counts = Vec<(String, i64)>;
+        let counts = |conn: &Connection| -> (Counts, Counts) {
+            let rows = |sql: &str| -> Counts {
                 let mut stmt = conn.prepare(sql).unwrap();
                 let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
                 rows.collect::<Result<_, _>>().unwrap()
