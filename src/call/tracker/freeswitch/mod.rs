@@ -218,6 +218,8 @@ impl FreeswitchTracker {
         leg.last_seq = seq;
         let app_names = &self.settings.application_variables;
         update_leg(leg, &event, &read, seq, custom, app_names);
+        // A call is finished only once every leg it heard from is over.
+        let ended = leg.ended();
         let call = leg.call;
         if let Some(c) = self.calls.get_mut(&call) {
             c.last_activity = c.last_activity.max(now);
@@ -227,6 +229,9 @@ impl FreeswitchTracker {
         }
         for other in read.relations.into_iter().flatten() {
             self.link(id, other, LinkKind::Bridge, now);
+        }
+        if !ended {
+            return Vec::new();
         }
         let call = self.legs.get(id).map(|l| l.call).unwrap_or(call);
         self.emit_if_done(call, Moment::Event)
