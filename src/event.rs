@@ -167,14 +167,6 @@ pub struct RawHeaders {
 }
 
 impl RawHeaders {
-    /// Room for `n` headers and `text` bytes of names and values.
-    pub fn with_capacities(n: usize, text: usize) -> Self {
-        RawHeaders {
-            text: Vec::with_capacity(text),
-            spans: Vec::with_capacity(n),
-        }
-    }
-
     /// Headers whose spans point into a copy of `wire`, with room for `n`
     /// of them and `extra` bytes of decoded values.
     pub fn over(wire: &[u8], n: usize, extra: usize) -> Self {
@@ -203,33 +195,6 @@ impl RawHeaders {
             name: range(name.start, name.end),
             value: range(start, self.text.len()),
         });
-    }
-
-    /// Appends `name` and a value that `write` appends to the buffer.
-    pub fn push_with(&mut self, name: &[u8], write: impl FnOnce(&mut Vec<u8>)) {
-        let start = self.text.len();
-        self.text.extend_from_slice(name);
-        let split = self.text.len();
-        write(&mut self.text);
-        self.spans.push(Span {
-            name: range(start, split),
-            value: range(split, self.text.len()),
-        });
-    }
-
-    /// The value of the `i`th header pushed, as bytes.
-    pub fn value_bytes(&self, i: usize) -> Option<&[u8]> {
-        self.spans
-            .get(i)
-            .map(|s| &self.text[s.value.0 as usize..s.value.1 as usize])
-    }
-
-    pub fn len(&self) -> usize {
-        self.spans.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
     }
 
     /// The headers, when every name and value is UTF-8 on its own; `None`
@@ -340,21 +305,27 @@ mod tests {
 
     #[test]
     fn raw_headers_are_checked_as_utf8_once_and_per_span() {
-        let mut raw = RawHeaders::with_capacities(2, 16);
-        raw.push_with(b"Name", |t| t.extend_from_slice("caf\u{e9}".as_bytes()));
-        raw.push_with(b"Other", |t| t.extend_from_slice(b"x"));
-        assert_eq!(raw.value_bytes(1), Some(&b"x"[..]));
-        assert_eq!(raw.len(), 2);
+        let wire = "Name: caf\u{e9}\nOther: x%41\n".as_bytes();
+        let mut raw = RawHeaders::over(wire, 2, 8);
+        raw.push_wire(0..4, 6..11);
+        raw.push_written(12..17, |t| t.extend_from_slice(b"xA"));
         let headers = raw.into_headers().expect("valid UTF-8");
-        assert_eq!(headers.get("Name"), Some("caf\u{e9}"));
-        assert_eq!(headers.get("Other"), Some("x"));
+        assert_eq!(
+            headers.iter().collect::<Vec<_>>(),
+            [("Name", "caf\u{e9}"), ("Other", "xA")]
+        );
 
-        let mut bad = RawHeaders::default();
-        bad.push_with(b"v", |t| t.extend_from_slice(b"Jos\xe9"));
+        let mut bad = RawHeaders::over(b"v: Jos\xe9\n", 1, 0);
+        bad.push_wire(0..1, 3..7);
         assert!(bad.into_headers().is_none());
         // Valid as a whole, but "\u{e9}" is split between a name and its value.
-        let mut split = RawHeaders::default();
-        split.push_with(b"n\xc3", |t| t.extend_from_slice(b"\xa9"));
+        let mut split = RawHeaders::over(b"n\xc3\xa9", 1, 0);
+        split.push_wire(0..2, 2..3);
         assert!(split.into_headers().is_none());
+        // Equal headers compare equal wherever their bytes are.
+        let mut moved = Headers::new();
+        moved.push("Name", "caf\u{e9}");
+        moved.push("Other", "xA");
+        assert_eq!(moved, headers);
     }
 }

@@ -922,14 +922,7 @@ async fn stats_equal_a_scan_of_the_rows_after_every_change() {
     };
     let check = |stats: postcall::outbox::Stats, step: &str| {
         let (counts, oldest) = scan();
-        for status in [
-            Status::Pending,
-            Status::Leased,
-            Status::Delivered,
-            Status::Dead,
-            Status::Held,
-            Status::Orphaned,
-        ] {
+        for status in Status::ALL {
             let scanned = counts
                 .iter()
                 .find(|(s, _)| s == status.as_str())
