@@ -84,20 +84,17 @@ impl CallTemplate {
     /// the CUSTOM `subclasses` gets: a capture of `event plain ALL` as a
     /// switch would send it to postcall's default subscription.
     pub fn subscribed(mut self, events: &[&str], subclasses: &[&str]) -> CallTemplate {
-        let keep: Vec<bool> = self
-            .frames
-            .iter()
-            .map(|f| match frame_header(f, "Event-Name").as_deref() {
-                Some("CUSTOM") => frame_header(f, "Event-Subclass")
-                    .is_some_and(|s| subclasses.contains(&s.as_str())),
-                Some(name) => events.contains(&name),
-                None => false,
-            })
-            .collect();
-        let mut kept = keep.iter();
-        self.frames.retain(|_| *kept.next().unwrap_or(&false));
-        let mut kept = keep.iter();
-        self.offsets.retain(|_| *kept.next().unwrap_or(&false));
+        let subscribed = |frame: &[u8]| match frame_header(frame, "Event-Name").as_deref() {
+            Some("CUSTOM") => frame_header(frame, "Event-Subclass")
+                .is_some_and(|s| subclasses.contains(&s.as_str())),
+            Some(name) => events.contains(&name),
+            None => false,
+        };
+        (self.frames, self.offsets) = std::mem::take(&mut self.frames)
+            .into_iter()
+            .zip(std::mem::take(&mut self.offsets))
+            .filter(|(frame, _)| subscribed(frame))
+            .unzip();
         self
     }
 
